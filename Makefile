@@ -1,0 +1,52 @@
+# medcrypt: a thin wrapper over meson. `make test` is what CI runs (.ci/run).
+#   make            build (release) into build/
+#   make test       bootstrap, build, run every suite, then again under ASan+UBSan
+#   make run        bootstrap, build, and run the CLI demo (scripts/demo)
+#   make bench      benchmarks against openssl speed, age and gpg (docs/PERFORMANCE.md)
+#   make fuzz       build the libFuzzer targets and run each for FUZZ_SECONDS (default 60)
+#   make format     clang-format every C file in place
+
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+
+.PHONY: all bootstrap build test test-release test-asan run bench fuzz format clean
+
+all: build
+
+bootstrap:
+	@scripts/bootstrap
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD) --buildtype=release
+
+$(ASAN_BUILD)/build.ninja:
+	meson setup $(ASAN_BUILD) --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
+
+$(FUZZ_BUILD)/build.ninja:
+	CC=clang meson setup $(FUZZ_BUILD) --buildtype=debugoptimized -Dfuzz=true -Db_lundef=false
+
+build: bootstrap $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+test: build $(ASAN_BUILD)/build.ninja $(FUZZ_BUILD)/build.ninja
+	ninja -C $(ASAN_BUILD)
+	ninja -C $(FUZZ_BUILD)
+	tests/run-all $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+
+run: build
+	scripts/demo $(BUILD)
+
+bench: build
+	bench/run $(BUILD)
+
+fuzz: bootstrap $(FUZZ_BUILD)/build.ninja
+	ninja -C $(FUZZ_BUILD)
+	fuzz/run $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -1,0 +1,103 @@
+/*
+ * key.h: identities and public keys (docs/FORMAT.md §11).
+ *
+ * An identity is a user's two private keys: an RSA key that receives file keys (wraps) and a
+ * signing key (Ed25519, or RSA-PSS). A public key (mc_pubkey) is one key of someone else's,
+ * loaded from a NAME.pub identity, a bare PEM key or an X.509 certificate.
+ * The private keys live in OpenSSL EVP_PKEY objects; nothing here copies them out.
+ */
+#ifndef MEDCRYPT_KEY_H
+#define MEDCRYPT_KEY_H
+
+#include <medcrypt/medcrypt.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MC_FP_LEN 32           /* SHA-256 of the SubjectPublicKeyInfo */
+#define MC_FP_HEX_LEN 64       /* lowercase hex, without terminator */
+#define MC_RSA_MIN_BITS 3072
+#define MC_RSA_MAX_BITS 8192
+
+typedef enum mc_sig_alg {
+	MC_SIG_NONE = 0,
+	MC_SIG_ED25519 = 1,
+	MC_SIG_RSA_PSS = 2
+} mc_sig_alg;
+
+/* Which private keys mc_identity_load decrypts: each costs one passphrase derivation. */
+enum { MC_IDENTITY_ENC = 1, MC_IDENTITY_SIGN = 2, MC_IDENTITY_BOTH = 3 };
+
+typedef struct mc_identity mc_identity;
+typedef struct mc_pubkey mc_pubkey;
+
+/* What a public key is expected to be when loaded from a file. */
+typedef enum mc_key_role {
+	MC_ROLE_RECIPIENT = 1, /* an RSA encryption key: first key of a NAME.pub, a bare RSA key, a certificate */
+	MC_ROLE_SIGNER = 2     /* a signing key: second key of a NAME.pub, or a bare Ed25519/RSA key */
+} mc_key_role;
+
+/* Generates a new identity: an RSA key of rsa_bits (3072 to 8192) and a signing key of
+ * sig_alg (Ed25519, or RSA-PSS of rsa_bits). Free with mc_identity_free. */
+mc_status mc_identity_generate(unsigned rsa_bits, mc_sig_alg sig_alg, mc_identity **out, mc_err *err);
+
+/* Writes PATH_BASE.key (both private keys as encrypted PKCS#8 PEM, mode 0600) and
+ * PATH_BASE.pub (public identity, mode 0644). Refuses to overwrite either file (MC_ERR_IO);
+ * on failure neither file is left behind. name goes into the .pub comment (printable ASCII
+ * only; other bytes are replaced by '?'). The passphrase must not be empty. */
+mc_status mc_identity_save(const mc_identity *id, const char *path_base, const char *name,
+                           const char *passphrase, size_t passphrase_len, mc_err *err);
+
+/* Loads the private keys named by which (MC_IDENTITY_ENC, _SIGN or _BOTH) from a NAME.key.
+ * A file with a single PEM private key is accepted as an encryption-only identity. The file is
+ * opened with O_NOFOLLOW. Wrong passphrase or damaged file: MC_ERR_KEY. */
+mc_status mc_identity_load(const char *path, const char *passphrase, size_t passphrase_len, int which,
+                           mc_identity **out, mc_err *err);
+
+/* The same from the bytes of a key file already in memory (file_len at most 256 KiB). */
+mc_status mc_identity_parse(const uint8_t *file, size_t file_len, const char *passphrase, size_t passphrase_len,
+                            int which, mc_identity **out, mc_err *err);
+
+/* Frees the identity and its keys. NULL is harmless. */
+void mc_identity_free(mc_identity *id);
+
+/* Whether the identity holds the encryption / signing private key. */
+int mc_identity_has_enc(const mc_identity *id);
+int mc_identity_has_sign(const mc_identity *id);
+mc_sig_alg mc_identity_sig_alg(const mc_identity *id);
+
+/* Fingerprint of the identity's encryption / signing public key (MC_FP_LEN bytes, owned by
+ * the identity), or NULL if that key was not loaded. */
+const uint8_t *mc_identity_enc_fp(const mc_identity *id);
+const uint8_t *mc_identity_sign_fp(const mc_identity *id);
+
+/* Loads one public key of the given role from a file (see mc_key_role). An RSA recipient
+ * outside 3072..8192 bits is refused with MC_ERR_KEY and a message that says why. */
+mc_status mc_pubkey_load(const char *path, mc_key_role role, mc_pubkey **out, mc_err *err);
+
+/* The same from the bytes of a key file in memory; messages do not name a path. */
+mc_status mc_pubkey_parse(const uint8_t *file, size_t file_len, mc_key_role role, mc_pubkey **out, mc_err *err);
+
+/* Parses a public key from a DER SubjectPublicKeyInfo. */
+mc_status mc_pubkey_from_spki(const uint8_t *der, size_t len, mc_key_role role, mc_pubkey **out, mc_err *err);
+
+/* The public key matching an identity's encryption or signing key. */
+mc_status mc_pubkey_from_identity(const mc_identity *id, mc_key_role role, mc_pubkey **out, mc_err *err);
+
+void mc_pubkey_free(mc_pubkey *pk);
+const uint8_t *mc_pubkey_fp(const mc_pubkey *pk);
+/* For a signer key: the algorithm it signs with (Ed25519 or RSA-PSS); MC_SIG_NONE otherwise. */
+mc_sig_alg mc_pubkey_sig_alg(const mc_pubkey *pk);
+/* Key size in bits (RSA modulus, 256 for Ed25519). */
+unsigned mc_pubkey_bits(const mc_pubkey *pk);
+
+/* Writes the lowercase hex of a fingerprint into hex (MC_FP_HEX_LEN + 1 bytes, terminated). */
+void mc_fp_hex(const uint8_t fp[MC_FP_LEN], char hex[MC_FP_HEX_LEN + 1]);
+/* Parses 64 hex digits (either case); returns 0 on success, -1 otherwise. */
+int mc_fp_parse(const char *hex, uint8_t fp[MC_FP_LEN]);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,83 @@
+/*
+ * cli.h: what the medcrypt commands share: the error type of a command (a library status plus
+ * a message), passphrase input, atomic output files, progress on stderr, and JSON output.
+ */
+#ifndef MEDCRYPT_CLI_H
+#define MEDCRYPT_CLI_H
+
+#include <jansson.h>
+#include <medcrypt/container.h>
+#include <medcrypt/key.h>
+#include <medcrypt/medcrypt.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#define SEALED_SUFFIX ".medcrypt"
+
+/* Every command: returns an mc_status (MC_OK, or the failure class that main maps to an exit
+ * code) and leaves a message in err. */
+typedef mc_status (*cmd_fn)(int argc, char **argv, mc_err *err);
+
+mc_status cmd_keygen(int argc, char **argv, mc_err *err);
+mc_status cmd_seal(int argc, char **argv, mc_err *err);
+mc_status cmd_open(int argc, char **argv, mc_err *err);
+mc_status cmd_verify(int argc, char **argv, mc_err *err);
+mc_status cmd_inspect(int argc, char **argv, mc_err *err);
+mc_status cmd_share(int argc, char **argv, mc_err *err);
+mc_status cmd_unshare(int argc, char **argv, mc_err *err);
+mc_status cmd_fingerprint(int argc, char **argv, mc_err *err);
+
+/* Prints the help of a command to f. */
+void usage_of(const char *command, FILE *f);
+/* Reports a usage error: MC_ERR_MISUSE with the message, and a pointer to --help. */
+mc_status usage_error(mc_err *err, const char *command, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Passphrase sources, in order: --passphrase-fd N, $MEDCRYPT_PASSPHRASE, a prompt on the
+ * terminal (twice when confirm). The result is wiped by passphrase_free. */
+typedef struct passphrase {
+	char buf[1025];
+	size_t len;
+} passphrase;
+mc_status passphrase_get(passphrase *pp, int fd, const char *prompt, bool confirm, mc_err *err);
+void passphrase_free(passphrase *pp);
+/* Loads an identity, asking for the passphrase when the file is encrypted. */
+mc_status load_identity(const char *path, int passphrase_fd, int which, mc_identity **out, mc_err *err);
+
+/* An output that appears under its final name only when committed: a temporary file in the
+ * same directory, renamed into place; or stdout for "-". */
+typedef struct out_file {
+	char *path;
+	char *tmp_path;
+	int fd;
+	bool is_stdout;
+} out_file;
+mc_status out_begin(out_file *o, const char *path, bool force, mode_t mode, mc_err *err);
+mc_status out_commit(out_file *o, mc_err *err);
+void out_abort(out_file *o);
+
+/* Opens an input ("-" for stdin). *size gets the size of a regular file, or -1. */
+mc_status in_open(const char *path, int *fd, long long *size, mc_err *err);
+void in_close(int fd);
+
+/* Progress on stderr when it is a terminal. */
+typedef struct progress {
+	bool enabled;
+	const char *what;
+	long long total;
+	double start, last;
+} progress;
+void progress_init(progress *pr, const char *what, long long total);
+void progress_cb(void *ctx, uint64_t done);
+void progress_end(progress *pr);
+
+/* JSON output helpers. */
+void json_print(json_t *obj);
+json_t *json_fp(const uint8_t *fp);
+
+/* Writes all of buf to o; MC_ERR_IO with a message on failure. */
+mc_status write_all(mc_output o, const uint8_t *buf, size_t len, mc_err *err);
+
+/* Parses an --passphrase-fd value. */
+bool parse_fd(const char *s, int *fd);
+
+#endif

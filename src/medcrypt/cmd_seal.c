@@ -1,0 +1,269 @@
+/*
+ * cmd_seal.c: `medcrypt seal`: encrypts one input to OUT, or several into a directory, for a
+ * set of recipients, optionally signed; the signing key's passphrase is asked once.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+#define MAX_RECIPIENTS 1024
+
+/* Reads a small whole file (metadata, preview), at most limit bytes. */
+static mc_status read_small(const char *path, size_t limit, uint8_t **out, size_t *len, mc_err *err)
+{
+	int fd;
+	long long size;
+	mc_status st = in_open(path, &fd, &size, err);
+	if (st != MC_OK)
+		return st;
+	uint8_t *buf = malloc(limit + 1);
+	size_t got = 0;
+	if (!buf) {
+		in_close(fd);
+		return MC_ERR_NOMEM;
+	}
+	for (;;) {
+		ssize_t n = read(fd, buf + got, limit + 1 - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			st = MC_ERR_IO;
+			snprintf(err->msg, sizeof err->msg, "cannot read %s: %s", path, strerror(errno));
+			break;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+		if (got > limit) {
+			st = MC_ERR_MISUSE;
+			snprintf(err->msg, sizeof err->msg, "%s is larger than the limit of %zu bytes", path, limit);
+			break;
+		}
+	}
+	in_close(fd);
+	if (st != MC_OK) {
+		err->status = st;
+		free(buf);
+		return st;
+	}
+	*out = buf;
+	*len = got;
+	return MC_OK;
+}
+
+/* --meta must hold one JSON object ([MC-CORE-5]); it is stored compactly. */
+static mc_status load_metadata(const char *path, uint8_t **out, size_t *len, mc_err *err)
+{
+	uint8_t *raw = NULL;
+	size_t raw_len = 0;
+	json_error_t jerr;
+	mc_status st = read_small(path, MC_MAX_METADATA, &raw, &raw_len, err);
+	if (st != MC_OK)
+		return st;
+	json_t *doc = json_loadb((const char *)raw, raw_len, JSON_REJECT_DUPLICATES, &jerr);
+	mc_buf_free(raw, raw_len);
+	if (!doc || !json_is_object(doc)) {
+		json_decref(doc);
+		return usage_error(err, "seal", "%s is not a JSON object (line %d: %s)", path, jerr.line,
+		                   doc ? "not an object" : jerr.text);
+	}
+	char *compact = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(doc);
+	if (!compact)
+		return MC_ERR_NOMEM;
+	*len = strlen(compact);
+	if (*len > MC_MAX_METADATA) {
+		free(compact);
+		return usage_error(err, "seal", "the metadata is larger than 1 MiB");
+	}
+	*out = (uint8_t *)compact;
+	return MC_OK;
+}
+
+static mc_status load_preview(const char *path, uint8_t **out, size_t *len, mc_err *err)
+{
+	mc_status st = read_small(path, MC_MAX_PREVIEW, out, len, err);
+	if (st != MC_OK)
+		return st;
+	static const uint8_t png[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+	bool is_png = *len >= 8 && memcmp(*out, png, 8) == 0;
+	bool is_jpeg = *len >= 3 && (*out)[0] == 0xff && (*out)[1] == 0xd8 && (*out)[2] == 0xff;
+	if (!is_png && !is_jpeg) {
+		free(*out);
+		*out = NULL;
+		return usage_error(err, "seal", "the preview %s is neither PNG nor JPEG", path);
+	}
+	return MC_OK;
+}
+
+static mc_status seal_one(mc_seal_params *params, const char *in_path, const char *out_path, bool force, bool json,
+                          json_t *report, mc_err *err)
+{
+	int fd;
+	long long size;
+	out_file out;
+	mc_status st = in_open(in_path, &fd, &size, err);
+	if (st != MC_OK)
+		return st;
+	if ((st = out_begin(&out, out_path, force, 0644, err)) != MC_OK) {
+		in_close(fd);
+		return st;
+	}
+	progress pr;
+	progress_init(&pr, "sealing", size);
+	params->progress = progress_cb;
+	params->progress_ctx = &pr;
+	st = mc_seal(params, mc_input_fd(fd), mc_output_fd(out.fd), err);
+	progress_end(&pr);
+	in_close(fd);
+	if (st == MC_OK)
+		st = out_commit(&out, err);
+	else
+		out_abort(&out);
+	if (st == MC_OK && json) {
+		json_t *o = json_object();
+		json_object_set_new(o, "input", json_string(in_path));
+		json_object_set_new(o, "output", json_string(out_path));
+		json_array_append_new(report, o);
+	}
+	return st;
+}
+
+mc_status cmd_seal(int argc, char **argv, mc_err *err)
+{
+	static const struct option opts[] = {
+	    {"recipient", required_argument, NULL, 'r'}, {"cipher", required_argument, NULL, 'c'},
+	    {"sign", required_argument, NULL, 's'},      {"meta", required_argument, NULL, 'm'},
+	    {"preview", required_argument, NULL, 'p'},   {"output", required_argument, NULL, 'o'},
+	    {"passphrase-fd", required_argument, NULL, 'P'}, {"force", no_argument, NULL, 'f'},
+	    {"json", no_argument, NULL, 'j'},            {NULL, 0, NULL, 0}};
+	const char *recipient_paths[MAX_RECIPIENTS];
+	size_t n_recipients = 0;
+	const char *out = NULL, *sign = NULL, *meta = NULL, *preview = NULL;
+	mc_cipher cipher = MC_CIPHER_CHACHA20_POLY1305;
+	int pfd = -1, c;
+	bool force = false, json = false;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "r:o:f", opts, NULL)) != -1) {
+		switch (c) {
+		case 'r':
+			if (n_recipients == MAX_RECIPIENTS)
+				return usage_error(err, "seal", "at most %d recipients", MAX_RECIPIENTS);
+			recipient_paths[n_recipients++] = optarg;
+			break;
+		case 'c':
+			if (strcmp(optarg, "chacha20") == 0 || strcmp(optarg, "chacha20-poly1305") == 0)
+				cipher = MC_CIPHER_CHACHA20_POLY1305;
+			else if (strcmp(optarg, "aes") == 0 || strcmp(optarg, "aes-256-gcm") == 0)
+				cipher = MC_CIPHER_AES_256_GCM;
+			else
+				return usage_error(err, "seal", "--cipher must be chacha20 or aes");
+			break;
+		case 's': sign = optarg; break;
+		case 'm': meta = optarg; break;
+		case 'p': preview = optarg; break;
+		case 'o': out = optarg; break;
+		case 'P':
+			if (!parse_fd(optarg, &pfd))
+				return usage_error(err, "seal", "--passphrase-fd needs a file descriptor number");
+			break;
+		case 'f': force = true; break;
+		case 'j': json = true; break;
+		default: return usage_error(err, "seal", "unknown option");
+		}
+	}
+	int n_inputs = argc - optind;
+	if (!out)
+		return usage_error(err, "seal", "give the output with -o");
+	if (n_inputs < 1)
+		return usage_error(err, "seal", "give the file to seal (or - for stdin)");
+	if (n_recipients == 0)
+		return usage_error(err, "seal", "give at least one recipient with -r");
+	struct stat sb;
+	bool out_is_dir = stat(out, &sb) == 0 && S_ISDIR(sb.st_mode);
+	if (n_inputs > 1 && !out_is_dir)
+		return usage_error(err, "seal", "with several inputs, -o must be an existing directory");
+	if (json && strcmp(out, "-") == 0)
+		return usage_error(err, "seal", "--json prints to stdout: give -o a file");
+
+	mc_pubkey *recipients[MAX_RECIPIENTS] = {0};
+	mc_identity *signer = NULL;
+	uint8_t *meta_buf = NULL, *preview_buf = NULL;
+	size_t meta_len = 0, preview_len = 0;
+	json_t *report = json ? json_array() : NULL;
+	mc_status st = MC_OK;
+
+	for (size_t i = 0; i < n_recipients && st == MC_OK; i++)
+		st = mc_pubkey_load(recipient_paths[i], MC_ROLE_RECIPIENT, &recipients[i], err);
+	if (st == MC_OK && meta)
+		st = load_metadata(meta, &meta_buf, &meta_len, err);
+	if (st == MC_OK && preview)
+		st = load_preview(preview, &preview_buf, &preview_len, err);
+	/* One passphrase derivation for all inputs. */
+	if (st == MC_OK && sign)
+		st = load_identity(sign, pfd, MC_IDENTITY_SIGN, &signer, err);
+
+	mc_seal_params params = {
+	    .cipher = cipher,
+	    .recipients = (const mc_pubkey *const *)recipients,
+	    .n_recipients = n_recipients,
+	    .signer = signer,
+	    .metadata = meta_buf,
+	    .metadata_len = meta_len,
+	    .preview = preview_buf,
+	    .preview_len = preview_len,
+	};
+	mc_status first_failure = MC_OK;
+	mc_err first_err = {0};
+	for (int i = 0; st == MC_OK && i < n_inputs; i++) {
+		const char *in = argv[optind + i];
+		char *path = NULL;
+		if (out_is_dir) {
+			if (strcmp(in, "-") == 0) {
+				st = usage_error(err, "seal", "stdin cannot be sealed into a directory; give -o FILE");
+				break;
+			}
+			char *copy = strdup(in);
+			if (!copy || asprintf(&path, "%s/%s%s", out, basename(copy), SEALED_SUFFIX) < 0)
+				path = NULL;
+			free(copy);
+			if (!path) {
+				st = MC_ERR_NOMEM;
+				break;
+			}
+		}
+		mc_status one = seal_one(&params, in, path ? path : out, force, json, report, err);
+		if (one != MC_OK && n_inputs > 1) {
+			fprintf(stderr, "medcrypt seal: %s: %s: %s\n", in, mc_status_name(one), err->msg);
+			if (first_failure == MC_OK) {
+				first_failure = one;
+				first_err = *err;
+			}
+		} else if (one != MC_OK) {
+			st = one;
+		}
+		free(path);
+	}
+	if (st == MC_OK && first_failure != MC_OK) {
+		st = first_failure;
+		*err = first_err;
+		snprintf(err->msg, sizeof err->msg, "some inputs were not sealed (see above)");
+	}
+	if (st == MC_OK && json)
+		json_print(report);
+	else
+		json_decref(report);
+	for (size_t i = 0; i < n_recipients; i++)
+		mc_pubkey_free(recipients[i]);
+	mc_identity_free(signer);
+	mc_buf_free(meta_buf, meta_len);
+	free(preview_buf);
+	return st;
+}

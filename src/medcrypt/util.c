@@ -1,0 +1,328 @@
+/*
+ * util.c: the pieces every medcrypt command uses: passphrases (never from argv), atomic
+ * output files, inputs, the progress line, and JSON printing.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+mc_status usage_error(mc_err *err, const char *command, const char *fmt, ...)
+{
+	char msg[200];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	err->status = MC_ERR_MISUSE;
+	snprintf(err->msg, sizeof err->msg, "%s (see 'medcrypt %s --help')", msg, command);
+	return MC_ERR_MISUSE;
+}
+
+static mc_status fail(mc_err *err, mc_status st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static mc_status fail(mc_err *err, mc_status st, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+	va_end(ap);
+	err->status = st;
+	return st;
+}
+
+bool parse_fd(const char *s, int *fd)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+	if (*s == '\0' || *end != '\0' || v < 0 || v > 1 << 20)
+		return false;
+	*fd = (int)v;
+	return true;
+}
+
+void passphrase_free(passphrase *pp)
+{
+	mc_wipe(pp, sizeof *pp);
+}
+
+/* Reads one line (without its newline) from fd into pp. */
+static mc_status read_line(int fd, passphrase *pp, mc_err *err)
+{
+	pp->len = 0;
+	for (;;) {
+		char c;
+		ssize_t n = read(fd, &c, 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return fail(err, MC_ERR_IO, "cannot read the passphrase: %s", strerror(errno));
+		if (n == 0 || c == '\n')
+			break;
+		if (pp->len + 1 >= sizeof pp->buf)
+			return fail(err, MC_ERR_MISUSE, "the passphrase is longer than 1024 bytes");
+		pp->buf[pp->len++] = c;
+	}
+	if (pp->len && pp->buf[pp->len - 1] == '\r')
+		pp->len--;
+	pp->buf[pp->len] = '\0';
+	return MC_OK;
+}
+
+static mc_status prompt_tty(passphrase *pp, const char *prompt, mc_err *err)
+{
+	int fd = open("/dev/tty", O_RDWR | O_CLOEXEC);
+	struct termios old, quiet;
+	if (fd < 0)
+		return fail(err, MC_ERR_MISUSE,
+		            "a passphrase is needed: no terminal to ask on; use --passphrase-fd N or MEDCRYPT_PASSPHRASE");
+	bool restore = tcgetattr(fd, &old) == 0;
+	if (restore) {
+		quiet = old;
+		quiet.c_lflag &= (tcflag_t) ~(ECHO | ECHONL);
+		quiet.c_lflag |= ICANON;
+		tcsetattr(fd, TCSAFLUSH, &quiet);
+	}
+	if (write(fd, prompt, strlen(prompt)) < 0) {
+		/* the prompt is a courtesy; reading still works */
+	}
+	mc_status st = read_line(fd, pp, err);
+	if (restore)
+		tcsetattr(fd, TCSAFLUSH, &old);
+	if (write(fd, "\n", 1) < 0) {
+	}
+	close(fd);
+	return st;
+}
+
+mc_status passphrase_get(passphrase *pp, int fd, const char *prompt, bool confirm, mc_err *err)
+{
+	memset(pp, 0, sizeof *pp);
+	if (fd >= 0)
+		return read_line(fd, pp, err);
+	const char *env = getenv("MEDCRYPT_PASSPHRASE");
+	if (env) {
+		size_t len = strlen(env);
+		if (len >= sizeof pp->buf)
+			return fail(err, MC_ERR_MISUSE, "MEDCRYPT_PASSPHRASE is longer than 1024 bytes");
+		memcpy(pp->buf, env, len + 1);
+		pp->len = len;
+		return MC_OK;
+	}
+	mc_status st = prompt_tty(pp, prompt, err);
+	if (st != MC_OK || !confirm)
+		return st;
+	passphrase again;
+	memset(&again, 0, sizeof again);
+	st = prompt_tty(&again, "Repeat the passphrase: ", err);
+	if (st == MC_OK && (again.len != pp->len || !mc_ct_equal(again.buf, pp->buf, pp->len)))
+		st = fail(err, MC_ERR_MISUSE, "the two passphrases differ");
+	passphrase_free(&again);
+	return st;
+}
+
+mc_status load_identity(const char *path, int passphrase_fd, int which, mc_identity **out, mc_err *err)
+{
+	/* Try without a passphrase first only for unencrypted (test) keys: detect by content. */
+	FILE *f = fopen(path, "re");
+	bool encrypted = true;
+	if (f) {
+		char line[128];
+		encrypted = false;
+		while (fgets(line, sizeof line, f))
+			if (strstr(line, "BEGIN ENCRYPTED PRIVATE KEY"))
+				encrypted = true;
+		fclose(f);
+	}
+	passphrase pp;
+	memset(&pp, 0, sizeof pp);
+	mc_status st = MC_OK;
+	if (encrypted) {
+		char prompt[300];
+		snprintf(prompt, sizeof prompt, "Passphrase for %.250s: ", path);
+		st = passphrase_get(&pp, passphrase_fd, prompt, false, err);
+	}
+	if (st == MC_OK)
+		st = mc_identity_load(path, pp.buf, pp.len, which, out, err);
+	passphrase_free(&pp);
+	return st;
+}
+
+mc_status out_begin(out_file *o, const char *path, bool force, mode_t mode, mc_err *err)
+{
+	memset(o, 0, sizeof *o);
+	o->fd = -1;
+	if (strcmp(path, "-") == 0) {
+		o->is_stdout = true;
+		o->fd = STDOUT_FILENO;
+		return MC_OK;
+	}
+	struct stat sb;
+	if (!force && lstat(path, &sb) == 0)
+		return fail(err, MC_ERR_IO, "%s exists: not overwriting it (use --force)", path);
+	o->path = strdup(path);
+	size_t n = strlen(path) + 32;
+	o->tmp_path = malloc(n);
+	if (!o->path || !o->tmp_path) {
+		out_abort(o);
+		return fail(err, MC_ERR_NOMEM, "out of memory");
+	}
+	snprintf(o->tmp_path, n, "%s.part-XXXXXX", path);
+	o->fd = mkostemp(o->tmp_path, O_CLOEXEC);
+	if (o->fd < 0) {
+		int e = errno;
+		free(o->tmp_path);
+		o->tmp_path = NULL;
+		out_abort(o);
+		return fail(err, MC_ERR_IO, "cannot create a file next to %s: %s", path, strerror(e));
+	}
+	mode_t mask = umask(0);
+	umask(mask);
+	if (fchmod(o->fd, mode & ~mask) != 0) {
+		out_abort(o);
+		return fail(err, MC_ERR_IO, "cannot set the mode of %s", path);
+	}
+	return MC_OK;
+}
+
+mc_status out_commit(out_file *o, mc_err *err)
+{
+	if (o->is_stdout)
+		return MC_OK;
+	if (fsync(o->fd) != 0 || close(o->fd) != 0) {
+		o->fd = -1;
+		int e = errno;
+		out_abort(o);
+		return fail(err, MC_ERR_IO, "cannot write %s: %s", o->path, strerror(e));
+	}
+	o->fd = -1;
+	if (rename(o->tmp_path, o->path) != 0) {
+		int e = errno;
+		out_abort(o);
+		return fail(err, MC_ERR_IO, "cannot rename into %s: %s", o->path, strerror(e));
+	}
+	/* Make the rename durable. */
+	char *dir = strdup(o->path);
+	if (dir) {
+		int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd >= 0) {
+			fsync(dfd);
+			close(dfd);
+		}
+		free(dir);
+	}
+	free(o->path);
+	free(o->tmp_path);
+	memset(o, 0, sizeof *o);
+	o->fd = -1;
+	return MC_OK;
+}
+
+void out_abort(out_file *o)
+{
+	if (!o->is_stdout) {
+		if (o->fd >= 0)
+			close(o->fd);
+		if (o->tmp_path)
+			unlink(o->tmp_path);
+	}
+	free(o->path);
+	free(o->tmp_path);
+	memset(o, 0, sizeof *o);
+	o->fd = -1;
+}
+
+mc_status in_open(const char *path, int *fd, long long *size, mc_err *err)
+{
+	struct stat sb;
+	*size = -1;
+	if (strcmp(path, "-") == 0) {
+		*fd = STDIN_FILENO;
+	} else if ((*fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		return fail(err, MC_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+	}
+	if (fstat(*fd, &sb) == 0) {
+		if (S_ISDIR(sb.st_mode)) {
+			in_close(*fd);
+			return fail(err, MC_ERR_IO, "%s is a directory", path);
+		}
+		if (S_ISREG(sb.st_mode))
+			*size = (long long)sb.st_size;
+	}
+#ifdef POSIX_FADV_SEQUENTIAL
+	posix_fadvise(*fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+#endif
+	return MC_OK;
+}
+
+void in_close(int fd)
+{
+	if (fd > STDERR_FILENO)
+		close(fd);
+}
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void progress_init(progress *pr, const char *what, long long total)
+{
+	pr->enabled = isatty(STDERR_FILENO) && getenv("MEDCRYPT_NO_PROGRESS") == NULL;
+	pr->what = what;
+	pr->total = total;
+	pr->start = pr->last = now();
+}
+
+void progress_cb(void *ctx, uint64_t done)
+{
+	progress *pr = ctx;
+	double t = now();
+	if (!pr->enabled || t - pr->last < 0.2)
+		return;
+	pr->last = t;
+	double mb = (double)done / 1e6, rate = mb / (t - pr->start + 1e-9);
+	if (pr->total > 0)
+		fprintf(stderr, "\r%s: %5.1f%%  %.0f of %.0f MB  %.0f MB/s ", pr->what, 100.0 * (double)done / (double)pr->total,
+		        mb, (double)pr->total / 1e6, rate);
+	else
+		fprintf(stderr, "\r%s: %.0f MB  %.0f MB/s ", pr->what, mb, rate);
+}
+
+void progress_end(progress *pr)
+{
+	if (pr->enabled && now() - pr->start >= 0.2)
+		fprintf(stderr, "\r\033[K");
+}
+
+void json_print(json_t *obj)
+{
+	json_dumpf(obj, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	fputc('\n', stdout);
+	json_decref(obj);
+}
+
+json_t *json_fp(const uint8_t *fp)
+{
+	char hex[MC_FP_HEX_LEN + 1];
+	if (!fp)
+		return json_null();
+	mc_fp_hex(fp, hex);
+	return json_string(hex);
+}
+
+mc_status write_all(mc_output o, const uint8_t *buf, size_t len, mc_err *err)
+{
+	if (len && o.write(o.ctx, buf, len) != 0)
+		return fail(err, MC_ERR_IO, "write failed: %s", strerror(errno));
+	return MC_OK;
+}
