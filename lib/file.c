@@ -95,13 +95,11 @@ static mc_status read_wrap(mc_file *f, mc_input in, mc_err *err)
 		return st;
 	struct wrap w = {.type = fixed[0], .len = ld16(fixed + 33)};
 	memcpy(w.recipient, fixed + 1, 32);
-	if (w.len == 0)
-		return mc_fail(err, MC_ERR_HEADER, "a wrap is empty");
 	if (w.type == FMT_WRAP_RSA_OAEP && (w.len < MC_RSA_MIN_BITS / 8 || w.len > MC_RSA_MAX_BITS / 8))
 		return mc_fail(err, MC_ERR_HEADER, "an RSA-OAEP wrap of %u bytes does not fit a 3072..8192-bit key", w.len);
 	if (has_recipient(f, w.type, w.recipient)) /* [MC-WRAP-4] */
 		return mc_fail(err, MC_ERR_HEADER, "two wraps name the same recipient");
-	if (!(w.body = malloc(w.len)))
+	if (!(w.body = malloc(w.len + 1u)))
 		return mc_fail(err, MC_ERR_NOMEM, "out of memory");
 	if ((st = need(in, w.body, w.len, "a wrap", err)) != MC_OK) {
 		free(w.body);

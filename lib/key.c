@@ -378,6 +378,11 @@ mc_status mc_identity_parse(const uint8_t *file, size_t file_len, const char *pa
 		st = mc_fail(err, MC_ERR_NOMEM, "out of memory");
 		goto cleanup;
 	}
+	/* Read the (at most two) PEM blocks first: a file with one block is an encryption key,
+	 * unless only a signing key was asked for. */
+	char *names[2] = {NULL, NULL};
+	unsigned char *ders[2] = {NULL, NULL};
+	long der_lens[2] = {0, 0};
 	for (;;) {
 		char *name = NULL, *header = NULL;
 		unsigned char *der = NULL;
@@ -386,24 +391,34 @@ mc_status mc_identity_parse(const uint8_t *file, size_t file_len, const char *pa
 			ERR_clear_error();
 			break;
 		}
-		bool wanted = (block == 0 && (which & MC_IDENTITY_ENC)) || (block == 1 && (which & MC_IDENTITY_SIGN));
-		EVP_PKEY *key = NULL;
-		if (wanted && block < 2)
-			st = decode_private(name, der, der_len, passphrase, passphrase_len, &key, err);
-		OPENSSL_cleanse(der, (size_t)der_len);
-		OPENSSL_free(name);
 		OPENSSL_free(header);
-		OPENSSL_free(der);
-		if (st != MC_OK)
-			goto cleanup;
-		if (block == 0)
-			id->enc = key;
-		else if (block == 1)
-			id->sign = key;
-		else
-			EVP_PKEY_free(key);
+		if (block < 2) {
+			names[block] = name;
+			ders[block] = der;
+			der_lens[block] = der_len;
+		} else {
+			OPENSSL_cleanse(der, (size_t)der_len);
+			OPENSSL_free(der);
+			OPENSSL_free(name);
+		}
 		block++;
 	}
+	int enc_block = block >= 2 || which != MC_IDENTITY_SIGN ? 0 : -1;
+	int sign_block = block >= 2 ? 1 : (which == MC_IDENTITY_SIGN ? 0 : -1);
+	if (block > 0 && enc_block >= 0 && (which & MC_IDENTITY_ENC))
+		st = decode_private(names[enc_block], ders[enc_block], der_lens[enc_block], passphrase, passphrase_len,
+		                    &id->enc, err);
+	if (st == MC_OK && block > 0 && sign_block >= 0 && (which & MC_IDENTITY_SIGN))
+		st = decode_private(names[sign_block], ders[sign_block], der_lens[sign_block], passphrase, passphrase_len,
+		                    &id->sign, err);
+	for (int i = 0; i < 2; i++) {
+		if (ders[i])
+			OPENSSL_cleanse(ders[i], (size_t)der_lens[i]);
+		OPENSSL_free(ders[i]);
+		OPENSSL_free(names[i]);
+	}
+	if (st != MC_OK)
+		goto cleanup;
 	if (block == 0) {
 		st = mc_fail(err, MC_ERR_KEY, "holds no PEM private key");
 		goto cleanup;
@@ -413,7 +428,7 @@ mc_status mc_identity_parse(const uint8_t *file, size_t file_len, const char *pa
 		    (st = mc_spki_fp(id->enc, id->enc_fp, NULL, NULL, err)) != MC_OK)
 			goto cleanup;
 	}
-	if ((which & MC_IDENTITY_SIGN) && block < 2) {
+	if ((which & MC_IDENTITY_SIGN) && !id->sign) {
 		st = mc_fail(err, MC_ERR_KEY, "the key file holds no signing key");
 		goto cleanup;
 	}

@@ -295,10 +295,14 @@ def main():
     f = F("hdr_wraps_1025", stream("w", 100))
     f.wraps = f.wraps + [wrap_rec(0x7f, H("u", i), b"") for i in range(1024)]
     vec("hdr_wraps_1025", f, "header failure", "wrap_count 1025, all 1025 wraps present, alice's first")
-    f = F("hdr_wrap_len_385", stream("l", 10))
+    f = F("nomatch_wrap_len_385", stream("l", 10))
     f.wraps[0] = wrap_rec(1, fp("alice"), b"\x00" + f.wraps[0][35:])
-    vec("hdr_wrap_len_385", f, "header failure",
-        "alice's wrap has a leading zero byte: wrap_len 385 != modulus length 384 ([MC-WRAP-2])")
+    vec("nomatch_wrap_len_385", f, "no match",
+        "alice's wrap has a leading zero byte: wrap_len 385 != her modulus length 384 ([MC-WRAP-2], [MC-WRAP-5])")
+    f = F("hdr_wrap_len_383", stream("l3", 10), rcpts=("alice",))
+    f.wraps.append(wrap_rec(1, fp("bob"), b"\x01" * 383))
+    vec("hdr_wrap_len_383", f, "header failure",
+        "a type-1 wrap for bob of 383 bytes: no RSA key of 3072..8192 bits gives that ([MC-WRAP-2])")
     for name, ml in (("hdr_meta_len_5", 5), ("hdr_meta_len_15", 15)):
         f = F(name, stream(name, 10))
         f.meta = H("junk")[:ml]

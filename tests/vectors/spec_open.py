@@ -84,6 +84,8 @@ def open_container(data, identity, trust=None):
     for _ in range(count):
         wtype, recipient = r.int(1), r.take(32)
         body = r.take(r.int(2))
+        if wtype == 1 and not 384 <= len(body) <= 1024:
+            raise Fail(HDR, "RSA-OAEP wrap_len outside 384..1024")      # MC-WRAP-2
         if (wtype, recipient) in seen:
             raise Fail(HDR, "two wraps of one type name the same recipient")   # MC-WRAP-4
         seen.add((wtype, recipient))
@@ -116,7 +118,7 @@ def open_container(data, identity, trust=None):
     if not mine:
         raise Fail(NOMATCH, "no type-1 wrap names this key")             # MC-WRAP-5
     if len(mine[0]) != nbytes(me):
-        raise Fail(HDR, "wrap_len differs from the modulus length")      # MC-WRAP-2
+        raise Fail(NOMATCH, "wrap_len differs from the modulus length")  # MC-WRAP-2, MC-WRAP-5
     try:
         file_key = identity.decrypt(mine[0], OAEP)
     except Exception:
