@@ -365,16 +365,28 @@ static mc_status header_digest(const mc_file *f, uint8_t out[32], mc_err *err)
 	return ok ? MC_OK : mc_fail_ssl(err, MC_ERR_CRYPTO, "SHA-256 failed");
 }
 
-/* [MC-SIG-4]: verifies the signature, then applies the caller's trust set. */
-static mc_status check_signature(const mc_file *f, const mc_stream_result *res, const mc_open_params *params,
-                                 mc_payload_info *info, mc_err *err)
+/* [MC-SIG-4], first half: the trust set is decided by the header alone, so a file from an
+ * untrusted signer (or an unsigned one) is refused before a single chunk is released. */
+static mc_status check_trust(const mc_file *f, const mc_open_params *params, mc_err *err)
 {
 	size_t n_trusted = params ? params->n_trusted : 0;
-	if (f->sig_alg == MC_SIG_NONE) {
-		if (n_trusted)
-			return mc_fail(err, MC_ERR_SIGNATURE, "the file is not signed, but a trusted signer was required");
+	if (!n_trusted)
 		return MC_OK;
-	}
+	if (f->sig_alg == MC_SIG_NONE)
+		return mc_fail(err, MC_ERR_SIGNATURE, "the file is not signed, but a trusted signer was required");
+	for (size_t i = 0; i < n_trusted; i++)
+		if (mc_ct_equal(mc_pubkey_fp(params->trusted[i]), mc_pubkey_fp(f->signer), MC_FP_LEN))
+			return MC_OK;
+	char hex[MC_FP_HEX_LEN + 1];
+	mc_fp_hex(mc_pubkey_fp(f->signer), hex);
+	return mc_fail(err, MC_ERR_SIGNATURE, "signed by a key that is not trusted: %s", hex);
+}
+
+/* [MC-SIG-4], second half: the signature over the header and every chunk. */
+static mc_status check_signature(const mc_file *f, const mc_stream_result *res, mc_payload_info *info, mc_err *err)
+{
+	if (f->sig_alg == MC_SIG_NONE)
+		return MC_OK;
 	uint8_t hd[32], msg[FMT_SIG_MSG_LEN];
 	mc_status st = header_digest(f, hd, err);
 	if (st != MC_OK)
@@ -382,17 +394,6 @@ static mc_status check_signature(const mc_file *f, const mc_stream_result *res, 
 	mc_sig_message(hd, res->n_chunks, res->payload_digest, msg);
 	if (!mc_verify(mc_pubkey_evp(f->signer), f->sig_alg, msg, sizeof msg, res->trailer, res->trailer_got))
 		return mc_fail(err, MC_ERR_SIGNATURE, "the signature does not verify: the file was altered after signing");
-	if (n_trusted) {
-		bool trusted = false;
-		for (size_t i = 0; i < n_trusted; i++)
-			if (mc_ct_equal(mc_pubkey_fp(params->trusted[i]), mc_pubkey_fp(f->signer), MC_FP_LEN))
-				trusted = true;
-		if (!trusted) {
-			char hex[MC_FP_HEX_LEN + 1];
-			mc_fp_hex(mc_pubkey_fp(f->signer), hex);
-			return mc_fail(err, MC_ERR_SIGNATURE, "signed by a key that is not trusted: %s", hex);
-		}
-	}
 	if (info) {
 		info->signed_ok = 1;
 		memcpy(info->signer_fp, mc_pubkey_fp(f->signer), MC_FP_LEN);
@@ -417,11 +418,14 @@ static mc_status run_payload(mc_file *f, mc_input in, mc_output *out, const uint
 	if (!info)
 		info = &local;
 	memset(info, 0, sizeof *info);
-	mc_status st = mc_stream_run(&sp, in, out, &res, err);
+	mc_status st = check_trust(f, params, err);
+	if (st != MC_OK)
+		return st;
+	st = mc_stream_run(&sp, in, out, &res, err);
 	if (st == MC_OK) {
 		info->n_chunks = res.n_chunks;
 		info->plaintext_len = res.plaintext_len;
-		st = check_signature(f, &res, params, info, err);
+		st = check_signature(f, &res, info, err);
 	}
 	mc_wipe(&res, sizeof res);
 	return st;
@@ -561,6 +565,25 @@ mc_status mc_file_add_detached_wrap(mc_file *f, const uint8_t *wrap, size_t len,
 	}
 	(void)before;
 	return st;
+}
+
+mc_status mc_file_wrap_bytes(const mc_file *f, size_t i, uint8_t **out, size_t *len, mc_err *err)
+{
+	*out = NULL;
+	*len = 0;
+	if (i >= f->n_wraps)
+		return mc_fail(err, MC_ERR_MISUSE, "no wrap %zu", i);
+	const struct wrap *w = &f->wraps[i];
+	uint8_t *buf = malloc(FMT_WRAP_FIXED_LEN + (size_t)w->len);
+	if (!buf)
+		return mc_fail(err, MC_ERR_NOMEM, "out of memory");
+	buf[0] = w->type;
+	memcpy(buf + 1, w->recipient, 32);
+	st16(buf + 33, w->len);
+	memcpy(buf + FMT_WRAP_FIXED_LEN, w->body, w->len);
+	*out = buf;
+	*len = FMT_WRAP_FIXED_LEN + (size_t)w->len;
+	return MC_OK;
 }
 
 mc_status mc_file_write_header(const mc_file *f, mc_output out, mc_err *err)

@@ -29,6 +29,7 @@ struct mc_identity {
 	mc_sig_alg sig_alg;
 	uint8_t enc_fp[MC_FP_LEN];
 	uint8_t sign_fp[MC_FP_LEN];
+	bool plaintext_on_disk; /* a loaded key was unencrypted PKCS#8 */
 };
 
 struct mc_pubkey {
@@ -143,6 +144,7 @@ mc_status mc_identity_generate(unsigned rsa_bits, mc_sig_alg sig_alg, mc_identit
 }
 
 int mc_identity_has_enc(const mc_identity *id) { return id && id->enc; }
+int mc_identity_was_encrypted(const mc_identity *id) { return id && !id->plaintext_on_disk; }
 int mc_identity_has_sign(const mc_identity *id) { return id && id->sign; }
 mc_sig_alg mc_identity_sig_alg(const mc_identity *id) { return id && id->sign ? id->sig_alg : MC_SIG_NONE; }
 const uint8_t *mc_identity_enc_fp(const mc_identity *id) { return id && id->enc ? id->enc_fp : NULL; }
@@ -312,7 +314,7 @@ static mc_status slurp(const char *path, uint8_t **out, size_t *len, mc_err *err
 
 /* Decrypts one PEM block of a key file into a key. */
 static mc_status decode_private(const char *pem_name, const unsigned char *der, long der_len, const char *pass,
-                                size_t pass_len, EVP_PKEY **key, mc_err *err)
+                                size_t pass_len, EVP_PKEY **key, bool *plain, mc_err *err)
 {
 	PKCS8_PRIV_KEY_INFO *p8 = NULL;
 	const unsigned char *p = der;
@@ -327,6 +329,7 @@ static mc_status decode_private(const char *pem_name, const unsigned char *der, 
 			return mc_fail(err, MC_ERR_KEY, "wrong passphrase, or the key file is damaged");
 		}
 	} else if (strcmp(pem_name, "PRIVATE KEY") == 0) {
+		*plain = true;
 		p8 = d2i_PKCS8_PRIV_KEY_INFO(NULL, &p, der_len);
 		if (!p8)
 			return mc_fail_ssl(err, MC_ERR_KEY, "damaged private key block");
@@ -407,10 +410,10 @@ mc_status mc_identity_parse(const uint8_t *file, size_t file_len, const char *pa
 	int sign_block = block >= 2 ? 1 : (which == MC_IDENTITY_SIGN ? 0 : -1);
 	if (block > 0 && enc_block >= 0 && (which & MC_IDENTITY_ENC))
 		st = decode_private(names[enc_block], ders[enc_block], der_lens[enc_block], passphrase, passphrase_len,
-		                    &id->enc, err);
+		                    &id->enc, &id->plaintext_on_disk, err);
 	if (st == MC_OK && block > 0 && sign_block >= 0 && (which & MC_IDENTITY_SIGN))
 		st = decode_private(names[sign_block], ders[sign_block], der_lens[sign_block], passphrase, passphrase_len,
-		                    &id->sign, err);
+		                    &id->sign, &id->plaintext_on_disk, err);
 	for (int i = 0; i < 2; i++) {
 		if (ders[i])
 			OPENSSL_cleanse(ders[i], (size_t)der_lens[i]);

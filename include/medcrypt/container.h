@@ -123,6 +123,10 @@ mc_status mc_file_remove_recipient(mc_file *f, const uint8_t fp[MC_FP_LEN], mc_e
 /* Adds a detached wrap (FORMAT.md §4, the wrap production alone) read from bytes. */
 mc_status mc_file_add_detached_wrap(mc_file *f, const uint8_t *wrap, size_t len, mc_err *err);
 
+/* Serializes wrap i as a detached wrap (FORMAT.md §4), as a server stores it apart from the
+ * blob. Free with mc_buf_free. */
+mc_status mc_file_wrap_bytes(const mc_file *f, size_t i, uint8_t **out, size_t *len, mc_err *err);
+
 /* Writes the header (prefix, current wraps, core) to out. Copying the rest of the original
  * container after it gives the re-shared file: nothing is re-encrypted or re-signed. */
 mc_status mc_file_write_header(const mc_file *f, mc_output out, mc_err *err);

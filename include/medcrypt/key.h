@@ -50,8 +50,10 @@ mc_status mc_identity_save(const mc_identity *id, const char *path_base, const c
                            const char *passphrase, size_t passphrase_len, mc_err *err);
 
 /* Loads the private keys named by which (MC_IDENTITY_ENC, _SIGN or _BOTH) from a NAME.key.
- * A file with a single PEM private key is accepted as an encryption-only identity. The file is
- * opened with O_NOFOLLOW. Wrong passphrase or damaged file: MC_ERR_KEY. */
+ * A file with a single PEM private key is taken as the encryption key, or as the signing key
+ * when only MC_IDENTITY_SIGN is asked for. The file is opened with O_NOFOLLOW. Wrong passphrase
+ * or damaged file: MC_ERR_KEY. Unencrypted PKCS#8 is accepted (test keys, keys from a PKI);
+ * mc_identity_was_encrypted tells whether every loaded key was encrypted, so a program can warn. */
 mc_status mc_identity_load(const char *path, const char *passphrase, size_t passphrase_len, int which,
                            mc_identity **out, mc_err *err);
 
@@ -64,6 +66,7 @@ void mc_identity_free(mc_identity *id);
 
 /* Whether the identity holds the encryption / signing private key. */
 int mc_identity_has_enc(const mc_identity *id);
+int mc_identity_was_encrypted(const mc_identity *id);
 int mc_identity_has_sign(const mc_identity *id);
 mc_sig_alg mc_identity_sig_alg(const mc_identity *id);
 

@@ -50,6 +50,7 @@ typedef struct out_file {
 	char *tmp_path;
 	int fd;
 	bool is_stdout;
+	bool force;
 } out_file;
 mc_status out_begin(out_file *o, const char *path, bool force, mode_t mode, mc_err *err);
 mc_status out_commit(out_file *o, mc_err *err);

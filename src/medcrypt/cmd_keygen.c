@@ -6,7 +6,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <zxcvbn.h>
+
 #include "cli.h"
+
+/* PRODUCT.md's policy for new passphrases: at least 12 characters and a zxcvbn score of 3 or
+ * more, i.e. an estimated 10^8 guesses (log2 10^8 = 26.6 bits); no composition rules. */
+#define MIN_PASSPHRASE_CHARS 12
+#define MIN_PASSPHRASE_BITS 26.6
+
+static bool strong_enough(const passphrase *pp, const char *name)
+{
+	if (pp->len < MIN_PASSPHRASE_CHARS)
+		return false;
+	const char *user_words[] = {name, "medcrypt", NULL};
+	return ZxcvbnMatch(pp->buf, user_words, NULL) >= MIN_PASSPHRASE_BITS;
+}
 
 mc_status cmd_keygen(int argc, char **argv, mc_err *err)
 {
@@ -61,8 +76,11 @@ mc_status cmd_keygen(int argc, char **argv, mc_err *err)
 	passphrase pp;
 	mc_identity *id = NULL;
 	mc_status st = passphrase_get(&pp, pfd, "Passphrase for the new key: ", true, err);
-	if (st == MC_OK && pp.len == 0)
-		st = usage_error(err, "keygen", "the passphrase must not be empty");
+	if (st == MC_OK && !strong_enough(&pp, name))
+		st = usage_error(err, "keygen",
+		                 "the passphrase is too weak: use %d or more characters that are hard to guess "
+		                 "(a few unrelated words work well)",
+		                 MIN_PASSPHRASE_CHARS);
 	if (st == MC_OK)
 		st = mc_identity_generate(bits, alg, &id, err);
 	if (st == MC_OK)

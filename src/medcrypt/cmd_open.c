@@ -164,10 +164,14 @@ mc_status cmd_open(int argc, char **argv, mc_err *err)
 		goto cleanup;
 	}
 	if (o.meta_out && (st = mc_file_metadata(f, &meta, &meta_len, err)) == MC_OK) {
+		json_t *doc = meta ? json_loadb((const char *)meta, meta_len, 0, NULL) : NULL;
 		if (!meta)
 			fprintf(stderr, "medcrypt: the file carries no metadata; %s not written\n", o.meta_out);
+		else if (!json_is_object(doc)) /* [MC-CORE-10] */
+			fprintf(stderr, "medcrypt: warning: the metadata is not a JSON object; %s not written\n", o.meta_out);
 		else
 			st = write_small(o.meta_out, meta, meta_len, o.force, err);
+		json_decref(doc);
 	}
 	if (st != MC_OK)
 		goto cleanup;
@@ -219,6 +223,11 @@ mc_status cmd_verify(int argc, char **argv, mc_err *err)
 	if ((st = load_trust(&o, trusted, err)) != MC_OK || (st = in_open(argv[optind], &fd, &size, err)) != MC_OK ||
 	    (st = mc_file_read(mc_input_fd(fd), &f, err)) != MC_OK)
 		goto cleanup;
+	if (mc_file_sig_alg(f) == MC_SIG_NONE) {
+		st = MC_ERR_SIGNATURE;
+		snprintf(err->msg, sizeof err->msg, "the file is not signed: its sender cannot be verified");
+		goto cleanup;
+	}
 	progress pr;
 	progress_init(&pr, "verifying", size);
 	mc_open_params params = {.trusted = (const mc_pubkey *const *)trusted,
@@ -312,6 +321,12 @@ mc_status cmd_inspect(int argc, char **argv, mc_err *err)
 	if (o.key) {
 		json_object_set_new(j, "header_mac", json_string("ok"));
 		json_t *m = meta ? json_loadb((const char *)meta, meta_len, 0, NULL) : NULL;
+		if (m && !json_is_object(m)) { /* [MC-CORE-10] */
+			json_decref(m);
+			m = NULL;
+		}
+		if (meta && !m)
+			json_object_set_new(j, "metadata_error", json_string("not a JSON object: not shown"));
 		json_object_set_new(j, "metadata", m ? m : json_null());
 	}
 	if (o.json) {
@@ -336,8 +351,9 @@ mc_status cmd_inspect(int argc, char **argv, mc_err *err)
 			       json_string_value(json_object_get(j, "signer")));
 		if (o.key) {
 			printf("header MAC  ok\n");
-			char *dump = meta ? json_dumps(json_object_get(j, "metadata"), JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
-			printf("metadata    %s\n", dump ? dump : "(none)");
+			json_t *mj = json_object_get(j, "metadata");
+			char *dump = json_is_object(mj) ? json_dumps(mj, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+			printf("metadata    %s\n", dump ? dump : meta ? "(not a JSON object: not shown)" : "(none)");
 			free(dump);
 		}
 		json_decref(j);

@@ -264,6 +264,6 @@ mc_status cmd_seal(int argc, char **argv, mc_err *err)
 		mc_pubkey_free(recipients[i]);
 	mc_identity_free(signer);
 	mc_buf_free(meta_buf, meta_len);
-	free(preview_buf);
+	mc_buf_free(preview_buf, preview_len);
 	return st;
 }

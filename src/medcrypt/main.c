@@ -5,6 +5,8 @@
 #include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 
 #include "cli.h"
 
@@ -37,6 +39,7 @@ static const struct command {
      "                       [--passphrase-fd N] [--json]\n"
      "\n"
      "Makes an identity: an RSA key pair that receives file keys and a signing key pair.\n"
+     "The passphrase needs 12 or more characters and must be hard to guess (zxcvbn score 3).\n"
      "Writes NAME.key (private, passphrase-encrypted PKCS#8, mode 0600) and NAME.pub (public,\n"
      "give it to those who send to you). Never overwrites either file.\n"
      "\n"
@@ -48,7 +51,7 @@ static const struct command {
      "                     else asked twice on the terminal)\n"
      "  --json             print the fingerprints as JSON\n"
      "\n"
-     "example: medcrypt keygen -o alice\n"},
+     "example: medcrypt keygen -o doctor\n"},
     {"seal", cmd_seal, "encrypt files for recipients",
      "usage: medcrypt seal -r RECIPIENT [-r ...] [--cipher chacha20|aes] [--sign NAME.key]\n"
      "                     [--meta FILE.json] [--preview IMAGE] [--passphrase-fd N] [--force]\n"
@@ -84,7 +87,7 @@ static const struct command {
      "  -f, --force          replace OUT if it exists\n"
      "  --json               print the result (sizes, signer) as JSON on stdout (needs -o FILE)\n"
      "\n"
-     "example: medcrypt open -k doctor.key --trust lab.pub -o scan.dcm scan.medcrypt\n"},
+     "example: medcrypt open -k doctor.key --trust lab.pub -o opened.dcm scan.medcrypt\n"},
     {"inspect", cmd_inspect, "show a sealed file's header",
      "usage: medcrypt inspect [-k NAME.key] [--passphrase-fd N] [--json] IN\n"
      "\n"
@@ -120,7 +123,7 @@ static const struct command {
      "Prints the SHA-256 fingerprints of the keys in FILE (an identity, a PEM public key or a\n"
      "certificate), to compare with their owner over another channel.\n"
      "\n"
-     "example: medcrypt fingerprint alice.pub\n"},
+     "example: medcrypt fingerprint doctor.pub\n"},
 };
 
 static void print_main_help(FILE *f)
@@ -147,6 +150,10 @@ void usage_of(const char *command, FILE *f)
 int main(int argc, char **argv)
 {
 	mc_err err = {0};
+	/* No core dump may carry a key or plaintext to disk. */
+	struct rlimit no_core = {0, 0};
+	setrlimit(RLIMIT_CORE, &no_core);
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	/* Private keys' big numbers go to OpenSSL's locked secure heap where the system allows it. */
 	if (CRYPTO_secure_malloc_init(1 << 17, 32) == 0) {
 		/* not fatal: mlock may be limited */

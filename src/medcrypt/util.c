@@ -4,6 +4,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
 #include <libgen.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -107,13 +109,16 @@ mc_status passphrase_get(passphrase *pp, int fd, const char *prompt, bool confir
 	memset(pp, 0, sizeof *pp);
 	if (fd >= 0)
 		return read_line(fd, pp, err);
-	const char *env = getenv("MEDCRYPT_PASSPHRASE");
+	char *env = getenv("MEDCRYPT_PASSPHRASE");
 	if (env) {
 		size_t len = strlen(env);
 		if (len >= sizeof pp->buf)
 			return fail(err, MC_ERR_MISUSE, "MEDCRYPT_PASSPHRASE is longer than 1024 bytes");
 		memcpy(pp->buf, env, len + 1);
 		pp->len = len;
+		/* Read once: wipe our copy of the environment so it is not left in memory. */
+		mc_wipe(env, len);
+		unsetenv("MEDCRYPT_PASSPHRASE");
 		return MC_OK;
 	}
 	mc_status st = prompt_tty(pp, prompt, err);
@@ -152,13 +157,46 @@ mc_status load_identity(const char *path, int passphrase_fd, int which, mc_ident
 	if (st == MC_OK)
 		st = mc_identity_load(path, pp.buf, pp.len, which, out, err);
 	passphrase_free(&pp);
+	if (st == MC_OK && !mc_identity_was_encrypted(*out))
+		fprintf(stderr, "medcrypt: warning: %s is not passphrase-protected: anyone who can read it holds the key\n",
+		        path);
 	return st;
+}
+
+/* The temporary file being written, removed if a signal stops the program (it may hold
+ * plaintext). Only one output is open at a time. */
+static char *volatile pending_tmp;
+
+static void on_signal(int sig)
+{
+	char *p = pending_tmp;
+	if (p)
+		unlink(p);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void watch_signals(void)
+{
+	static bool installed;
+	if (installed)
+		return;
+	installed = true;
+	int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGQUIT};
+	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+		struct sigaction sa;
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = on_signal;
+		sigemptyset(&sa.sa_mask);
+		sigaction(sigs[i], &sa, NULL);
+	}
 }
 
 mc_status out_begin(out_file *o, const char *path, bool force, mode_t mode, mc_err *err)
 {
 	memset(o, 0, sizeof *o);
 	o->fd = -1;
+	o->force = force;
 	if (strcmp(path, "-") == 0) {
 		o->is_stdout = true;
 		o->fd = STDOUT_FILENO;
@@ -183,6 +221,8 @@ mc_status out_begin(out_file *o, const char *path, bool force, mode_t mode, mc_e
 		out_abort(o);
 		return fail(err, MC_ERR_IO, "cannot create a file next to %s: %s", path, strerror(e));
 	}
+	watch_signals();
+	pending_tmp = o->tmp_path;
 	mode_t mask = umask(0);
 	umask(mask);
 	if (fchmod(o->fd, mode & ~mask) != 0) {
@@ -197,17 +237,26 @@ mc_status out_commit(out_file *o, mc_err *err)
 	if (o->is_stdout)
 		return MC_OK;
 	if (fsync(o->fd) != 0 || close(o->fd) != 0) {
-		o->fd = -1;
 		int e = errno;
+		o->fd = -1;
+		fail(err, MC_ERR_IO, "cannot write %s: %s", o->path, strerror(e));
 		out_abort(o);
-		return fail(err, MC_ERR_IO, "cannot write %s: %s", o->path, strerror(e));
+		return MC_ERR_IO;
 	}
 	o->fd = -1;
-	if (rename(o->tmp_path, o->path) != 0) {
+	/* Without --force, a file that appeared at the final name meanwhile is not replaced. */
+	int r = o->force ? rename(o->tmp_path, o->path)
+	                 : renameat2(AT_FDCWD, o->tmp_path, AT_FDCWD, o->path, RENAME_NOREPLACE);
+	if (r != 0) {
 		int e = errno;
+		if (e == EEXIST)
+			fail(err, MC_ERR_IO, "%s exists: not overwriting it (use --force)", o->path);
+		else
+			fail(err, MC_ERR_IO, "cannot rename into %s: %s", o->path, strerror(e));
 		out_abort(o);
-		return fail(err, MC_ERR_IO, "cannot rename into %s: %s", o->path, strerror(e));
+		return MC_ERR_IO;
 	}
+	pending_tmp = NULL;
 	/* Make the rename durable. */
 	char *dir = strdup(o->path);
 	if (dir) {
@@ -227,6 +276,7 @@ mc_status out_commit(out_file *o, mc_err *err)
 
 void out_abort(out_file *o)
 {
+	pending_tmp = NULL;
 	if (!o->is_stdout) {
 		if (o->fd >= 0)
 			close(o->fd);

@@ -27,6 +27,16 @@ fp_print=$($M fingerprint --json dave.pub | $PY -c 'import json,sys; print(json.
 fp_openssl=$(openssl pkey -pubin -in <(awk '/BEGIN PUBLIC KEY/{n++} n==1' dave.pub | sed '/END PUBLIC KEY/q') -outform DER | sha256sum | cut -c1-64)
 [ "$fp_openssl" = "$fp_print" ] && ok || bad "fingerprint is not SHA-256 of the SPKI"
 
+# --- the passphrase typed at a terminal (script(1) gives the command a pseudo-terminal)
+(sleep 1; echo "typed passphrase"; sleep 1; echo "typed passphrase") |
+	env -u MEDCRYPT_PASSPHRASE script -qec "$M keygen -o tty" /dev/null >tty.log 2>&1
+[ -s tty.key ] && grep -q "Repeat the passphrase" tty.log && ok || bad "keygen asks twice on the terminal"
+(sleep 1; echo "one"; sleep 1; echo "another") |
+	env -u MEDCRYPT_PASSPHRASE script -qec "$M keygen -o tty2" /dev/null >tty2.log 2>&1
+[ ! -e tty2.key ] && grep -q "differ" tty2.log && ok || bad "keygen refuses two different passphrases"
+expect_exit 2 "no terminal, no passphrase" env -u MEDCRYPT_PASSPHRASE setsid $M keygen -o notty </dev/null
+no_output notty.key
+
 # --- round trips at the chunk boundaries, both ciphers
 for cipher in chacha20 aes; do
 	for size in 0 1 65535 65536 65537 200000; do
@@ -77,6 +87,31 @@ expect_exit 9 "verify an unsigned file" $M verify s1.aes
 expect_exit 6 "dave has no wrap" $M open -k dave.key -o dave.out multi.mc
 no_output dave.out
 $M inspect -k bob.key multi.mc | grep -q TEST-0042 && ok || bad "inspect -k shows metadata"
+
+# --- trust is decided before any plaintext is released, even to stdout
+$M open -k bob.key --trust bob.pub -o - multi.mc >untrusted.stdout 2>/dev/null
+[ $? = 9 ] && [ ! -s untrusted.stdout ] && ok || bad "an untrusted signer's plaintext reached stdout"
+$M open -k alice.key --trust alice.pub -o - s65537.aes >unsigned.stdout 2>/dev/null
+[ $? = 9 ] && [ ! -s unsigned.stdout ] && ok || bad "an unsigned file's plaintext reached stdout under --trust"
+expect_exit 9 "verify -k of an unsigned file" $M verify -k alice.key s1.aes
+
+# --- a weak passphrase is refused for a new key
+expect_exit 2 "weak passphrase" env MEDCRYPT_PASSPHRASE=password1234 $M keygen -o weak
+no_output weak.key
+
+# --- a killed open leaves no temporary plaintext behind
+mkfifo slow.fifo
+(head -c 150000 multi.mc; sleep 20) >slow.fifo &
+feeder=$!
+$M open -k bob.key -o killed.out slow.fifo 2>/dev/null &
+victim=$!
+for _ in $(seq 50); do compgen -G "killed.out.part-*" >/dev/null && break; sleep 0.1; done
+compgen -G "killed.out.part-*" >/dev/null && ok || bad "open did not start writing"
+kill -TERM $victim
+wait $victim 2>/dev/null
+no_output killed.out
+kill $feeder 2>/dev/null
+wait $feeder 2>/dev/null
 
 # --- refusals, each with its exit status and no output
 expect_exit 3 "RSA-2048 recipient refused" $M seal -r "$VEC/keys/weak2048.pub" -o weak.mc p1
