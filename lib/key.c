@@ -312,6 +312,19 @@ static mc_status slurp(const char *path, uint8_t **out, size_t *len, mc_err *err
 	return MC_OK;
 }
 
+/* The next PEM block of a key file: its name and DER bytes (free both with OPENSSL_free).
+ * False at the end, or at text that is not PEM. */
+static bool next_pem(BIO *bio, char **name, unsigned char **der, long *der_len)
+{
+	char *header = NULL;
+	if (PEM_read_bio(bio, name, &header, der, der_len) != 1) {
+		ERR_clear_error();
+		return false;
+	}
+	OPENSSL_free(header);
+	return true;
+}
+
 /* Decrypts one PEM block of a key file into a key. */
 static mc_status decode_private(const char *pem_name, const unsigned char *der, long der_len, const char *pass,
                                 size_t pass_len, EVP_PKEY **key, bool *plain, mc_err *err)
@@ -387,14 +400,11 @@ mc_status mc_identity_parse(const uint8_t *file, size_t file_len, const char *pa
 	unsigned char *ders[2] = {NULL, NULL};
 	long der_lens[2] = {0, 0};
 	for (;;) {
-		char *name = NULL, *header = NULL;
+		char *name = NULL;
 		unsigned char *der = NULL;
 		long der_len = 0;
-		if (PEM_read_bio(bio, &name, &header, &der, &der_len) != 1) {
-			ERR_clear_error();
+		if (!next_pem(bio, &name, &der, &der_len))
 			break;
-		}
-		OPENSSL_free(header);
 		if (block < 2) {
 			names[block] = name;
 			ders[block] = der;
@@ -550,13 +560,11 @@ mc_status mc_pubkey_parse(const uint8_t *file, size_t file_len, mc_key_role role
 	if (!bio)
 		return mc_fail(err, MC_ERR_NOMEM, "out of memory");
 	for (;;) {
-		char *name = NULL, *header = NULL;
+		char *name = NULL;
 		unsigned char *der = NULL;
 		long der_len = 0;
-		if (PEM_read_bio(bio, &name, &header, &der, &der_len) != 1) {
-			ERR_clear_error();
+		if (!next_pem(bio, &name, &der, &der_len))
 			break;
-		}
 		const unsigned char *p = der;
 		EVP_PKEY *key = NULL;
 		seen++;
@@ -572,7 +580,6 @@ mc_status mc_pubkey_parse(const uint8_t *file, size_t file_len, mc_key_role role
 			st = mc_fail(err, MC_ERR_KEY, "this is a private key: give the public identity (.pub) instead");
 		}
 		OPENSSL_free(name);
-		OPENSSL_free(header);
 		OPENSSL_free(der);
 		if (st != MC_OK)
 			break;
