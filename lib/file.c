@@ -408,6 +408,7 @@ static mc_status run_payload(mc_file *f, mc_input in, mc_output *out, const uint
 	    .cipher = f->cipher,
 	    .key = key,
 	    .encrypt = 0,
+	    .hash = f->sig_alg != MC_SIG_NONE,
 	    .trailer_len = mc_file_sig_len(f),
 	    .threads = params ? params->threads : 0,
 	    .progress = params ? params->progress : NULL,

@@ -88,6 +88,7 @@ typedef struct mc_stream_params {
 	mc_cipher cipher;
 	const uint8_t *key;      /* K_payload; NULL for verify-only (hash without decrypting) */
 	int encrypt;             /* 1: plaintext in, chunks out; 0: chunks in, plaintext out */
+	bool hash;               /* compute the payload digest of FORMAT.md §8 (signed files only) */
 	size_t trailer_len;      /* bytes held back after the payload when reading chunks */
 	unsigned threads;
 	mc_progress_fn progress;

@@ -173,6 +173,7 @@ mc_status mc_seal(const mc_seal_params *params, mc_input in, mc_output out, mc_e
 	mc_stream_params sp = {.cipher = p.cipher,
 	                       .key = payload_key,
 	                       .encrypt = 1,
+	                       .hash = sign_key != NULL,
 	                       .threads = p.threads,
 	                       .progress = p.progress,
 	                       .progress_ctx = p.progress_ctx};

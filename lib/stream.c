@@ -83,12 +83,13 @@ static void process_slot(struct engine *e, struct worker *w, struct slot *s)
 		uint64_t index = s->first_chunk + j;
 		bool last = s->final && j + 1 == s->n_chunks;
 		bool ok;
+		bool hash = e->p->hash;
 		if (e->p->encrypt) {
 			ok = mc_chunk_crypt(&w->aead, index, last, src, len, dst) &&
-			     hash_chunk(w->md, dst, len + FMT_TAG_LEN, s->hashes[j]);
+			     (!hash || hash_chunk(w->md, dst, len + FMT_TAG_LEN, s->hashes[j]));
 			s->out_len += len + FMT_TAG_LEN;
 		} else {
-			ok = hash_chunk(w->md, src, len, s->hashes[j]) &&
+			ok = (!hash || hash_chunk(w->md, src, len, s->hashes[j])) &&
 			     (!w->has_aead || mc_chunk_crypt(&w->aead, index, last, src, len, dst));
 			s->out_len += len - FMT_TAG_LEN;
 		}
@@ -330,7 +331,7 @@ mc_status mc_stream_run(const mc_stream_params *p, mc_input in, mc_output *out, 
 		}
 		if (out && (st = mc_write(*out, s->out, s->out_len, err)) != MC_OK)
 			goto cleanup;
-		if (EVP_DigestUpdate(digest, s->hashes, (size_t)s->n_chunks * 32) != 1) {
+		if (p->hash && EVP_DigestUpdate(digest, s->hashes, (size_t)s->n_chunks * 32) != 1) {
 			st = mc_fail_ssl(err, MC_ERR_CRYPTO, "SHA-256 failed");
 			goto cleanup;
 		}
