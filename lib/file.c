@@ -444,7 +444,7 @@ mc_status mc_file_verify_payload(mc_file *f, mc_input in, const mc_open_params *
                                  mc_err *err)
 {
 	if (f->sig_alg == MC_SIG_NONE)
-		return mc_fail(err, MC_ERR_SIGNATURE, "the file is not signed: there is nothing to verify without a key");
+		return mc_fail(err, MC_ERR_SIGNATURE, "the file is not signed: its sender cannot be verified");
 	return run_payload(f, in, NULL, NULL, params, info, err);
 }
 

@@ -66,8 +66,10 @@ void mc_identity_free(mc_identity *id);
 
 /* Whether the identity holds the encryption / signing private key. */
 int mc_identity_has_enc(const mc_identity *id);
-int mc_identity_was_encrypted(const mc_identity *id);
 int mc_identity_has_sign(const mc_identity *id);
+/* 1 if every key loaded from the file was passphrase-encrypted (and for generated identities);
+ * 0 if one was plain PKCS#8, which a program should warn about. */
+int mc_identity_was_encrypted(const mc_identity *id);
 mc_sig_alg mc_identity_sig_alg(const mc_identity *id);
 
 /* Fingerprint of the identity's encryption / signing public key (MC_FP_LEN bytes, owned by

@@ -17,7 +17,11 @@
 
 static bool strong_enough(const passphrase *pp, const char *name)
 {
-	if (pp->len < MIN_PASSPHRASE_CHARS)
+	size_t chars = 0; /* characters, not bytes: UTF-8 continuation bytes do not count */
+	for (size_t i = 0; i < pp->len; i++)
+		if (((unsigned char)pp->buf[i] & 0xc0) != 0x80)
+			chars++;
+	if (chars < MIN_PASSPHRASE_CHARS)
 		return false;
 	const char *user_words[] = {name, "medcrypt", NULL};
 	return ZxcvbnMatch(pp->buf, user_words, NULL) >= MIN_PASSPHRASE_BITS;

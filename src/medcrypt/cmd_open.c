@@ -113,6 +113,19 @@ static mc_status write_small(const char *path, const uint8_t *buf, size_t len, b
 	return st;
 }
 
+/* Counts what reached the output, so a failure can say whether anything must be discarded. */
+struct counting_out {
+	mc_output inner;
+	uint64_t written;
+};
+
+static int counting_write(void *ctx, const uint8_t *buf, size_t len)
+{
+	struct counting_out *c = ctx;
+	c->written += len;
+	return c->inner.write(c->inner.ctx, buf, len);
+}
+
 mc_status cmd_open(int argc, char **argv, mc_err *err)
 {
 	struct read_opts o;
@@ -154,10 +167,11 @@ mc_status cmd_open(int argc, char **argv, mc_err *err)
 	                         .n_trusted = o.n_trust,
 	                         .progress = progress_cb,
 	                         .progress_ctx = &pr};
-	st = mc_file_open_payload(f, mc_input_fd(fd), mc_output_fd(out.fd), &params, &info, err);
+	struct counting_out counted = {mc_output_fd(out.fd), 0};
+	st = mc_file_open_payload(f, mc_input_fd(fd), (mc_output){counting_write, &counted}, &params, &info, err);
 	progress_end(&pr);
 	if (st != MC_OK) {
-		if (out.is_stdout) {
+		if (out.is_stdout && counted.written > 0) {
 			size_t n = strlen(err->msg);
 			snprintf(err->msg + n, sizeof err->msg - n, "; discard what was written to stdout");
 		}

@@ -50,7 +50,7 @@ static mc_status read_small(const char *path, size_t limit, uint8_t **out, size_
 	in_close(fd);
 	if (st != MC_OK) {
 		err->status = st;
-		free(buf);
+		mc_buf_free(buf, got);
 		return st;
 	}
 	*out = buf;
@@ -96,7 +96,7 @@ static mc_status load_preview(const char *path, uint8_t **out, size_t *len, mc_e
 	bool is_png = *len >= 8 && memcmp(*out, png, 8) == 0;
 	bool is_jpeg = *len >= 3 && (*out)[0] == 0xff && (*out)[1] == 0xd8 && (*out)[2] == 0xff;
 	if (!is_png && !is_jpeg) {
-		free(*out);
+		mc_buf_free(*out, *len);
 		*out = NULL;
 		return usage_error(err, "seal", "the preview %s is neither PNG nor JPEG", path);
 	}

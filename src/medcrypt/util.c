@@ -135,8 +135,12 @@ mc_status passphrase_get(passphrase *pp, int fd, const char *prompt, bool confir
 
 mc_status load_identity(const char *path, int passphrase_fd, int which, mc_identity **out, mc_err *err)
 {
-	/* Try without a passphrase first only for unencrypted (test) keys: detect by content. */
-	FILE *f = fopen(path, "re");
+	/* Ask for a passphrase only when the file holds an encrypted key. O_NOFOLLOW: a symlinked
+	 * key is refused below, before anyone is asked. */
+	int kfd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	FILE *f = kfd >= 0 ? fdopen(kfd, "r") : NULL;
+	if (kfd >= 0 && !f)
+		close(kfd);
 	bool encrypted = true;
 	if (f) {
 		char line[128];
@@ -163,15 +167,27 @@ mc_status load_identity(const char *path, int passphrase_fd, int which, mc_ident
 	return st;
 }
 
-/* The temporary file being written, removed if a signal stops the program (it may hold
- * plaintext). Only one output is open at a time. */
-static char *volatile pending_tmp;
+/* The temporary files being written, removed if a signal stops the program (they may hold
+ * plaintext). A command has at most two outputs open at once (open --meta-out). */
+#define MAX_PENDING 4
+static char *volatile pending_tmp[MAX_PENDING];
+
+static void pending_set(char *path, char *old)
+{
+	for (int i = 0; i < MAX_PENDING; i++)
+		if (pending_tmp[i] == old) {
+			pending_tmp[i] = path;
+			return;
+		}
+}
 
 static void on_signal(int sig)
 {
-	char *p = pending_tmp;
-	if (p)
-		unlink(p);
+	for (int i = 0; i < MAX_PENDING; i++) {
+		char *p = pending_tmp[i];
+		if (p)
+			unlink(p);
+	}
 	signal(sig, SIG_DFL);
 	raise(sig);
 }
@@ -222,7 +238,7 @@ mc_status out_begin(out_file *o, const char *path, bool force, mode_t mode, mc_e
 		return fail(err, MC_ERR_IO, "cannot create a file next to %s: %s", path, strerror(e));
 	}
 	watch_signals();
-	pending_tmp = o->tmp_path;
+	pending_set(o->tmp_path, NULL);
 	mode_t mask = umask(0);
 	umask(mask);
 	if (fchmod(o->fd, mode & ~mask) != 0) {
@@ -247,6 +263,16 @@ mc_status out_commit(out_file *o, mc_err *err)
 	/* Without --force, a file that appeared at the final name meanwhile is not replaced. */
 	int r = o->force ? rename(o->tmp_path, o->path)
 	                 : renameat2(AT_FDCWD, o->tmp_path, AT_FDCWD, o->path, RENAME_NOREPLACE);
+	if (r != 0 && !o->force && (errno == EINVAL || errno == ENOSYS)) {
+		/* A file system without no-replace renames: link(2) refuses an existing name too. */
+		r = link(o->tmp_path, o->path);
+		if (r == 0)
+			unlink(o->tmp_path);
+		else if (errno != EEXIST) {
+			struct stat sb;
+			r = lstat(o->path, &sb) == 0 ? (errno = EEXIST, -1) : rename(o->tmp_path, o->path);
+		}
+	}
 	if (r != 0) {
 		int e = errno;
 		if (e == EEXIST)
@@ -256,7 +282,7 @@ mc_status out_commit(out_file *o, mc_err *err)
 		out_abort(o);
 		return MC_ERR_IO;
 	}
-	pending_tmp = NULL;
+	pending_set(NULL, o->tmp_path);
 	/* Make the rename durable. */
 	char *dir = strdup(o->path);
 	if (dir) {
@@ -276,12 +302,13 @@ mc_status out_commit(out_file *o, mc_err *err)
 
 void out_abort(out_file *o)
 {
-	pending_tmp = NULL;
 	if (!o->is_stdout) {
 		if (o->fd >= 0)
 			close(o->fd);
 		if (o->tmp_path)
 			unlink(o->tmp_path);
+		if (o->tmp_path)
+			pending_set(NULL, o->tmp_path);
 	}
 	free(o->path);
 	free(o->tmp_path);
