@@ -14,7 +14,8 @@ fuzz_keyfile: the key files of tests/vectors/keys/ and PEM variants made from th
 fuzz_pubkey: DER SubjectPublicKeyInfos of the same keys and of other types, and fingerprints as
     hexadecimal text.
 
-Files named crash-regress-* (inputs that once crashed a target) are kept; everything else in the
+Files named crash-regress-* (inputs that once crashed a target) and found-* (inputs a fuzzing run
+found that add coverage, merged in by hand: fuzz/README.md) are kept; everything else in the
 corpus directories is replaced. RSA-PSS and EC keys and the certificates are generated afresh and
 the encryption is salted, so a rerun changes those files, not what they cover.
 """
@@ -58,7 +59,7 @@ def reset(target):
     d = os.path.join(CORPUS, target)
     os.makedirs(d, exist_ok=True)
     for name in os.listdir(d):
-        if not name.startswith("crash-regress-"):
+        if not name.startswith(("crash-regress-", "found-")):
             os.remove(os.path.join(d, name))
     return d
 
@@ -97,6 +98,7 @@ def container_seeds():
         total += len(body)
     except Exception as e:  # generate.py changed: go without this seed
         print("gen_corpus: cannot seal the 9-chunk seed with generate.py: %r" % e, file=sys.stderr)
+    total = sum(os.path.getsize(os.path.join(d, n)) for n in os.listdir(d))  # found-* too
     missing = [v for v in LARGE_VECTORS if v + ".vec" not in names]
     if missing:
         print("gen_corpus: vectors not found (skipped): " + ", ".join(missing), file=sys.stderr)

@@ -325,6 +325,32 @@ static bool next_pem(BIO *bio, char **name, unsigned char **der, long *der_len)
 	return true;
 }
 
+/* A crafted key file could ask for billions of PBKDF2 iterations and hang the reader. */
+#define MAX_PBKDF2_ITERATIONS 10000000
+
+static bool iterations_acceptable(const X509_SIG *p8e)
+{
+	const X509_ALGOR *alg = NULL;
+	const ASN1_OBJECT *obj = NULL;
+	const void *pval = NULL;
+	int ptype = 0;
+	bool ok = true;
+	X509_SIG_get0(p8e, &alg, NULL);
+	X509_ALGOR_get0(&obj, &ptype, &pval, alg);
+	if (OBJ_obj2nid(obj) != NID_pbes2 || ptype != V_ASN1_SEQUENCE)
+		return true; /* other schemes: OpenSSL applies its own limits */
+	PBE2PARAM *pbe2 = ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(PBE2PARAM), alg->parameter);
+	if (pbe2 && OBJ_obj2nid(pbe2->keyfunc->algorithm) == NID_id_pbkdf2) {
+		PBKDF2PARAM *kdf = ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(PBKDF2PARAM), pbe2->keyfunc->parameter);
+		long iter = kdf ? ASN1_INTEGER_get(kdf->iter) : -1;
+		ok = iter > 0 && iter <= MAX_PBKDF2_ITERATIONS;
+		PBKDF2PARAM_free(kdf);
+	}
+	PBE2PARAM_free(pbe2);
+	ERR_clear_error();
+	return ok;
+}
+
 /* Decrypts one PEM block of a key file into a key. */
 static mc_status decode_private(const char *pem_name, const unsigned char *der, long der_len, const char *pass,
                                 size_t pass_len, EVP_PKEY **key, bool *plain, mc_err *err)
@@ -335,6 +361,10 @@ static mc_status decode_private(const char *pem_name, const unsigned char *der, 
 		X509_SIG *p8e = d2i_X509_SIG(NULL, &p, der_len);
 		if (!p8e)
 			return mc_fail_ssl(err, MC_ERR_KEY, "damaged private key block");
+		if (!iterations_acceptable(p8e)) {
+			X509_SIG_free(p8e);
+			return mc_fail(err, MC_ERR_KEY, "the key file asks for an unreasonable PBKDF2 iteration count");
+		}
 		p8 = PKCS8_decrypt_ex(p8e, pass ? pass : "", (int)pass_len, NULL, NULL);
 		X509_SIG_free(p8e);
 		if (!p8) {

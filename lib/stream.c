@@ -24,10 +24,12 @@
 enum slot_state { SLOT_FREE, SLOT_READY, SLOT_BUSY, SLOT_DONE };
 
 struct slot {
-	uint8_t *in;
+	uint8_t *in; /* allocated on first use; a small input touches one slot only */
 	size_t in_len;
+	size_t in_peak; /* the most bytes ever held, to wipe */
 	uint8_t *out;
 	size_t out_len;
+	size_t out_peak;
 	uint64_t first_chunk;
 	unsigned n_chunks;
 	bool final;
@@ -93,6 +95,8 @@ static void process_slot(struct engine *e, struct worker *w, struct slot *s)
 			     (!w->has_aead || mc_chunk_crypt(&w->aead, index, last, src, len, dst));
 			s->out_len += len - FMT_TAG_LEN;
 		}
+		if (s->out_len > s->out_peak)
+			s->out_peak = s->out_len;
 		if (!ok) {
 			s->failed = true;
 			s->failed_chunk = index;
@@ -168,11 +172,17 @@ static void *worker_main(void *arg)
 static mc_status fill_slot(struct engine *e, struct slot *s, mc_stream_result *res, mc_err *err)
 {
 	size_t want = SLOT_CHUNKS * in_unit(e), reserve = e->trailer_len + 1, got = 0;
+	if (!s->in && !(s->in = malloc(want + MAX_TRAILER + 1)))
+		return mc_fail(err, MC_ERR_NOMEM, "out of memory");
+	if (!s->out && !(s->out = malloc(SLOT_CHUNKS * out_unit(e))))
+		return mc_fail(err, MC_ERR_NOMEM, "out of memory");
 	memcpy(s->in, e->tail, e->tail_len);
 	mc_status st = mc_read_full(e->in, s->in + e->tail_len, want + reserve - e->tail_len, &got, err);
 	if (st != MC_OK)
 		return st;
 	got += e->tail_len;
+	if (got > s->in_peak)
+		s->in_peak = got;
 	if (got == want + reserve) {
 		s->in_len = want;
 		e->tail_len = reserve;
@@ -278,14 +288,6 @@ mc_status mc_stream_run(const mc_stream_params *p, mc_input in, mc_output *out, 
 	pthread_mutex_init(&e.mu, NULL);
 	pthread_cond_init(&e.work_cv, NULL);
 	pthread_cond_init(&e.done_cv, NULL);
-	for (int i = 0; i < N_SLOTS; i++) {
-		e.slots[i].in = malloc(SLOT_CHUNKS * in_unit(&e) + MAX_TRAILER + 1);
-		e.slots[i].out = malloc(SLOT_CHUNKS * out_unit(&e));
-		if (!e.slots[i].in || !e.slots[i].out) {
-			st = mc_fail(err, MC_ERR_NOMEM, "out of memory");
-			goto cleanup;
-		}
-	}
 	digest = EVP_MD_CTX_new();
 	if (!digest || EVP_DigestInit_ex2(digest, EVP_sha256(), NULL) != 1) {
 		st = mc_fail(err, MC_ERR_NOMEM, "out of memory");
@@ -353,14 +355,11 @@ cleanup:
 	if (inline_ready)
 		worker_free(&inline_worker);
 	for (int i = 0; i < N_SLOTS; i++) {
-		if (e.slots[i].in) {
-			mc_wipe(e.slots[i].in, SLOT_CHUNKS * in_unit(&e) + MAX_TRAILER + 1);
-			free(e.slots[i].in);
-		}
-		if (e.slots[i].out) {
-			mc_wipe(e.slots[i].out, SLOT_CHUNKS * out_unit(&e));
-			free(e.slots[i].out);
-		}
+		/* Only the bytes a slot ever held can hold plaintext. */
+		mc_wipe(e.slots[i].in, e.slots[i].in_peak);
+		free(e.slots[i].in);
+		mc_wipe(e.slots[i].out, e.slots[i].out_peak);
+		free(e.slots[i].out);
 	}
 	mc_wipe(e.tail, sizeof e.tail);
 	EVP_MD_CTX_free(digest);

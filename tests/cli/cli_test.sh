@@ -95,6 +95,10 @@ $M open -k alice.key --trust alice.pub -o - s65537.aes >unsigned.stdout 2>/dev/n
 [ $? = 9 ] && [ ! -s unsigned.stdout ] && ok || bad "an unsigned file's plaintext reached stdout under --trust"
 expect_exit 9 "verify -k of an unsigned file" $M verify -k alice.key s1.aes
 
+# --- a key file that asks for two billion PBKDF2 iterations is refused at once
+expect_exit 3 "absurd PBKDF2 iteration count" timeout 30 env MEDCRYPT_PASSPHRASE=xyzxyzxyzxyz $M open -k "$REPO/tests/data/pbkdf2-2g-iterations.key" -o absurd.out s1.aes
+no_output absurd.out
+
 # --- a weak passphrase is refused for a new key
 expect_exit 2 "weak passphrase" env MEDCRYPT_PASSPHRASE=password1234 $M keygen -o weak
 no_output weak.key
