@@ -262,6 +262,9 @@ mc_status mc_identity_save(const mc_identity *id, const char *path_base, const c
 		st = mc_fail_ssl(err, MC_ERR_CRYPTO, "cannot encrypt private key");
 		goto cleanup;
 	}
+	/* [MC-KEY-2] the public halves in clear, so the signer can be named before the unlock */
+	if (PEM_write_bio_PUBKEY(kb, id->enc) != 1 || PEM_write_bio_PUBKEY(kb, id->sign) != 1)
+		goto nomem;
 	mc_fp_hex(id->enc_fp, hex1);
 	mc_fp_hex(id->sign_fp, hex2);
 	BIO_printf(pb, "# medcrypt public identity\n# name: %s\n# encryption: %s %s\n# signing: %s %s\n", clean_name,
@@ -429,12 +432,24 @@ mc_status mc_identity_parse(const uint8_t *file, size_t file_len, const char *pa
 	char *names[2] = {NULL, NULL};
 	unsigned char *ders[2] = {NULL, NULL};
 	long der_lens[2] = {0, 0};
+	EVP_PKEY *publics[2] = {NULL, NULL};
+	int n_public = 0;
 	for (;;) {
 		char *name = NULL;
 		unsigned char *der = NULL;
 		long der_len = 0;
 		if (!next_pem(bio, &name, &der, &der_len))
 			break;
+		if (strcmp(name, "PUBLIC KEY") == 0) {
+			/* [MC-KEY-2] the clear public halves: checked against the private keys below */
+			const unsigned char *p = der;
+			EVP_PKEY *pub = n_public < 2 ? d2i_PUBKEY(NULL, &p, der_len) : NULL;
+			if (pub)
+				publics[n_public++] = pub;
+			OPENSSL_free(der);
+			OPENSSL_free(name);
+			continue;
+		}
 		if (block < 2) {
 			names[block] = name;
 			ders[block] = der;
@@ -460,6 +475,11 @@ mc_status mc_identity_parse(const uint8_t *file, size_t file_len, const char *pa
 		OPENSSL_free(ders[i]);
 		OPENSSL_free(names[i]);
 	}
+	if (st == MC_OK && n_public == 2 &&
+	    ((id->enc && EVP_PKEY_eq(id->enc, publics[0]) != 1) || (id->sign && EVP_PKEY_eq(id->sign, publics[1]) != 1)))
+		st = mc_fail(err, MC_ERR_KEY, "the key file's public and private parts do not match: it was altered");
+	EVP_PKEY_free(publics[0]);
+	EVP_PKEY_free(publics[1]);
 	if (st != MC_OK)
 		goto cleanup;
 	if (block == 0) {
@@ -631,5 +651,45 @@ mc_status mc_pubkey_parse(const uint8_t *file, size_t file_len, mc_key_role role
 	}
 	EVP_PKEY_free(keys[0]);
 	EVP_PKEY_free(keys[1]);
+	return st;
+}
+
+mc_status mc_identity_file_signer(const char *path, mc_pubkey **out, mc_err *err)
+{
+	uint8_t *file = NULL;
+	size_t file_len = 0;
+	EVP_PKEY *publics[2] = {NULL, NULL};
+	int n = 0;
+	*out = NULL;
+	mc_status st = slurp(path, &file, &file_len, err);
+	if (st != MC_OK)
+		return st;
+	BIO *bio = BIO_new_mem_buf(file, (int)file_len);
+	for (;;) {
+		char *name = NULL;
+		unsigned char *der = NULL;
+		long der_len = 0;
+		if (!bio || !next_pem(bio, &name, &der, &der_len))
+			break;
+		if (strcmp(name, "PUBLIC KEY") == 0 && n < 2) {
+			const unsigned char *p = der;
+			publics[n] = d2i_PUBKEY(NULL, &p, der_len);
+			if (publics[n])
+				n++;
+		}
+		OPENSSL_cleanse(der, (size_t)der_len);
+		OPENSSL_free(der);
+		OPENSSL_free(name);
+	}
+	BIO_free(bio);
+	mc_buf_free(file, file_len);
+	if (n == 2) {
+		st = pubkey_wrap(publics[1], MC_ROLE_SIGNER, out, err);
+		publics[1] = NULL;
+	} else {
+		st = mc_fail(err, MC_ERR_KEY, "%.200s does not name its public keys (made by an older medcrypt)", path);
+	}
+	EVP_PKEY_free(publics[0]);
+	EVP_PKEY_free(publics[1]);
 	return st;
 }

@@ -79,6 +79,10 @@ static mc_status check_params(const mc_seal_params *p, mc_err *err)
 	}
 	if (p->signer && !mc_identity_has_sign(p->signer))
 		return mc_fail(err, MC_ERR_MISUSE, "the signer's identity was loaded without its signing key");
+	if ((p->signer_public != NULL) != (p->signer_wait != NULL) || (p->signer && p->signer_public))
+		return mc_fail(err, MC_ERR_MISUSE, "give either signer, or signer_public with signer_wait");
+	if (p->signer_public && mc_pubkey_sig_alg(p->signer_public) == MC_SIG_NONE)
+		return mc_fail(err, MC_ERR_MISUSE, "signer_public is not a signing key");
 	if (p->metadata && p->metadata_len > MC_MAX_METADATA)
 		return mc_fail(err, MC_ERR_MISUSE, "metadata is larger than %u bytes", MC_MAX_METADATA);
 	if (p->preview && p->preview_len > MC_MAX_PREVIEW)
@@ -108,6 +112,9 @@ mc_status mc_seal(const mc_seal_params *params, mc_input in, mc_output out, mc_e
 	p = *params;
 	EVP_PKEY *sign_key = p.signer ? mc_identity_sign_key(p.signer) : NULL;
 	mc_sig_alg sig_alg = p.signer ? mc_identity_sig_alg(p.signer) : MC_SIG_NONE;
+	if (p.signer_public)
+		sig_alg = mc_pubkey_sig_alg(p.signer_public);
+	bool signing = sig_alg != MC_SIG_NONE;
 
 	/* [MC-KDF-1], [MC-CORE-3] */
 	if (RAND_priv_bytes(file_key, sizeof file_key) != 1 || RAND_bytes(file_id, sizeof file_id) != 1)
@@ -140,6 +147,16 @@ mc_status mc_seal(const mc_seal_params *params, mc_input in, mc_output out, mc_e
 	buf_put(&core, file_id, sizeof file_id);
 	if (sign_key && (st = mc_spki_fp(sign_key, tmp, &spki, &spki_len, err)) != MC_OK)
 		goto cleanup;
+	if (p.signer_public) {
+		size_t len = 0;
+		const uint8_t *der = mc_pubkey_spki(p.signer_public, &len);
+		if (!(spki = malloc(len))) {
+			st = mc_fail(err, MC_ERR_NOMEM, "out of memory");
+			goto cleanup;
+		}
+		memcpy(spki, der, len);
+		spki_len = len;
+	}
 	tmp[0] = (uint8_t)sig_alg;
 	st16(tmp + 1, (uint16_t)spki_len);
 	buf_put(&core, tmp, 3);
@@ -173,15 +190,26 @@ mc_status mc_seal(const mc_seal_params *params, mc_input in, mc_output out, mc_e
 	mc_stream_params sp = {.cipher = p.cipher,
 	                       .key = payload_key,
 	                       .encrypt = 1,
-	                       .hash = sign_key != NULL,
+	                       .hash = signing,
 	                       .threads = p.threads,
 	                       .progress = p.progress,
 	                       .progress_ctx = p.progress_ctx};
 	if ((st = mc_stream_run(&sp, in, &out, &res, err)) != MC_OK)
 		goto cleanup;
 
-	/* §8 signature */
-	if (sign_key) {
+	/* §8 signature; a deferred signer arrives now and must be the one the header names */
+	if (p.signer_public) {
+		const mc_identity *late = NULL;
+		if ((st = p.signer_wait(p.signer_wait_ctx, &late, err)) != MC_OK)
+			goto cleanup;
+		if (!mc_identity_has_sign(late) ||
+		    !mc_ct_equal(mc_identity_sign_fp(late), mc_pubkey_fp(p.signer_public), MC_FP_LEN)) {
+			st = mc_fail(err, MC_ERR_KEY, "the signing key does not match the public key the header names");
+			goto cleanup;
+		}
+		sign_key = mc_identity_sign_key(late);
+	}
+	if (signing) {
 		if ((st = mc_sha256(core.p, core.len, hdr_digest, err)) != MC_OK)
 			goto cleanup;
 		mc_sig_message(hdr_digest, res.n_chunks, res.payload_digest, msg);

@@ -59,16 +59,17 @@ struct worker {
 	mc_chunk_ctx aead;
 	bool has_aead;
 	EVP_MD_CTX *md;
+	EVP_MD *sha256; /* fetched once: no name lookup per chunk */
 };
 
 static size_t in_unit(const struct engine *e) { return e->p->encrypt ? FMT_CHUNK_PT : FMT_CHUNK_CT; }
 static size_t out_unit(const struct engine *e) { return e->p->encrypt ? FMT_CHUNK_CT : FMT_CHUNK_PT; }
 
-static bool hash_chunk(EVP_MD_CTX *md, const uint8_t *chunk, size_t len, uint8_t out[32])
+static bool hash_chunk(struct worker *w, const uint8_t *chunk, size_t len, uint8_t out[32])
 {
 	unsigned int n = 0;
-	return EVP_DigestInit_ex2(md, EVP_sha256(), NULL) == 1 && EVP_DigestUpdate(md, chunk, len) == 1 &&
-	       EVP_DigestFinal_ex(md, out, &n) == 1;
+	return EVP_DigestInit_ex2(w->md, w->sha256, NULL) == 1 && EVP_DigestUpdate(w->md, chunk, len) == 1 &&
+	       EVP_DigestFinal_ex(w->md, out, &n) == 1;
 }
 
 /* Seals or opens every chunk of one slot, hashing the ciphertext of each. */
@@ -88,10 +89,10 @@ static void process_slot(struct engine *e, struct worker *w, struct slot *s)
 		bool hash = e->p->hash;
 		if (e->p->encrypt) {
 			ok = mc_chunk_crypt(&w->aead, index, last, src, len, dst) &&
-			     (!hash || hash_chunk(w->md, dst, len + FMT_TAG_LEN, s->hashes[j]));
+			     (!hash || hash_chunk(w, dst, len + FMT_TAG_LEN, s->hashes[j]));
 			s->out_len += len + FMT_TAG_LEN;
 		} else {
-			ok = (!hash || hash_chunk(w->md, src, len, s->hashes[j])) &&
+			ok = (!hash || hash_chunk(w, src, len, s->hashes[j])) &&
 			     (!w->has_aead || mc_chunk_crypt(&w->aead, index, last, src, len, dst));
 			s->out_len += len - FMT_TAG_LEN;
 		}
@@ -109,12 +110,17 @@ static mc_status worker_init(struct engine *e, struct worker *w, mc_err *err)
 {
 	memset(w, 0, sizeof *w);
 	w->md = EVP_MD_CTX_new();
-	if (!w->md)
+	w->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	if (!w->md || !w->sha256) {
+		EVP_MD_CTX_free(w->md);
+		EVP_MD_free(w->sha256);
 		return mc_fail(err, MC_ERR_NOMEM, "out of memory");
+	}
 	if (e->p->key) {
 		mc_status st = mc_chunk_ctx_init(&w->aead, e->p->cipher, e->p->key, e->p->encrypt, err);
 		if (st != MC_OK) {
 			EVP_MD_CTX_free(w->md);
+			EVP_MD_free(w->sha256);
 			return st;
 		}
 		w->has_aead = true;
@@ -127,6 +133,7 @@ static void worker_free(struct worker *w)
 	if (w->has_aead)
 		mc_chunk_ctx_free(&w->aead);
 	EVP_MD_CTX_free(w->md);
+	EVP_MD_free(w->sha256);
 }
 
 static void *worker_main(void *arg)
@@ -343,8 +350,10 @@ mc_status mc_stream_run(const mc_stream_params *p, mc_input in, mc_output *out, 
 		s->state = SLOT_FREE;
 		pthread_mutex_unlock(&e.mu);
 		seq_out++;
-		if (p->progress)
-			p->progress(p->progress_ctx, res->plaintext_len);
+		if (p->progress && p->progress(p->progress_ctx, res->plaintext_len) != 0) {
+			st = mc_fail(err, MC_ERR_CANCELLED, "cancelled");
+			goto cleanup;
+		}
 	}
 	unsigned int dlen = 0;
 	if (EVP_DigestFinal_ex(digest, res->payload_digest, &dlen) != 1)

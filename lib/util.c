@@ -28,6 +28,7 @@ const char *mc_status_name(mc_status status)
 	case MC_ERR_MISUSE: return "misuse";
 	case MC_ERR_KEY: return "key error";
 	case MC_ERR_CRYPTO: return "crypto error";
+	case MC_ERR_CANCELLED: return "cancelled";
 	}
 	return "unknown error";
 }

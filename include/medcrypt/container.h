@@ -33,6 +33,13 @@ typedef struct mc_seal_params {
 	const mc_pubkey *const *recipients; /* RSA recipient keys, 1..MC_MAX_RECIPIENTS, distinct */
 	size_t n_recipients;
 	const mc_identity *signer;          /* NULL: unsigned; else must hold its signing key */
+	/* Instead of signer: the signer's public key now, and a function called once, after the
+	 * last chunk, that hands over the identity holding the matching private key. A caller uses
+	 * it to unlock the key (a slow passphrase derivation) while the payload is sealed. An
+	 * identity that does not match signer_public fails with MC_ERR_KEY. */
+	const mc_pubkey *signer_public;
+	mc_status (*signer_wait)(void *ctx, const mc_identity **signer, mc_err *err);
+	void *signer_wait_ctx;
 	const uint8_t *metadata;            /* UTF-8 JSON object, or NULL */
 	size_t metadata_len;
 	const uint8_t *preview;             /* preview image bytes, or NULL */

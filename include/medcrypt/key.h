@@ -61,6 +61,11 @@ mc_status mc_identity_load(const char *path, const char *passphrase, size_t pass
 mc_status mc_identity_parse(const uint8_t *file, size_t file_len, const char *passphrase, size_t passphrase_len,
                             int which, mc_identity **out, mc_err *err);
 
+/* The signing public key written in clear in a NAME.key ([MC-KEY-2]), read without the
+ * passphrase, so a program can start sealing while it unlocks the key. MC_ERR_KEY if the file
+ * holds no public keys. Whether it matches the private key is checked when the key is loaded. */
+mc_status mc_identity_file_signer(const char *path, mc_pubkey **out, mc_err *err);
+
 /* Frees the identity and its keys. NULL is harmless. */
 void mc_identity_free(mc_identity *id);
 

@@ -33,7 +33,8 @@ typedef enum mc_status {
 	MC_ERR_NOMEM = 8,       /* out of memory */
 	MC_ERR_MISUSE = 9,      /* invalid argument or call order */
 	MC_ERR_KEY = 10,        /* key file unreadable, wrong passphrase, key refused (e.g. too small) */
-	MC_ERR_CRYPTO = 11      /* an OpenSSL primitive failed unexpectedly */
+	MC_ERR_CRYPTO = 11,     /* an OpenSSL primitive failed unexpectedly */
+	MC_ERR_CANCELLED = 12   /* the caller's progress callback asked to stop */
 } mc_status;
 
 /* Optional error detail. Every function taking an mc_err * accepts NULL. The message never
@@ -65,8 +66,9 @@ typedef struct mc_output {
 mc_input mc_input_fd(int fd);
 mc_output mc_output_fd(int fd);
 
-/* Progress callback: called from the caller's thread with the plaintext bytes done so far. */
-typedef void (*mc_progress_fn)(void *ctx, uint64_t bytes_done);
+/* Progress callback: called from the caller's thread with the plaintext bytes done so far.
+ * Returning non-zero stops the operation with MC_ERR_CANCELLED. */
+typedef int (*mc_progress_fn)(void *ctx, uint64_t bytes_done);
 
 /* The library's one wipe (OPENSSL_cleanse) and one constant-time comparison (CRYPTO_memcmp;
  * returns 1 when equal). Programs use them for their own secrets too. */

@@ -40,6 +40,11 @@ typedef struct passphrase {
 } passphrase;
 mc_status passphrase_get(passphrase *pp, int fd, const char *prompt, bool confirm, mc_err *err);
 void passphrase_free(passphrase *pp);
+/* The passphrase for a key file: asked for only when the file holds an encrypted key (pp is
+ * left empty otherwise). */
+mc_status identity_passphrase(const char *path, int passphrase_fd, passphrase *pp, mc_err *err);
+/* Warns on stderr when a loaded identity was not passphrase-protected on disk. */
+void warn_unprotected(const char *path, const mc_identity *id);
 /* Loads an identity, asking for the passphrase when the file is encrypted. */
 mc_status load_identity(const char *path, int passphrase_fd, int which, mc_identity **out, mc_err *err);
 
@@ -66,9 +71,11 @@ typedef struct progress {
 	const char *what;
 	long long total;
 	double start, last;
+	bool (*cancel)(void *ctx); /* polled with every update: true stops the work */
+	void *cancel_ctx;
 } progress;
 void progress_init(progress *pr, const char *what, long long total);
-void progress_cb(void *ctx, uint64_t done);
+int progress_cb(void *ctx, uint64_t done);
 void progress_end(progress *pr);
 
 /* JSON output helpers. */

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <getopt.h>
 #include <libgen.h>
 #include <stdlib.h>
@@ -103,6 +104,59 @@ static mc_status load_preview(const char *path, uint8_t **out, size_t *len, mc_e
 	return MC_OK;
 }
 
+/*
+ * The signing key is unlocked (600,000 PBKDF2 iterations) on its own thread while the first
+ * input is sealed: the header needs only the public key, which the key file holds in clear;
+ * the library asks for the private key after the last chunk and checks that it matches.
+ */
+struct unlocker {
+	const char *path;
+	passphrase pp;
+	pthread_t thread;
+	bool started, joined;
+	int done; /* read with __atomic */
+	mc_identity *id;
+	mc_status st;
+	mc_err err;
+};
+
+static void *unlock_main(void *arg)
+{
+	struct unlocker *u = arg;
+	u->st = mc_identity_load(u->path, u->pp.buf, u->pp.len, MC_IDENTITY_SIGN, &u->id, &u->err);
+	passphrase_free(&u->pp);
+	__atomic_store_n(&u->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static mc_status unlock_join(struct unlocker *u, mc_err *err)
+{
+	if (!u->joined) {
+		pthread_join(u->thread, NULL);
+		u->joined = true;
+		if (u->st == MC_OK)
+			warn_unprotected(u->path, u->id);
+	}
+	if (u->st != MC_OK)
+		*err = u->err;
+	return u->st;
+}
+
+static mc_status unlock_wait(void *ctx, const mc_identity **signer, mc_err *err)
+{
+	struct unlocker *u = ctx;
+	mc_status st = unlock_join(u, err);
+	*signer = u->id;
+	return st;
+}
+
+/* Polled by the progress callback: a wrong passphrase stops the seal at once. */
+static bool unlock_failed(void *ctx)
+{
+	struct unlocker *u = ctx;
+	return __atomic_load_n(&u->done, __ATOMIC_ACQUIRE) && u->st != MC_OK;
+}
+
 static mc_status seal_one(mc_seal_params *params, const char *in_path, const char *out_path, bool force, bool json,
                           json_t *report, mc_err *err)
 {
@@ -118,9 +172,15 @@ static mc_status seal_one(mc_seal_params *params, const char *in_path, const cha
 	}
 	progress pr;
 	progress_init(&pr, "sealing", size);
+	if (params->signer_wait) {
+		pr.cancel = unlock_failed;
+		pr.cancel_ctx = params->signer_wait_ctx;
+	}
 	params->progress = progress_cb;
 	params->progress_ctx = &pr;
 	st = mc_seal(params, mc_input_fd(fd), mc_output_fd(out.fd), err);
+	if (st == MC_ERR_CANCELLED && params->signer_wait)
+		st = unlock_join(params->signer_wait_ctx, err); /* report the key error itself */
 	progress_end(&pr);
 	in_close(fd);
 	if (st == MC_OK)
@@ -195,6 +255,9 @@ mc_status cmd_seal(int argc, char **argv, mc_err *err)
 
 	mc_pubkey *recipients[MAX_RECIPIENTS] = {0};
 	mc_identity *signer = NULL;
+	mc_pubkey *signer_public = NULL;
+	struct unlocker unlock;
+	memset(&unlock, 0, sizeof unlock);
 	uint8_t *meta_buf = NULL, *preview_buf = NULL;
 	size_t meta_len = 0, preview_len = 0;
 	json_t *report = json ? json_array() : NULL;
@@ -206,15 +269,32 @@ mc_status cmd_seal(int argc, char **argv, mc_err *err)
 		st = load_metadata(meta, &meta_buf, &meta_len, err);
 	if (st == MC_OK && preview)
 		st = load_preview(preview, &preview_buf, &preview_len, err);
-	/* One passphrase derivation for all inputs. */
-	if (st == MC_OK && sign)
-		st = load_identity(sign, pfd, MC_IDENTITY_SIGN, &signer, err);
+	/* One passphrase derivation for all inputs, overlapped with the first one when the key
+	 * file names its public key; otherwise done first. */
+	if (st == MC_OK && sign) {
+		mc_err no_public;
+		if (mc_identity_file_signer(sign, &signer_public, &no_public) == MC_OK &&
+		    (st = identity_passphrase(sign, pfd, &unlock.pp, err)) == MC_OK) {
+			unlock.path = sign;
+			if (pthread_create(&unlock.thread, NULL, unlock_main, &unlock) == 0)
+				unlock.started = true;
+			else
+				st = MC_ERR_NOMEM;
+		} else if (st == MC_OK) {
+			mc_pubkey_free(signer_public);
+			signer_public = NULL;
+			st = load_identity(sign, pfd, MC_IDENTITY_SIGN, &signer, err);
+		}
+	}
 
 	mc_seal_params params = {
 	    .cipher = cipher,
 	    .recipients = (const mc_pubkey *const *)recipients,
 	    .n_recipients = n_recipients,
 	    .signer = signer,
+	    .signer_public = unlock.started ? signer_public : NULL,
+	    .signer_wait = unlock.started ? unlock_wait : NULL,
+	    .signer_wait_ctx = unlock.started ? &unlock : NULL,
 	    .metadata = meta_buf,
 	    .metadata_len = meta_len,
 	    .preview = preview_buf,
@@ -240,6 +320,19 @@ mc_status cmd_seal(int argc, char **argv, mc_err *err)
 			}
 		}
 		mc_status one = seal_one(&params, in, path ? path : out, force, json, report, err);
+		if (params.signer_wait && unlock.joined) {
+			/* The key is unlocked now: the remaining inputs use it directly. */
+			if (unlock.st != MC_OK) {
+				st = unlock.st;
+				*err = unlock.err;
+				free(path);
+				break;
+			}
+			params.signer = unlock.id;
+			params.signer_public = NULL;
+			params.signer_wait = NULL;
+			params.signer_wait_ctx = NULL;
+		}
 		if (one != MC_OK && n_inputs > 1) {
 			fprintf(stderr, "medcrypt seal: %s: %s: %s\n", in, mc_status_name(one), err->msg);
 			if (first_failure == MC_OK) {
@@ -262,6 +355,11 @@ mc_status cmd_seal(int argc, char **argv, mc_err *err)
 		json_decref(report);
 	for (size_t i = 0; i < n_recipients; i++)
 		mc_pubkey_free(recipients[i]);
+	if (unlock.started && !unlock.joined)
+		unlock_join(&unlock, &(mc_err){0});
+	passphrase_free(&unlock.pp);
+	mc_identity_free(unlock.id);
+	mc_pubkey_free(signer_public);
 	mc_identity_free(signer);
 	mc_buf_free(meta_buf, meta_len);
 	mc_buf_free(preview_buf, preview_len);

@@ -17,7 +17,7 @@ static const struct {
 } exit_codes[] = {
     {MC_OK, 0},           {MC_ERR_IO, 1},     {MC_ERR_NOMEM, 1},   {MC_ERR_CRYPTO, 1},  {MC_ERR_MISUSE, 2},
     {MC_ERR_KEY, 3},      {MC_ERR_HEADER, 4}, {MC_ERR_UNSUPPORTED, 5}, {MC_ERR_NO_MATCH, 6}, {MC_ERR_MAC, 7},
-    {MC_ERR_PAYLOAD, 8},  {MC_ERR_SIGNATURE, 9},
+    {MC_ERR_PAYLOAD, 8},  {MC_ERR_SIGNATURE, 9}, {MC_ERR_CANCELLED, 1},
 };
 
 static int exit_code(mc_status st)

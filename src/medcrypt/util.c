@@ -133,7 +133,7 @@ mc_status passphrase_get(passphrase *pp, int fd, const char *prompt, bool confir
 	return st;
 }
 
-mc_status load_identity(const char *path, int passphrase_fd, int which, mc_identity **out, mc_err *err)
+mc_status identity_passphrase(const char *path, int passphrase_fd, passphrase *pp, mc_err *err)
 {
 	/* Ask for a passphrase only when the file holds an encrypted key. O_NOFOLLOW: a symlinked
 	 * key is refused below, before anyone is asked. */
@@ -150,20 +150,30 @@ mc_status load_identity(const char *path, int passphrase_fd, int which, mc_ident
 				encrypted = true;
 		fclose(f);
 	}
+	memset(pp, 0, sizeof *pp);
+	if (!encrypted)
+		return MC_OK;
+	char prompt[300];
+	snprintf(prompt, sizeof prompt, "Passphrase for %.250s: ", path);
+	return passphrase_get(pp, passphrase_fd, prompt, false, err);
+}
+
+void warn_unprotected(const char *path, const mc_identity *id)
+{
+	if (id && !mc_identity_was_encrypted(id))
+		fprintf(stderr, "medcrypt: warning: %s is not passphrase-protected: anyone who can read it holds the key\n",
+		        path);
+}
+
+mc_status load_identity(const char *path, int passphrase_fd, int which, mc_identity **out, mc_err *err)
+{
 	passphrase pp;
-	memset(&pp, 0, sizeof pp);
-	mc_status st = MC_OK;
-	if (encrypted) {
-		char prompt[300];
-		snprintf(prompt, sizeof prompt, "Passphrase for %.250s: ", path);
-		st = passphrase_get(&pp, passphrase_fd, prompt, false, err);
-	}
+	mc_status st = identity_passphrase(path, passphrase_fd, &pp, err);
 	if (st == MC_OK)
 		st = mc_identity_load(path, pp.buf, pp.len, which, out, err);
 	passphrase_free(&pp);
-	if (st == MC_OK && !mc_identity_was_encrypted(*out))
-		fprintf(stderr, "medcrypt: warning: %s is not passphrase-protected: anyone who can read it holds the key\n",
-		        path);
+	if (st == MC_OK)
+		warn_unprotected(path, *out);
 	return st;
 }
 
@@ -357,15 +367,19 @@ void progress_init(progress *pr, const char *what, long long total)
 	pr->enabled = isatty(STDERR_FILENO) && getenv("MEDCRYPT_NO_PROGRESS") == NULL;
 	pr->what = what;
 	pr->total = total;
+	pr->cancel = NULL;
+	pr->cancel_ctx = NULL;
 	pr->start = pr->last = now();
 }
 
-void progress_cb(void *ctx, uint64_t done)
+int progress_cb(void *ctx, uint64_t done)
 {
 	progress *pr = ctx;
+	if (pr->cancel && pr->cancel(pr->cancel_ctx))
+		return 1;
 	double t = now();
 	if (!pr->enabled || t - pr->last < 0.2)
-		return;
+		return 0;
 	pr->last = t;
 	double mb = (double)done / 1e6, rate = mb / (t - pr->start + 1e-9);
 	if (pr->total > 0)
@@ -373,6 +387,7 @@ void progress_cb(void *ctx, uint64_t done)
 		        mb, (double)pr->total / 1e6, rate);
 	else
 		fprintf(stderr, "\r%s: %.0f MB  %.0f MB/s ", pr->what, mb, rate);
+	return 0;
 }
 
 void progress_end(progress *pr)

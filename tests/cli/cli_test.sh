@@ -99,6 +99,18 @@ expect_exit 9 "verify -k of an unsigned file" $M verify -k alice.key s1.aes
 expect_exit 3 "absurd PBKDF2 iteration count" timeout 30 env MEDCRYPT_PASSPHRASE=xyzxyzxyzxyz $M open -k "$REPO/tests/data/pbkdf2-2g-iterations.key" -o absurd.out s1.aes
 no_output absurd.out
 
+# --- the signing key is unlocked while the payload is sealed: a wrong passphrase or a key
+# file whose clear public half was swapped still fails, with no output
+grep -q "BEGIN PUBLIC KEY" alice.key && ok || bad "the key file names its public keys"
+expect_exit 3 "signing with a wrong passphrase" env MEDCRYPT_PASSPHRASE=wrong $M seal -r bob.pub --sign alice.key -o wrongsign.mc p200000
+no_output wrongsign.mc
+{ awk '/BEGIN PUBLIC KEY/{exit} {print}' alice.key
+  awk '/BEGIN PUBLIC KEY/{n++} n>=1' alice.key | awk '/BEGIN PUBLIC KEY/{n++} n==1'
+  awk '/BEGIN PUBLIC KEY/{n++} n==2' bob.pub; } >swapped.key
+chmod 600 swapped.key
+expect_exit 3 "a key file with a swapped public half" $M seal -r bob.pub --sign swapped.key -o swapped.mc p200000
+no_output swapped.mc
+
 # --- a weak passphrase is refused for a new key
 expect_exit 2 "weak passphrase" env MEDCRYPT_PASSPHRASE=password1234 $M keygen -o weak
 no_output weak.key
