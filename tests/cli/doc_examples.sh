@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # doc_examples.sh: runs every example of the documentation, so the docs cannot drift from the
-# code. The examples are every line of docs/medcrypt.1's EXAMPLES section that starts with "$ "
+# code. The examples are the medcrypt lines of README.md's "Using it" block, every line of docs/medcrypt.1's EXAMPLES section that starts with "$ "
 # (a line ending in "\e", roff's backslash, continues on the next one), and every "example:"
 # line of "medcrypt COMMAND --help" for each command that "medcrypt --help" lists.
 #
@@ -90,6 +90,28 @@ while IFS= read -r line || [ -n "$line" ]; do
 done <"$manual"
 n_manual=${#examples[@]}
 
+# README.md: the command lines of the code block under "## Using it" (comments after '#' dropped)
+readme=$REPO/README.md
+in_block=false
+while IFS= read -r line; do
+	case $line in
+	'## Using it'*) in_block=maybe; continue ;;
+	'## '*) in_block=false; continue ;;
+	'```'*)
+		if [ "$in_block" = maybe ]; then in_block=true; elif [ "$in_block" = true ]; then in_block=false; fi
+		continue
+		;;
+	esac
+	[ "$in_block" = true ] || continue
+	case $line in
+	'medcrypt '*)
+		sources+=("README.md")
+		examples+=("$(printf '%s' "${line%%#*}" | sed 's/[[:space:]]*$//')")
+		;;
+	esac
+done <"$readme"
+n_readme=$((${#examples[@]} - n_manual))
+
 commands=$("$medcrypt" --help | sed -n '/^commands:/,/^$/s/^  \([a-z][a-z-]*\) .*/\1/p')
 for command in $commands; do
 	while IFS= read -r example; do
@@ -97,10 +119,14 @@ for command in $commands; do
 		examples+=("$example")
 	done < <("$medcrypt" "$command" --help | sed -n 's/^example: //p')
 done
-n_help=$((${#examples[@]} - n_manual))
+n_help=$((${#examples[@]} - n_manual - n_readme))
 
 if [ "$n_manual" -eq 0 ]; then
 	echo "FAIL setup: no '\$ ' example lines in the EXAMPLES section of $manual"
+	failed=$((failed + 1))
+fi
+if [ "$n_readme" -eq 0 ]; then
+	echo "FAIL setup: no medcrypt lines in the '## Using it' block of $readme"
 	failed=$((failed + 1))
 fi
 if [ "$n_help" -eq 0 ]; then
