@@ -26,6 +26,7 @@ mc_status cmd_inspect(int argc, char **argv, mc_err *err);
 mc_status cmd_share(int argc, char **argv, mc_err *err);
 mc_status cmd_unshare(int argc, char **argv, mc_err *err);
 mc_status cmd_fingerprint(int argc, char **argv, mc_err *err);
+mc_status cmd_meta(int argc, char **argv, mc_err *err);
 
 /* Prints the help of a command to f. */
 void usage_of(const char *command, FILE *f);

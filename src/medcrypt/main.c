@@ -124,6 +124,16 @@ static const struct command {
      "certificate), to compare with their owner over another channel.\n"
      "\n"
      "example: medcrypt fingerprint doctor.pub\n"},
+    {"meta", cmd_meta, "show the patient, study and image attributes of a DICOM file",
+     "usage: medcrypt meta [--json] FILE\n"
+     "\n"
+     "Reads FILE (a DICOM Part 10 file, or - for stdin) and prints PatientID, PatientName,\n"
+     "PatientBirthDate, PatientSex, StudyDate, StudyTime, Modality, StudyDescription,\n"
+     "BodyPartExamined, the Study, Series and SOP Instance UIDs, Rows, Columns, NumberOfFrames\n"
+     "and the TransferSyntax, from the top-level dataset. The pixel data is never loaded.\n"
+     "Exits 4 when FILE is not DICOM or is malformed; PNG/JPEG are not supported yet (exit 5).\n"
+     "\n"
+     "  --json   print the attributes as a JSON object\n"},
 };
 
 static void print_main_help(FILE *f)
