@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "testutil.h"
 
 /* ---- building files */
 
@@ -174,25 +175,8 @@ static file *sample(const char *ts, bool explicit_vr, bool big_endian)
 	return f;
 }
 
-/* ---- reading from memory, a few bytes per read to cross the reader's buffer often */
-
-typedef struct mem {
-	const uint8_t *d;
-	size_t n, pos, step;
-} mem;
-
-static long mem_read(void *ctx, uint8_t *buf, size_t len)
-{
-	mem *m = ctx;
-	size_t k = m->n - m->pos;
-	if (k > len)
-		k = len;
-	if (m->step && k > m->step)
-		k = m->step;
-	memcpy(buf, m->d + m->pos, k);
-	m->pos += k;
-	return (long)k;
-}
+/* ---- reading from memory: testutil.h's membuf, a few bytes per read (max_read) to cross the
+ * reader's buffer often */
 
 /* ---- a visitor that logs every event as text */
 
@@ -280,8 +264,9 @@ static const mc_dicom_visitor visitor = {on_element, on_seq_start, on_seq_end, o
 
 static mc_status parse(const uint8_t *d, size_t n, uint64_t total, size_t step, log *l, mc_err *err)
 {
-	mem m = {d, n, 0, step};
-	mc_input in = {mem_read, &m};
+	membuf m = membuf_view(d, n);
+	m.max_read = step;
+	mc_input in = membuf_in(&m);
 	return mc_dicom_parse(in, total, l ? &visitor : NULL, l, err);
 }
 
