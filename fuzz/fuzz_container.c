@@ -25,6 +25,8 @@
 #include "fuzz_keys.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
+#include "fuzz_check.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static mc_identity *alice;
@@ -32,13 +34,6 @@ static const mc_pubkey *trusted[2];
 static uint8_t *chunk_buf; /* exactly MC_CHUNK_SIZE, on the heap so ASan sees overruns */
 static int memfd = -1;
 
-#define CHECK(cond)                                                                                                \
-	do {                                                                                                           \
-		if (!(cond)) {                                                                                             \
-			fprintf(stderr, "fuzz_container: invariant broken at line %d: %s\n", __LINE__, #cond);                 \
-			abort();                                                                                               \
-		}                                                                                                          \
-	} while (0)
 
 static void die(const char *what, const mc_err *err)
 {

@@ -14,15 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_check.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(cond)                                                                                                    \
-	do {                                                                                                           \
-		if (!(cond)) {                                                                                         \
-			fprintf(stderr, "fuzz_dicom: invariant broken at line %d: %s\n", __LINE__, #cond);             \
-			abort();                                                                                       \
-		}                                                                                                      \
-	} while (0)
 
 typedef struct source {
 	const uint8_t *data;

@@ -15,44 +15,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_check.h"
 #include "internal.h"
 
 #define FUZZ_PASSPHRASE "medcrypt fuzz"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(cond)                                                                                                \
-	do {                                                                                                           \
-		if (!(cond)) {                                                                                             \
-			fprintf(stderr, "fuzz_keyfile: invariant broken at line %d: %s\n", __LINE__, #cond);                   \
-			abort();                                                                                               \
-		}                                                                                                          \
-	} while (0)
 
 static void check_pubkey(const mc_pubkey *pk, mc_key_role role)
 {
-	mc_err err = {0};
-	unsigned bits = mc_pubkey_bits(pk);
-	mc_sig_alg alg = mc_pubkey_sig_alg(pk);
-	if (role == MC_ROLE_RECIPIENT || alg == MC_SIG_RSA_PSS)
-		CHECK(bits >= MC_RSA_MIN_BITS && bits <= MC_RSA_MAX_BITS);
-	if (role == MC_ROLE_RECIPIENT)
-		CHECK(alg == MC_SIG_NONE);
-	else
-		CHECK(alg == MC_SIG_RSA_PSS || (alg == MC_SIG_ED25519 && bits == 256));
-
-	/* FP = SHA-256 of the DER SubjectPublicKeyInfo, which parses back to the same key. */
-	size_t spki_len = 0;
-	const uint8_t *spki = mc_pubkey_spki(pk, &spki_len);
+	check_pubkey_invariants(pk, role);
 	uint8_t fp[MC_FP_LEN];
-	CHECK(spki && spki_len > 0);
-	CHECK(mc_sha256(spki, spki_len, fp, &err) == MC_OK && memcmp(fp, mc_pubkey_fp(pk), MC_FP_LEN) == 0);
-	mc_pubkey *again = NULL;
-	CHECK(mc_pubkey_from_spki(spki, spki_len, role, &again, &err) == MC_OK);
-	CHECK(memcmp(mc_pubkey_fp(again), mc_pubkey_fp(pk), MC_FP_LEN) == 0);
-	CHECK(mc_pubkey_sig_alg(again) == alg && mc_pubkey_bits(again) == bits);
-	mc_pubkey_free(again);
-
 	char hex[MC_FP_HEX_LEN + 1];
 	mc_fp_hex(mc_pubkey_fp(pk), hex);
 	CHECK(mc_fp_parse(hex, fp) == 0 && memcmp(fp, mc_pubkey_fp(pk), MC_FP_LEN) == 0);

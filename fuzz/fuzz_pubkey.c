@@ -15,17 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_check.h"
 #include "internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(cond)                                                                                                \
-	do {                                                                                                           \
-		if (!(cond)) {                                                                                             \
-			fprintf(stderr, "fuzz_pubkey: invariant broken at line %d: %s\n", __LINE__, #cond);                    \
-			abort();                                                                                               \
-		}                                                                                                          \
-	} while (0)
 
 static void check_spki(const uint8_t *data, size_t size, mc_key_role role)
 {
@@ -36,27 +30,7 @@ static void check_spki(const uint8_t *data, size_t size, mc_key_role role)
 		CHECK(pk == NULL && err.status == st);
 		return;
 	}
-	unsigned bits = mc_pubkey_bits(pk);
-	mc_sig_alg alg = mc_pubkey_sig_alg(pk);
-	if (role == MC_ROLE_RECIPIENT || alg == MC_SIG_RSA_PSS)
-		CHECK(bits >= MC_RSA_MIN_BITS && bits <= MC_RSA_MAX_BITS);
-	if (role == MC_ROLE_RECIPIENT)
-		CHECK(alg == MC_SIG_NONE);
-	else
-		CHECK(alg == MC_SIG_RSA_PSS || (alg == MC_SIG_ED25519 && bits == 256));
-
-	/* The fingerprint is over the DER as re-encoded; re-encoding a key that parsed in full
-	 * gives a DER that parses to the same key (fingerprint) again. */
-	size_t spki_len = 0;
-	const uint8_t *spki = mc_pubkey_spki(pk, &spki_len);
-	uint8_t fp[MC_FP_LEN];
-	CHECK(spki && spki_len > 0);
-	CHECK(mc_sha256(spki, spki_len, fp, &err) == MC_OK && memcmp(fp, mc_pubkey_fp(pk), MC_FP_LEN) == 0);
-	mc_pubkey *again = NULL;
-	CHECK(mc_pubkey_from_spki(spki, spki_len, role, &again, &err) == MC_OK);
-	CHECK(memcmp(mc_pubkey_fp(again), fp, MC_FP_LEN) == 0);
-	CHECK(mc_pubkey_sig_alg(again) == alg && mc_pubkey_bits(again) == bits);
-	mc_pubkey_free(again);
+	check_pubkey_invariants(pk, role);
 	mc_pubkey_free(pk);
 }
 

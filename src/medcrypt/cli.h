@@ -86,6 +86,9 @@ json_t *json_fp(const uint8_t *fp);
 /* Writes all of buf to o; MC_ERR_IO with a message on failure. */
 mc_status write_all(mc_output o, const uint8_t *buf, size_t len, mc_err *err);
 
+/* The arguments of a command that takes only --json and one file ("meta", "fingerprint"). */
+mc_status parse_json_and_file(const char *command, int argc, char **argv, bool *json, const char **path, mc_err *err);
+
 /* Parses an --passphrase-fd value. */
 bool parse_fd(const char *s, int *fd);
 

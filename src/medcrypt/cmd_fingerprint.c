@@ -8,18 +8,11 @@
 
 mc_status cmd_fingerprint(int argc, char **argv, mc_err *err)
 {
-	static const struct option opts[] = {{"json", no_argument, NULL, 'j'}, {NULL, 0, NULL, 0}};
 	bool json = false;
-	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (c != 'j')
-			return usage_error(err, "fingerprint", "unknown option");
-		json = true;
-	}
-	if (optind + 1 != argc)
-		return usage_error(err, "fingerprint", "give one file");
-	const char *path = argv[optind];
+	const char *path = NULL;
+	mc_status parsed = parse_json_and_file("fingerprint", argc, argv, &json, &path, err);
+	if (parsed != MC_OK)
+		return parsed;
 	mc_pubkey *enc = NULL, *sig = NULL;
 	mc_err enc_err = {0}, sig_err = {0};
 	mc_status st_enc = mc_pubkey_load(path, MC_ROLE_RECIPIENT, &enc, &enc_err);

@@ -173,18 +173,11 @@ static long sniffed_read(void *ctx, uint8_t *buf, size_t len)
 
 mc_status cmd_meta(int argc, char **argv, mc_err *err)
 {
-	static const struct option opts[] = {{"json", no_argument, NULL, 'j'}, {NULL, 0, NULL, 0}};
 	bool json = false;
-	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (c != 'j')
-			return usage_error(err, "meta", "unknown option");
-		json = true;
-	}
-	if (optind + 1 != argc)
-		return usage_error(err, "meta", "give one file");
-	const char *path = argv[optind];
+	const char *path = NULL;
+	mc_status parsed = parse_json_and_file("meta", argc, argv, &json, &path, err);
+	if (parsed != MC_OK)
+		return parsed;
 	int fd;
 	long long size;
 	mc_status st = in_open(path, &fd, &size, err);

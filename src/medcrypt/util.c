@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <libgen.h>
@@ -416,5 +417,21 @@ mc_status write_all(mc_output o, const uint8_t *buf, size_t len, mc_err *err)
 {
 	if (len && o.write(o.ctx, buf, len) != 0)
 		return fail(err, MC_ERR_IO, "write failed: %s", strerror(errno));
+	return MC_OK;
+}
+
+mc_status parse_json_and_file(const char *command, int argc, char **argv, bool *json, const char **path, mc_err *err)
+{
+	static const struct option opts[] = {{"json", no_argument, NULL, 'j'}, {NULL, 0, NULL, 0}};
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c != 'j')
+			return usage_error(err, command, "unknown option");
+		*json = true;
+	}
+	if (optind + 1 != argc)
+		return usage_error(err, command, "give one file");
+	*path = argv[optind];
 	return MC_OK;
 }
