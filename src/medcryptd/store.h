@@ -1,0 +1,218 @@
+/*
+ * store.h: the server's metadata store, behind a table of operations so that a PostgreSQL store
+ * can sit beside the SQLite one (store_sqlite.c) without a handler changing. It holds users,
+ * invitations, sessions, login throttling, images, wraps and the audit chain; never a plaintext
+ * image, a private key or a password. Every operation that changes state and names an audit
+ * event appends that event in the same transaction, so an acknowledged action and its audit
+ * record are durable together or not at all.
+ *
+ * Ownership: every struct an operation fills is freed with its *_free function (NULL is
+ * harmless); strings and byte buffers inside it belong to it. Results are mcd_store_status; an
+ * operation that fails leaves the store as it was.
+ */
+#ifndef MEDCRYPTD_STORE_H
+#define MEDCRYPTD_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum mcd_store_status {
+	MCD_STORE_OK = 0,
+	MCD_STORE_NOT_FOUND = 1, /* no such row */
+	MCD_STORE_CONFLICT = 2,  /* unique key taken, invitation used or expired, share exists */
+	MCD_STORE_ERROR = 3,     /* database failure: logged by the store with its detail */
+	MCD_STORE_NOMEM = 4
+} mcd_store_status;
+
+typedef enum mcd_role {
+	MCD_ROLE_NONE = 0,
+	MCD_ROLE_ADMIN = 1,
+	MCD_ROLE_TECHNICIAN = 2,
+	MCD_ROLE_DOCTOR = 3,
+	MCD_ROLE_PATIENT = 4,
+	MCD_ROLE_RESEARCHER = 5
+} mcd_role;
+
+/* "admin", "technician", ... ; NULL for an invalid role. */
+const char *mcd_role_name(mcd_role r);
+/* MCD_ROLE_NONE for an unknown name. */
+mcd_role mcd_role_parse(const char *name);
+
+typedef struct mcd_user {
+	int64_t id;
+	char *username;
+	char *display_name;
+	mcd_role role;
+	char *enc_public_pem;  /* SubjectPublicKeyInfo, PEM */
+	char *sign_public_pem; /* SubjectPublicKeyInfo, PEM */
+	uint8_t enc_fp[32];    /* SHA-256 of the DER SPKI of the encryption key */
+	uint8_t sign_fp[32];
+	uint8_t kdf_salt[16];   /* the client's Argon2id salt (API.md §13) */
+	uint32_t kdf_t, kdf_m, kdf_p;
+	char *auth_hash;        /* argon2id encoded string of Argon2id(auth_key) */
+	uint8_t *wrapped_password; /* key bundle wrapped under the password */
+	size_t wrapped_password_len;
+	uint8_t *wrapped_recovery; /* key bundle wrapped under the recovery code */
+	size_t wrapped_recovery_len;
+	int64_t created;
+	bool disabled;
+} mcd_user;
+void mcd_user_free(mcd_user *u);
+
+/* An audit event as a handler states it; the store adds seq, hash and chain (audit.h). */
+typedef struct mcd_audit_event {
+	int64_t time;
+	const char *actor;   /* username, or "-" when none */
+	const char *address; /* client address */
+	const char *action;  /* API.md §17 */
+	const char *object;  /* image id, username, ... or "-" */
+	const char *outcome; /* "ok", "denied", "failed" */
+	const char *detail;  /* a JSON object as text, or NULL for {} */
+} mcd_audit_event;
+
+/* A stored audit record (the event plus its place in the chain). */
+typedef struct mcd_audit_record {
+	int64_t seq;
+	int64_t time;
+	char *actor, *address, *action, *object, *outcome, *detail;
+	uint8_t hash[32];
+} mcd_audit_record;
+void mcd_audit_record_free(mcd_audit_record *r);
+
+typedef struct mcd_session {
+	uint8_t token_hash[32];
+	int64_t user_id;
+	int64_t created;
+	int64_t last_seen;
+	int64_t expires;   /* absolute end: created + 12 h */
+	int64_t reauth_at; /* last re-authentication, 0 when none */
+} mcd_session;
+
+/* Lockout state of one key ("u:USERNAME" or "a:ADDRESS"). */
+typedef struct mcd_throttle {
+	int failures;         /* consecutive failures since the last success */
+	int lockouts;         /* lockouts so far: the next lasts 60 s << lockouts */
+	int64_t locked_until; /* 0 when not locked */
+} mcd_throttle;
+
+typedef struct mcd_image {
+	char id[33];          /* 32 hex digits */
+	int64_t sender_id;
+	char *sender;         /* username of the sender */
+	uint8_t blob_sha256[32];
+	int64_t size;         /* of the blob */
+	uint8_t *header;      /* blob prefix and core (API.md §15) */
+	size_t header_len;
+	int64_t created;
+} mcd_image;
+void mcd_image_free(mcd_image *im);
+
+typedef struct mcd_wrap {
+	int64_t user_id;
+	int64_t granted_by;
+	uint8_t *wrap; /* detached wrap, FORMAT.md §4 */
+	size_t wrap_len;
+} mcd_wrap;
+
+typedef struct mcd_store mcd_store;
+
+/* Callbacks for listings: return 0 to go on, non-zero to stop. The row is valid only during
+ * the call. */
+typedef int (*mcd_user_cb)(void *ctx, const mcd_user *u);
+typedef int (*mcd_image_cb)(void *ctx, const mcd_image *im, const mcd_wrap *my_wrap /* NULL for the sender without a wrap */);
+typedef int (*mcd_audit_cb)(void *ctx, const mcd_audit_record *r);
+typedef int (*mcd_checkpoint_cb)(void *ctx, int64_t seq, const uint8_t hash[32], const uint8_t *sig, size_t sig_len);
+
+/* The operations of a metadata store. Every function pointer is set. */
+typedef struct mcd_store_ops {
+	void (*close)(mcd_store *s);
+	mcd_store_status (*health)(mcd_store *s);
+	/* PRAGMA integrity_check or the backend's equivalent; ok is set when it passes. */
+	mcd_store_status (*integrity_check)(mcd_store *s, bool *ok);
+
+	/* Users. user_create consumes the invitation whose SHA-256 is invitation_hash (NULL for a
+	 * self-registered patient) atomically with the insert: CONFLICT when the name is taken or
+	 * the invitation is unknown, used or expired at now. The role is the invitation's (when
+	 * given); u->role otherwise. Fills u->id and u->role. */
+	mcd_store_status (*user_create)(mcd_store *s, mcd_user *u, const uint8_t *invitation_hash, int64_t now,
+	                                const mcd_audit_event *ev);
+	mcd_store_status (*user_by_name)(mcd_store *s, const char *username, mcd_user **out);
+	mcd_store_status (*user_by_id)(mcd_store *s, int64_t id, mcd_user **out);
+	/* The (enabled) user whose current encryption key has this fingerprint. */
+	mcd_store_status (*user_by_enc_fp)(mcd_store *s, const uint8_t fp[32], mcd_user **out);
+	/* Enabled users, by username; role MCD_ROLE_NONE lists every role. */
+	mcd_store_status (*users_list)(mcd_store *s, mcd_role role, mcd_user_cb cb, void *ctx);
+	/* Role and/or disabled flag (role NONE leaves it, disabled < 0 leaves it). Disabling
+	 * deletes the user's sessions in the same transaction. */
+	mcd_store_status (*user_update)(mcd_store *s, int64_t id, mcd_role role, int disabled, const mcd_audit_event *ev);
+	mcd_store_status (*users_count)(mcd_store *s, int64_t *n);
+
+	/* Invitations: stored by the SHA-256 of the code. */
+	mcd_store_status (*invitation_create)(mcd_store *s, const uint8_t code_hash[32], mcd_role role, int64_t expires,
+	                                      int64_t created_by /* 0: the server at first start */,
+	                                      const mcd_audit_event *ev);
+
+	/* Sessions, by the SHA-256 of the token. */
+	mcd_store_status (*session_create)(mcd_store *s, const mcd_session *se, const mcd_audit_event *ev);
+	mcd_store_status (*session_get)(mcd_store *s, const uint8_t token_hash[32], mcd_session *out);
+	mcd_store_status (*session_touch)(mcd_store *s, const uint8_t token_hash[32], int64_t last_seen);
+	mcd_store_status (*session_set_reauth)(mcd_store *s, const uint8_t token_hash[32], int64_t when);
+	mcd_store_status (*session_delete)(mcd_store *s, const uint8_t token_hash[32], const mcd_audit_event *ev);
+	mcd_store_status (*sessions_delete_user)(mcd_store *s, int64_t user_id, const mcd_audit_event *ev);
+	/* Removes sessions idle since before idle_cutoff or past their absolute end at now. */
+	mcd_store_status (*sessions_expire)(mcd_store *s, int64_t idle_cutoff, int64_t now);
+
+	/* Login throttling. A missing key reads as all zero. throttle_put with an event appends it
+	 * (a lockout, a failed login) in the same transaction. */
+	mcd_store_status (*throttle_get)(mcd_store *s, const char *key, mcd_throttle *out);
+	mcd_store_status (*throttle_put)(mcd_store *s, const char *key, const mcd_throttle *t, const mcd_audit_event *ev);
+
+	/* Images. image_create inserts the image and its wraps (n_wraps rows) at once. */
+	mcd_store_status (*image_create)(mcd_store *s, const mcd_image *im, const mcd_wrap *wraps, size_t n_wraps,
+	                                 const mcd_audit_event *ev);
+	mcd_store_status (*image_get)(mcd_store *s, const char *id, mcd_image **out);
+	/* Images user_id sent or holds a wrap of, newest first, before the image before_id (NULL
+	 * for the start), at most limit. */
+	mcd_store_status (*images_for_user)(mcd_store *s, int64_t user_id, const char *before_id, int limit,
+	                                    mcd_image_cb cb, void *ctx);
+	/* The wrap of image_id held by user_id. *out is freed with mcd_wrap_free. */
+	mcd_store_status (*wrap_get)(mcd_store *s, const char *image_id, int64_t user_id, mcd_wrap **out);
+	/* Usernames holding a wrap of image_id, in a NULL-terminated array freed with
+	 * mcd_strv_free. */
+	mcd_store_status (*image_recipients)(mcd_store *s, const char *image_id, char ***out);
+	/* CONFLICT when the user already holds a wrap of the image. */
+	mcd_store_status (*wrap_add)(mcd_store *s, const char *image_id, const mcd_wrap *w, const mcd_audit_event *ev);
+	mcd_store_status (*wrap_delete)(mcd_store *s, const char *image_id, int64_t user_id, const mcd_audit_event *ev);
+	/* Deletes the image and every wrap of it. *blob_unreferenced tells whether any other image
+	 * still uses its blob; the caller then removes the blob from the blob store. */
+	mcd_store_status (*image_delete)(mcd_store *s, const char *id, bool *blob_unreferenced, const mcd_audit_event *ev);
+	/* Whether any image references the blob (for cleanup of orphans at start). */
+	mcd_store_status (*blob_referenced)(mcd_store *s, const uint8_t sha256[32], bool *yes);
+
+	/* Audit chain (audit.h computes the hashes). */
+	mcd_store_status (*audit_append)(mcd_store *s, const mcd_audit_event *ev);
+	/* Records with seq > after, at most limit (0: all), in order. */
+	mcd_store_status (*audit_list)(mcd_store *s, int64_t after, int64_t limit, mcd_audit_cb cb, void *ctx);
+	/* The last seq and hash (0 and zeros for an empty log). */
+	mcd_store_status (*audit_head)(mcd_store *s, int64_t *seq, uint8_t hash[32]);
+	mcd_store_status (*checkpoint_add)(mcd_store *s, int64_t seq, const uint8_t hash[32], const uint8_t *sig,
+	                                   size_t sig_len);
+	mcd_store_status (*checkpoints_list)(mcd_store *s, mcd_checkpoint_cb cb, void *ctx);
+} mcd_store_ops;
+
+struct mcd_store {
+	const mcd_store_ops *ops;
+};
+
+void mcd_wrap_free(mcd_wrap *w);
+void mcd_strv_free(char **v);
+
+/* Opens (creating when missing) the SQLite store at path: WAL, foreign keys, versioned
+ * migrations applied in one transaction each. audit_sign_ctx is handed to audit.h to sign a
+ * checkpoint every MCD_AUDIT_CHECKPOINT_EVERY records (NULL: no signing, for offline reading).
+ * NULL on failure, with the reason logged. Close with s->ops->close(s). */
+struct mcd_audit_signer;
+mcd_store *mcd_store_sqlite_open(const char *path, struct mcd_audit_signer *signer);
+
+#endif
