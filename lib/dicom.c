@@ -343,6 +343,7 @@ static mc_status element_step(parser *p, uint32_t tag, uint64_t tag_offset)
 		el.length = load32(f, b);
 	}
 
+	el.value_offset = p->offset;
 	bool undefined = el.length == MC_DICOM_UNDEFINED_LENGTH;
 	bool sequence;
 	bool sub_explicit = f->explicit_vr, sub_big = f->big_endian;

@@ -41,6 +41,9 @@ typedef struct mc_dicom_element {
 	const uint8_t *value;
 	/* Byte offset of the element's tag from the start of the file. */
 	uint64_t offset;
+	/* Byte offset of the first byte of the value (for encapsulated pixel data: of its first item
+	 * tag), so that a caller holding a seekable file can read a value that was not loaded. */
+	uint64_t value_offset;
 	/* Number of enclosing sequences: 0 for the top-level dataset and the file meta group. */
 	unsigned depth;
 	/* 1 when the element is encoded big endian (explicit VR big endian transfer syntax). */

@@ -210,6 +210,10 @@ static int on_element(void *ctx, const mc_dicom_element *el)
 	if (el->depth == 0 && l->nboundaries < 64)
 		l->boundaries[l->nboundaries++] = (size_t)el->offset;
 	logf_(l, "E(%04X,%04X)", el->group, el->element);
+	/* The value starts right after the element's header: 8 bytes, or 12 for explicit VRs with
+	 * a 4-byte length. Anything else breaks every expected log. */
+	if (el->value_offset - el->offset != 8 && el->value_offset - el->offset != 12)
+		logf_(l, "!value_offset+%llu", (unsigned long long)(el->value_offset - el->offset));
 	if (l->with_vr)
 		logf_(l, "%s", el->vr);
 	logf_(l, " d%u len%lu ", el->depth, (unsigned long)el->length);
