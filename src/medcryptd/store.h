@@ -48,9 +48,9 @@ typedef struct mcd_user {
 	char *sign_public_pem; /* SubjectPublicKeyInfo, PEM */
 	uint8_t enc_fp[32];    /* SHA-256 of the DER SPKI of the encryption key */
 	uint8_t sign_fp[32];
-	uint8_t kdf_salt[16];   /* the client's Argon2id salt (API.md §13) */
+	uint8_t kdf_salt[16]; /* the client's Argon2id salt (API.md §13) */
 	uint32_t kdf_t, kdf_m, kdf_p;
-	char *auth_hash;        /* argon2id encoded string of Argon2id(auth_key) */
+	char *auth_hash;           /* argon2id encoded string of Argon2id(auth_key) */
 	uint8_t *wrapped_password; /* key bundle wrapped under the password */
 	size_t wrapped_password_len;
 	uint8_t *wrapped_recovery; /* key bundle wrapped under the recovery code */
@@ -97,12 +97,12 @@ typedef struct mcd_throttle {
 } mcd_throttle;
 
 typedef struct mcd_image {
-	char id[33];          /* 32 hex digits */
+	char id[33]; /* 32 hex digits */
 	int64_t sender_id;
-	char *sender;         /* username of the sender */
+	char *sender; /* username of the sender */
 	uint8_t blob_sha256[32];
-	int64_t size;         /* of the blob */
-	uint8_t *header;      /* blob prefix and core (API.md §15) */
+	int64_t size;    /* of the blob */
+	uint8_t *header; /* blob prefix and core (API.md §15) */
 	size_t header_len;
 	int64_t created;
 } mcd_image;
@@ -120,7 +120,8 @@ typedef struct mcd_store mcd_store;
 /* Callbacks for listings: return 0 to go on, non-zero to stop. The row is valid only during
  * the call. */
 typedef int (*mcd_user_cb)(void *ctx, const mcd_user *u);
-typedef int (*mcd_image_cb)(void *ctx, const mcd_image *im, const mcd_wrap *my_wrap /* NULL for the sender without a wrap */);
+typedef int (*mcd_image_cb)(void *ctx, const mcd_image *im,
+                            const mcd_wrap *my_wrap /* NULL for the sender without a wrap */);
 typedef int (*mcd_audit_cb)(void *ctx, const mcd_audit_record *r);
 typedef int (*mcd_checkpoint_cb)(void *ctx, int64_t seq, const uint8_t hash[32], const uint8_t *sig, size_t sig_len);
 
@@ -145,7 +146,8 @@ typedef struct mcd_store_ops {
 	mcd_store_status (*users_list)(mcd_store *s, mcd_role role, mcd_user_cb cb, void *ctx);
 	/* Role and/or disabled flag (role NONE leaves it, disabled < 0 leaves it). Disabling
 	 * deletes the user's sessions in the same transaction. */
-	mcd_store_status (*user_update)(mcd_store *s, int64_t id, mcd_role role, int disabled, const mcd_audit_event *ev);
+	mcd_store_status (*user_update)(mcd_store *s, int64_t id, mcd_role role, int disabled,
+	                                const mcd_audit_event *ev);
 	mcd_store_status (*users_count)(mcd_store *s, int64_t *n);
 
 	/* Invitations: stored by the SHA-256 of the code. */
@@ -166,7 +168,8 @@ typedef struct mcd_store_ops {
 	/* Login throttling. A missing key reads as all zero. throttle_put with an event appends it
 	 * (a lockout, a failed login) in the same transaction. */
 	mcd_store_status (*throttle_get)(mcd_store *s, const char *key, mcd_throttle *out);
-	mcd_store_status (*throttle_put)(mcd_store *s, const char *key, const mcd_throttle *t, const mcd_audit_event *ev);
+	mcd_store_status (*throttle_put)(mcd_store *s, const char *key, const mcd_throttle *t,
+	                                 const mcd_audit_event *ev);
 
 	/* Images. image_create inserts the image and its wraps (n_wraps rows) at once. */
 	mcd_store_status (*image_create)(mcd_store *s, const mcd_image *im, const mcd_wrap *wraps, size_t n_wraps,
@@ -186,7 +189,8 @@ typedef struct mcd_store_ops {
 	mcd_store_status (*wrap_delete)(mcd_store *s, const char *image_id, int64_t user_id, const mcd_audit_event *ev);
 	/* Deletes the image and every wrap of it. *blob_unreferenced tells whether any other image
 	 * still uses its blob; the caller then removes the blob from the blob store. */
-	mcd_store_status (*image_delete)(mcd_store *s, const char *id, bool *blob_unreferenced, const mcd_audit_event *ev);
+	mcd_store_status (*image_delete)(mcd_store *s, const char *id, bool *blob_unreferenced,
+	                                 const mcd_audit_event *ev);
 	/* Whether any image references the blob (for cleanup of orphans at start). */
 	mcd_store_status (*blob_referenced)(mcd_store *s, const uint8_t sha256[32], bool *yes);
 
