@@ -27,6 +27,30 @@ mc_status cmd_share(int argc, char **argv, mc_err *err);
 mc_status cmd_unshare(int argc, char **argv, mc_err *err);
 mc_status cmd_fingerprint(int argc, char **argv, mc_err *err);
 mc_status cmd_meta(int argc, char **argv, mc_err *err);
+/* The server client (issue 4): cmd_account.c and cmd_images.c. */
+mc_status cmd_login(int argc, char **argv, mc_err *err);
+mc_status cmd_logout(int argc, char **argv, mc_err *err);
+mc_status cmd_whoami(int argc, char **argv, mc_err *err);
+mc_status cmd_register(int argc, char **argv, mc_err *err);
+mc_status cmd_invite(int argc, char **argv, mc_err *err);
+mc_status cmd_users(int argc, char **argv, mc_err *err);
+mc_status cmd_send(int argc, char **argv, mc_err *err);
+mc_status cmd_ls(int argc, char **argv, mc_err *err);
+mc_status cmd_get(int argc, char **argv, mc_err *err);
+mc_status cmd_share_any(int argc, char **argv, mc_err *err); /* share ID --to USER, else cmd_share */
+mc_status cmd_revoke(int argc, char **argv, mc_err *err);
+mc_status cmd_rm(int argc, char **argv, mc_err *err);
+
+/* Failures of the server client beyond the library's classes (main.c maps them to exit codes
+ * 10 to 15; a wrong account password is MC_ERR_KEY, exit 3, like a wrong key passphrase). */
+#define CLI_ERR_SESSION ((mc_status)100) /* not logged in, or the session expired */
+#define CLI_ERR_DENIED ((mc_status)101)  /* no such object, or not allowed (HTTP 403/404) */
+#define CLI_ERR_RETRY ((mc_status)102)   /* account locked or server busy: try again later */
+#define CLI_ERR_PIN ((mc_status)103)     /* server certificate changed, or a new server not accepted */
+#define CLI_ERR_NETWORK ((mc_status)104) /* server unreachable, server error, or a malformed answer */
+#define CLI_ERR_REFUSED ((mc_status)105) /* the server refused the request (name taken, bad input) */
+/* The name of a status, including the CLI's own. */
+const char *cli_status_name(mc_status st);
 
 /* Prints the help of a command to f. */
 void usage_of(const char *command, FILE *f);
