@@ -1,0 +1,1756 @@
+/*
+ * store_sqlite.c: the metadata store of store.h on SQLite 3.40. One writer connection, guarded
+ * by a mutex, runs every change as BEGIN IMMEDIATE … COMMIT with synchronous=FULL, so an
+ * acknowledged change (and the audit record it carries, appended in the same transaction with
+ * its chained hash and, every MCD_AUDIT_CHECKPOINT_EVERY records, a signed checkpoint) survives
+ * kill -9 and power loss. A small pool of reader connections (WAL lets them read while the
+ * writer commits) serves lookups and listings. Every statement is a constant SQL text prepared
+ * once per connection and cached; values are only ever bound. The schema is versioned: each
+ * migration runs in its own transaction when the store opens, and a database newer than this
+ * code is refused. secure_delete is on, so deleted wraps and sessions are overwritten in the
+ * database file rather than left in free pages (crypto-shredding; see SECURITY.md for the WAL).
+ *
+ * Threads: any thread may call any operation. A listing's callback runs while its thread holds
+ * a reader connection; a read operation it calls reuses that connection (a thread-local note of
+ * the held reader), so nesting cannot exhaust the pool, and a write operation it calls takes the
+ * writer, which a reading thread never holds.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "audit.h"
+#include "log.h"
+#include "store.h"
+
+#define N_READERS       4
+#define BUSY_TIMEOUT_MS 5000
+
+/* ---- schema ---- */
+
+/* Migration N (1-based) brings the schema from version N-1 to N. Never edit a shipped one:
+ * append a new one. */
+static const char *const migrations[] = {
+    /* 1: the first schema (issue 4). */
+    "CREATE TABLE users("
+    " id INTEGER PRIMARY KEY,"
+    " username TEXT NOT NULL UNIQUE,"
+    " display_name TEXT NOT NULL,"
+    " role INTEGER NOT NULL CHECK (role BETWEEN 1 AND 5),"
+    " enc_public_pem TEXT NOT NULL,"
+    " sign_public_pem TEXT NOT NULL,"
+    " enc_fp BLOB NOT NULL UNIQUE CHECK (length(enc_fp) = 32),"
+    " sign_fp BLOB NOT NULL UNIQUE CHECK (length(sign_fp) = 32),"
+    " kdf_salt BLOB NOT NULL CHECK (length(kdf_salt) = 16),"
+    " kdf_t INTEGER NOT NULL, kdf_m INTEGER NOT NULL, kdf_p INTEGER NOT NULL,"
+    " auth_hash TEXT NOT NULL,"
+    " wrapped_password BLOB NOT NULL,"
+    " wrapped_recovery BLOB NOT NULL,"
+    " created INTEGER NOT NULL,"
+    " disabled INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1)));"
+    "CREATE TABLE invitations("
+    " code_hash BLOB PRIMARY KEY CHECK (length(code_hash) = 32),"
+    " role INTEGER NOT NULL CHECK (role BETWEEN 1 AND 5),"
+    " expires INTEGER NOT NULL,"
+    " created_by INTEGER NOT NULL," /* 0: the server at first start */
+    " used_by INTEGER REFERENCES users(id),"
+    " used_at INTEGER);"
+    "CREATE TABLE sessions("
+    " token_hash BLOB PRIMARY KEY CHECK (length(token_hash) = 32),"
+    " user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    " created INTEGER NOT NULL, last_seen INTEGER NOT NULL, expires INTEGER NOT NULL,"
+    " reauth_at INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX sessions_user ON sessions(user_id);"
+    "CREATE TABLE throttle("
+    " key TEXT PRIMARY KEY,"
+    " failures INTEGER NOT NULL, lockouts INTEGER NOT NULL, locked_until INTEGER NOT NULL);"
+    /* n orders the images (newest first) and is what wraps point at; VACUUM keeps it. */
+    "CREATE TABLE images("
+    " n INTEGER PRIMARY KEY,"
+    " id TEXT NOT NULL UNIQUE CHECK (length(id) = 32),"
+    " sender_id INTEGER NOT NULL REFERENCES users(id),"
+    " blob_sha256 BLOB NOT NULL CHECK (length(blob_sha256) = 32),"
+    " size INTEGER NOT NULL,"
+    " header BLOB NOT NULL,"
+    " created INTEGER NOT NULL);"
+    "CREATE INDEX images_sender ON images(sender_id, n);"
+    "CREATE INDEX images_blob ON images(blob_sha256);"
+    "CREATE TABLE wraps("
+    " image_n INTEGER NOT NULL REFERENCES images(n) ON DELETE CASCADE,"
+    " user_id INTEGER NOT NULL REFERENCES users(id),"
+    " granted_by INTEGER NOT NULL REFERENCES users(id),"
+    " wrap BLOB NOT NULL,"
+    " UNIQUE (image_n, user_id));"
+    "CREATE INDEX wraps_user ON wraps(user_id, image_n);"
+    "CREATE TABLE audit("
+    " seq INTEGER PRIMARY KEY,"
+    " time INTEGER NOT NULL,"
+    " actor TEXT NOT NULL, address TEXT NOT NULL, action TEXT NOT NULL, object TEXT NOT NULL,"
+    " outcome TEXT NOT NULL, detail TEXT NOT NULL,"
+    " hash BLOB NOT NULL);"
+    "CREATE TABLE checkpoints("
+    " seq INTEGER PRIMARY KEY,"
+    " hash BLOB NOT NULL,"
+    " sig BLOB NOT NULL);",
+};
+#define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+
+/* ---- statements ---- */
+
+#define USER_COLS                                                                                                      \
+	"id, username, display_name, role, enc_public_pem, sign_public_pem, enc_fp, sign_fp, kdf_salt, kdf_t, kdf_m, " \
+	"kdf_p, auth_hash, wrapped_password, wrapped_recovery, created, disabled"
+#define IMAGE_COLS "i.id, i.sender_id, u.username, i.blob_sha256, i.size, i.header, i.created"
+
+enum stmt_id {
+	ST_BEGIN,
+	ST_COMMIT,
+	ST_ROLLBACK,
+	ST_SYNC_NORMAL,
+	ST_SYNC_FULL,
+	ST_HEALTH,
+	ST_INTEGRITY,
+	ST_FK_CHECK,
+	ST_VERSION,
+	ST_VERSION_ADD,
+	ST_USER_INSERT,
+	ST_USER_BY_NAME,
+	ST_USER_BY_ID,
+	ST_USER_BY_ENC_FP,
+	ST_USERS_LIST,
+	ST_USER_EXISTS,
+	ST_USER_SET_ROLE,
+	ST_USER_SET_DISABLED,
+	ST_USERS_COUNT,
+	ST_INV_GET,
+	ST_INV_USE,
+	ST_INV_INSERT,
+	ST_SES_INSERT,
+	ST_SES_GET,
+	ST_SES_TOUCH,
+	ST_SES_REAUTH,
+	ST_SES_DELETE,
+	ST_SES_DELETE_USER,
+	ST_SES_EXPIRE,
+	ST_THR_GET,
+	ST_THR_PUT,
+	ST_THR_DELETE,
+	ST_IMG_INSERT,
+	ST_IMG_GET,
+	ST_IMG_N,
+	ST_IMGS_FOR_USER,
+	ST_IMG_DELETE,
+	ST_BLOB_REFERENCED,
+	ST_WRAP_INSERT,
+	ST_WRAP_GET,
+	ST_WRAP_DELETE,
+	ST_RECIPIENTS,
+	ST_AUDIT_HEAD,
+	ST_AUDIT_INSERT,
+	ST_AUDIT_LIST,
+	ST_AUDIT_HASH_AT,
+	ST_CP_INSERT,
+	ST_CP_GET,
+	ST_CP_LIST,
+	ST_N
+};
+
+static const char *const stmt_sql[ST_N] = {
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_SYNC_NORMAL] = "PRAGMA synchronous = NORMAL",
+    [ST_SYNC_FULL] = "PRAGMA synchronous = FULL",
+    [ST_HEALTH] = "SELECT count(*) FROM schema_version",
+    [ST_INTEGRITY] = "PRAGMA integrity_check",
+    [ST_FK_CHECK] = "PRAGMA foreign_key_check",
+    [ST_VERSION] = "SELECT coalesce(max(version), 0) FROM schema_version",
+    [ST_VERSION_ADD] = "INSERT INTO schema_version(version, applied) VALUES (?1, strftime('%s', 'now'))",
+    [ST_USER_INSERT] = "INSERT INTO users(username, display_name, role, enc_public_pem, sign_public_pem, enc_fp, "
+                       "sign_fp, kdf_salt, kdf_t, kdf_m, kdf_p, auth_hash, wrapped_password, wrapped_recovery, "
+                       "created, disabled) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
+                       "?15, ?16)",
+    [ST_USER_BY_NAME] = "SELECT " USER_COLS " FROM users WHERE username = ?1",
+    [ST_USER_BY_ID] = "SELECT " USER_COLS " FROM users WHERE id = ?1",
+    [ST_USER_BY_ENC_FP] = "SELECT " USER_COLS " FROM users WHERE enc_fp = ?1 AND disabled = 0",
+    [ST_USERS_LIST] = "SELECT " USER_COLS " FROM users WHERE disabled = 0 AND (?1 = 0 OR role = ?1) "
+                      "ORDER BY username",
+    [ST_USER_EXISTS] = "SELECT 1 FROM users WHERE id = ?1",
+    [ST_USER_SET_ROLE] = "UPDATE users SET role = ?2 WHERE id = ?1",
+    [ST_USER_SET_DISABLED] = "UPDATE users SET disabled = ?2 WHERE id = ?1",
+    [ST_USERS_COUNT] = "SELECT count(*) FROM users",
+    [ST_INV_GET] = "SELECT role, expires, used_by IS NOT NULL FROM invitations WHERE code_hash = ?1",
+    [ST_INV_USE] = "UPDATE invitations SET used_by = ?2, used_at = ?3 WHERE code_hash = ?1 AND used_by IS NULL",
+    [ST_INV_INSERT] = "INSERT INTO invitations(code_hash, role, expires, created_by) VALUES (?1, ?2, ?3, ?4)",
+    [ST_SES_INSERT] = "INSERT INTO sessions(token_hash, user_id, created, last_seen, expires, reauth_at) "
+                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_SES_GET] = "SELECT user_id, created, last_seen, expires, reauth_at FROM sessions WHERE token_hash = ?1",
+    [ST_SES_TOUCH] = "UPDATE sessions SET last_seen = ?2 WHERE token_hash = ?1",
+    [ST_SES_REAUTH] = "UPDATE sessions SET reauth_at = ?2 WHERE token_hash = ?1",
+    [ST_SES_DELETE] = "DELETE FROM sessions WHERE token_hash = ?1",
+    [ST_SES_DELETE_USER] = "DELETE FROM sessions WHERE user_id = ?1",
+    [ST_SES_EXPIRE] = "DELETE FROM sessions WHERE last_seen < ?1 OR expires <= ?2",
+    [ST_THR_GET] = "SELECT failures, lockouts, locked_until FROM throttle WHERE key = ?1",
+    [ST_THR_PUT] = "INSERT INTO throttle(key, failures, lockouts, locked_until) VALUES (?1, ?2, ?3, ?4) "
+                   "ON CONFLICT(key) DO UPDATE SET failures = ?2, lockouts = ?3, locked_until = ?4",
+    [ST_THR_DELETE] = "DELETE FROM throttle WHERE key = ?1",
+    [ST_IMG_INSERT] = "INSERT INTO images(id, sender_id, blob_sha256, size, header, created) "
+                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_IMG_GET] = "SELECT " IMAGE_COLS " FROM images i JOIN users u ON u.id = i.sender_id WHERE i.id = ?1",
+    [ST_IMG_N] = "SELECT n, blob_sha256 FROM images WHERE id = ?1",
+    /* Each branch walks an index newest first and stops at the limit, so a page costs the same
+     * however many images the user has. */
+    [ST_IMGS_FOR_USER] =
+        "SELECT " IMAGE_COLS ", w.user_id, w.granted_by, w.wrap FROM images i JOIN users u ON u.id = i.sender_id "
+        "LEFT JOIN wraps w ON w.image_n = i.n AND w.user_id = ?1 "
+        "WHERE i.n IN (SELECT n FROM (SELECT n FROM images WHERE sender_id = ?1 AND n < ?2 ORDER BY n DESC LIMIT ?3) "
+        "UNION ALL SELECT image_n FROM (SELECT image_n FROM wraps WHERE user_id = ?1 AND image_n < ?2 "
+        "ORDER BY image_n DESC LIMIT ?3)) "
+        "ORDER BY i.n DESC LIMIT ?3",
+    [ST_IMG_DELETE] = "DELETE FROM images WHERE n = ?1",
+    [ST_BLOB_REFERENCED] = "SELECT EXISTS (SELECT 1 FROM images WHERE blob_sha256 = ?1)",
+    [ST_WRAP_INSERT] = "INSERT INTO wraps(image_n, user_id, granted_by, wrap) VALUES (?1, ?2, ?3, ?4)",
+    [ST_WRAP_GET] = "SELECT w.user_id, w.granted_by, w.wrap FROM wraps w JOIN images i ON i.n = w.image_n "
+                    "WHERE i.id = ?1 AND w.user_id = ?2",
+    [ST_WRAP_DELETE] = "DELETE FROM wraps WHERE image_n = ?1 AND user_id = ?2",
+    [ST_RECIPIENTS] = "SELECT u.username FROM wraps w JOIN users u ON u.id = w.user_id WHERE w.image_n = ?1 "
+                      "ORDER BY u.username",
+    [ST_AUDIT_HEAD] = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+    [ST_AUDIT_INSERT] = "INSERT INTO audit(seq, time, actor, address, action, object, outcome, detail, hash) "
+                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    [ST_AUDIT_LIST] = "SELECT seq, time, actor, address, action, object, outcome, detail, hash FROM audit "
+                      "WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+    [ST_AUDIT_HASH_AT] = "SELECT hash FROM audit WHERE seq = ?1",
+    [ST_CP_INSERT] = "INSERT INTO checkpoints(seq, hash, sig) VALUES (?1, ?2, ?3)",
+    [ST_CP_GET] = "SELECT hash FROM checkpoints WHERE seq = ?1",
+    [ST_CP_LIST] = "SELECT seq, hash, sig FROM checkpoints ORDER BY seq",
+};
+
+/* ---- connections ---- */
+
+typedef struct conn {
+	sqlite3 *db;
+	pthread_mutex_t mu;
+	sqlite3_stmt *st[ST_N];
+	int depth;              /* nested read operations of the thread holding it */
+	struct sq_store *owner; /* readers: their store */
+	struct conn *prev_held; /* readers: what the holding thread held before */
+} conn;
+
+typedef struct sq_store {
+	mcd_store base;
+	mcd_audit_signer *signer;
+	conn writer;
+	conn readers[N_READERS];
+	atomic_uint next_reader;
+} sq_store;
+
+/* The reader connection this thread holds, for nested read operations from a callback. */
+static _Thread_local conn *held_reader;
+
+static sq_store *sq(mcd_store *s)
+{
+	return (sq_store *)s;
+}
+
+static mcd_store_status db_fail(conn *c, const char *what)
+{
+	int rc = sqlite3_extended_errcode(c->db);
+	mcd_log(MCD_LOG_ERROR, "store", "%s: %s (%d)", what, sqlite3_errmsg(c->db), rc);
+	return (rc & 0xff) == SQLITE_NOMEM ? MCD_STORE_NOMEM : MCD_STORE_ERROR;
+}
+
+/* The cached statement id, prepared on first use. A statement that is running already (a
+ * callback nested a second use of it on the same connection) gets a one-off copy, finalized by
+ * q_done. NULL on failure, logged. */
+static sqlite3_stmt *q(conn *c, enum stmt_id id)
+{
+	sqlite3_stmt *st = c->st[id];
+	if (st && !sqlite3_stmt_busy(st))
+		return st;
+	sqlite3_stmt *fresh = NULL;
+	int rc = sqlite3_prepare_v3(c->db, stmt_sql[id], -1, st ? 0 : SQLITE_PREPARE_PERSISTENT, &fresh, NULL);
+	if (rc != SQLITE_OK) {
+		db_fail(c, "prepare");
+		return NULL;
+	}
+	if (!st)
+		c->st[id] = fresh;
+	return fresh;
+}
+
+static void q_done(conn *c, enum stmt_id id, sqlite3_stmt *st)
+{
+	if (!st)
+		return;
+	if (st == c->st[id]) {
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+	} else {
+		sqlite3_finalize(st);
+	}
+}
+
+static conn *reader_get(sq_store *s)
+{
+	conn *c = held_reader;
+	if (c && c->owner == s) {
+		c->depth++;
+		return c;
+	}
+	unsigned start = atomic_fetch_add(&s->next_reader, 1);
+	c = NULL;
+	for (unsigned i = 0; i < N_READERS && !c; i++) {
+		conn *cand = &s->readers[(start + i) % N_READERS];
+		if (pthread_mutex_trylock(&cand->mu) == 0)
+			c = cand;
+	}
+	if (!c) {
+		c = &s->readers[start % N_READERS];
+		pthread_mutex_lock(&c->mu);
+	}
+	c->depth = 1;
+	c->prev_held = held_reader;
+	held_reader = c;
+	return c;
+}
+
+static void reader_put(conn *c)
+{
+	if (--c->depth > 0)
+		return;
+	held_reader = c->prev_held;
+	c->prev_held = NULL;
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* Runs a statement that returns no rows (or whose rows are ignored). */
+static int exec_id(conn *c, enum stmt_id id)
+{
+	sqlite3_stmt *st = q(c, id);
+	if (!st)
+		return SQLITE_ERROR;
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		;
+	q_done(c, id, st);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* ---- binding and reading columns ---- */
+
+static void bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+	if (v)
+		sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+/* An empty byte string binds as an empty BLOB, never NULL. */
+static void bind_blob(sqlite3_stmt *st, int i, const void *p, size_t n)
+{
+	if (n == 0 || !p)
+		sqlite3_bind_zeroblob(st, i, 0);
+	else
+		sqlite3_bind_blob64(st, i, p, n, SQLITE_STATIC);
+}
+
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+	const char *t = (const char *)sqlite3_column_text(st, i);
+	return t ? t : "";
+}
+
+/* Copies a fixed-size column; false when its length differs (the row is damaged). */
+static bool col_fixed(sqlite3_stmt *st, int i, uint8_t *out, size_t n)
+{
+	const void *p = sqlite3_column_blob(st, i);
+	size_t len = (size_t)sqlite3_column_bytes(st, i);
+	if (!p || len != n) {
+		memset(out, 0, n);
+		return false;
+	}
+	memcpy(out, p, n);
+	return true;
+}
+
+static char *dup_text(const char *t)
+{
+	return strdup(t ? t : "");
+}
+
+static uint8_t *dup_bytes(const void *p, size_t n)
+{
+	uint8_t *d = malloc(n ? n : 1);
+	if (d && n)
+		memcpy(d, p, n);
+	return d;
+}
+
+/* Fills u from a row of USER_COLS, pointing into the statement (valid until the next step). */
+static void user_view(sqlite3_stmt *st, mcd_user *u)
+{
+	memset(u, 0, sizeof *u);
+	u->id = sqlite3_column_int64(st, 0);
+	u->username = (char *)col_text(st, 1);
+	u->display_name = (char *)col_text(st, 2);
+	u->role = (mcd_role)sqlite3_column_int(st, 3);
+	u->enc_public_pem = (char *)col_text(st, 4);
+	u->sign_public_pem = (char *)col_text(st, 5);
+	col_fixed(st, 6, u->enc_fp, 32);
+	col_fixed(st, 7, u->sign_fp, 32);
+	col_fixed(st, 8, u->kdf_salt, 16);
+	u->kdf_t = (uint32_t)sqlite3_column_int64(st, 9);
+	u->kdf_m = (uint32_t)sqlite3_column_int64(st, 10);
+	u->kdf_p = (uint32_t)sqlite3_column_int64(st, 11);
+	u->auth_hash = (char *)col_text(st, 12);
+	u->wrapped_password = (uint8_t *)sqlite3_column_blob(st, 13);
+	u->wrapped_password_len = (size_t)sqlite3_column_bytes(st, 13);
+	u->wrapped_recovery = (uint8_t *)sqlite3_column_blob(st, 14);
+	u->wrapped_recovery_len = (size_t)sqlite3_column_bytes(st, 14);
+	u->created = sqlite3_column_int64(st, 15);
+	u->disabled = sqlite3_column_int(st, 16) != 0;
+}
+
+static mcd_user *user_copy(const mcd_user *v)
+{
+	mcd_user *u = calloc(1, sizeof *u);
+	if (!u)
+		return NULL;
+	*u = *v;
+	u->username = dup_text(v->username);
+	u->display_name = dup_text(v->display_name);
+	u->enc_public_pem = dup_text(v->enc_public_pem);
+	u->sign_public_pem = dup_text(v->sign_public_pem);
+	u->auth_hash = dup_text(v->auth_hash);
+	u->wrapped_password = dup_bytes(v->wrapped_password, v->wrapped_password_len);
+	u->wrapped_recovery = dup_bytes(v->wrapped_recovery, v->wrapped_recovery_len);
+	if (!u->username || !u->display_name || !u->enc_public_pem || !u->sign_public_pem || !u->auth_hash ||
+	    !u->wrapped_password || !u->wrapped_recovery) {
+		mcd_user_free(u);
+		return NULL;
+	}
+	return u;
+}
+
+/* Fills im from a row of IMAGE_COLS, pointing into the statement. */
+static void image_view(sqlite3_stmt *st, mcd_image *im)
+{
+	memset(im, 0, sizeof *im);
+	snprintf(im->id, sizeof im->id, "%s", col_text(st, 0));
+	im->sender_id = sqlite3_column_int64(st, 1);
+	im->sender = (char *)col_text(st, 2);
+	col_fixed(st, 3, im->blob_sha256, 32);
+	im->size = sqlite3_column_int64(st, 4);
+	im->header = (uint8_t *)sqlite3_column_blob(st, 5);
+	im->header_len = (size_t)sqlite3_column_bytes(st, 5);
+	im->created = sqlite3_column_int64(st, 6);
+}
+
+/* ---- transactions on the writer ---- */
+
+static conn *writer_begin(sq_store *s, mcd_store_status *status)
+{
+	conn *c = &s->writer;
+	pthread_mutex_lock(&c->mu);
+	if (exec_id(c, ST_BEGIN) != SQLITE_OK) {
+		*status = db_fail(c, "begin");
+		pthread_mutex_unlock(&c->mu);
+		return NULL;
+	}
+	*status = MCD_STORE_OK;
+	return c;
+}
+
+/* Commits when status is OK, rolls back otherwise; releases the writer. Returns the final status. */
+static mcd_store_status writer_end(conn *c, mcd_store_status status)
+{
+	if (status == MCD_STORE_OK && exec_id(c, ST_COMMIT) != SQLITE_OK)
+		status = db_fail(c, "commit");
+	if (status != MCD_STORE_OK && sqlite3_get_autocommit(c->db) == 0 && exec_id(c, ST_ROLLBACK) != SQLITE_OK)
+		db_fail(c, "rollback");
+	pthread_mutex_unlock(&c->mu);
+	return status;
+}
+
+/* Maps a failed step of a write to a status: a unique key taken is CONFLICT, a missing row a
+ * foreign key points at is NOT_FOUND; anything else is logged. */
+static mcd_store_status step_fail(conn *c, int rc, const char *what)
+{
+	if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+		return MCD_STORE_CONFLICT;
+	if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+		return MCD_STORE_NOT_FOUND;
+	return db_fail(c, what);
+}
+
+/* Steps a write statement once; OK when it ran. */
+static mcd_store_status run_write(conn *c, enum stmt_id id, sqlite3_stmt *st, const char *what)
+{
+	int rc = sqlite3_step(st);
+	mcd_store_status r = rc == SQLITE_DONE ? MCD_STORE_OK : step_fail(c, rc, what);
+	q_done(c, id, st);
+	return r;
+}
+
+/* ---- audit, inside a writer transaction ---- */
+
+static mcd_store_status audit_head_on(conn *c, int64_t *seq, uint8_t hash[32])
+{
+	*seq = 0;
+	memset(hash, 0, 32);
+	sqlite3_stmt *st = q(c, ST_AUDIT_HEAD);
+	if (!st)
+		return MCD_STORE_ERROR;
+	int rc = sqlite3_step(st);
+	mcd_store_status r = MCD_STORE_OK;
+	if (rc == SQLITE_ROW) {
+		*seq = sqlite3_column_int64(st, 0);
+		if (!col_fixed(st, 1, hash, 32)) {
+			mcd_log(MCD_LOG_ERROR, "store", "the audit record %lld has a damaged hash", (long long)*seq);
+			r = MCD_STORE_ERROR;
+		}
+	} else if (rc != SQLITE_DONE) {
+		r = db_fail(c, "audit head");
+	}
+	q_done(c, ST_AUDIT_HEAD, st);
+	return r;
+}
+
+static mcd_store_status checkpoint_insert(conn *c, int64_t seq, const uint8_t hash[32], const uint8_t *sig,
+                                          size_t sig_len)
+{
+	sqlite3_stmt *st = q(c, ST_CP_INSERT);
+	if (!st)
+		return MCD_STORE_ERROR;
+	sqlite3_bind_int64(st, 1, seq);
+	bind_blob(st, 2, hash, 32);
+	bind_blob(st, 3, sig, sig_len);
+	return run_write(c, ST_CP_INSERT, st, "insert a checkpoint");
+}
+
+static mcd_store_status audit_append_on(sq_store *s, conn *c, const mcd_audit_event *ev)
+{
+	if (!ev)
+		return MCD_STORE_OK;
+	if (!ev->action) {
+		mcd_log(MCD_LOG_ERROR, "store", "an audit event without an action");
+		return MCD_STORE_ERROR;
+	}
+	int64_t prev_seq;
+	uint8_t prev[32], hash[32];
+	mcd_store_status r = audit_head_on(c, &prev_seq, prev);
+	if (r != MCD_STORE_OK)
+		return r;
+	mcd_audit_record rec = {
+	    .seq = prev_seq + 1,
+	    .time = ev->time,
+	    .actor = (char *)(ev->actor ? ev->actor : "-"),
+	    .address = (char *)(ev->address ? ev->address : "-"),
+	    .action = (char *)ev->action,
+	    .object = (char *)(ev->object ? ev->object : "-"),
+	    .outcome = (char *)(ev->outcome ? ev->outcome : "-"),
+	    .detail = (char *)(ev->detail ? ev->detail : "{}"),
+	};
+	if (!mcd_audit_hash(prev, &rec, hash)) {
+		mcd_log(MCD_LOG_ERROR, "store",
+		        "audit event %s has no canonical form (a field is not UTF-8, or detail is not a JSON object)",
+		        ev->action);
+		return MCD_STORE_ERROR;
+	}
+	sqlite3_stmt *st = q(c, ST_AUDIT_INSERT);
+	if (!st)
+		return MCD_STORE_ERROR;
+	sqlite3_bind_int64(st, 1, rec.seq);
+	sqlite3_bind_int64(st, 2, rec.time);
+	bind_text(st, 3, rec.actor);
+	bind_text(st, 4, rec.address);
+	bind_text(st, 5, rec.action);
+	bind_text(st, 6, rec.object);
+	bind_text(st, 7, rec.outcome);
+	bind_text(st, 8, rec.detail);
+	bind_blob(st, 9, hash, 32);
+	r = run_write(c, ST_AUDIT_INSERT, st, "append an audit record");
+	if (r != MCD_STORE_OK) {
+		if (r != MCD_STORE_ERROR && r != MCD_STORE_NOMEM)
+			r = MCD_STORE_ERROR; /* a taken seq here is a database fault, not a caller's conflict */
+		return r;
+	}
+	if (s->signer && rec.seq % MCD_AUDIT_CHECKPOINT_EVERY == 0) {
+		uint8_t *sig = NULL;
+		size_t sig_len = 0;
+		if (!mcd_audit_sign(s->signer, rec.seq, hash, &sig, &sig_len))
+			return MCD_STORE_ERROR;
+		r = checkpoint_insert(c, rec.seq, hash, sig, sig_len);
+		free(sig);
+		if (r != MCD_STORE_OK)
+			return MCD_STORE_ERROR;
+	}
+	return MCD_STORE_OK;
+}
+
+/* ---- operations ---- */
+
+static void conn_close(conn *c)
+{
+	for (int i = 0; i < ST_N; i++)
+		sqlite3_finalize(c->st[i]);
+	if (c->db && sqlite3_close(c->db) != SQLITE_OK)
+		mcd_log(MCD_LOG_ERROR, "store", "close: %s", sqlite3_errmsg(c->db));
+	c->db = NULL;
+	pthread_mutex_destroy(&c->mu);
+}
+
+static void sq_close(mcd_store *base)
+{
+	if (!base)
+		return;
+	sq_store *s = sq(base);
+	for (int i = 0; i < N_READERS; i++)
+		conn_close(&s->readers[i]);
+	conn_close(&s->writer);
+	free(s);
+}
+
+static mcd_store_status read_count(sq_store *s, enum stmt_id id, int64_t *n, const char *what)
+{
+	conn *c = reader_get(s);
+	sqlite3_stmt *st = q(c, id);
+	mcd_store_status r = MCD_STORE_ERROR;
+	if (st) {
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			*n = sqlite3_column_int64(st, 0);
+			r = MCD_STORE_OK;
+		} else {
+			r = db_fail(c, what);
+		}
+		q_done(c, id, st);
+	}
+	reader_put(c);
+	return r;
+}
+
+static mcd_store_status sq_health(mcd_store *base)
+{
+	int64_t n;
+	return read_count(sq(base), ST_HEALTH, &n, "health");
+}
+
+static mcd_store_status sq_integrity_check(mcd_store *base, bool *ok)
+{
+	sq_store *s = sq(base);
+	*ok = false;
+	conn *c = reader_get(s);
+	mcd_store_status r = MCD_STORE_ERROR;
+	sqlite3_stmt *st = q(c, ST_INTEGRITY);
+	if (!st)
+		goto done;
+	int rc = sqlite3_step(st);
+	bool integrity = rc == SQLITE_ROW && strcmp(col_text(st, 0), "ok") == 0;
+	if (rc == SQLITE_ROW && !integrity)
+		mcd_log(MCD_LOG_ERROR, "store", "integrity_check: %s", col_text(st, 0));
+	q_done(c, ST_INTEGRITY, st);
+	if (rc != SQLITE_ROW) {
+		r = db_fail(c, "integrity_check");
+		goto done;
+	}
+	st = q(c, ST_FK_CHECK);
+	if (!st)
+		goto done;
+	rc = sqlite3_step(st);
+	bool foreign_keys = rc == SQLITE_DONE;
+	if (rc == SQLITE_ROW)
+		mcd_log(MCD_LOG_ERROR, "store", "foreign_key_check: a row of %s points at a missing row",
+		        col_text(st, 0));
+	q_done(c, ST_FK_CHECK, st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		r = db_fail(c, "foreign_key_check");
+		goto done;
+	}
+	*ok = integrity && foreign_keys;
+	r = MCD_STORE_OK;
+done:
+	reader_put(c);
+	return r;
+}
+
+/* -- users -- */
+
+static mcd_store_status sq_user_create(mcd_store *base, mcd_user *u, const uint8_t *invitation_hash, int64_t now,
+                                       const mcd_audit_event *ev)
+{
+	sq_store *s = sq(base);
+	mcd_store_status r;
+	conn *c = writer_begin(s, &r);
+	if (!c)
+		return r;
+	mcd_role role = u->role;
+	int64_t id = 0;
+	sqlite3_stmt *st;
+	if (invitation_hash) {
+		st = q(c, ST_INV_GET);
+		if (!st) {
+			r = MCD_STORE_ERROR;
+			goto done;
+		}
+		bind_blob(st, 1, invitation_hash, 32);
+		int rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			role = (mcd_role)sqlite3_column_int(st, 0);
+			bool expired = sqlite3_column_int64(st, 1) <= now;
+			bool used = sqlite3_column_int(st, 2) != 0;
+			r = expired || used ? MCD_STORE_CONFLICT : MCD_STORE_OK;
+		} else {
+			r = rc == SQLITE_DONE ? MCD_STORE_CONFLICT : db_fail(c, "read an invitation");
+		}
+		q_done(c, ST_INV_GET, st);
+		if (r != MCD_STORE_OK)
+			goto done;
+	}
+	if (!mcd_role_name(role) || !u->username || !u->display_name || !u->enc_public_pem || !u->sign_public_pem ||
+	    !u->auth_hash) {
+		mcd_log(MCD_LOG_ERROR, "store", "user_create: a field is missing or the role is invalid");
+		r = MCD_STORE_ERROR;
+		goto done;
+	}
+	st = q(c, ST_USER_INSERT);
+	if (!st) {
+		r = MCD_STORE_ERROR;
+		goto done;
+	}
+	bind_text(st, 1, u->username);
+	bind_text(st, 2, u->display_name);
+	sqlite3_bind_int(st, 3, (int)role);
+	bind_text(st, 4, u->enc_public_pem);
+	bind_text(st, 5, u->sign_public_pem);
+	bind_blob(st, 6, u->enc_fp, 32);
+	bind_blob(st, 7, u->sign_fp, 32);
+	bind_blob(st, 8, u->kdf_salt, 16);
+	sqlite3_bind_int64(st, 9, u->kdf_t);
+	sqlite3_bind_int64(st, 10, u->kdf_m);
+	sqlite3_bind_int64(st, 11, u->kdf_p);
+	bind_text(st, 12, u->auth_hash);
+	bind_blob(st, 13, u->wrapped_password, u->wrapped_password_len);
+	bind_blob(st, 14, u->wrapped_recovery, u->wrapped_recovery_len);
+	sqlite3_bind_int64(st, 15, u->created ? u->created : now);
+	sqlite3_bind_int(st, 16, u->disabled ? 1 : 0);
+	r = run_write(c, ST_USER_INSERT, st, "insert a user");
+	if (r != MCD_STORE_OK)
+		goto done;
+	id = sqlite3_last_insert_rowid(c->db);
+	if (invitation_hash) {
+		st = q(c, ST_INV_USE);
+		if (!st) {
+			r = MCD_STORE_ERROR;
+			goto done;
+		}
+		bind_blob(st, 1, invitation_hash, 32);
+		sqlite3_bind_int64(st, 2, id);
+		sqlite3_bind_int64(st, 3, now);
+		r = run_write(c, ST_INV_USE, st, "use an invitation");
+		if (r == MCD_STORE_OK && sqlite3_changes(c->db) != 1)
+			r = MCD_STORE_CONFLICT;
+		if (r != MCD_STORE_OK)
+			goto done;
+	}
+	r = audit_append_on(s, c, ev);
+done:
+	r = writer_end(c, r);
+	if (r == MCD_STORE_OK) {
+		u->id = id;
+		u->role = role;
+		if (!u->created)
+			u->created = now;
+	}
+	return r;
+}
+
+static mcd_store_status user_lookup(sq_store *s, enum stmt_id id, const char *name, int64_t num, const uint8_t *fp,
+                                    mcd_user **out)
+{
+	*out = NULL;
+	conn *c = reader_get(s);
+	sqlite3_stmt *st = q(c, id);
+	mcd_store_status r = MCD_STORE_ERROR;
+	if (st) {
+		if (name)
+			bind_text(st, 1, name);
+		else if (fp)
+			bind_blob(st, 1, fp, 32);
+		else
+			sqlite3_bind_int64(st, 1, num);
+		int rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			mcd_user view;
+			user_view(st, &view);
+			*out = user_copy(&view);
+			r = *out ? MCD_STORE_OK : MCD_STORE_NOMEM;
+		} else {
+			r = rc == SQLITE_DONE ? MCD_STORE_NOT_FOUND : db_fail(c, "read a user");
+		}
+		q_done(c, id, st);
+	}
+	reader_put(c);
+	return r;
+}
+
+static mcd_store_status sq_user_by_name(mcd_store *base, const char *username, mcd_user **out)
+{
+	if (!username) {
+		*out = NULL;
+		return MCD_STORE_NOT_FOUND;
+	}
+	return user_lookup(sq(base), ST_USER_BY_NAME, username, 0, NULL, out);
+}
+
+static mcd_store_status sq_user_by_id(mcd_store *base, int64_t id, mcd_user **out)
+{
+	return user_lookup(sq(base), ST_USER_BY_ID, NULL, id, NULL, out);
+}
+
+static mcd_store_status sq_user_by_enc_fp(mcd_store *base, const uint8_t fp[32], mcd_user **out)
+{
+	return user_lookup(sq(base), ST_USER_BY_ENC_FP, NULL, 0, fp, out);
+}
+
+static mcd_store_status sq_users_list(mcd_store *base, mcd_role role, mcd_user_cb cb, void *ctx)
+{
+	sq_store *s = sq(base);
+	conn *c = reader_get(s);
+	sqlite3_stmt *st = q(c, ST_USERS_LIST);
+	mcd_store_status r = MCD_STORE_ERROR;
+	if (st) {
+		sqlite3_bind_int(st, 1, (int)role);
+		int rc;
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			mcd_user view;
+			user_view(st, &view);
+			if (cb(ctx, &view) != 0) {
+				rc = SQLITE_DONE;
+				break;
+			}
+		}
+		r = rc == SQLITE_DONE ? MCD_STORE_OK : db_fail(c, "list users");
+		q_done(c, ST_USERS_LIST, st);
+	}
+	reader_put(c);
+	return r;
+}
+
+/* Whether the row the statement id selects by an integer key exists (writer transaction). */
+static mcd_store_status exists_on(conn *c, enum stmt_id id, int64_t key)
+{
+	sqlite3_stmt *st = q(c, id);
+	if (!st)
+		return MCD_STORE_ERROR;
+	sqlite3_bind_int64(st, 1, key);
+	int rc = sqlite3_step(st);
+	mcd_store_status r = rc == SQLITE_ROW    ? MCD_STORE_OK
+	                     : rc == SQLITE_DONE ? MCD_STORE_NOT_FOUND
+	                                         : db_fail(c, "look up a row");
+	q_done(c, id, st);
+	return r;
+}
+
+static mcd_store_status update_id_int(conn *c, enum stmt_id id, int64_t key, int64_t value, const char *what)
+{
+	sqlite3_stmt *st = q(c, id);
+	if (!st)
+		return MCD_STORE_ERROR;
+	sqlite3_bind_int64(st, 1, key);
+	sqlite3_bind_int64(st, 2, value);
+	return run_write(c, id, st, what);
+}
+
+static mcd_store_status delete_user_sessions_on(conn *c, int64_t user_id)
+{
+	sqlite3_stmt *st = q(c, ST_SES_DELETE_USER);
+	if (!st)
+		return MCD_STORE_ERROR;
+	sqlite3_bind_int64(st, 1, user_id);
+	return run_write(c, ST_SES_DELETE_USER, st, "delete a user's sessions");
+}
+
+static mcd_store_status sq_user_update(mcd_store *base, int64_t id, mcd_role role, int disabled,
+                                       const mcd_audit_event *ev)
+{
+	sq_store *s = sq(base);
+	if (role != MCD_ROLE_NONE && !mcd_role_name(role)) {
+		mcd_log(MCD_LOG_ERROR, "store", "user_update: invalid role %d", (int)role);
+		return MCD_STORE_ERROR;
+	}
+	mcd_store_status r;
+	conn *c = writer_begin(s, &r);
+	if (!c)
+		return r;
+	r = exists_on(c, ST_USER_EXISTS, id);
+	if (r == MCD_STORE_OK && role != MCD_ROLE_NONE)
+		r = update_id_int(c, ST_USER_SET_ROLE, id, role, "set a role");
+	if (r == MCD_STORE_OK && disabled >= 0)
+		r = update_id_int(c, ST_USER_SET_DISABLED, id, disabled ? 1 : 0, "disable a user");
+	if (r == MCD_STORE_OK && disabled > 0)
+		r = delete_user_sessions_on(c, id);
+	if (r == MCD_STORE_OK)
+		r = audit_append_on(s, c, ev);
+	return writer_end(c, r);
+}
+
+static mcd_store_status sq_users_count(mcd_store *base, int64_t *n)
+{
+	return read_count(sq(base), ST_USERS_COUNT, n, "count users");
+}
+
+/* -- invitations -- */
+
+static mcd_store_status sq_invitation_create(mcd_store *base, const uint8_t code_hash[32], mcd_role role,
+                                             int64_t expires, int64_t created_by, const mcd_audit_event *ev)
+{
+	sq_store *s = sq(base);
+	if (!mcd_role_name(role)) {
+		mcd_log(MCD_LOG_ERROR, "store", "invitation_create: invalid role %d", (int)role);
+		return MCD_STORE_ERROR;
+	}
+	mcd_store_status r;
+	conn *c = writer_begin(s, &r);
+	if (!c)
+		return r;
+	sqlite3_stmt *st = q(c, ST_INV_INSERT);
+	if (!st) {
+		r = MCD_STORE_ERROR;
+	} else {
+		bind_blob(st, 1, code_hash, 32);
+		sqlite3_bind_int(st, 2, (int)role);
+		sqlite3_bind_int64(st, 3, expires);
+		sqlite3_bind_int64(st, 4, created_by);
+		r = run_write(c, ST_INV_INSERT, st, "insert an invitation");
+	}
+	if (r == MCD_STORE_OK)
+		r = audit_append_on(s, c, ev);
+	return writer_end(c, r);
+}
+
+/* -- sessions -- */
+
+static mcd_store_status sq_session_create(mcd_store *base, const mcd_session *se, const mcd_audit_event *ev)
+{
+	sq_store *s = sq(base);
+	mcd_store_status r;
+	conn *c = writer_begin(s, &r);
+	if (!c)
+		return r;
+	sqlite3_stmt *st = q(c, ST_SES_INSERT);
+	if (!st) {
+		r = MCD_STORE_ERROR;
+	} else {
+		bind_blob(st, 1, se->token_hash, 32);
+		sqlite3_bind_int64(st, 2, se->user_id);
+		sqlite3_bind_int64(st, 3, se->created);
+		sqlite3_bind_int64(st, 4, se->last_seen);
+		sqlite3_bind_int64(st, 5, se->expires);
+		sqlite3_bind_int64(st, 6, se->reauth_at);
+		r = run_write(c, ST_SES_INSERT, st, "insert a session");
+	}
+	if (r == MCD_STORE_OK)
+		r = audit_append_on(s, c, ev);
+	return writer_end(c, r);
+}
+
+static mcd_store_status sq_session_get(mcd_store *base, const uint8_t token_hash[32], mcd_session *out)
+{
+	sq_store *s = sq(base);
+	memset(out, 0, sizeof *out);
+	conn *c = reader_get(s);
+	sqlite3_stmt *st = q(c, ST_SES_GET);
+	mcd_store_status r = MCD_STORE_ERROR;
+	if (st) {
+		bind_blob(st, 1, token_hash, 32);
+		int rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			memcpy(out->token_hash, token_hash, 32);
+			out->user_id = sqlite3_column_int64(st, 0);
+			out->created = sqlite3_column_int64(st, 1);
+			out->last_seen = sqlite3_column_int64(st, 2);
+			out->expires = sqlite3_column_int64(st, 3);
+			out->reauth_at = sqlite3_column_int64(st, 4);
+			r = MCD_STORE_OK;
+		} else {
+			r = rc == SQLITE_DONE ? MCD_STORE_NOT_FOUND : db_fail(c, "read a session");
+		}
+		q_done(c, ST_SES_GET, st);
+	}
+	reader_put(c);
+	return r;
+}
+
+/* A change that may be lost in a power cut without harm (a session's last request, its
+ * re-authentication time, removal of expired sessions): committed with synchronous=NORMAL, so
+ * it costs no fsync. WAL keeps it consistent, kill -9 does not lose it, and the next FULL
+ * commit makes it durable along with its own change. */
+static mcd_store_status soft_write(sq_store *s, enum stmt_id id, const uint8_t *key32, int64_t key_int, int64_t value,
+                                   bool must_change, const char *what)
+{
+	conn *c = &s->writer;
+	pthread_mutex_lock(&c->mu);
+	mcd_store_status r = MCD_STORE_OK;
+	if (exec_id(c, ST_SYNC_NORMAL) != SQLITE_OK) {
+		r = db_fail(c, "synchronous=NORMAL");
+		pthread_mutex_unlock(&c->mu);
+		return r;
+	}
+	sqlite3_stmt *st = q(c, id);
+	if (!st) {
+		r = MCD_STORE_ERROR;
+	} else {
+		if (key32)
+			bind_blob(st, 1, key32, 32);
+		else
+			sqlite3_bind_int64(st, 1, key_int);
+		sqlite3_bind_int64(st, 2, value);
+		r = run_write(c, id, st, what);
+		if (r == MCD_STORE_OK && must_change && sqlite3_changes(c->db) == 0)
+			r = MCD_STORE_NOT_FOUND;
+	}
+	if (exec_id(c, ST_SYNC_FULL) != SQLITE_OK)
+		r = db_fail(c, "synchronous=FULL");
+	pthread_mutex_unlock(&c->mu);
+	return r;
+}
+
+static mcd_store_status sq_session_touch(mcd_store *base, const uint8_t token_hash[32], int64_t last_seen)
+{
+	return soft_write(sq(base), ST_SES_TOUCH, token_hash, 0, last_seen, true, "touch a session");
+}
+
+static mcd_store_status sq_session_set_reauth(mcd_store *base, const uint8_t token_hash[32], int64_t when)
+{
+	return soft_write(sq(base), ST_SES_REAUTH, token_hash, 0, when, true, "set a re-authentication");
+}
+
+static mcd_store_status sq_sessions_expire(mcd_store *base, int64_t idle_cutoff, int64_t now)
+{
+	return soft_write(sq(base), ST_SES_EXPIRE, NULL, idle_cutoff, now, false, "expire sessions");
+}
+
+static mcd_store_status sq_session_delete(mcd_store *base, const uint8_t token_hash[32], const mcd_audit_event *ev)
+{
+	sq_store *s = sq(base);
+	mcd_store_status r;
+	conn *c = writer_begin(s, &r);
+	if (!c)
+		return r;
+	sqlite3_stmt *st = q(c, ST_SES_DELETE);
+	if (!st) {
+		r = MCD_STORE_ERROR;
+	} else {
+		bind_blob(st, 1, token_hash, 32);
+		r = run_write(c, ST_SES_DELETE, st, "delete a session");
+		if (r == MCD_STORE_OK && sqlite3_changes(c->db) == 0)
+			r = MCD_STORE_NOT_FOUND;
+	}
+	if (r == MCD_STORE_OK)
+		r = audit_append_on(s, c, ev);
+	return writer_end(c, r);
+}
+
+static mcd_store_status sq_sessions_delete_user(mcd_store *base, int64_t user_id, const mcd_audit_event *ev)
+{
+	sq_store *s = sq(base);
+	mcd_store_status r;
+	conn *c = writer_begin(s, &r);
+	if (!c)
+		return r;
+	r = delete_user_sessions_on(c, user_id);
+	if (r == MCD_STORE_OK)
+		r = audit_append_on(s, c, ev);
+	return writer_end(c, r);
+}
+
+/* -- throttle -- */
+
+static mcd_store_status sq_throttle_get(mcd_store *base, const char *key, mcd_throttle *out)
+{
+	sq_store *s = sq(base);
+	memset(out, 0, sizeof *out);
+	conn *c = reader_get(s);
+	sqlite3_stmt *st = q(c, ST_THR_GET);
+	mcd_store_status r = MCD_STORE_ERROR;
+	if (st) {
+		bind_text(st, 1, key);
+		int rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			out->failures = sqlite3_column_int(st, 0);
+			out->lockouts = sqlite3_column_int(st, 1);
+			out->locked_until = sqlite3_column_int64(st, 2);
+		}
+		r = rc == SQLITE_ROW || rc == SQLITE_DONE ? MCD_STORE_OK : db_fail(c, "read a throttle");
+		q_done(c, ST_THR_GET, st);
+	}
+	reader_put(c);
+	return r;
+}
+
+static mcd_store_status sq_throttle_put(mcd_store *base, const char *key, const mcd_throttle *t,
+                                        const mcd_audit_event *ev)
+{
+	sq_store *s = sq(base);
+	if (!key)
+		return MCD_STORE_ERROR;
+	mcd_store_status r;
+	conn *c = writer_begin(s, &r);
+	if (!c)
+		return r;
+	/* An all-zero state is the same as no row: delete it, so the table holds only live keys. */
+	bool zero = t->failures == 0 && t->lockouts == 0 && t->locked_until == 0;
+	enum stmt_id id = zero ? ST_THR_DELETE : ST_THR_PUT;
+	sqlite3_stmt *st = q(c, id);
+	if (!st) {
+		r = MCD_STORE_ERROR;
+	} else {
+		bind_text(st, 1, key);
+		if (!zero) {
+			sqlite3_bind_int(st, 2, t->failures);
+			sqlite3_bind_int(st, 3, t->lockouts);
+			sqlite3_bind_int64(st, 4, t->locked_until);
+		}
+		r = run_write(c, id, st, "write a throttle");
+	}
+	if (r == MCD_STORE_OK)
+		r = audit_append_on(s, c, ev);
+	return writer_end(c, r);
+}
+
+/* -- images and wraps -- */
+
+/* The row number and blob of image id, in the given connection. */
+static mcd_store_status image_n_on(conn *c, const char *id, int64_t *n, uint8_t sha256[32])
+{
+	sqlite3_stmt *st = q(c, ST_IMG_N);
+	if (!st)
+		return MCD_STORE_ERROR;
+	bind_text(st, 1, id);
+	int rc = sqlite3_step(st);
+	mcd_store_status r;
+	if (rc == SQLITE_ROW) {
+		*n = sqlite3_column_int64(st, 0);
+		if (sha256)
+			col_fixed(st, 1, sha256, 32);
+		r = MCD_STORE_OK;
+	} else {
+		r = rc == SQLITE_DONE ? MCD_STORE_NOT_FOUND : db_fail(c, "look up an image");
+	}
+	q_done(c, ST_IMG_N, st);
+	return r;
+}
+
+static mcd_store_status wrap_insert_on(conn *c, int64_t image_n, const mcd_wrap *w)
+{
+	sqlite3_stmt *st = q(c, ST_WRAP_INSERT);
+	if (!st)
+		return MCD_STORE_ERROR;
+	sqlite3_bind_int64(st, 1, image_n);
+	sqlite3_bind_int64(st, 2, w->user_id);
+	sqlite3_bind_int64(st, 3, w->granted_by);
+	bind_blob(st, 4, w->wrap, w->wrap_len);
+	return run_write(c, ST_WRAP_INSERT, st, "insert a wrap");
+}
+
+static bool image_id_valid(const char *id)
+{
+	if (!id || strlen(id) != 32)
+		return false;
+	for (const char *p = id; *p; p++)
+		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+			return false;
+	return true;
+}
+
+static mcd_store_status sq_image_create(mcd_store *base, const mcd_image *im, const mcd_wrap *wraps, size_t n_wraps,
+                                        const mcd_audit_event *ev)
+{
+	sq_store *s = sq(base);
+	if (!image_id_valid(im->id)) {
+		mcd_log(MCD_LOG_ERROR, "store", "image_create: the id is not 32 lower-case hex digits");
+		return MCD_STORE_ERROR;
+	}
+	mcd_store_status r;
+	conn *c = writer_begin(s, &r);
+	if (!c)
+		return r;
+	sqlite3_stmt *st = q(c, ST_IMG_INSERT);
+	if (!st)
+		return writer_end(c, MCD_STORE_ERROR);
+	bind_text(st, 1, im->id);
+	sqlite3_bind_int64(st, 2, im->sender_id);
+	bind_blob(st, 3, im->blob_sha256, 32);
+	sqlite3_bind_int64(st, 4, im->size);
+	bind_blob(st, 5, im->header, im->header_len);
+	sqlite3_bind_int64(st, 6, im->created);
+	r = run_write(c, ST_IMG_INSERT, st, "insert an image");
+	int64_t n = sqlite3_last_insert_rowid(c->db);
+	for (size_t i = 0; r == MCD_STORE_OK && i < n_wraps; i++)
+		r = wrap_insert_on(c, n, &wraps[i]);
+	if (r == MCD_STORE_OK)
+		r = audit_append_on(s, c, ev);
+	return writer_end(c, r);
+}
+
+static mcd_store_status sq_image_get(mcd_store *base, const char *id, mcd_image **out)
+{
+	sq_store *s = sq(base);
+	*out = NULL;
+	if (!id)
+		return MCD_STORE_NOT_FOUND;
+	conn *c = reader_get(s);
+	sqlite3_stmt *st = q(c, ST_IMG_GET);
+	mcd_store_status r = MCD_STORE_ERROR;
+	if (st) {
+		bind_text(st, 1, id);
+		int rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			mcd_image view;
+			image_view(st, &view);
+			mcd_image *im = malloc(sizeof *im);
+			if (im) {
+				*im = view;
+				im->sender = dup_text(view.sender);
+				im->header = dup_bytes(view.header, view.header_len);
+				if (!im->sender || !im->header) {
+					mcd_image_free(im);
+					im = NULL;
+				}
+			}
+			*out = im;
+			r = im ? MCD_STORE_OK : MCD_STORE_NOMEM;
+		} else {
+			r = rc == SQLITE_DONE ? MCD_STORE_NOT_FOUND : db_fail(c, "read an image");
+		}
+		q_done(c, ST_IMG_GET, st);
+	}
+	reader_put(c);
+	return r;
+}
+
+static mcd_store_status sq_images_for_user(mcd_store *base, int64_t user_id, const char *before_id, int limit,
+                                           mcd_image_cb cb, void *ctx)
+{
+	sq_store *s = sq(base);
+	if (limit <= 0)
+		return MCD_STORE_OK;
+	conn *c = reader_get(s);
+	mcd_store_status r = MCD_STORE_OK;
+	int64_t before = INT64_MAX;
+	if (before_id)
+		r = image_n_on(c, before_id, &before, NULL);
+	sqlite3_stmt *st = r == MCD_STORE_OK ? q(c, ST_IMGS_FOR_USER) : NULL;
+	if (r == MCD_STORE_OK && !st)
+		r = MCD_STORE_ERROR;
+	if (st) {
+		sqlite3_bind_int64(st, 1, user_id);
+		sqlite3_bind_int64(st, 2, before);
+		sqlite3_bind_int(st, 3, limit);
+		int rc;
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			mcd_image view;
+			image_view(st, &view);
+			mcd_wrap w = {0};
+			bool has_wrap = sqlite3_column_type(st, 7) != SQLITE_NULL;
+			if (has_wrap) {
+				w.user_id = sqlite3_column_int64(st, 7);
+				w.granted_by = sqlite3_column_int64(st, 8);
+				w.wrap = (uint8_t *)sqlite3_column_blob(st, 9);
+				w.wrap_len = (size_t)sqlite3_column_bytes(st, 9);
+			}
+			if (cb(ctx, &view, has_wrap ? &w : NULL) != 0) {
+				rc = SQLITE_DONE;
+				break;
+			}
+		}
+		r = rc == SQLITE_DONE ? MCD_STORE_OK : db_fail(c, "list images");
+		q_done(c, ST_IMGS_FOR_USER, st);
+	}
+	reader_put(c);
+	return r;
+}
+
+static mcd_store_status sq_wrap_get(mcd_store *base, const char *image_id, int64_t user_id, mcd_wrap **out)
+{
+	sq_store *s = sq(base);
+	*out = NULL;
+	if (!image_id)
+		return MCD_STORE_NOT_FOUND;
+	conn *c = reader_get(s);
+	sqlite3_stmt *st = q(c, ST_WRAP_GET);
+	mcd_store_status r = MCD_STORE_ERROR;
+	if (st) {
+		bind_text(st, 1, image_id);
+		sqlite3_bind_int64(st, 2, user_id);
+		int rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			mcd_wrap *w = calloc(1, sizeof *w);
+			if (w) {
+				w->user_id = sqlite3_column_int64(st, 0);
+				w->granted_by = sqlite3_column_int64(st, 1);
+				w->wrap_len = (size_t)sqlite3_column_bytes(st, 2);
+				w->wrap = dup_bytes(sqlite3_column_blob(st, 2), w->wrap_len);
+				if (!w->wrap) {
+					free(w);
+					w = NULL;
+				}
+			}
+			*out = w;
+			r = w ? MCD_STORE_OK : MCD_STORE_NOMEM;
+		} else {
+			r = rc == SQLITE_DONE ? MCD_STORE_NOT_FOUND : db_fail(c, "read a wrap");
+		}
+		q_done(c, ST_WRAP_GET, st);
+	}
+	reader_put(c);
+	return r;
+}
+
+static mcd_store_status sq_image_recipients(mcd_store *base, const char *image_id, char ***out)
+{
+	sq_store *s = sq(base);
+	*out = NULL;
+	if (!image_id)
+		return MCD_STORE_NOT_FOUND;
+	conn *c = reader_get(s);
+	int64_t n;
+	mcd_store_status r = image_n_on(c, image_id, &n, NULL);
+	sqlite3_stmt *st = r == MCD_STORE_OK ? q(c, ST_RECIPIENTS) : NULL;
+	if (r == MCD_STORE_OK && !st)
+		r = MCD_STORE_ERROR;
+	if (st) {
+		size_t count = 0, cap = 8;
+		char **v = calloc(cap + 1, sizeof *v);
+		sqlite3_bind_int64(st, 1, n);
+		int rc = SQLITE_NOMEM;
+		while (v && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+			if (count == cap) {
+				char **grown = realloc(v, (cap * 2 + 1) * sizeof *v);
+				if (!grown) {
+					rc = SQLITE_NOMEM;
+					break;
+				}
+				v = grown;
+				cap *= 2;
+			}
+			v[count] = dup_text(col_text(st, 0));
+			v[++count] = NULL;
+			if (!v[count - 1]) {
+				rc = SQLITE_NOMEM;
+				break;
+			}
+		}
+		if (rc == SQLITE_DONE) {
+			*out = v;
+			r = MCD_STORE_OK;
+		} else {
+			mcd_strv_free(v);
+			r = rc == SQLITE_NOMEM ? MCD_STORE_NOMEM : db_fail(c, "list recipients");
+		}
+		q_done(c, ST_RECIPIENTS, st);
+	}
+	reader_put(c);
+	return r;
+}
+
+static mcd_store_status sq_wrap_add(mcd_store *base, const char *image_id, const mcd_wrap *w, const mcd_audit_event *ev)
+{
+	sq_store *s = sq(base);
+	if (!image_id)
+		return MCD_STORE_NOT_FOUND;
+	mcd_store_status r;
+	conn *c = writer_begin(s, &r);
+	if (!c)
+		return r;
+	int64_t n;
+	r = image_n_on(c, image_id, &n, NULL);
+	if (r == MCD_STORE_OK)
+		r = wrap_insert_on(c, n, w);
+	if (r == MCD_STORE_OK)
+		r = audit_append_on(s, c, ev);
+	return writer_end(c, r);
+}
+
+static mcd_store_status sq_wrap_delete(mcd_store *base, const char *image_id, int64_t user_id,
+                                       const mcd_audit_event *ev)
+{
+	sq_store *s = sq(base);
+	if (!image_id)
+		return MCD_STORE_NOT_FOUND;
+	mcd_store_status r;
+	conn *c = writer_begin(s, &r);
+	if (!c)
+		return r;
+	int64_t n;
+	r = image_n_on(c, image_id, &n, NULL);
+	if (r == MCD_STORE_OK) {
+		r = update_id_int(c, ST_WRAP_DELETE, n, user_id, "delete a wrap");
+		if (r == MCD_STORE_OK && sqlite3_changes(c->db) == 0)
+			r = MCD_STORE_NOT_FOUND;
+	}
+	if (r == MCD_STORE_OK)
+		r = audit_append_on(s, c, ev);
+	return writer_end(c, r);
+}
+
+static mcd_store_status blob_referenced_on(conn *c, const uint8_t sha256[32], bool *yes)
+{
+	sqlite3_stmt *st = q(c, ST_BLOB_REFERENCED);
+	if (!st)
+		return MCD_STORE_ERROR;
+	bind_blob(st, 1, sha256, 32);
+	mcd_store_status r = MCD_STORE_OK;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		*yes = sqlite3_column_int(st, 0) != 0;
+	else
+		r = db_fail(c, "look up a blob");
+	q_done(c, ST_BLOB_REFERENCED, st);
+	return r;
+}
+
+static mcd_store_status sq_image_delete(mcd_store *base, const char *id, bool *blob_unreferenced,
+                                        const mcd_audit_event *ev)
+{
+	sq_store *s = sq(base);
+	*blob_unreferenced = false;
+	if (!id)
+		return MCD_STORE_NOT_FOUND;
+	mcd_store_status r;
+	conn *c = writer_begin(s, &r);
+	if (!c)
+		return r;
+	int64_t n;
+	uint8_t sha256[32];
+	bool referenced = true;
+	r = image_n_on(c, id, &n, sha256);
+	if (r == MCD_STORE_OK) {
+		/* The wraps go with it (ON DELETE CASCADE): that is the crypto-shredding. */
+		sqlite3_stmt *st = q(c, ST_IMG_DELETE);
+		if (!st) {
+			r = MCD_STORE_ERROR;
+		} else {
+			sqlite3_bind_int64(st, 1, n);
+			r = run_write(c, ST_IMG_DELETE, st, "delete an image");
+		}
+	}
+	if (r == MCD_STORE_OK)
+		r = blob_referenced_on(c, sha256, &referenced);
+	if (r == MCD_STORE_OK)
+		r = audit_append_on(s, c, ev);
+	r = writer_end(c, r);
+	if (r == MCD_STORE_OK)
+		*blob_unreferenced = !referenced;
+	return r;
+}
+
+static mcd_store_status sq_blob_referenced(mcd_store *base, const uint8_t sha256[32], bool *yes)
+{
+	sq_store *s = sq(base);
+	*yes = false;
+	conn *c = reader_get(s);
+	mcd_store_status r = blob_referenced_on(c, sha256, yes);
+	reader_put(c);
+	return r;
+}
+
+/* -- audit -- */
+
+static mcd_store_status sq_audit_append(mcd_store *base, const mcd_audit_event *ev)
+{
+	sq_store *s = sq(base);
+	if (!ev)
+		return MCD_STORE_ERROR;
+	mcd_store_status r;
+	conn *c = writer_begin(s, &r);
+	if (!c)
+		return r;
+	r = audit_append_on(s, c, ev);
+	return writer_end(c, r);
+}
+
+static mcd_store_status sq_audit_list(mcd_store *base, int64_t after, int64_t limit, mcd_audit_cb cb, void *ctx)
+{
+	sq_store *s = sq(base);
+	conn *c = reader_get(s);
+	sqlite3_stmt *st = q(c, ST_AUDIT_LIST);
+	mcd_store_status r = MCD_STORE_ERROR;
+	if (st) {
+		sqlite3_bind_int64(st, 1, after);
+		sqlite3_bind_int64(st, 2, limit > 0 ? limit : -1);
+		int rc;
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			/* A damaged row is handed over as it is: verification names it. */
+			mcd_audit_record rec = {0};
+			rec.seq = sqlite3_column_int64(st, 0);
+			rec.time = sqlite3_column_int64(st, 1);
+			rec.actor = (char *)sqlite3_column_text(st, 2);
+			rec.address = (char *)sqlite3_column_text(st, 3);
+			rec.action = (char *)sqlite3_column_text(st, 4);
+			rec.object = (char *)sqlite3_column_text(st, 5);
+			rec.outcome = (char *)sqlite3_column_text(st, 6);
+			rec.detail = (char *)sqlite3_column_text(st, 7);
+			col_fixed(st, 8, rec.hash, 32);
+			if (cb(ctx, &rec) != 0) {
+				rc = SQLITE_DONE;
+				break;
+			}
+		}
+		r = rc == SQLITE_DONE ? MCD_STORE_OK : db_fail(c, "list the audit log");
+		q_done(c, ST_AUDIT_LIST, st);
+	}
+	reader_put(c);
+	return r;
+}
+
+static mcd_store_status sq_audit_head(mcd_store *base, int64_t *seq, uint8_t hash[32])
+{
+	sq_store *s = sq(base);
+	conn *c = reader_get(s);
+	mcd_store_status r = audit_head_on(c, seq, hash);
+	reader_put(c);
+	return r;
+}
+
+/* Adds a checkpoint (the one the server writes at shutdown): NOT_FOUND when there is no record
+ * at seq, CONFLICT when hash is not that record's hash or another checkpoint holds seq; adding
+ * the same checkpoint twice is OK. */
+static mcd_store_status sq_checkpoint_add(mcd_store *base, int64_t seq, const uint8_t hash[32], const uint8_t *sig,
+                                          size_t sig_len)
+{
+	sq_store *s = sq(base);
+	mcd_store_status r;
+	conn *c = writer_begin(s, &r);
+	if (!c)
+		return r;
+	uint8_t at[32];
+	sqlite3_stmt *st = q(c, ST_AUDIT_HASH_AT);
+	if (!st) {
+		r = MCD_STORE_ERROR;
+		goto done;
+	}
+	sqlite3_bind_int64(st, 1, seq);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		r = col_fixed(st, 0, at, 32) && memcmp(at, hash, 32) == 0 ? MCD_STORE_OK : MCD_STORE_CONFLICT;
+	else
+		r = rc == SQLITE_DONE ? MCD_STORE_NOT_FOUND : db_fail(c, "read an audit hash");
+	q_done(c, ST_AUDIT_HASH_AT, st);
+	if (r != MCD_STORE_OK)
+		goto done;
+	st = q(c, ST_CP_GET);
+	if (!st) {
+		r = MCD_STORE_ERROR;
+		goto done;
+	}
+	sqlite3_bind_int64(st, 1, seq);
+	rc = sqlite3_step(st);
+	bool exists = rc == SQLITE_ROW;
+	if (exists)
+		r = col_fixed(st, 0, at, 32) && memcmp(at, hash, 32) == 0 ? MCD_STORE_OK : MCD_STORE_CONFLICT;
+	else if (rc != SQLITE_DONE)
+		r = db_fail(c, "read a checkpoint");
+	q_done(c, ST_CP_GET, st);
+	if (r == MCD_STORE_OK && !exists)
+		r = checkpoint_insert(c, seq, hash, sig, sig_len);
+done:
+	return writer_end(c, r);
+}
+
+static mcd_store_status sq_checkpoints_list(mcd_store *base, mcd_checkpoint_cb cb, void *ctx)
+{
+	sq_store *s = sq(base);
+	conn *c = reader_get(s);
+	sqlite3_stmt *st = q(c, ST_CP_LIST);
+	mcd_store_status r = MCD_STORE_ERROR;
+	if (st) {
+		int rc;
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			uint8_t hash[32];
+			col_fixed(st, 1, hash, 32);
+			const uint8_t *sig = sqlite3_column_blob(st, 2);
+			size_t sig_len = (size_t)sqlite3_column_bytes(st, 2);
+			if (cb(ctx, sqlite3_column_int64(st, 0), hash, sig, sig_len) != 0) {
+				rc = SQLITE_DONE;
+				break;
+			}
+		}
+		r = rc == SQLITE_DONE ? MCD_STORE_OK : db_fail(c, "list checkpoints");
+		q_done(c, ST_CP_LIST, st);
+	}
+	reader_put(c);
+	return r;
+}
+
+static const mcd_store_ops sqlite_ops = {
+    .close = sq_close,
+    .health = sq_health,
+    .integrity_check = sq_integrity_check,
+    .user_create = sq_user_create,
+    .user_by_name = sq_user_by_name,
+    .user_by_id = sq_user_by_id,
+    .user_by_enc_fp = sq_user_by_enc_fp,
+    .users_list = sq_users_list,
+    .user_update = sq_user_update,
+    .users_count = sq_users_count,
+    .invitation_create = sq_invitation_create,
+    .session_create = sq_session_create,
+    .session_get = sq_session_get,
+    .session_touch = sq_session_touch,
+    .session_set_reauth = sq_session_set_reauth,
+    .session_delete = sq_session_delete,
+    .sessions_delete_user = sq_sessions_delete_user,
+    .sessions_expire = sq_sessions_expire,
+    .throttle_get = sq_throttle_get,
+    .throttle_put = sq_throttle_put,
+    .image_create = sq_image_create,
+    .image_get = sq_image_get,
+    .images_for_user = sq_images_for_user,
+    .wrap_get = sq_wrap_get,
+    .image_recipients = sq_image_recipients,
+    .wrap_add = sq_wrap_add,
+    .wrap_delete = sq_wrap_delete,
+    .image_delete = sq_image_delete,
+    .blob_referenced = sq_blob_referenced,
+    .audit_append = sq_audit_append,
+    .audit_list = sq_audit_list,
+    .audit_head = sq_audit_head,
+    .checkpoint_add = sq_checkpoint_add,
+    .checkpoints_list = sq_checkpoints_list,
+};
+
+/* ---- opening ---- */
+
+static bool pragma(conn *c, const char *sql)
+{
+	if (sqlite3_exec(c->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+		db_fail(c, sql);
+		return false;
+	}
+	return true;
+}
+
+static bool conn_open(conn *c, const char *path, bool writer)
+{
+	pthread_mutex_init(&c->mu, NULL);
+	/* Each connection has its own mutex (ours), so SQLite's own can go. */
+	int rc =
+	    sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW, NULL);
+	if (rc != SQLITE_OK) {
+		mcd_log(MCD_LOG_ERROR, "store", "cannot open %s: %s", path,
+		        c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+		return false;
+	}
+	sqlite3_extended_result_codes(c->db, 1);
+	sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
+	if (!pragma(c, "PRAGMA foreign_keys = ON") || !pragma(c, "PRAGMA secure_delete = ON") ||
+	    !pragma(c, "PRAGMA synchronous = FULL"))
+		return false;
+	if (!writer)
+		return pragma(c, "PRAGMA query_only = ON");
+	sqlite3_stmt *st = NULL;
+	bool wal = sqlite3_prepare_v2(c->db, "PRAGMA journal_mode = WAL", -1, &st, NULL) == SQLITE_OK &&
+	           sqlite3_step(st) == SQLITE_ROW && strcmp((const char *)sqlite3_column_text(st, 0), "wal") == 0;
+	sqlite3_finalize(st);
+	if (!wal) {
+		mcd_log(MCD_LOG_ERROR, "store", "%s: cannot switch to WAL mode", path);
+		return false;
+	}
+	return true;
+}
+
+/* Applies each missing migration in its own transaction. */
+static bool migrate(conn *c, const char *path)
+{
+	if (!pragma(c,
+	            "CREATE TABLE IF NOT EXISTS schema_version(version INTEGER PRIMARY KEY, applied INTEGER NOT NULL)"))
+		return false;
+	for (int v = 1; v <= N_MIGRATIONS; v++) {
+		if (exec_id(c, ST_BEGIN) != SQLITE_OK) {
+			db_fail(c, "begin a migration");
+			return false;
+		}
+		int64_t current = -1;
+		sqlite3_stmt *st = q(c, ST_VERSION);
+		if (st && sqlite3_step(st) == SQLITE_ROW)
+			current = sqlite3_column_int64(st, 0);
+		q_done(c, ST_VERSION, st);
+		bool ok = current >= 0;
+		if (ok && current > N_MIGRATIONS) {
+			mcd_log(MCD_LOG_ERROR, "store",
+			        "%s has schema version %lld, newer than this server's %d: refusing it", path,
+			        (long long)current, N_MIGRATIONS);
+			ok = false;
+		}
+		if (ok && current < v) {
+			ok = sqlite3_exec(c->db, migrations[v - 1], NULL, NULL, NULL) == SQLITE_OK;
+			if (ok) {
+				st = q(c, ST_VERSION_ADD);
+				ok = st != NULL;
+				if (st) {
+					sqlite3_bind_int(st, 1, v);
+					ok = sqlite3_step(st) == SQLITE_DONE;
+					q_done(c, ST_VERSION_ADD, st);
+				}
+			}
+			if (!ok)
+				db_fail(c, "migration");
+			else
+				mcd_log(MCD_LOG_INFO, "store", "%s: applied schema migration %d", path, v);
+		}
+		if (ok && exec_id(c, ST_COMMIT) != SQLITE_OK) {
+			db_fail(c, "commit a migration");
+			ok = false;
+		}
+		if (!ok) {
+			if (sqlite3_get_autocommit(c->db) == 0)
+				exec_id(c, ST_ROLLBACK);
+			return false;
+		}
+	}
+	return true;
+}
+
+mcd_store *mcd_store_sqlite_open(const char *path, struct mcd_audit_signer *signer)
+{
+	if (!path)
+		return NULL;
+	/* Created by us first, so the database (and the -wal and -shm files, which SQLite gives the
+	 * same mode) is 0600. */
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		mcd_log(MCD_LOG_ERROR, "store", "cannot open %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	close(fd);
+	sq_store *s = calloc(1, sizeof *s);
+	if (!s)
+		return NULL;
+	s->base.ops = &sqlite_ops;
+	s->signer = signer;
+	atomic_init(&s->next_reader, 0);
+	bool ok = conn_open(&s->writer, path, true) && migrate(&s->writer, path);
+	int opened = 0;
+	for (; ok && opened < N_READERS; opened++) {
+		s->readers[opened].owner = s;
+		ok = conn_open(&s->readers[opened], path, false);
+	}
+	if (!ok) {
+		/* conn_open initialised the mutex of every connection it was called on. */
+		for (int i = 0; i < opened; i++)
+			conn_close(&s->readers[i]);
+		conn_close(&s->writer);
+		free(s);
+		return NULL;
+	}
+	return &s->base;
+}

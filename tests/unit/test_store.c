@@ -1,0 +1,685 @@
+/*
+ * test_store.c: the SQLite metadata store (src/medcryptd/store_sqlite.c) through store.h: schema
+ * migrations on reopen, every operation with its conflict and not-found paths, single-use and
+ * expiring invitations, cascading deletion of wraps, blob reference counting, throttling, audit
+ * records appended only by operations that succeed, nested reads from a callback, and eight
+ * threads at once followed by PRAGMA integrity_check and a verified audit chain.
+ */
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "audit.h"
+#include "check.h"
+#include "log.h"
+#include "server_testutil.h"
+#include "store.h"
+
+static char db_path[512];
+
+static mcd_audit_event ev_of(const char *action, const char *object)
+{
+	return (mcd_audit_event){.time = 1700000000,
+	                         .actor = "tester",
+	                         .address = "127.0.0.1",
+	                         .action = action,
+	                         .object = object,
+	                         .outcome = "ok",
+	                         .detail = NULL};
+}
+
+/* A user whose keys and fingerprints are derived from its name (distinct per name). */
+static mcd_user make_user(const char *name, mcd_role role, char pem_enc[64], char pem_sign[64])
+{
+	mcd_user u = {0};
+	u.username = (char *)name;
+	u.display_name = (char *)"Dr. <script>alert(1)</script> O'Brien; DROP TABLE users;--";
+	u.role = role;
+	snprintf(pem_enc, 64, "ENC PEM of %s", name);
+	snprintf(pem_sign, 64, "SIGN PEM of %s", name);
+	u.enc_public_pem = pem_enc;
+	u.sign_public_pem = pem_sign;
+	sha256_of(pem_enc, strlen(pem_enc), u.enc_fp);
+	sha256_of(pem_sign, strlen(pem_sign), u.sign_fp);
+	memset(u.kdf_salt, 0x5a, 16);
+	u.kdf_t = 3;
+	u.kdf_m = 65536;
+	u.kdf_p = 1;
+	u.auth_hash = (char *)"$argon2id$v=19$m=65536,t=3,p=1$c2FsdA$aGFzaA";
+	static uint8_t wp[48] = {1, 2, 3}, wr[48] = {4, 5, 6};
+	u.wrapped_password = wp;
+	u.wrapped_password_len = sizeof wp;
+	u.wrapped_recovery = wr;
+	u.wrapped_recovery_len = sizeof wr;
+	u.created = 1700000000;
+	return u;
+}
+
+static int64_t add_user(mcd_store *s, const char *name, mcd_role role)
+{
+	char e[64], g[64];
+	mcd_user u = make_user(name, role, e, g);
+	mcd_audit_event ev = ev_of("register", name);
+	mcd_store_status st = s->ops->user_create(s, &u, NULL, 1700000000, &ev);
+	CHECK(st == MCD_STORE_OK, "create user %s: %d", name, st);
+	return u.id;
+}
+
+static int64_t audit_count(mcd_store *s)
+{
+	int64_t seq = -1;
+	uint8_t h[32];
+	s->ops->audit_head(s, &seq, h);
+	return seq;
+}
+
+static int64_t raw_count(const char *sql)
+{
+	sqlite3 *db;
+	int64_t n = -1;
+	if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
+		sqlite3_stmt *st;
+		if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+			n = sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+	}
+	sqlite3_close(db);
+	return n;
+}
+
+static void raw_exec(const char *sql)
+{
+	sqlite3 *db;
+	CHECK(sqlite3_open(db_path, &db) == SQLITE_OK, "raw open");
+	CHECK(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK, "raw exec %s: %s", sql, sqlite3_errmsg(db));
+	sqlite3_close(db);
+}
+
+static void test_migrations(const char *dir)
+{
+	mcd_store *s = mcd_store_sqlite_open(db_path, NULL);
+	CHECK(s != NULL, "open a new store");
+	if (!s)
+		exit(1);
+	CHECK(s->ops->health(s) == MCD_STORE_OK, "health");
+	s->ops->close(s);
+	struct stat sb;
+	CHECK(stat(db_path, &sb) == 0 && (sb.st_mode & 0777) == 0600, "database mode 0600: %o", sb.st_mode & 0777);
+	CHECK(raw_count("SELECT count(*) FROM schema_version") == 1, "one migration recorded");
+	/* Reopening applies nothing again and keeps the data. */
+	s = mcd_store_sqlite_open(db_path, NULL);
+	CHECK(s != NULL, "reopen");
+	add_user(s, "keeper", MCD_ROLE_DOCTOR);
+	s->ops->close(s);
+	s = mcd_store_sqlite_open(db_path, NULL);
+	CHECK(s != NULL, "reopen again");
+	s->ops->close(s);
+	CHECK(raw_count("SELECT count(*) FROM schema_version") == 1, "still one migration recorded");
+	CHECK(raw_count("SELECT max(version) FROM schema_version") == 1, "version 1");
+	CHECK(raw_count("SELECT count(*) FROM users WHERE username = 'keeper'") == 1, "data kept");
+	CHECK(raw_count("SELECT count(*) FROM pragma_journal_mode WHERE journal_mode = 'wal'") == 1, "WAL mode");
+	/* A database from a newer server is refused. */
+	char newer[600];
+	snprintf(newer, sizeof newer, "%s/newer.db", dir);
+	s = mcd_store_sqlite_open(newer, NULL);
+	CHECK(s != NULL, "open newer.db");
+	if (s)
+		s->ops->close(s);
+	char saved[512];
+	memcpy(saved, db_path, sizeof saved);
+	snprintf(db_path, sizeof db_path, "%s/newer.db", dir);
+	raw_exec("INSERT INTO schema_version(version, applied) VALUES (99, 0)");
+	memcpy(db_path, saved, sizeof saved);
+	fprintf(stderr, "(an error about schema version 99 is expected next)\n");
+	s = mcd_store_sqlite_open(newer, NULL);
+	CHECK(s == NULL, "a newer schema is refused");
+	if (s)
+		s->ops->close(s);
+}
+
+static void test_users(mcd_store *s)
+{
+	int64_t before = audit_count(s);
+	uint8_t inv[32], inv_old[32], inv_unknown[32];
+	sha256_of("invitation one", 14, inv);
+	sha256_of("invitation old", 14, inv_old);
+	sha256_of("invitation ???", 14, inv_unknown);
+	mcd_audit_event ev = ev_of("invite", "doctor");
+	CHECK(s->ops->invitation_create(s, inv, MCD_ROLE_DOCTOR, 2000, 0, &ev) == MCD_STORE_OK, "invite");
+	CHECK(s->ops->invitation_create(s, inv, MCD_ROLE_DOCTOR, 2000, 0, &ev) == MCD_STORE_CONFLICT,
+	      "same invitation twice");
+	CHECK(s->ops->invitation_create(s, inv_old, MCD_ROLE_ADMIN, 1000, 0, &ev) == MCD_STORE_OK, "invite 2");
+	CHECK(s->ops->invitation_create(s, inv_unknown, MCD_ROLE_NONE, 1000, 0, &ev) == MCD_STORE_ERROR,
+	      "invalid role refused");
+	CHECK(audit_count(s) == before + 2, "two invite records: %lld", (long long)(audit_count(s) - before));
+
+	char e[64], g[64];
+	mcd_user u = make_user("dora", MCD_ROLE_PATIENT, e, g);
+	ev = ev_of("register", "dora");
+	CHECK(s->ops->user_create(s, &u, inv_unknown, 1500, &ev) == MCD_STORE_CONFLICT, "unknown invitation");
+	CHECK(s->ops->user_create(s, &u, inv_old, 1500, &ev) == MCD_STORE_CONFLICT, "expired invitation");
+	CHECK(s->ops->user_create(s, &u, inv_old, 1000, &ev) == MCD_STORE_CONFLICT, "expires at now: expired");
+	/* A name already taken fails and leaves the invitation unused. */
+	char e2[64], g2[64];
+	mcd_user dup = make_user("keeper", MCD_ROLE_PATIENT, e2, g2);
+	sha256_of("other", 5, dup.enc_fp);
+	sha256_of("other2", 6, dup.sign_fp);
+	CHECK(s->ops->user_create(s, &dup, inv, 1500, &ev) == MCD_STORE_CONFLICT, "name taken");
+	CHECK(s->ops->user_create(s, &u, inv, 1500, &ev) == MCD_STORE_OK, "register with the invitation");
+	CHECK(u.role == MCD_ROLE_DOCTOR, "the invitation fixes the role: %d", u.role);
+	CHECK(u.id > 0, "id filled");
+	char e3[64], g3[64];
+	mcd_user again = make_user("dora2", MCD_ROLE_PATIENT, e3, g3);
+	CHECK(s->ops->user_create(s, &again, inv, 1500, &ev) == MCD_STORE_CONFLICT, "invitation is single-use");
+	/* Keys are unique: another account cannot claim dora's public key. */
+	char e4[64], g4[64];
+	mcd_user thief = make_user("mallory", MCD_ROLE_PATIENT, e4, g4);
+	memcpy(thief.enc_fp, u.enc_fp, 32);
+	CHECK(s->ops->user_create(s, &thief, NULL, 1500, &ev) == MCD_STORE_CONFLICT, "encryption key taken");
+	CHECK(audit_count(s) == before + 3, "only successful operations are audited: %lld",
+	      (long long)(audit_count(s) - before));
+
+	mcd_user *got = NULL;
+	CHECK(s->ops->user_by_name(s, "dora", &got) == MCD_STORE_OK, "by name");
+	if (got) {
+		CHECK(got->id == u.id && got->role == MCD_ROLE_DOCTOR && !got->disabled, "fields");
+		CHECK(strcmp(got->display_name, u.display_name) == 0, "display name stored exactly");
+		CHECK(strcmp(got->enc_public_pem, e) == 0 && strcmp(got->sign_public_pem, g) == 0, "pems");
+		CHECK(memcmp(got->enc_fp, u.enc_fp, 32) == 0 && memcmp(got->sign_fp, u.sign_fp, 32) == 0, "fps");
+		CHECK(memcmp(got->kdf_salt, u.kdf_salt, 16) == 0 && got->kdf_t == 3 && got->kdf_m == 65536 &&
+		          got->kdf_p == 1,
+		      "kdf");
+		CHECK(strcmp(got->auth_hash, u.auth_hash) == 0, "auth hash");
+		CHECK(got->wrapped_password_len == 48 && got->wrapped_password[2] == 3, "wrapped password");
+		CHECK(got->wrapped_recovery_len == 48 && got->wrapped_recovery[2] == 6, "wrapped recovery");
+		CHECK(got->created == 1700000000, "created");
+	}
+	mcd_user_free(got);
+	got = NULL;
+	CHECK(s->ops->user_by_id(s, u.id, &got) == MCD_STORE_OK && got && strcmp(got->username, "dora") == 0, "by id");
+	mcd_user_free(got);
+	got = NULL;
+	CHECK(s->ops->user_by_enc_fp(s, u.enc_fp, &got) == MCD_STORE_OK && got && got->id == u.id, "by fp");
+	mcd_user_free(got);
+	got = (mcd_user *)1;
+	CHECK(s->ops->user_by_name(s, "nobody", &got) == MCD_STORE_NOT_FOUND && got == NULL, "unknown name");
+	CHECK(s->ops->user_by_name(s, "' OR 1=1 --", &got) == MCD_STORE_NOT_FOUND, "injection is just a name");
+	CHECK(s->ops->user_by_id(s, 999999, &got) == MCD_STORE_NOT_FOUND, "unknown id");
+	uint8_t zero[32] = {0};
+	CHECK(s->ops->user_by_enc_fp(s, zero, &got) == MCD_STORE_NOT_FOUND, "unknown fp");
+
+	int64_t n = 0;
+	CHECK(s->ops->users_count(s, &n) == MCD_STORE_OK && n == 2, "count: %lld", (long long)n);
+
+	/* Role change and disabling (which ends sessions). */
+	mcd_session se = {.user_id = u.id, .created = 10, .last_seen = 10, .expires = 100};
+	sha256_of("dora token", 10, se.token_hash);
+	ev = ev_of("login", "dora");
+	CHECK(s->ops->session_create(s, &se, &ev) == MCD_STORE_OK, "session");
+	ev = ev_of("role_change", "dora");
+	CHECK(s->ops->user_update(s, u.id, MCD_ROLE_RESEARCHER, -1, &ev) == MCD_STORE_OK, "role change");
+	CHECK(s->ops->user_update(s, 999999, MCD_ROLE_RESEARCHER, -1, &ev) == MCD_STORE_NOT_FOUND, "update unknown");
+	CHECK(s->ops->user_update(s, u.id, (mcd_role)17, -1, &ev) == MCD_STORE_ERROR, "invalid role");
+	got = NULL;
+	s->ops->user_by_id(s, u.id, &got);
+	CHECK(got && got->role == MCD_ROLE_RESEARCHER, "role changed");
+	mcd_user_free(got);
+	mcd_session out;
+	CHECK(s->ops->session_get(s, se.token_hash, &out) == MCD_STORE_OK, "session still there");
+	ev = ev_of("disable", "dora");
+	CHECK(s->ops->user_update(s, u.id, MCD_ROLE_NONE, 1, &ev) == MCD_STORE_OK, "disable");
+	CHECK(s->ops->session_get(s, se.token_hash, &out) == MCD_STORE_NOT_FOUND, "disabling ended the session");
+	got = NULL;
+	CHECK(s->ops->user_by_enc_fp(s, u.enc_fp, &got) == MCD_STORE_NOT_FOUND, "disabled: not a recipient");
+	CHECK(s->ops->user_by_name(s, "dora", &got) == MCD_STORE_OK && got && got->disabled, "disabled flag");
+	mcd_user_free(got);
+	CHECK(s->ops->user_update(s, u.id, MCD_ROLE_NONE, 0, &ev) == MCD_STORE_OK, "enable");
+}
+
+typedef struct names {
+	char list[16][32];
+	int n;
+	int stop_after;
+} name_list;
+
+static int collect_user(void *ctx, const mcd_user *u)
+{
+	name_list *ns = ctx;
+	if (ns->n < 16)
+		snprintf(ns->list[ns->n++], 32, "%s", u->username);
+	return ns->stop_after && ns->n >= ns->stop_after;
+}
+
+static void test_users_list(mcd_store *s)
+{
+	add_user(s, "zed", MCD_ROLE_PATIENT);
+	add_user(s, "amy", MCD_ROLE_PATIENT);
+	int64_t gone = add_user(s, "gone", MCD_ROLE_PATIENT);
+	mcd_audit_event ev = ev_of("disable", "gone");
+	s->ops->user_update(s, gone, MCD_ROLE_NONE, 1, &ev);
+	name_list ns = {0};
+	CHECK(s->ops->users_list(s, MCD_ROLE_PATIENT, collect_user, &ns) == MCD_STORE_OK, "list patients");
+	CHECK(ns.n == 2 && strcmp(ns.list[0], "amy") == 0 && strcmp(ns.list[1], "zed") == 0,
+	      "patients sorted, disabled left out: %d", ns.n);
+	name_list all = {0};
+	s->ops->users_list(s, MCD_ROLE_NONE, collect_user, &all);
+	CHECK(all.n == 4, "every enabled user: %d", all.n); /* amy, dora, keeper, zed */
+	name_list first = {.stop_after = 1};
+	s->ops->users_list(s, MCD_ROLE_NONE, collect_user, &first);
+	CHECK(first.n == 1, "a callback stops the listing");
+}
+
+static void test_sessions(mcd_store *s)
+{
+	int64_t uid = add_user(s, "sam", MCD_ROLE_TECHNICIAN);
+	mcd_session a = {.user_id = uid, .created = 100, .last_seen = 100, .expires = 100 + 43200};
+	mcd_session b = a;
+	sha256_of("token a", 7, a.token_hash);
+	sha256_of("token b", 7, b.token_hash);
+	mcd_audit_event ev = ev_of("login", "sam");
+	CHECK(s->ops->session_create(s, &a, &ev) == MCD_STORE_OK, "session a");
+	CHECK(s->ops->session_create(s, &a, &ev) == MCD_STORE_CONFLICT, "same token twice");
+	CHECK(s->ops->session_create(s, &b, NULL) == MCD_STORE_OK, "session b");
+	mcd_session bad = a;
+	bad.user_id = 999999;
+	sha256_of("token c", 7, bad.token_hash);
+	CHECK(s->ops->session_create(s, &bad, NULL) == MCD_STORE_NOT_FOUND, "session of an unknown user");
+	mcd_session out;
+	CHECK(s->ops->session_get(s, a.token_hash, &out) == MCD_STORE_OK, "get");
+	CHECK(out.user_id == uid && out.created == 100 && out.last_seen == 100 && out.expires == 43300 &&
+	          out.reauth_at == 0 && memcmp(out.token_hash, a.token_hash, 32) == 0,
+	      "fields");
+	CHECK(s->ops->session_touch(s, a.token_hash, 500) == MCD_STORE_OK, "touch");
+	CHECK(s->ops->session_set_reauth(s, a.token_hash, 450) == MCD_STORE_OK, "reauth");
+	s->ops->session_get(s, a.token_hash, &out);
+	CHECK(out.last_seen == 500 && out.reauth_at == 450, "touched: %lld %lld", (long long)out.last_seen,
+	      (long long)out.reauth_at);
+	CHECK(s->ops->session_touch(s, bad.token_hash, 500) == MCD_STORE_NOT_FOUND, "touch unknown");
+	CHECK(s->ops->session_set_reauth(s, bad.token_hash, 500) == MCD_STORE_NOT_FOUND, "reauth unknown");
+	/* Expiry: b is idle since 100, a was seen at 500. */
+	CHECK(s->ops->sessions_expire(s, 200, 1000) == MCD_STORE_OK, "expire idle");
+	CHECK(s->ops->session_get(s, b.token_hash, &out) == MCD_STORE_NOT_FOUND, "idle session gone");
+	CHECK(s->ops->session_get(s, a.token_hash, &out) == MCD_STORE_OK, "active session kept");
+	CHECK(s->ops->sessions_expire(s, 0, 43300) == MCD_STORE_OK, "expire absolute");
+	CHECK(s->ops->session_get(s, a.token_hash, &out) == MCD_STORE_NOT_FOUND, "past its absolute end");
+	/* Logout and logout-everywhere. */
+	s->ops->session_create(s, &a, NULL);
+	s->ops->session_create(s, &b, NULL);
+	int64_t before = audit_count(s);
+	ev = ev_of("logout", "sam");
+	CHECK(s->ops->session_delete(s, a.token_hash, &ev) == MCD_STORE_OK, "logout");
+	CHECK(s->ops->session_delete(s, a.token_hash, &ev) == MCD_STORE_NOT_FOUND, "logout twice");
+	CHECK(s->ops->session_get(s, b.token_hash, &out) == MCD_STORE_OK, "other session alive");
+	CHECK(s->ops->sessions_delete_user(s, uid, &ev) == MCD_STORE_OK, "logout everywhere");
+	CHECK(s->ops->session_get(s, b.token_hash, &out) == MCD_STORE_NOT_FOUND, "all gone");
+	CHECK(audit_count(s) == before + 2, "logout records");
+}
+
+static void test_throttle(mcd_store *s)
+{
+	mcd_throttle t = {.failures = 9, .lockouts = 9, .locked_until = 9};
+	CHECK(s->ops->throttle_get(s, "u:nobody", &t) == MCD_STORE_OK, "get missing");
+	CHECK(t.failures == 0 && t.lockouts == 0 && t.locked_until == 0, "missing reads as zero");
+	mcd_throttle put = {.failures = 5, .lockouts = 2, .locked_until = 1700000240};
+	int64_t before = audit_count(s);
+	mcd_audit_event ev = ev_of("lockout", "amy");
+	CHECK(s->ops->throttle_put(s, "u:amy", &put, &ev) == MCD_STORE_OK, "put");
+	CHECK(audit_count(s) == before + 1, "lockout audited with it");
+	CHECK(s->ops->throttle_get(s, "u:amy", &t) == MCD_STORE_OK && t.failures == 5 && t.lockouts == 2 &&
+	          t.locked_until == 1700000240,
+	      "round trip");
+	put.failures = 6;
+	CHECK(s->ops->throttle_put(s, "u:amy", &put, NULL) == MCD_STORE_OK, "update");
+	s->ops->throttle_get(s, "u:amy", &t);
+	CHECK(t.failures == 6, "updated");
+	CHECK(s->ops->throttle_get(s, "a:amy", &t) == MCD_STORE_OK && t.failures == 0, "keys are separate");
+	mcd_throttle zero = {0};
+	CHECK(s->ops->throttle_put(s, "u:amy", &zero, NULL) == MCD_STORE_OK, "reset");
+	CHECK(raw_count("SELECT count(*) FROM throttle WHERE key = 'u:amy'") == 0, "a reset removes the row");
+	s->ops->throttle_get(s, "u:amy", &t);
+	CHECK(t.failures == 0 && t.lockouts == 0 && t.locked_until == 0, "reset reads as zero");
+}
+
+static void image_id(int i, char id[33])
+{
+	snprintf(id, 33, "%032x", i);
+}
+
+typedef struct listing {
+	char ids[32][33];
+	bool has_wrap[32];
+	int n;
+	mcd_store *s;
+	int nested_recipients; /* recipients counted from inside the callback */
+} listing;
+
+static int collect_image(void *ctx, const mcd_image *im, const mcd_wrap *w)
+{
+	listing *l = ctx;
+	if (l->n < 32) {
+		memcpy(l->ids[l->n], im->id, 33);
+		l->has_wrap[l->n] = w != NULL;
+		l->n++;
+	}
+	if (l->s) {
+		/* A handler lists the recipients of its own images from inside the callback. */
+		char **names = NULL;
+		if (l->s->ops->image_recipients(l->s, im->id, &names) == MCD_STORE_OK)
+			for (char **p = names; *p; p++)
+				l->nested_recipients++;
+		mcd_strv_free(names);
+		mcd_user *u = NULL;
+		l->s->ops->user_by_id(l->s, im->sender_id, &u);
+		mcd_user_free(u);
+	}
+	return 0;
+}
+
+static mcd_store_status put_image(mcd_store *s, int i, int64_t sender, const char *blob, const int64_t *to, size_t n_to)
+{
+	mcd_image im = {0};
+	image_id(i, im.id);
+	im.sender_id = sender;
+	sha256_of(blob, strlen(blob), im.blob_sha256);
+	im.size = 1000 + i;
+	uint8_t header[40];
+	memset(header, i, sizeof header);
+	im.header = header;
+	im.header_len = sizeof header;
+	im.created = 1700000000 + i;
+	mcd_wrap wraps[4];
+	uint8_t bodies[4][16];
+	for (size_t k = 0; k < n_to; k++) {
+		memset(bodies[k], (int)(0x10 * k + i), 16);
+		wraps[k] = (mcd_wrap){.user_id = to[k], .granted_by = sender, .wrap = bodies[k], .wrap_len = 16};
+	}
+	mcd_audit_event ev = ev_of("upload", im.id);
+	return s->ops->image_create(s, &im, wraps, n_to, &ev);
+}
+
+static void test_images(mcd_store *s)
+{
+	int64_t tech = add_user(s, "tech", MCD_ROLE_TECHNICIAN);
+	int64_t doc = add_user(s, "doc", MCD_ROLE_DOCTOR);
+	int64_t pat = add_user(s, "pat", MCD_ROLE_PATIENT);
+	int64_t other = add_user(s, "other", MCD_ROLE_PATIENT);
+	int64_t to[2] = {pat, doc};
+	char id1[33], id2[33], id3[33], id9[33];
+	image_id(1, id1);
+	image_id(2, id2);
+	image_id(3, id3);
+	image_id(9, id9);
+	int64_t before = audit_count(s);
+	CHECK(put_image(s, 1, tech, "blob A", to, 2) == MCD_STORE_OK, "image 1");
+	CHECK(put_image(s, 2, tech, "blob A", to, 1) == MCD_STORE_OK, "image 2 shares blob A");
+	CHECK(put_image(s, 3, tech, "blob B", to, 2) == MCD_STORE_OK, "image 3");
+	CHECK(put_image(s, 1, tech, "blob C", to, 1) == MCD_STORE_CONFLICT, "same id");
+	int64_t ghost[2] = {pat, 999999};
+	CHECK(put_image(s, 9, tech, "blob C", ghost, 2) == MCD_STORE_NOT_FOUND, "wrap for an unknown user");
+	int64_t twice[2] = {pat, pat};
+	CHECK(put_image(s, 9, tech, "blob C", twice, 2) == MCD_STORE_CONFLICT, "two wraps for one user");
+	mcd_image *im = NULL;
+	CHECK(s->ops->image_get(s, id9, &im) == MCD_STORE_NOT_FOUND && !im, "a failed upload stores nothing");
+	CHECK(raw_count("SELECT count(*) FROM wraps WHERE image_n NOT IN (SELECT n FROM images)") == 0,
+	      "no stray wrap");
+	CHECK(audit_count(s) == before + 3, "three upload records");
+
+	CHECK(s->ops->image_get(s, id1, &im) == MCD_STORE_OK && im, "get");
+	if (im) {
+		uint8_t sha[32];
+		sha256_of("blob A", 6, sha);
+		CHECK(strcmp(im->id, id1) == 0 && im->sender_id == tech && strcmp(im->sender, "tech") == 0, "who");
+		CHECK(memcmp(im->blob_sha256, sha, 32) == 0 && im->size == 1001 && im->created == 1700000001, "what");
+		CHECK(im->header_len == 40 && im->header[39] == 1, "header");
+	}
+	mcd_image_free(im);
+
+	/* Listings: newest first, wraps only for recipients. */
+	listing l = {0};
+	CHECK(s->ops->images_for_user(s, pat, NULL, 100, collect_image, &l) == MCD_STORE_OK, "patient list");
+	CHECK(l.n == 3 && strcmp(l.ids[0], id3) == 0 && strcmp(l.ids[2], id1) == 0, "newest first: %d", l.n);
+	CHECK(l.has_wrap[0] && l.has_wrap[1] && l.has_wrap[2], "patient has a wrap of each");
+	listing d = {0};
+	s->ops->images_for_user(s, doc, NULL, 100, collect_image, &d);
+	CHECK(d.n == 2 && strcmp(d.ids[0], id3) == 0 && strcmp(d.ids[1], id1) == 0, "doctor sees 3 and 1: %d", d.n);
+	listing t = {.s = s};
+	CHECK(s->ops->images_for_user(s, tech, NULL, 100, collect_image, &t) == MCD_STORE_OK, "sender list");
+	CHECK(t.n == 3 && !t.has_wrap[0], "the sender without a wrap gets NULL");
+	CHECK(t.nested_recipients == 5, "nested reads inside the callback: %d", t.nested_recipients);
+	listing o = {0};
+	s->ops->images_for_user(s, other, NULL, 100, collect_image, &o);
+	CHECK(o.n == 0, "another user sees nothing");
+	listing page = {0};
+	s->ops->images_for_user(s, pat, NULL, 2, collect_image, &page);
+	CHECK(page.n == 2, "limit");
+	listing next = {0};
+	s->ops->images_for_user(s, pat, page.ids[1], 2, collect_image, &next);
+	CHECK(next.n == 1 && strcmp(next.ids[0], id1) == 0, "next page");
+	CHECK(s->ops->images_for_user(s, pat, id9, 2, collect_image, &next) == MCD_STORE_NOT_FOUND, "unknown cursor");
+
+	/* Wraps. */
+	mcd_wrap *w = NULL;
+	CHECK(s->ops->wrap_get(s, id1, pat, &w) == MCD_STORE_OK && w, "wrap");
+	if (w)
+		CHECK(w->user_id == pat && w->granted_by == tech && w->wrap_len == 16 && w->wrap[0] == 1,
+		      "wrap fields");
+	mcd_wrap_free(w);
+	w = NULL;
+	CHECK(s->ops->wrap_get(s, id1, other, &w) == MCD_STORE_NOT_FOUND && !w, "no wrap for other");
+	CHECK(s->ops->wrap_get(s, id9, pat, &w) == MCD_STORE_NOT_FOUND, "no such image");
+	char **rec = NULL;
+	CHECK(s->ops->image_recipients(s, id1, &rec) == MCD_STORE_OK && rec, "recipients");
+	if (rec)
+		CHECK(rec[0] && strcmp(rec[0], "doc") == 0 && rec[1] && strcmp(rec[1], "pat") == 0 && !rec[2],
+		      "sorted");
+	mcd_strv_free(rec);
+	rec = NULL;
+	CHECK(s->ops->image_recipients(s, id9, &rec) == MCD_STORE_NOT_FOUND && !rec, "recipients of nothing");
+
+	uint8_t body[16] = {7};
+	mcd_wrap share = {.user_id = other, .granted_by = doc, .wrap = body, .wrap_len = 16};
+	mcd_audit_event ev = ev_of("share", id1);
+	before = audit_count(s);
+	CHECK(s->ops->wrap_add(s, id1, &share, &ev) == MCD_STORE_OK, "share");
+	CHECK(s->ops->wrap_add(s, id1, &share, &ev) == MCD_STORE_CONFLICT, "share exists");
+	CHECK(s->ops->wrap_add(s, id9, &share, &ev) == MCD_STORE_NOT_FOUND, "share of nothing");
+	share.user_id = 999999;
+	CHECK(s->ops->wrap_add(s, id1, &share, &ev) == MCD_STORE_NOT_FOUND, "share with nobody");
+	CHECK(audit_count(s) == before + 1, "one share record");
+	ev = ev_of("revoke", id1);
+	CHECK(s->ops->wrap_delete(s, id1, other, &ev) == MCD_STORE_OK, "revoke");
+	CHECK(s->ops->wrap_delete(s, id1, other, &ev) == MCD_STORE_NOT_FOUND, "revoke twice");
+	CHECK(s->ops->wrap_delete(s, id9, other, &ev) == MCD_STORE_NOT_FOUND, "revoke of nothing");
+
+	/* Deletion: wraps cascade; the blob is unreferenced only with its last image. */
+	bool yes = false;
+	uint8_t sha_a[32], sha_b[32], sha_z[32];
+	sha256_of("blob A", 6, sha_a);
+	sha256_of("blob B", 6, sha_b);
+	sha256_of("blob Z", 6, sha_z);
+	CHECK(s->ops->blob_referenced(s, sha_a, &yes) == MCD_STORE_OK && yes, "blob A referenced");
+	CHECK(s->ops->blob_referenced(s, sha_z, &yes) == MCD_STORE_OK && !yes, "blob Z not");
+	bool unref = true;
+	ev = ev_of("delete", id1);
+	CHECK(s->ops->image_delete(s, id1, &unref, &ev) == MCD_STORE_OK, "delete 1");
+	CHECK(!unref, "blob A still used by image 2");
+	CHECK(s->ops->wrap_get(s, id1, pat, &w) == MCD_STORE_NOT_FOUND, "wraps of 1 gone");
+	CHECK(raw_count("SELECT count(*) FROM wraps WHERE image_n NOT IN (SELECT n FROM images)") == 0,
+	      "no orphan wraps");
+	CHECK(raw_count("SELECT count(*) FROM wraps") == 3, "wraps of 2 and 3 remain");
+	CHECK(s->ops->image_delete(s, id1, &unref, &ev) == MCD_STORE_NOT_FOUND, "delete twice");
+	CHECK(s->ops->image_delete(s, id2, &unref, &ev) == MCD_STORE_OK && unref, "last user of blob A");
+	CHECK(s->ops->blob_referenced(s, sha_a, &yes) == MCD_STORE_OK && !yes, "blob A unreferenced");
+	CHECK(s->ops->image_delete(s, id3, &unref, &ev) == MCD_STORE_OK && unref, "blob B unreferenced");
+	CHECK(s->ops->blob_referenced(s, sha_b, &yes) == MCD_STORE_OK && !yes, "blob B free");
+	CHECK(raw_count("SELECT count(*) FROM wraps") == 0, "every wrap destroyed");
+}
+
+static void test_checkpoint_add(mcd_store *s)
+{
+	int64_t seq;
+	uint8_t head[32], other[32] = {1};
+	s->ops->audit_head(s, &seq, head);
+	CHECK(seq > 0, "records exist");
+	uint8_t sig[64] = {0};
+	CHECK(s->ops->checkpoint_add(s, seq + 5, head, sig, 64) == MCD_STORE_NOT_FOUND, "checkpoint past the end");
+	CHECK(s->ops->checkpoint_add(s, seq, other, sig, 64) == MCD_STORE_CONFLICT, "checkpoint with a wrong hash");
+	CHECK(s->ops->checkpoint_add(s, seq, head, sig, 64) == MCD_STORE_OK, "checkpoint");
+	CHECK(s->ops->checkpoint_add(s, seq, head, sig, 64) == MCD_STORE_OK, "same checkpoint again");
+	raw_exec("DELETE FROM checkpoints");
+}
+
+static void test_bad_events(mcd_store *s)
+{
+	int64_t before = audit_count(s);
+	mcd_audit_event ev = ev_of("upload", "x");
+	ev.detail = "[1, 2]";
+	fprintf(stderr, "(errors about events without a canonical form are expected next)\n");
+	CHECK(s->ops->audit_append(s, &ev) == MCD_STORE_ERROR, "detail must be an object");
+	ev.detail = "{\"ok\": true}";
+	ev.actor = "\xff\xfe";
+	CHECK(s->ops->audit_append(s, &ev) == MCD_STORE_ERROR, "invalid UTF-8 refused");
+	/* An operation whose event cannot be recorded does not happen either. */
+	mcd_throttle t = {.failures = 1};
+	CHECK(s->ops->throttle_put(s, "u:bad", &t, &ev) == MCD_STORE_ERROR, "throttle with a bad event");
+	s->ops->throttle_get(s, "u:bad", &t);
+	CHECK(t.failures == 0, "rolled back");
+	CHECK(audit_count(s) == before, "nothing appended");
+}
+
+/* ---- eight threads ---- */
+
+typedef struct worker {
+	mcd_store *s;
+	int index;
+	int64_t shared_user;
+	int failures;
+	int ops;
+} worker;
+
+static int count_cb(void *ctx, const mcd_image *im, const mcd_wrap *w)
+{
+	(void)im;
+	(void)w;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+static void *work(void *arg)
+{
+	worker *wk = arg;
+	mcd_store *s = wk->s;
+	char name[32];
+	snprintf(name, sizeof name, "worker%d", wk->index);
+	char e[64], g[64];
+	mcd_user u = make_user(name, MCD_ROLE_DOCTOR, e, g);
+	mcd_audit_event ev = ev_of("register", name);
+	if (s->ops->user_create(s, &u, NULL, 1700000000, &ev) != MCD_STORE_OK)
+		wk->failures++;
+	for (int i = 0; i < 40; i++) {
+		int num = 1000 + wk->index * 100 + i;
+		int64_t to[2] = {u.id, wk->shared_user};
+		char blob[32];
+		snprintf(blob, sizeof blob, "blob %d", i % 5);
+		if (put_image(s, num, u.id, blob, to, 2) != MCD_STORE_OK)
+			wk->failures++;
+		char id[33];
+		image_id(num, id);
+		mcd_image *im = NULL;
+		if (s->ops->image_get(s, id, &im) != MCD_STORE_OK)
+			wk->failures++;
+		mcd_image_free(im);
+		int n = 0;
+		if (s->ops->images_for_user(s, u.id, NULL, 10, count_cb, &n) != MCD_STORE_OK || n == 0)
+			wk->failures++;
+		mcd_session se = {.user_id = u.id, .created = i, .last_seen = i, .expires = i + 100};
+		char tok[32];
+		snprintf(tok, sizeof tok, "tok %d %d", wk->index, i);
+		sha256_of(tok, strlen(tok), se.token_hash);
+		if (s->ops->session_create(s, &se, NULL) != MCD_STORE_OK ||
+		    s->ops->session_touch(s, se.token_hash, i + 1) != MCD_STORE_OK)
+			wk->failures++;
+		mcd_throttle t = {.failures = i + 1};
+		char key[40];
+		snprintf(key, sizeof key, "a:10.0.0.%d", wk->index);
+		ev = ev_of("login_failed", name);
+		if (s->ops->throttle_put(s, key, &t, &ev) != MCD_STORE_OK)
+			wk->failures++;
+		if (i % 4 == 0) {
+			bool unref;
+			ev = ev_of("delete", id);
+			if (s->ops->image_delete(s, id, &unref, &ev) != MCD_STORE_OK)
+				wk->failures++;
+		}
+		mcd_user *me = NULL;
+		if (s->ops->user_by_name(s, name, &me) != MCD_STORE_OK)
+			wk->failures++;
+		mcd_user_free(me);
+		wk->ops += 9;
+	}
+	return NULL;
+}
+
+static void test_threads(const char *dir)
+{
+	mcd_audit_signer *signer = mcd_audit_signer_open(dir);
+	CHECK(signer != NULL, "signer");
+	mcd_store *s = mcd_store_sqlite_open(db_path, signer);
+	CHECK(s != NULL, "reopen with a signer");
+	if (!s || !signer)
+		exit(1);
+	int64_t shared = add_user(s, "shared", MCD_ROLE_PATIENT);
+	int64_t before = audit_count(s);
+	pthread_t th[8];
+	worker wk[8];
+	for (int i = 0; i < 8; i++) {
+		wk[i] = (worker){.s = s, .index = i, .shared_user = shared};
+		pthread_create(&th[i], NULL, work, &wk[i]);
+	}
+	int failures = 0;
+	for (int i = 0; i < 8; i++) {
+		pthread_join(th[i], NULL);
+		failures += wk[i].failures;
+	}
+	CHECK(failures == 0, "no operation failed under 8 threads: %d", failures);
+	/* Per worker: 1 register + 40 uploads + 40 login_failed + 10 deletes. */
+	CHECK(audit_count(s) == before + 8 * 91, "every event recorded: %lld", (long long)(audit_count(s) - before));
+	int n = 0;
+	s->ops->images_for_user(s, shared, NULL, 1000, count_cb, &n);
+	CHECK(n == 8 * 30, "images the shared user can see: %d", n);
+	bool ok = false;
+	CHECK(s->ops->integrity_check(s, &ok) == MCD_STORE_OK && ok, "integrity_check after the threads");
+	mcd_audit_verdict v;
+	CHECK(mcd_audit_verify(s, mcd_audit_signer_public_pem(signer), &v) == MCD_STORE_OK && v.ok,
+	      "audit chain verifies: %s", v.reason);
+	CHECK(v.checkpoints >= 10, "checkpoints written along the way: %lld", (long long)v.checkpoints);
+	s->ops->close(s);
+	mcd_audit_signer_free(signer);
+}
+
+int main(void)
+{
+	mcd_log_set_level(MCD_LOG_ERROR);
+	char dir[256];
+	scratch_dir(dir);
+	snprintf(db_path, sizeof db_path, "%s/medcryptd.db", dir);
+	test_migrations(dir);
+	mcd_store *s = mcd_store_sqlite_open(db_path, NULL);
+	CHECK(s != NULL, "open");
+	if (!s)
+		return check_summary("store");
+	test_users(s);
+	test_users_list(s);
+	test_sessions(s);
+	test_throttle(s);
+	test_images(s);
+	test_checkpoint_add(s);
+	test_bad_events(s);
+	bool ok = false;
+	CHECK(s->ops->integrity_check(s, &ok) == MCD_STORE_OK && ok, "integrity_check");
+	s->ops->close(s);
+	test_threads(dir);
+	scratch_remove(dir);
+	return check_summary("store");
+}
