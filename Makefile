@@ -1,7 +1,8 @@
 # medcrypt: a thin wrapper over meson. `make test` is what CI runs (.ci/run).
 #   make            build (release) into build/
 #   make test       bootstrap, build, run every suite, then again under ASan+UBSan
-#   make run        bootstrap, build, and run the CLI demo (scripts/demo)
+#   make run        bootstrap, build, and run the server medcryptd on https://localhost:8443
+#                   (scripts/run-server; the CLI demo is scripts/demo)
 #   make bench      benchmarks against openssl speed, age and gpg (docs/PERFORMANCE.md)
 #   make fuzz       build the libFuzzer targets and run each for FUZZ_SECONDS (default 60)
 #   make format     clang-format every C file in place
@@ -36,7 +37,7 @@ test: build $(ASAN_BUILD)/build.ninja $(FUZZ_BUILD)/build.ninja
 	tests/run-all $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
 
 run: build
-	scripts/demo $(BUILD)
+	scripts/run-server $(BUILD)
 
 bench: build
 	bench/run $(BUILD)

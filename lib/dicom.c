@@ -41,6 +41,7 @@ typedef struct frame {
 typedef struct parser {
 	mc_input in;
 	const mc_dicom_visitor *v;
+	mc_dicom_chunk_fn chunk; /* NULL: large values and fragments are skipped, not streamed */
 	void *ctx;
 	mc_err *err;
 	uint64_t offset; /* file offset of buf[pos] */
@@ -97,6 +98,30 @@ static mc_status take(parser *p, uint8_t *dst, uint64_t n, const char *what)
 			memcpy(dst, p->buf + p->pos, chunk);
 			dst += chunk;
 		}
+		p->pos += chunk;
+		p->offset += chunk;
+		n -= chunk;
+	}
+	return MC_OK;
+}
+
+static mc_status stopped(parser *p);
+
+/* Passes n bytes to the chunk callback in the pieces the read buffer holds. */
+static mc_status take_chunks(parser *p, uint64_t n, const char *what)
+{
+	while (n > 0) {
+		size_t chunk = n < READ_BUF ? (size_t)n : READ_BUF;
+		mc_status st = fill(p, chunk);
+		if (st != MC_OK)
+			return st;
+		size_t have = p->len - p->pos;
+		if (have == 0)
+			return truncated(p, what);
+		if (chunk > have)
+			chunk = have;
+		if (p->chunk(p->ctx, p->buf + p->pos, chunk))
+			return stopped(p);
 		p->pos += chunk;
 		p->offset += chunk;
 		n -= chunk;
@@ -182,6 +207,8 @@ static mc_status pop(parser *p)
 		stop = p->v->sequence_end(p->ctx, f->depth);
 	else if (f->kind == F_ITEM && p->v && p->v->item_end)
 		stop = p->v->item_end(p->ctx, f->depth);
+	else if (f->kind == F_FRAGMENTS && p->chunk && p->v && p->v->sequence_end)
+		stop = p->v->sequence_end(p->ctx, f->depth); /* streaming: the end of the fragments too */
 	p->top--;
 	return stop ? stopped(p) : MC_OK;
 }
@@ -222,6 +249,10 @@ static mc_status sequence_step(parser *p, uint32_t tag, uint64_t tag_offset)
 	frame *f = top(p);
 	uint32_t len = load32(f, b);
 	if (tag == TAG_ITEM) {
+		if (len != MC_DICOM_UNDEFINED_LENGTH && len % 2 != 0)
+			return mc_fail(p->err, MC_ERR_HEADER,
+			               "malformed DICOM: the item at byte %llu has the odd length %lu (PS3.5 7.5 requires even)",
+			               (unsigned long long)tag_offset, (unsigned long)len);
 		if (len != MC_DICOM_UNDEFINED_LENGTH && (st = fits(p, len, tag, tag_offset)) != MC_OK)
 			return st;
 		unsigned depth = f->depth + 1;
@@ -256,9 +287,21 @@ static mc_status fragment_step(parser *p, uint32_t tag, uint64_t tag_offset)
 			return mc_fail(p->err, MC_ERR_HEADER,
 			               "malformed DICOM: the pixel data fragment at byte %llu has an undefined length",
 			               (unsigned long long)tag_offset);
+		if (len % 2 != 0)
+			return mc_fail(p->err, MC_ERR_HEADER,
+			               "malformed DICOM: the pixel data fragment at byte %llu has the odd length %lu (PS3.5 "
+			               "A.4 requires even)",
+			               (unsigned long long)tag_offset, (unsigned long)len);
 		if ((st = fits(p, len, tag, tag_offset)) != MC_OK)
 			return st;
 		uint64_t value_offset = p->offset;
+		if (p->chunk) {
+			/* Streaming: reported first, then its bytes. */
+			if (p->v && p->v->fragment && p->v->fragment(p->ctx, f->fragments, value_offset, len))
+				return stopped(p);
+			f->fragments++;
+			return take_chunks(p, len, "a pixel data fragment");
+		}
 		if ((st = take(p, NULL, len, "a pixel data fragment")) != MC_OK)
 			return st;
 		/* Reported once skipped, so that a fragment the visitor sees is all in the file. */
@@ -397,6 +440,11 @@ static mc_status element_step(parser *p, uint32_t tag, uint64_t tag_offset)
 		if ((st = take(p, p->value, el.length, "an element value")) != MC_OK)
 			return st;
 		el.value = p->value;
+	} else if (p->chunk) {
+		/* Streaming: the element first (value NULL), then its bytes in pieces. */
+		if (p->v && p->v->element && p->v->element(p->ctx, &el))
+			return stopped(p);
+		return take_chunks(p, el.length, "an element value");
 	} else if ((st = take(p, NULL, el.length, "an element value")) != MC_OK) {
 		return st;
 	}
@@ -415,9 +463,21 @@ static mc_status element_step(parser *p, uint32_t tag, uint64_t tag_offset)
 	return MC_OK;
 }
 
-static mc_status run(parser *p, uint64_t total)
+static mc_status run_frames(parser *p, bool in_meta);
+
+static mc_status run(parser *p, uint64_t total, bool dataset_only)
 {
-	mc_status st = fill(p, PREAMBLE_LEN + 4);
+	mc_status st;
+	if (dataset_only) {
+		frame *root = &p->stack[0];
+		memset(root, 0, sizeof *root);
+		root->kind = F_ROOT;
+		root->end = root->limit = total == MC_DICOM_SIZE_UNKNOWN ? NO_END : total;
+		if ((st = start_dataset(p, root)) != MC_OK)
+			return st;
+		return run_frames(p, false);
+	}
+	st = fill(p, PREAMBLE_LEN + 4);
 	if (st != MC_OK)
 		return st;
 	if (p->len < PREAMBLE_LEN + 4)
@@ -434,7 +494,14 @@ static mc_status run(parser *p, uint64_t total)
 	root->kind = F_ROOT;
 	root->end = root->limit = total == MC_DICOM_SIZE_UNKNOWN ? NO_END : total;
 	root->explicit_vr = true; /* the file meta group: explicit VR little endian (PS3.10 7.1) */
-	bool in_meta = true;
+	return run_frames(p, true);
+}
+
+/* Reads elements until the end of the input (or of the root's stated size). */
+static mc_status run_frames(parser *p, bool in_meta)
+{
+	frame *root = &p->stack[0];
+	mc_status st;
 	for (;;) {
 		frame *f = top(p);
 		if (f->end != NO_END && p->offset == f->end) {
@@ -477,21 +544,46 @@ static mc_status run(parser *p, uint64_t total)
 	return MC_OK;
 }
 
-mc_status mc_dicom_parse(mc_input in, uint64_t total, const mc_dicom_visitor *v, void *ctx, mc_err *err)
+static mc_status parse(mc_input in, uint64_t total, const char *transfer_syntax, const mc_dicom_visitor *v,
+                       mc_dicom_chunk_fn chunk, void *ctx, mc_err *err)
 {
 	if (!in.read)
 		return mc_fail(err, MC_ERR_MISUSE, "mc_dicom_parse: no input");
+	if (transfer_syntax && strlen(transfer_syntax) >= sizeof ((parser *)0)->transfer_syntax)
+		return mc_fail(err, MC_ERR_MISUSE, "mc_dicom_parse_dataset: transfer syntax UID too long");
 	parser *p = malloc(sizeof *p);
 	if (!p)
 		return mc_fail(err, MC_ERR_NOMEM, "out of memory");
 	memset(p, 0, offsetof(parser, buf));
 	p->in = in;
 	p->v = v;
+	p->chunk = chunk;
 	p->ctx = ctx;
 	p->err = err;
-	mc_status st = run(p, total);
+	if (transfer_syntax)
+		strcpy(p->transfer_syntax, transfer_syntax);
+	mc_status st = run(p, total, transfer_syntax != NULL);
 	free(p);
 	return st == MC_OK ? mc_ok(err) : st;
+}
+
+mc_status mc_dicom_parse(mc_input in, uint64_t total, const mc_dicom_visitor *v, void *ctx, mc_err *err)
+{
+	return parse(in, total, NULL, v, NULL, ctx, err);
+}
+
+mc_status mc_dicom_parse_chunked(mc_input in, uint64_t total, const mc_dicom_visitor *v, mc_dicom_chunk_fn chunk,
+                                 void *ctx, mc_err *err)
+{
+	return parse(in, total, NULL, v, chunk, ctx, err);
+}
+
+mc_status mc_dicom_parse_dataset(mc_input in, uint64_t total, const char *transfer_syntax,
+                                 const mc_dicom_visitor *v, mc_dicom_chunk_fn chunk, void *ctx, mc_err *err)
+{
+	if (!transfer_syntax)
+		return mc_fail(err, MC_ERR_MISUSE, "mc_dicom_parse_dataset: no transfer syntax");
+	return parse(in, total, transfer_syntax, v, chunk, ctx, err);
 }
 
 const char *mc_dicom_transfer_syntax_name(const char *uid)

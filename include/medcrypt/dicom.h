@@ -84,6 +84,31 @@ typedef struct mc_dicom_visitor {
  */
 mc_status mc_dicom_parse(mc_input in, uint64_t total, const mc_dicom_visitor *v, void *ctx, mc_err *err);
 
+/* Receives the bytes of a large value or of a fragment, in order, in pieces of any size (see
+ * mc_dicom_parse_chunked). Returns 0 to go on, non-zero to stop (MC_ERR_CANCELLED). */
+typedef int (*mc_dicom_chunk_fn)(void *ctx, const uint8_t *bytes, size_t len);
+
+/*
+ * Like mc_dicom_parse, but values longer than MC_DICOM_VALUE_CAP and the fragments of
+ * encapsulated pixel data are streamed instead of skipped: the element (value NULL) or the
+ * fragment is reported first, before its bytes were read, and then chunk receives the bytes in
+ * pieces. A later MC_ERR_HEADER (a truncated value) means what the visitor received must be
+ * discarded. The end of encapsulated pixel data (its sequence delimiter) is reported through
+ * sequence_end, with the depth of the Pixel Data element. This is how a file is copied without
+ * holding its pixel data: memory stays at the reader's fixed buffers. chunk may be NULL (then
+ * this is mc_dicom_parse, and the end of encapsulated pixel data is not reported).
+ */
+mc_status mc_dicom_parse_chunked(mc_input in, uint64_t total, const mc_dicom_visitor *v, mc_dicom_chunk_fn chunk,
+                                 void *ctx, mc_err *err);
+
+/*
+ * Parses a bare dataset (no preamble, "DICM" or file meta group) encoded in transfer_syntax (a
+ * UID without padding), as found inside the Encrypted Content (0400,0520) of PS3.15. Otherwise
+ * as mc_dicom_parse_chunked; total bounds the dataset. MC_ERR_MISUSE without a transfer syntax.
+ */
+mc_status mc_dicom_parse_dataset(mc_input in, uint64_t total, const char *transfer_syntax,
+                                 const mc_dicom_visitor *v, mc_dicom_chunk_fn chunk, void *ctx, mc_err *err);
+
 /* The name of a transfer syntax UID ("Explicit VR Little Endian", "JPEG Baseline (Process 1)",
  * ...) for the common ones, else NULL. uid has no padding. The result is a static string. */
 const char *mc_dicom_transfer_syntax_name(const char *uid);

@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 #include <medcrypt/container.h>
+#include <medcrypt/image.h>
 #include <medcrypt/key.h>
 #include <medcrypt/medcrypt.h>
 #include <stdbool.h>
@@ -27,6 +28,21 @@ mc_status cmd_share(int argc, char **argv, mc_err *err);
 mc_status cmd_unshare(int argc, char **argv, mc_err *err);
 mc_status cmd_fingerprint(int argc, char **argv, mc_err *err);
 mc_status cmd_meta(int argc, char **argv, mc_err *err);
+mc_status cmd_preview(int argc, char **argv, mc_err *err);
+mc_status cmd_redact(int argc, char **argv, mc_err *err);  /* cmd_redact.c */
+mc_status cmd_restore(int argc, char **argv, mc_err *err); /* cmd_redact.c */
+mc_status cmd_deid(int argc, char **argv, mc_err *err);    /* cmd_deid.c */
+mc_status cmd_reid(int argc, char **argv, mc_err *err);    /* cmd_deid.c */
+/* The JSON object `medcrypt meta --json` prints for a DICOM, PNG or JPEG file, with "file" set
+ * to the base name of path (cmd_meta.c). MC_ERR_UNSUPPORTED for any other type. The caller
+ * json_decref()s *out. */
+mc_status meta_of_file(const char *path, json_t **out, mc_err *err);
+/* A preview of the file at path (cmd_preview.c): block and max_size 0 mean the defaults; the
+ * PNG is released with mc_buf_free. info may be NULL. */
+mc_status make_preview(const char *path, uint32_t block, uint32_t max_size, uint8_t **png, size_t *len,
+                       mc_preview_info *info, mc_err *err);
+/* Parses a decimal number from 1 to max. */
+bool parse_preview_number(const char *s, uint32_t max, uint32_t *out);
 /* The server client (issue 4): cmd_account.c and cmd_images.c. */
 mc_status cmd_login(int argc, char **argv, mc_err *err);
 mc_status cmd_logout(int argc, char **argv, mc_err *err);

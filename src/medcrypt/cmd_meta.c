@@ -3,11 +3,14 @@
  * DICOM file (patient, study, series, image size, transfer syntax), read by the streaming
  * reader of <medcrypt/dicom.h> from the top-level dataset only, stopping at the pixel data. The
  * values come from the file and are untrusted: JSON output escapes them, plain output replaces
- * control characters and invalid UTF-8. PNG and JPEG are recognised by their signatures and
- * refused for now.
+ * control characters and invalid UTF-8. PNG and JPEG, recognised by their signatures, get their
+ * size, depth, colour type, text chunks and EXIF dates from <medcrypt/image.h>. meta_of_file
+ * gives the same JSON to `medcrypt seal`, which stores it in the container's metadata.
  */
 #include <getopt.h>
+#include <libgen.h>
 #include <medcrypt/dicom.h>
+#include <medcrypt/image.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -171,6 +174,200 @@ static long sniffed_read(void *ctx, uint8_t *buf, size_t len)
 	return s->rest.read(s->rest.ctx, buf, len);
 }
 
+/* What was read from a file: DICOM attributes or a PNG/JPEG description. */
+typedef struct meta_result {
+	mc_image_type type;
+	meta dicom;
+	mc_image_info *image;
+} meta_result;
+
+static void meta_result_free(meta_result *r)
+{
+	for (size_t i = 0; i < NFIELDS; i++)
+		free(r->dicom.text[i]);
+	free(r->image);
+}
+
+/* Reads the metadata of the file open on fd (path names it in messages). */
+static mc_status read_meta(const char *path, int fd, long long size, meta_result *r, mc_err *err)
+{
+	memset(r, 0, sizeof *r);
+	r->dicom.st = MC_OK;
+	sniffed s = {.rest = mc_input_fd(fd)};
+	while (s.len < sizeof s.head) {
+		long n = s.rest.read(s.rest.ctx, s.head + s.len, sizeof s.head - s.len);
+		if (n < 0) {
+			snprintf(err->msg, sizeof err->msg, "cannot read %s", path);
+			return MC_ERR_IO;
+		}
+		if (n == 0)
+			break;
+		s.len += (size_t)n;
+	}
+	mc_input in = {sniffed_read, &s};
+	r->type = mc_image_detect(s.head, s.len);
+	mc_status st;
+	if (r->type == MC_IMAGE_PNG || r->type == MC_IMAGE_JPEG) {
+		if (!(r->image = malloc(sizeof *r->image)))
+			return MC_ERR_NOMEM;
+		st = mc_image_probe(in, NULL, r->image, err);
+		if (st != MC_OK) {
+			char detail[sizeof err->msg];
+			snprintf(detail, sizeof detail, "%s", err->msg);
+			snprintf(err->msg, sizeof err->msg, "%s: %.300s", path, detail);
+		}
+		return st;
+	}
+	meta *m = &r->dicom;
+	mc_dicom_visitor v = {.element = on_element};
+	st = mc_dicom_parse(in, size >= 0 ? (uint64_t)size : MC_DICOM_SIZE_UNKNOWN, &v, m, err);
+	if (st == MC_ERR_CANCELLED && m->st == MC_OK)
+		st = MC_OK; /* stopped at the pixel data on purpose */
+	else if (st == MC_ERR_CANCELLED)
+		st = m->st, snprintf(err->msg, sizeof err->msg, "out of memory");
+	if (st == MC_ERR_HEADER) {
+		char detail[sizeof err->msg];
+		snprintf(detail, sizeof detail, "%s", err->msg);
+		snprintf(err->msg, sizeof err->msg, "%s: %.300s", path, detail);
+	}
+	return st;
+}
+
+static const char *transfer_syntax_uid(const meta *m)
+{
+	for (size_t i = 0; i < NFIELDS; i++)
+		if (fields[i].group == 0x0002 && m->text[i])
+			return m->text[i];
+	return NULL;
+}
+
+/* A JSON string of an untrusted value: as is when UTF-8, else with '?' for what is not. */
+static json_t *untrusted_string(const char *v, size_t n)
+{
+	json_t *str = json_stringn(v, n);
+	if (!str) {
+		char *p = printable(v, n);
+		str = p ? json_string(p) : NULL;
+		free(p);
+	}
+	return str ? str : json_null();
+}
+
+static json_t *dicom_json(const char *file, const meta *m)
+{
+	const char *ts_name = mc_dicom_transfer_syntax_name(transfer_syntax_uid(m));
+	json_t *o = json_object();
+	json_t *name = file ? json_string(file) : NULL; /* NULL when the path is not UTF-8 */
+	json_object_set_new(o, "file", name ? name : json_null());
+	json_object_set_new(o, "format", json_string("dicom"));
+	for (size_t i = 0; i < NFIELDS; i++) {
+		if (!m->present[i])
+			continue;
+		if (fields[i].kind == USHORT || fields[i].kind == INTSTR) {
+			json_object_set_new(o, fields[i].name, json_integer(m->number[i]));
+			continue;
+		}
+		/* not UTF-8 (another Specific Character Set): shown with '?' */
+		json_object_set_new(o, fields[i].name, untrusted_string(m->text[i], m->len[i]));
+	}
+	if (ts_name)
+		json_object_set_new(o, "TransferSyntaxName", json_string(ts_name));
+	return o;
+}
+
+/* The PNG/JPEG description, keys in output order. Dates are only shown when present. */
+static json_t *image_json(const char *file, const mc_image_info *info)
+{
+	json_t *o = json_object();
+	json_t *name = file ? json_string(file) : NULL;
+	json_object_set_new(o, "file", name ? name : json_null());
+	json_object_set_new(o, "format", json_string(mc_image_type_name(info->type)));
+	json_object_set_new(o, "Width", json_integer(info->width));
+	json_object_set_new(o, "Height", json_integer(info->height));
+	json_object_set_new(o, "BitDepth", json_integer(info->bit_depth));
+	json_object_set_new(o, "Components", json_integer(info->components));
+	json_object_set_new(o, "ColorType", json_string(info->color_type));
+	json_object_set_new(o, info->type == MC_IMAGE_PNG ? "Interlaced" : "Progressive", json_boolean(info->interlaced));
+	for (size_t i = 0; i < info->n_text; i++) /* PNG's registered keyword for the time of creation */
+		if (strcmp(info->text[i].keyword, "Creation Time") == 0 && !json_object_get(o, "CreationTime"))
+			json_object_set_new(o, "CreationTime", untrusted_string(info->text[i].value, info->text[i].len));
+	if (info->png_time[0])
+		json_object_set_new(o, "ModificationTime", json_string(info->png_time));
+	if (info->exif.date_time_original[0])
+		json_object_set_new(o, "DateTimeOriginal", json_string(info->exif.date_time_original));
+	if (info->exif.date_time_digitized[0])
+		json_object_set_new(o, "DateTimeDigitized", json_string(info->exif.date_time_digitized));
+	if (info->exif.date_time[0])
+		json_object_set_new(o, "DateTime", json_string(info->exif.date_time));
+	if (info->n_text > 0) {
+		json_t *text = json_object();
+		for (size_t i = 0; i < info->n_text; i++) {
+			/* keywords are Latin-1 printable by the PNG spec, but only checked by libspng */
+			char *key = printable(info->text[i].keyword, strlen(info->text[i].keyword));
+			if (key && !json_object_get(text, key))
+				json_object_set_new(text, key, untrusted_string(info->text[i].value, info->text[i].len));
+			free(key);
+		}
+		json_object_set_new(o, "Text", text);
+	}
+	return o;
+}
+
+mc_status meta_of_file(const char *path, json_t **out, mc_err *err)
+{
+	*out = NULL;
+	int fd;
+	long long size;
+	mc_status st = in_open(path, &fd, &size, err);
+	if (st != MC_OK)
+		return st;
+	meta_result r;
+	st = read_meta(path, fd, size, &r, err);
+	in_close(fd);
+	if (r.type == MC_IMAGE_UNKNOWN && (st == MC_OK || st == MC_ERR_HEADER))
+		st = MC_ERR_UNSUPPORTED, snprintf(err->msg, sizeof err->msg, "%s is not DICOM, PNG or JPEG", path);
+	if (st == MC_OK) {
+		char *copy = strdup(path);
+		const char *base = copy ? basename(copy) : NULL;
+		*out = r.image ? image_json(base, r.image) : dicom_json(base, &r.dicom);
+		free(copy);
+	}
+	meta_result_free(&r);
+	return st;
+}
+
+/* Plain text: one "Name  value" line per JSON member, values made printable. */
+static void print_plain_json(json_t *o)
+{
+	const char *key;
+	json_t *v;
+	json_object_foreach(o, key, v)
+	{
+		if (strcmp(key, "file") == 0 || strcmp(key, "format") == 0)
+			continue;
+		if (json_is_object(v)) {
+			const char *k2;
+			json_t *v2;
+			json_object_foreach(v, k2, v2)
+			{
+				char name[128];
+				snprintf(name, sizeof name, "%s[%s]", key, k2);
+				char *p = json_is_string(v2) ? printable(json_string_value(v2), json_string_length(v2)) : NULL;
+				printf("%-18s %s\n", name, p ? p : "?");
+				free(p);
+			}
+		} else if (json_is_string(v)) {
+			char *p = printable(json_string_value(v), json_string_length(v));
+			printf("%-18s %s\n", key, p ? p : "?");
+			free(p);
+		} else if (json_is_boolean(v)) {
+			printf("%-18s %s\n", key, json_is_true(v) ? "yes" : "no");
+		} else if (json_is_integer(v)) {
+			printf("%-18s %lld\n", key, (long long)json_integer_value(v));
+		}
+	}
+}
+
 mc_status cmd_meta(int argc, char **argv, mc_err *err)
 {
 	bool json = false;
@@ -183,80 +380,35 @@ mc_status cmd_meta(int argc, char **argv, mc_err *err)
 	mc_status st = in_open(path, &fd, &size, err);
 	if (st != MC_OK)
 		return st;
-
-	sniffed s = {.rest = mc_input_fd(fd)};
-	while (s.len < sizeof s.head) {
-		long n = s.rest.read(s.rest.ctx, s.head + s.len, sizeof s.head - s.len);
-		if (n < 0) {
-			in_close(fd);
-			snprintf(err->msg, sizeof err->msg, "cannot read %s", path);
-			return MC_ERR_IO;
-		}
-		if (n == 0)
-			break;
-		s.len += (size_t)n;
-	}
-	static const uint8_t png_sig[8] = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
-	if ((s.len >= 8 && memcmp(s.head, png_sig, 8) == 0) ||
-	    (s.len >= 3 && s.head[0] == 0xFF && s.head[1] == 0xD8 && s.head[2] == 0xFF)) {
-		in_close(fd);
-		snprintf(err->msg, sizeof err->msg, "%s: PNG/JPEG metadata is not supported yet", path);
-		return MC_ERR_UNSUPPORTED;
-	}
-
-	meta m = {.st = MC_OK};
-	mc_dicom_visitor v = {.element = on_element};
-	mc_input in = {sniffed_read, &s};
-	st = mc_dicom_parse(in, size >= 0 ? (uint64_t)size : MC_DICOM_SIZE_UNKNOWN, &v, &m, err);
+	meta_result r;
+	st = read_meta(path, fd, size, &r, err);
 	in_close(fd);
-	if (st == MC_ERR_CANCELLED && m.st == MC_OK)
-		st = MC_OK; /* stopped at the pixel data on purpose */
-	else if (st == MC_ERR_CANCELLED)
-		st = m.st, snprintf(err->msg, sizeof err->msg, "out of memory");
-	if (st == MC_ERR_HEADER) {
-		char detail[sizeof err->msg];
-		snprintf(detail, sizeof detail, "%s", err->msg);
-		snprintf(err->msg, sizeof err->msg, "%s: %.300s", path, detail);
-	}
 
-	const char *ts_uid = NULL;
-	for (size_t i = 0; i < NFIELDS; i++)
-		if (fields[i].group == 0x0002 && m.text[i])
-			ts_uid = m.text[i];
-	const char *ts_name = mc_dicom_transfer_syntax_name(ts_uid);
-
-	if (st == MC_OK && json) {
-		json_t *o = json_object();
-		json_t *file = json_string(path); /* NULL when the path is not UTF-8 */
-		json_object_set_new(o, "file", file ? file : json_null());
-		json_object_set_new(o, "format", json_string("dicom"));
-		for (size_t i = 0; i < NFIELDS; i++) {
-			if (!m.present[i])
-				continue;
-			if (fields[i].kind == USHORT || fields[i].kind == INTSTR) {
-				json_object_set_new(o, fields[i].name, json_integer(m.number[i]));
-				continue;
-			}
-			json_t *str = json_stringn(m.text[i], m.len[i]);
-			if (!str) { /* not UTF-8 (another Specific Character Set): shown with '?' */
-				char *p = printable(m.text[i], m.len[i]);
-				str = p ? json_string(p) : NULL;
-				free(p);
-			}
-			json_object_set_new(o, fields[i].name, str ? str : json_null());
+	if (st == MC_OK && r.image) {
+		json_t *o = image_json(path, r.image);
+		if (json) {
+			json_print(o);
+		} else {
+			printf("%-18s %s\n", "Format", r.image->type == MC_IMAGE_PNG ? "PNG" : "JPEG");
+			print_plain_json(o);
+			json_decref(o);
 		}
-		if (ts_name)
-			json_object_set_new(o, "TransferSyntaxName", json_string(ts_name));
-		json_print(o);
+		meta_result_free(&r);
+		return st;
+	}
+	meta *mp = &r.dicom;
+	const char *ts_name = mc_dicom_transfer_syntax_name(transfer_syntax_uid(mp));
+	if (st == MC_OK && json) {
+		json_print(dicom_json(path, mp));
 	} else if (st == MC_OK) {
 		for (size_t i = 0; i < NFIELDS; i++) {
-			if (!m.present[i])
+			if (!mp->present[i])
 				continue;
 			if (fields[i].kind == USHORT || fields[i].kind == INTSTR) {
-				printf("%-18s %lld\n", fields[i].name, m.number[i]);
+				printf("%-18s %lld\n", fields[i].name, mp->number[i]);
 				continue;
 			}
-			char *p = printable(m.text[i], m.len[i]);
+			char *p = printable(mp->text[i], mp->len[i]);
 			printf("%-18s %s", fields[i].name, p ? p : "?");
 			if (fields[i].group == 0x0002 && ts_name)
 				printf(" (%s)", ts_name);
@@ -264,7 +416,6 @@ mc_status cmd_meta(int argc, char **argv, mc_err *err)
 			free(p);
 		}
 	}
-	for (size_t i = 0; i < NFIELDS; i++)
-		free(m.text[i]);
+	meta_result_free(&r);
 	return st;
 }

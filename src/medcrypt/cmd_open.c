@@ -1,7 +1,8 @@
 /*
  * cmd_open.c: the commands that read a sealed file: `open` (decrypt to a file that appears
- * only once everything verified), `verify` (signature, optionally every chunk) and `inspect`
- * (the header, and with a key the metadata).
+ * only once everything verified, and optionally the metadata and the preview beside it),
+ * `verify` (signature, optionally every chunk) and `inspect` (the header, and with a key the
+ * metadata).
  */
 #include <getopt.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@ struct read_opts {
 	size_t n_trust;
 	const char *out;
 	const char *meta_out;
+	const char *preview_out;
 	int pfd;
 	bool force, json;
 };
@@ -27,7 +29,8 @@ static mc_status parse_read_opts(const char *cmd, int argc, char **argv, struct 
 	    {"key", required_argument, NULL, 'k'},       {"trust", required_argument, NULL, 't'},
 	    {"output", required_argument, NULL, 'o'},    {"meta-out", required_argument, NULL, 'm'},
 	    {"passphrase-fd", required_argument, NULL, 'P'}, {"force", no_argument, NULL, 'f'},
-	    {"json", no_argument, NULL, 'j'},            {NULL, 0, NULL, 0}};
+	    {"json", no_argument, NULL, 'j'},            {"preview-out", required_argument, NULL, 'v'},
+	    {NULL, 0, NULL, 0}};
 	int c;
 	memset(o, 0, sizeof *o);
 	o->pfd = -1;
@@ -42,6 +45,7 @@ static mc_status parse_read_opts(const char *cmd, int argc, char **argv, struct 
 			break;
 		case 'o': o->out = optarg; break;
 		case 'm': o->meta_out = optarg; break;
+		case 'v': o->preview_out = optarg; break;
 		case 'P':
 			if (!parse_fd(optarg, &o->pfd))
 				return usage_error(err, cmd, "--passphrase-fd needs a file descriptor number");
@@ -140,8 +144,8 @@ mc_status cmd_open(int argc, char **argv, mc_err *err)
 	mc_pubkey *trusted[MAX_TRUSTED] = {0};
 	mc_identity *id = NULL;
 	mc_file *f = NULL;
-	uint8_t *meta = NULL;
-	size_t meta_len = 0;
+	uint8_t *meta = NULL, *preview = NULL;
+	size_t meta_len = 0, preview_len = 0;
 	int fd = -1;
 	long long size;
 	out_file out = {.fd = -1};
@@ -187,6 +191,16 @@ mc_status cmd_open(int argc, char **argv, mc_err *err)
 			st = write_small(o.meta_out, meta, meta_len, o.force, err);
 		json_decref(doc);
 	}
+	if (st == MC_OK && o.preview_out && (st = mc_file_preview(f, &preview, &preview_len, err)) == MC_OK) {
+		if (!preview)
+			fprintf(stderr, "medcrypt: the file carries no preview; %s not written\n", o.preview_out);
+		else if (mc_image_detect(preview, preview_len) != MC_IMAGE_PNG &&
+		         mc_image_detect(preview, preview_len) != MC_IMAGE_JPEG) /* [MC-CORE-10] */
+			fprintf(stderr, "medcrypt: warning: the preview is not a PNG or JPEG image; %s not written\n",
+			        o.preview_out);
+		else
+			st = write_small(o.preview_out, preview, preview_len, o.force, err);
+	}
 	if (st != MC_OK)
 		goto cleanup;
 	st = out_commit(&out, err);
@@ -205,6 +219,7 @@ cleanup:
 	if (fd >= 0)
 		in_close(fd);
 	mc_buf_free(meta, meta_len);
+	mc_buf_free(preview, preview_len);
 	mc_file_free(f);
 	mc_identity_free(id);
 	free_trust(trusted, o.n_trust);
@@ -225,7 +240,7 @@ mc_status cmd_verify(int argc, char **argv, mc_err *err)
 	mc_status st = parse_read_opts("verify", argc, argv, &o, err);
 	if (st != MC_OK)
 		return st;
-	if (o.out || o.meta_out)
+	if (o.out || o.meta_out || o.preview_out)
 		return usage_error(err, "verify", "verify writes no output");
 	mc_pubkey *trusted[MAX_TRUSTED] = {0};
 	mc_identity *id = NULL;
@@ -288,7 +303,7 @@ mc_status cmd_inspect(int argc, char **argv, mc_err *err)
 	mc_status st = parse_read_opts("inspect", argc, argv, &o, err);
 	if (st != MC_OK)
 		return st;
-	if (o.out || o.meta_out || o.n_trust)
+	if (o.out || o.meta_out || o.preview_out || o.n_trust)
 		return usage_error(err, "inspect", "inspect takes only -k, --passphrase-fd and --json");
 	mc_identity *id = NULL;
 	mc_file *f = NULL;

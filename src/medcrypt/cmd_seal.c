@@ -1,6 +1,9 @@
 /*
  * cmd_seal.c: `medcrypt seal`: encrypts one input to OUT, or several into a directory, for a
- * set of recipients, optionally signed; the signing key's passphrase is asked once.
+ * set of recipients, optionally signed; the signing key's passphrase is asked once. For every
+ * DICOM, PNG or JPEG input the attributes `medcrypt meta --json` shows are stored in the
+ * encrypted metadata (merged under the members of --meta, which win; --no-meta turns it off),
+ * and with --preview a pixelated preview of each input is stored encrypted too.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -59,8 +62,8 @@ static mc_status read_small(const char *path, size_t limit, uint8_t **out, size_
 	return MC_OK;
 }
 
-/* --meta must hold one JSON object ([MC-CORE-5]); it is stored compactly. */
-static mc_status load_metadata(const char *path, uint8_t **out, size_t *len, mc_err *err)
+/* --meta must hold one JSON object ([MC-CORE-5]). */
+static mc_status load_metadata(const char *path, json_t **out, mc_err *err)
 {
 	uint8_t *raw = NULL;
 	size_t raw_len = 0;
@@ -75,6 +78,38 @@ static mc_status load_metadata(const char *path, uint8_t **out, size_t *len, mc_
 		return usage_error(err, "seal", "%s is not a JSON object (line %d: %s)", path, jerr.line,
 		                   doc ? "not an object" : jerr.text);
 	}
+	*out = doc;
+	return MC_OK;
+}
+
+/* The metadata stored for one input: what `meta` finds in it (unless --no-meta), with the
+ * members of the --meta object over it; stored compactly. *out is NULL when there is none. */
+static mc_status input_metadata(const char *in_path, const json_t *user, bool auto_meta, uint8_t **out,
+                                size_t *len, mc_err *err)
+{
+	json_t *doc = NULL;
+	*out = NULL;
+	*len = 0;
+	if (auto_meta && strcmp(in_path, "-") != 0) {
+		mc_err why = {0};
+		mc_status st = meta_of_file(in_path, &doc, &why);
+		if (st == MC_ERR_NOMEM)
+			return st;
+		if (st != MC_OK && st != MC_ERR_UNSUPPORTED)
+			fprintf(stderr, "medcrypt seal: warning: no metadata read from %s: %s\n", in_path, why.msg);
+		if (st != MC_OK)
+			doc = NULL;
+	}
+	if (user) {
+		if (!doc)
+			doc = json_object();
+		if (!doc || json_object_update(doc, (json_t *)user) != 0) {
+			json_decref(doc);
+			return MC_ERR_NOMEM;
+		}
+	}
+	if (!doc)
+		return MC_OK;
 	char *compact = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(doc);
 	if (!compact)
@@ -82,7 +117,8 @@ static mc_status load_metadata(const char *path, uint8_t **out, size_t *len, mc_
 	*len = strlen(compact);
 	if (*len > MC_MAX_METADATA) {
 		free(compact);
-		return usage_error(err, "seal", "the metadata is larger than 1 MiB");
+		*len = 0;
+		return usage_error(err, "seal", "the metadata for %s is larger than 1 MiB", in_path);
 	}
 	*out = (uint8_t *)compact;
 	return MC_OK;
@@ -157,18 +193,44 @@ static bool unlock_failed(void *ctx)
 	return __atomic_load_n(&u->done, __ATOMIC_ACQUIRE) && u->st != MC_OK;
 }
 
-static mc_status seal_one(mc_seal_params *params, const char *in_path, const char *out_path, bool force, bool json,
-                          json_t *report, mc_err *err)
+/* What is stored beside each input's payload. */
+struct sections {
+	const json_t *user_meta; /* --meta, or NULL */
+	bool auto_meta;          /* not --no-meta */
+	bool make_preview;       /* --preview / --preview-block */
+	uint32_t preview_block;  /* 0: the default */
+	const uint8_t *fixed_preview; /* --preview-file, or NULL */
+	size_t fixed_preview_len;
+};
+
+static mc_status seal_one(mc_seal_params *params, const struct sections *sec, const char *in_path,
+                          const char *out_path, bool force, bool json, json_t *report, mc_err *err)
 {
 	int fd;
 	long long size;
 	out_file out;
-	mc_status st = in_open(in_path, &fd, &size, err);
-	if (st != MC_OK)
+	uint8_t *meta = NULL, *preview = NULL;
+	size_t meta_len = 0, preview_len = 0;
+	mc_status st = input_metadata(in_path, sec->user_meta, sec->auto_meta, &meta, &meta_len, err);
+	if (st == MC_OK && sec->make_preview) {
+		if (strcmp(in_path, "-") == 0)
+			st = usage_error(err, "seal", "--preview needs the input as a file, not stdin");
+		else
+			st = make_preview(in_path, sec->preview_block, 0, &preview, &preview_len, NULL, err);
+	}
+	if (st != MC_OK) {
+		mc_buf_free(meta, meta_len);
 		return st;
+	}
+	params->metadata = meta;
+	params->metadata_len = meta_len;
+	params->preview = preview ? preview : sec->fixed_preview;
+	params->preview_len = preview ? preview_len : sec->fixed_preview_len;
+	if ((st = in_open(in_path, &fd, &size, err)) != MC_OK)
+		goto done;
 	if ((st = out_begin(&out, out_path, force, 0644, err)) != MC_OK) {
 		in_close(fd);
-		return st;
+		goto done;
 	}
 	progress pr;
 	progress_init(&pr, "sealing", size);
@@ -191,8 +253,17 @@ static mc_status seal_one(mc_seal_params *params, const char *in_path, const cha
 		json_t *o = json_object();
 		json_object_set_new(o, "input", json_string(in_path));
 		json_object_set_new(o, "output", json_string(out_path));
+		json_object_set_new(o, "metadata_bytes", json_integer((json_int_t)params->metadata_len));
+		json_object_set_new(o, "preview_bytes", json_integer((json_int_t)params->preview_len));
 		json_array_append_new(report, o);
 	}
+done:
+	params->metadata = NULL;
+	params->metadata_len = 0;
+	params->preview = NULL;
+	params->preview_len = 0;
+	mc_buf_free(meta, meta_len);
+	mc_buf_free(preview, preview_len);
 	return st;
 }
 
@@ -201,7 +272,9 @@ mc_status cmd_seal(int argc, char **argv, mc_err *err)
 	static const struct option opts[] = {
 	    {"recipient", required_argument, NULL, 'r'}, {"cipher", required_argument, NULL, 'c'},
 	    {"sign", required_argument, NULL, 's'},      {"meta", required_argument, NULL, 'm'},
-	    {"preview", required_argument, NULL, 'p'},   {"output", required_argument, NULL, 'o'},
+	    {"preview-file", required_argument, NULL, 'p'}, {"output", required_argument, NULL, 'o'},
+	    {"preview", no_argument, NULL, 'V'},         {"preview-block", required_argument, NULL, 'B'},
+	    {"no-meta", no_argument, NULL, 'N'},
 	    {"passphrase-fd", required_argument, NULL, 'P'}, {"force", no_argument, NULL, 'f'},
 	    {"json", no_argument, NULL, 'j'},            {NULL, 0, NULL, 0}};
 	const char *recipient_paths[MAX_RECIPIENTS];
@@ -209,7 +282,8 @@ mc_status cmd_seal(int argc, char **argv, mc_err *err)
 	const char *out = NULL, *sign = NULL, *meta = NULL, *preview = NULL;
 	mc_cipher cipher = MC_CIPHER_CHACHA20_POLY1305;
 	int pfd = -1, c;
-	bool force = false, json = false;
+	bool force = false, json = false, make_preview_opt = false, no_meta = false;
+	uint32_t preview_block = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "r:o:f", opts, NULL)) != -1) {
 		switch (c) {
@@ -229,6 +303,13 @@ mc_status cmd_seal(int argc, char **argv, mc_err *err)
 		case 's': sign = optarg; break;
 		case 'm': meta = optarg; break;
 		case 'p': preview = optarg; break;
+		case 'V': make_preview_opt = true; break;
+		case 'B':
+			if (!parse_preview_number(optarg, MC_IMAGE_MAX_SIDE, &preview_block))
+				return usage_error(err, "seal", "--preview-block must be 1 to %u", MC_IMAGE_MAX_SIDE);
+			make_preview_opt = true;
+			break;
+		case 'N': no_meta = true; break;
 		case 'o': out = optarg; break;
 		case 'P':
 			if (!parse_fd(optarg, &pfd))
@@ -252,21 +333,24 @@ mc_status cmd_seal(int argc, char **argv, mc_err *err)
 		return usage_error(err, "seal", "with several inputs, -o must be an existing directory");
 	if (json && strcmp(out, "-") == 0)
 		return usage_error(err, "seal", "--json prints to stdout: give -o a file");
+	if (make_preview_opt && preview)
+		return usage_error(err, "seal", "--preview makes a preview; --preview-file gives one: not both");
 
 	mc_pubkey *recipients[MAX_RECIPIENTS] = {0};
 	mc_identity *signer = NULL;
 	mc_pubkey *signer_public = NULL;
 	struct unlocker unlock;
 	memset(&unlock, 0, sizeof unlock);
-	uint8_t *meta_buf = NULL, *preview_buf = NULL;
-	size_t meta_len = 0, preview_len = 0;
+	json_t *user_meta = NULL;
+	uint8_t *preview_buf = NULL;
+	size_t preview_len = 0;
 	json_t *report = json ? json_array() : NULL;
 	mc_status st = MC_OK;
 
 	for (size_t i = 0; i < n_recipients && st == MC_OK; i++)
 		st = mc_pubkey_load(recipient_paths[i], MC_ROLE_RECIPIENT, &recipients[i], err);
 	if (st == MC_OK && meta)
-		st = load_metadata(meta, &meta_buf, &meta_len, err);
+		st = load_metadata(meta, &user_meta, err);
 	if (st == MC_OK && preview)
 		st = load_preview(preview, &preview_buf, &preview_len, err);
 	/* One passphrase derivation for all inputs, overlapped with the first one when the key
@@ -295,11 +379,13 @@ mc_status cmd_seal(int argc, char **argv, mc_err *err)
 	    .signer_public = unlock.started ? signer_public : NULL,
 	    .signer_wait = unlock.started ? unlock_wait : NULL,
 	    .signer_wait_ctx = unlock.started ? &unlock : NULL,
-	    .metadata = meta_buf,
-	    .metadata_len = meta_len,
-	    .preview = preview_buf,
-	    .preview_len = preview_len,
 	};
+	struct sections sec = {.user_meta = user_meta,
+	                       .auto_meta = !no_meta,
+	                       .make_preview = make_preview_opt,
+	                       .preview_block = preview_block,
+	                       .fixed_preview = preview_buf,
+	                       .fixed_preview_len = preview_len};
 	mc_status first_failure = MC_OK;
 	mc_err first_err = {0};
 	for (int i = 0; st == MC_OK && i < n_inputs; i++) {
@@ -319,7 +405,7 @@ mc_status cmd_seal(int argc, char **argv, mc_err *err)
 				break;
 			}
 		}
-		mc_status one = seal_one(&params, in, path ? path : out, force, json, report, err);
+		mc_status one = seal_one(&params, &sec, in, path ? path : out, force, json, report, err);
 		if (params.signer_wait && unlock.joined) {
 			/* The key is unlocked now: the remaining inputs use it directly. */
 			if (unlock.st != MC_OK) {
@@ -361,7 +447,7 @@ mc_status cmd_seal(int argc, char **argv, mc_err *err)
 	mc_identity_free(unlock.id);
 	mc_pubkey_free(signer_public);
 	mc_identity_free(signer);
-	mc_buf_free(meta_buf, meta_len);
+	json_decref(user_meta);
 	mc_buf_free(preview_buf, preview_len);
 	return st;
 }

@@ -18,6 +18,9 @@ static const struct {
     {MC_OK, 0},           {MC_ERR_IO, 1},     {MC_ERR_NOMEM, 1},   {MC_ERR_CRYPTO, 1},  {MC_ERR_MISUSE, 2},
     {MC_ERR_KEY, 3},      {MC_ERR_HEADER, 4}, {MC_ERR_UNSUPPORTED, 5}, {MC_ERR_NO_MATCH, 6}, {MC_ERR_MAC, 7},
     {MC_ERR_PAYLOAD, 8},  {MC_ERR_SIGNATURE, 9}, {MC_ERR_CANCELLED, 1},
+    /* the server client (cli.h) */
+    {CLI_ERR_SESSION, 10}, {CLI_ERR_DENIED, 11}, {CLI_ERR_RETRY, 12}, {CLI_ERR_PIN, 13}, {CLI_ERR_NETWORK, 14},
+    {CLI_ERR_REFUSED, 15},
 };
 
 static int exit_code(mc_status st)
@@ -54,8 +57,9 @@ static const struct command {
      "example: medcrypt keygen -o doctor\n"},
     {"seal", cmd_seal, "encrypt files for recipients",
      "usage: medcrypt seal -r RECIPIENT [-r ...] [--cipher chacha20|aes] [--sign NAME.key]\n"
-     "                     [--meta FILE.json] [--preview IMAGE] [--passphrase-fd N] [--force]\n"
-     "                     [--json] -o OUT IN [IN ...]\n"
+     "                     [--meta FILE.json] [--no-meta] [--preview [--preview-block N]]\n"
+     "                     [--preview-file IMAGE] [--passphrase-fd N] [--force] [--json]\n"
+     "                     -o OUT IN [IN ...]\n"
      "\n"
      "Seals IN for every recipient: a fresh file key, wrapped with RSA-OAEP for each. With several\n"
      "inputs, OUT is a directory and each input becomes OUT/<name>" SEALED_SUFFIX
@@ -66,15 +70,21 @@ static const struct command {
      "                     (RSA 3072 to 8192 bits; smaller keys are refused)\n"
      "  --cipher C         chacha20 (ChaCha20-Poly1305, default) or aes (AES-256-GCM)\n"
      "  --sign NAME.key    sign with this identity's signing key\n"
-     "  --meta FILE.json   a JSON object stored encrypted in the header (at most 1 MiB)\n"
-     "  --preview IMAGE    a PNG or JPEG preview stored encrypted in the header (at most 8 MiB)\n"
+     "  --meta FILE.json   a JSON object stored encrypted in the header (at most 1 MiB); its\n"
+     "                     members are added to (and win over) what is read from a DICOM, PNG\n"
+     "                     or JPEG input, which is stored by default ('medcrypt meta --json')\n"
+     "  --no-meta          do not store what is read from the input (--meta still is)\n"
+     "  --preview          make a pixelated preview of each input ('medcrypt preview') and\n"
+     "                     store it encrypted in the header\n"
+     "  --preview-block N  the preview's block size (implies --preview)\n"
+     "  --preview-file IMAGE  store this PNG or JPEG as the preview instead (at most 8 MiB)\n"
      "  -f, --force        replace OUT if it exists\n"
      "  --json             print what was written as JSON\n"
      "\n"
      "example: medcrypt seal -r doctor.pub -r patient.pub --sign lab.key -o scan.medcrypt scan.dcm\n"},
     {"open", cmd_open, "decrypt a sealed file",
-     "usage: medcrypt open -k NAME.key [--trust SIGNER.pub ...] [--meta-out FILE] [--passphrase-fd N]\n"
-     "                     [--force] [--json] -o OUT IN\n"
+     "usage: medcrypt open -k NAME.key [--trust SIGNER.pub ...] [--meta-out FILE] [--preview-out FILE]\n"
+     "                     [--passphrase-fd N] [--force] [--json] -o OUT IN\n"
      "\n"
      "Decrypts IN with your private key. OUT appears only after the last chunk and the signature\n"
      "verified. With -o - the plaintext streams to stdout as chunks verify; a failure then exits\n"
@@ -84,6 +94,7 @@ static const struct command {
      "  --trust SIGNER.pub   require a signature by this key (repeatable); without it a signer\n"
      "                       is reported by fingerprint and an unsigned file with a warning\n"
      "  --meta-out FILE      also write the decrypted metadata JSON to FILE\n"
+     "  --preview-out FILE   also write the decrypted preview image (PNG or JPEG) to FILE\n"
      "  -f, --force          replace OUT if it exists\n"
      "  --json               print the result (sizes, signer) as JSON on stdout (needs -o FILE)\n"
      "\n"
@@ -102,10 +113,17 @@ static const struct command {
      "-k, also decrypts every chunk (writing nothing). --trust requires one of these signers.\n"
      "\n"
      "example: medcrypt verify --trust lab.pub scan.medcrypt\n"},
-    {"share", cmd_share, "add recipients to a sealed file",
+    {"share", cmd_share_any, "add recipients to a sealed file, or share an image on the server",
      "usage: medcrypt share -k NAME.key -r NEW.pub [-r ...] [--passphrase-fd N] [--force] [--json]\n"
      "                      -o OUT IN\n"
+     "       medcrypt share ID --to USER [--passphrase-fd N] [--json]\n"
      "\n"
+     "With --to: lets USER open the image ID on the server. Asks for your password (the server\n"
+     "wants it again for sharing), unwraps the file key with your key and wraps it for USER's\n"
+     "current encryption key from the directory (its fingerprint is shown); the server gets only\n"
+     "that wrap. Nothing is re-encrypted.\n"
+     "\n"
+     "Without --to, on a local file:\n"
      "Wraps the file key of IN (which must be shared with you) for more recipients. The payload\n"
      "and the signature are copied unchanged: nothing is re-encrypted or re-signed.\n"
      "\n"
@@ -124,16 +142,184 @@ static const struct command {
      "certificate), to compare with their owner over another channel.\n"
      "\n"
      "example: medcrypt fingerprint doctor.pub\n"},
-    {"meta", cmd_meta, "show the patient, study and image attributes of a DICOM file",
+    {"meta", cmd_meta, "show the patient, study and image attributes of a DICOM, PNG or JPEG file",
      "usage: medcrypt meta [--json] FILE\n"
      "\n"
-     "Reads FILE (a DICOM Part 10 file, or - for stdin) and prints PatientID, PatientName,\n"
-     "PatientBirthDate, PatientSex, StudyDate, StudyTime, Modality, StudyDescription,\n"
-     "BodyPartExamined, the Study, Series and SOP Instance UIDs, Rows, Columns, NumberOfFrames\n"
-     "and the TransferSyntax, from the top-level dataset. The pixel data is never loaded.\n"
-     "Exits 4 when FILE is not DICOM or is malformed; PNG/JPEG are not supported yet (exit 5).\n"
+     "Reads FILE (or - for stdin); its type is told by its first bytes, never its name.\n"
+     "DICOM Part 10: PatientID, PatientName, PatientBirthDate, PatientSex, StudyDate, StudyTime,\n"
+     "Modality, StudyDescription, BodyPartExamined, the Study, Series and SOP Instance UIDs, Rows,\n"
+     "Columns, NumberOfFrames and the TransferSyntax, from the top-level dataset.\n"
+     "PNG and JPEG: Width, Height, BitDepth, Components, ColorType, Interlaced/Progressive, the\n"
+     "PNG text chunks (Text[...], CreationTime) and tIME (ModificationTime), and the EXIF dates\n"
+     "(DateTimeOriginal, DateTimeDigitized, DateTime). The pixel data is never decoded.\n"
+     "Exits 4 when FILE is of no known type or is malformed, 5 when a PNG/JPEG declares more\n"
+     "than 16384x16384 or 2^28 pixels.\n"
      "\n"
      "  --json   print the attributes as a JSON object\n"},
+    {"deid", cmd_deid, "de-identify DICOM files, sealing the originals for recipients",
+     "usage: medcrypt deid -r RECIPIENT.pub [-r ...] [--key-map MAP [-k NAME.key]] [--force]\n"
+     "                     -o OUT.dcm|OUTDIR FILE|DIR\n"
+     "\n"
+     "Applies the DICOM PS3.15 Basic Application Level Confidentiality Profile (Table E.1-1:\n"
+     "remove, empty, dummy, new UID) to every attribute at every depth, removes private\n"
+     "attributes, group lengths, curves and overlays, replaces UIDs consistently (a keyed\n"
+     "mapping, so a series stays a series) and sets PatientIdentityRemoved. The original values\n"
+     "are kept in the file, encrypted for the recipients (Encrypted Attributes Sequence, CMS, as\n"
+     "gdcmanon reads it): 'medcrypt reid' restores them. Burned-in text and faces in the pixels\n"
+     "are NOT removed (docs/SECURITY.md). With a directory, every regular file goes into OUTDIR\n"
+     "under its name, with one UID mapping for all. OUT appears only when complete.\n"
+     "\n"
+     "  -r, --recipient F  who may re-identify: a NAME.pub, RSA public key or certificate\n"
+     "  --key-map MAP      keep the UID mapping's key sealed for the recipients in MAP, and reuse\n"
+     "                     it when MAP exists (then -k opens it), so later runs map UIDs alike\n"
+     "  -k, --key NAME.key a recipient's identity, to open an existing --key-map\n"
+     "  -f, --force        replace outputs (and MAP) that exist\n"
+     "\n"
+     "  medcrypt deid -r doctor.pub -o research.dcm scan.dcm\n"},
+    {"reid", cmd_reid, "restore a file de-identified by 'medcrypt deid' or gdcmanon",
+     "usage: medcrypt reid -k NAME.key [--passphrase-fd N] [--force] -o ORIG.dcm FILE\n"
+     "\n"
+     "Decrypts the Encrypted Attributes Sequence of FILE with your key and puts every original\n"
+     "attribute back; the result's dataset is the original's (docs/SECURITY.md lists what the\n"
+     "file meta group and gdcmanon's outputs cannot get back). ORIG appears only when complete.\n"
+     "\n"
+     "  medcrypt reid -k doctor.key -o restored.dcm research.dcm\n"},
+    {"preview", cmd_preview, "write a pixelated preview of a DICOM, PNG or JPEG file",
+     "usage: medcrypt preview [--block N] [--max-size PX] [--force] [--json] -o OUT.png FILE\n"
+     "\n"
+     "Cuts the image (DICOM: its first frame) into N x N squares, replaces each by its mean and\n"
+     "writes the mosaic as an 8-bit PNG whose longest side is at most PX pixels. The default\n"
+     "block, max(8, shorter side / 16) rounded up to a multiple of 8, leaves at most 16 blocks\n"
+     "across the shorter side so that no text stays legible (docs/SECURITY.md). DICOM: 8/16-bit\n"
+     "monochrome (with the file's window, or one from the histogram), RGB, and JPEG Baseline;\n"
+     "other compressed transfer syntaxes exit 5. OUT appears only when complete.\n"
+     "\n"
+     "  --block N       side of the averaged squares in image pixels (grows if the grid would\n"
+     "                  not fit in PX)\n"
+     "  --max-size PX   longest side of the preview (default 256, at most 4096)\n"
+     "  -f, --force     replace OUT if it exists\n"
+     "  --json          print the block, the grid and the preview size as JSON\n"
+     "\n"
+     "example: medcrypt preview -o thumb.png scan.png\n"},
+    {"redact", cmd_redact, "hide regions of a PNG or JPEG, sealing their originals inside it",
+     "usage: medcrypt redact --region x,y,w,h [--region ...] [--fill black|noise|pixelate]\n"
+     "                       -r RECIPIENT.pub [-r ...] [-k SIGNER.key] [--cipher chacha20|aes]\n"
+     "                       [--passphrase-fd N] [--force] [--json] -o OUT IN\n"
+     "\n"
+     "Writes OUT, a PNG or JPEG like IN (the type is judged by its bytes) that any viewer opens,\n"
+     "with the regions hidden. Their original pixels (PNG) or DCT coefficients (JPEG) travel inside\n"
+     "OUT, sealed for the recipients (PNG: an mcRG chunk; JPEG: APP11 segments); 'medcrypt restore'\n"
+     "gives them back exactly. Overlapping regions are allowed: the hidden area is their union.\n"
+     "JPEG regions grow to whole blocks (8 or 16 pixels; reported on stderr). Metadata (text\n"
+     "chunks, EXIF, comments) is copied unchanged and is NOT hidden. DICOM is not supported yet.\n"
+     "\n"
+     "  --region x,y,w,h    a rectangle inside the image (at most 64; exit 2 if outside)\n"
+     "  --fill F            black (default), noise (random), or pixelate (16-pixel cells keep\n"
+     "                      their mean colour: a coarse picture of the region stays visible)\n"
+     "  -r, --recipient F   who may restore (a NAME.pub, RSA public key PEM or certificate)\n"
+     "  -k, --sign NAME.key sign the sealed regions with this identity\n"
+     "  --cipher C          chacha20 (default) or aes\n"
+     "  -f, --force         replace OUT if it exists\n"
+     "  --json              print the hidden regions and sizes as JSON\n"
+     "\n"
+     "example: medcrypt redact --region 0,0,320,40 -r doctor.pub -k lab.key -o anon.png scan.png\n"},
+    {"restore", cmd_restore, "give back the original of a redacted PNG or JPEG",
+     "usage: medcrypt restore -k NAME.key [--trust SIGNER.pub ...] [--passphrase-fd N] [--force]\n"
+     "                        [--json] -o ORIG IN\n"
+     "\n"
+     "Opens the regions sealed inside IN (made by 'medcrypt redact') with your key and writes ORIG,\n"
+     "whose decoded pixels equal the original's, without the sealed regions. Refuses (exit 8, no\n"
+     "output) when IN was altered after it was redacted. A signature is checked and its signer's\n"
+     "fingerprint reported; with --trust one of these signers is required (exit 9 otherwise).\n"
+     "\n"
+     "  -k, --key NAME.key   your identity (exit 6 if the regions were not sealed for it)\n"
+     "  --trust SIGNER.pub   require a signature by this key (repeatable)\n"
+     "  -f, --force          replace ORIG if it exists\n"
+     "  --json               print the restored regions and the signer as JSON\n"
+     "\n"
+     "example: medcrypt restore -k doctor.key --trust lab.pub -o scan-restored.png anon.png\n"},
+    /* The client of a medcryptd server (docs/API.md Part 2, docs/medcrypt.1 "SERVER COMMANDS"). */
+    {"login", cmd_login, "log in to a medcryptd server",
+     "usage: medcrypt login [URL] [--user NAME] [--key NAME.key] [--yes | --fingerprint HEX]\n"
+     "                      [--passphrase-fd N] [--json]\n"
+     "\n"
+     "Logs in to the server at URL (https://HOST:PORT; default: the last one) without sending\n"
+     "the password: Argon2id on this machine derives the key that is sent. On a server never\n"
+     "seen, shows its certificate's SHA-256 fingerprint and asks to trust it; compare it with\n"
+     "the one medcryptd printed at its first start. The fingerprint is then kept in\n"
+     "$MEDCRYPT_HOME/known_servers and a changed certificate is refused (exit 13). Solves the\n"
+     "proof of work the server asks for after failed logins; a locked account exits 12 with\n"
+     "the wait. The session goes to $MEDCRYPT_HOME/session (mode 0600). When NAME.key is\n"
+     "missing (a new machine), it is restored from the copy the server keeps wrapped under\n"
+     "your password.\n"
+     "\n"
+     "  --user NAME        your user name (default: the last one)\n"
+     "  --key NAME.key     your identity (default: $MEDCRYPT_HOME/keys/NAME.key)\n"
+     "  --yes              trust a new server's certificate without asking (MEDCRYPT_ASSUME_YES=1)\n"
+     "  --fingerprint HEX  trust a new server only if its certificate has this SHA-256\n"
+     "  --passphrase-fd N  read the password from file descriptor N (else MEDCRYPT_PASSPHRASE,\n"
+     "                     else the terminal)\n"},
+    {"logout", cmd_logout, "end the session (--everywhere: every session of yours)",
+     "usage: medcrypt logout [--everywhere] [--json]\n"
+     "\n"
+     "Ends the session on the server and removes $MEDCRYPT_HOME/session. --everywhere ends\n"
+     "every session of your account, on every machine.\n"},
+    {"whoami", cmd_whoami, "show the logged-in user, role, fingerprints and session",
+     "usage: medcrypt whoami [--json]\n"},
+    {"register", cmd_register, "create an account with an invitation",
+     "usage: medcrypt register INVITATION --user NAME [--display-name TEXT] [--url URL]\n"
+     "                         [--key NAME.key] [--yes | --fingerprint HEX] [--passphrase-fd N] [--json]\n"
+     "\n"
+     "Creates the account NAME with an invitation code from the admin (which fixes the role).\n"
+     "Makes a new identity (RSA-3072 and Ed25519) in $MEDCRYPT_HOME/keys/NAME.key, encrypted\n"
+     "under the account password, unless --key names an existing one encrypted under the same\n"
+     "password. The password needs 12 or more characters and must be hard to guess. The server\n"
+     "gets the public keys and the private keys wrapped under the password and under a new\n"
+     "RECOVERY CODE, which is printed once: keep it offline. Starts a session.\n"
+     "\n"
+     "  --url URL          the server (default: that of the current session)\n"
+     "  --display-name T   the name others see (default: NAME)\n"},
+    {"invite", cmd_invite, "make an invitation for a new user (admin)",
+     "usage: medcrypt invite --role admin|technician|doctor|patient|researcher [--expires DAYS] [--json]\n"
+     "\n"
+     "Prints a one-time invitation code for a new user of that role (valid 7 days by default,\n"
+     "at most 30).\n"},
+    {"users", cmd_users, "list the user directory with key fingerprints",
+     "usage: medcrypt users [--role R] [--json]\n"
+     "\n"
+     "Lists the users, their roles and the fingerprints of their encryption and signing keys, to\n"
+     "compare with their owners over another channel.\n"},
+    {"send", cmd_send, "seal a file for users and upload it",
+     "usage: medcrypt send FILE --to USER [--to ...] [--cipher chacha20|aes] [--meta FILE.json]\n"
+     "                     [--passphrase-fd N] [--json]\n"
+     "\n"
+     "Seals FILE on this machine for each USER's current encryption key from the directory\n"
+     "(fingerprints are shown) and for you, signed with your key, and uploads it. Prints the\n"
+     "image ID. The metadata sealed with it (encrypted: the server never sees it) is what\n"
+     "'medcrypt meta --json' reads from a DICOM, PNG or JPEG file (else the file name), with\n"
+     "the members of the --meta JSON object added over it.\n"},
+    {"ls", cmd_ls, "list the images you sent or may open",
+     "usage: medcrypt ls [--no-meta] [--limit N] [--passphrase-fd N] [--json]\n"
+     "\n"
+     "Lists the images, newest first, with their sender and, decrypted here with your key, the\n"
+     "PatientID, Modality and StudyDate of their metadata (--no-meta: no key needed). The\n"
+     "metadata is the sender's only once 'medcrypt get' verified the signature.\n"},
+    {"get", cmd_get, "download, verify and open an image",
+     "usage: medcrypt get ID -o FILE [--force] [--limit-rate BYTES] [--passphrase-fd N] [--json]\n"
+     "\n"
+     "Downloads the sealed image ID to FILE.part (an interrupted download resumes from there),\n"
+     "checks its SHA-256, opens it with your key and requires the signature of the sender's\n"
+     "current signing key from the directory. FILE appears only after every chunk and the\n"
+     "signature verified. -o - is refused for that reason.\n"},
+    {"revoke", cmd_revoke, "take back a user's access to an image",
+     "usage: medcrypt revoke ID --from USER [--passphrase-fd N] [--json]\n"
+     "\n"
+     "Destroys USER's wrap of image ID on the server (asks for your password again). What USER\n"
+     "already downloaded and opened stays with them.\n"},
+    {"rm", cmd_rm, "delete an image you sent",
+     "usage: medcrypt rm ID [--json]\n"
+     "\n"
+     "Deletes image ID: every wrap is destroyed (crypto-shredding) and the blob removed.\n"},
 };
 
 static void print_main_help(FILE *f)
@@ -147,7 +333,10 @@ static void print_main_help(FILE *f)
 	           "the MEDCRYPT_PASSPHRASE environment variable or the terminal, never from arguments.\n\n"
 	           "exit status: 0 ok, 1 I/O or internal error, 2 usage, 3 key (wrong passphrase, refused key),\n"
 	           "4 not a valid sealed file, 5 unsupported version or algorithm, 6 not shared with this key,\n"
-	           "7 header authentication failed, 8 payload altered or truncated, 9 bad or untrusted signature\n");
+	           "7 header authentication failed, 8 payload altered or truncated, 9 bad or untrusted signature,\n"
+	           "10 not logged in or session expired, 11 no such object or not allowed, 12 locked or busy: try\n"
+	           "later, 13 server certificate changed or not trusted, 14 server unreachable or server error,\n"
+	           "15 request refused by the server (name taken, already shared, invalid)\n");
 }
 
 void usage_of(const char *command, FILE *f)
@@ -194,7 +383,7 @@ int main(int argc, char **argv)
 		mc_status st = commands[i].fn(argc - 1, argv + 1, &err);
 		fflush(stdout);
 		if (st != MC_OK)
-			fprintf(stderr, "medcrypt %s: %s: %s\n", argv[1], mc_status_name(st),
+			fprintf(stderr, "medcrypt %s: %s: %s\n", argv[1], cli_status_name(st),
 			        err.msg[0] ? err.msg : "failed");
 		return exit_code(st);
 	}

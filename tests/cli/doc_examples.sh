@@ -162,10 +162,14 @@ identities=$( { printf '%s\n' lab doctor patient colleague
 	printf '%s' 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==' |
 		base64 -d >preview.png
 	mkdir outbox
-	"$medcrypt" seal -r doctor.pub -r patient.pub --sign lab.key --meta study.json --preview preview.png \
+	# A fake 320x240 gray image (the preview and redact examples read it).
+	[ -e scan.png ] || convert -size 320x240 gradient:gray20-gray80 scan.png
+	"$medcrypt" seal -r doctor.pub -r patient.pub --sign lab.key --meta study.json --preview-file preview.png \
 		-o scan.medcrypt scan.dcm
 	"$medcrypt" share -k doctor.key -r colleague.pub -o shared.medcrypt scan.medcrypt
 	echo "Fake message for the doc examples." | "$medcrypt" seal -r patient.pub --sign doctor.key -o note.medcrypt -
+	# scan.png with its top 40 rows hidden for the doctor (the restore example reads it).
+	"$medcrypt" redact --region 0,0,320,40 -r doctor.pub -k lab.key -o anon.png scan.png
 ) >"$tmp/fixture.log" 2>&1 || fixture_fail "could not build the fixture"
 
 # ---- run them

@@ -1,0 +1,120 @@
+/*
+ * fuzz_deid: de-identification (lib/deid.c, with the DICOM writer of lib/dicom_write.c) on
+ * untrusted bytes, the way `medcrypt deid` meets a file: mc_deid from memory into memory for the
+ * fixed recipient alice (tests/vectors/keys/alice.key). When it succeeds, the output must parse,
+ * mc_reid with alice's key must restore it, and the restored file must parse. The same bytes also
+ * go to mc_deid_parse_modified, the parser reid runs on a decrypted Encrypted Content, in explicit
+ * and implicit VR little endian.
+ *
+ * Invariants, or the target aborts: a failure carries its class in err and is a header,
+ * unsupported, or (for inputs over the size of the originals) unsupported error, never a crypto
+ * or misuse error; what deid writes parses and re-identifies.
+ */
+#include <medcrypt/deid.h>
+#include <medcrypt/dicom.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "deid_internal.h"
+#include "fuzz_check.h"
+#include "fuzz_keys.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+typedef struct mem {
+	const uint8_t *p;
+	size_t len, pos;
+} mem;
+
+static long mem_read(void *ctx, uint8_t *b, size_t n)
+{
+	mem *m = ctx;
+	if (n > m->len - m->pos)
+		n = m->len - m->pos;
+	if (n > 4093)
+		n = 4093; /* odd-sized reads cross the reader's and the writer's buffers */
+	memcpy(b, m->p + m->pos, n);
+	m->pos += n;
+	return (long)n;
+}
+
+static int mem_rewind(void *ctx)
+{
+	((mem *)ctx)->pos = 0;
+	return 0;
+}
+
+typedef struct sink {
+	uint8_t *p;
+	size_t len, cap;
+} sink;
+
+static int sink_write(void *ctx, const uint8_t *b, size_t n)
+{
+	sink *s = ctx;
+	if (s->len + n > s->cap) {
+		size_t cap = (s->len + n) * 2 + 4096;
+		uint8_t *p = realloc(s->p, cap);
+		if (!p)
+			return -1;
+		s->p = p;
+		s->cap = cap;
+	}
+	memcpy(s->p + s->len, b, n);
+	s->len += n;
+	return 0;
+}
+
+static mc_identity *alice;
+static mc_pubkey *alice_pub;
+
+static mc_status parses(const sink *s)
+{
+	mem m = {s->p, s->len, 0};
+	mc_err err = {0};
+	return mc_dicom_parse((mc_input){mem_read, &m}, s->len, NULL, NULL, &err);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (!alice) {
+		mc_err err = {0};
+		CHECK(mc_identity_parse((const uint8_t *)FUZZ_KEY_ALICE, strlen(FUZZ_KEY_ALICE), "", 0, MC_IDENTITY_ENC,
+		                        &alice, &err) == MC_OK);
+		CHECK(mc_pubkey_from_identity(alice, MC_ROLE_RECIPIENT, &alice_pub, &err) == MC_OK);
+	}
+	static const uint8_t uid_key[MC_DEID_UID_KEY_LEN] = {1, 2, 3};
+	const mc_pubkey *rcpt[1] = {alice_pub};
+	mc_deid_params p = {rcpt, 1, uid_key, NULL, 0};
+	mem in = {data, size, 0};
+	sink out = {0};
+	mc_err err = {0};
+	mc_status st = mc_deid((mc_input){mem_read, &in}, mem_rewind, size, (mc_output){sink_write, &out}, &p, &err);
+	if (st == MC_OK) {
+		CHECK(parses(&out) == MC_OK);
+		mem din = {out.p, out.len, 0};
+		sink back = {0};
+		mc_err rerr = {0};
+		mc_status rst = mc_reid((mc_input){mem_read, &din}, mem_rewind, out.len, (mc_output){sink_write, &back},
+		                        alice, &rerr);
+		if (rst != MC_OK)
+			fprintf(stderr, "reid: %s\n", rerr.msg);
+		CHECK(rst == MC_OK);
+		CHECK(parses(&back) == MC_OK);
+		free(back.p);
+	} else {
+		if (st != MC_ERR_HEADER && st != MC_ERR_UNSUPPORTED)
+			fprintf(stderr, "deid: %s: %s\n", mc_status_name(st), err.msg);
+		CHECK(err.status == st && err.msg[0] != 0);
+		CHECK(st == MC_ERR_HEADER || st == MC_ERR_UNSUPPORTED);
+	}
+	free(out.p);
+
+	size_t n;
+	mc_err perr = {0};
+	mc_status pst = mc_deid_parse_modified(data, size, MC_DICOM_TS_EXPLICIT_LE, &n, &perr);
+	CHECK(pst == MC_OK || pst == MC_ERR_HEADER || pst == MC_ERR_UNSUPPORTED);
+	pst = mc_deid_parse_modified(data, size, MC_DICOM_TS_IMPLICIT_LE, &n, &perr);
+	CHECK(pst == MC_OK || pst == MC_ERR_HEADER || pst == MC_ERR_UNSUPPORTED);
+	return 0;
+}

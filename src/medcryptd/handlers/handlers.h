@@ -1,0 +1,70 @@
+/*
+ * handlers.h: one function per route of API.md Part 2, each in handlers/<route>.c. http.c has
+ * already checked what the route table promises (session, right, CSRF, re-authentication,
+ * body size) when a handler runs; the handler does the object-level checks (404 for anything
+ * the caller may not see) and sets the reply.
+ */
+#ifndef MEDCRYPTD_HANDLERS_H
+#define MEDCRYPTD_HANDLERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../http.h"
+
+void mcd_h_prelogin(mcd_request *r);
+void mcd_h_login(mcd_request *r);
+void mcd_h_reauth(mcd_request *r);
+void mcd_h_logout(mcd_request *r);
+void mcd_h_logout_all(mcd_request *r);
+void mcd_h_me(mcd_request *r);
+void mcd_h_register(mcd_request *r);
+void mcd_h_invitation_create(mcd_request *r);
+void mcd_h_users_list(mcd_request *r);
+void mcd_h_user_get(mcd_request *r);
+void mcd_h_user_patch(mcd_request *r);
+void mcd_h_images_list(mcd_request *r);
+void mcd_h_image_get(mcd_request *r);
+void mcd_h_image_wrap(mcd_request *r);
+void mcd_h_image_blob(mcd_request *r);
+void mcd_h_image_delete(mcd_request *r);
+void mcd_h_share_add(mcd_request *r);
+void mcd_h_share_delete(mcd_request *r);
+void mcd_h_audit_list(mcd_request *r);
+void mcd_h_audit_verify(mcd_request *r);
+void mcd_h_audit_key(mcd_request *r);
+void mcd_h_healthz(mcd_request *r);
+void mcd_h_metrics(mcd_request *r);
+
+/* The upload route streams: begin runs once the headers passed every check (false: it replied
+ * and the body is discarded), data for each piece of the body, then mcd_h_upload at the end.
+ * mcd_upload_free runs when the request completes, whatever happened. */
+bool mcd_upload_begin(mcd_request *r);
+/* false: drop the connection (a refused upload too large to read to its end). */
+bool mcd_upload_data(mcd_request *r, const uint8_t *buf, size_t len);
+void mcd_h_upload(mcd_request *r);
+void mcd_upload_free(mcd_request *r);
+
+/* Shared by the handlers (handlers/common.c). */
+
+/* USER of API.md §13 as JSON (public fields only); NULL when out of memory. */
+json_t *mcd_user_json(const mcd_user *u);
+/* Replies for a failed store call: NOT_FOUND 404, CONFLICT 409, anything else 500. */
+void mcd_reply_store(mcd_request *r, mcd_store_status st);
+/* Decodes the base64 string member key of obj into *out (malloc'd; free with free() after
+ * wiping if secret) of min..max bytes. False when absent, not a string, not base64 or out of
+ * bounds. */
+bool mcd_json_b64(json_t *obj, const char *key, size_t min, size_t max, uint8_t **out, size_t *len);
+/* The object-level check of API.md §14: the image id as the caller may see it (its sender, or
+ * a holder of a wrap). NOT_FOUND for anyone else, as for an id that does not exist. *im is
+ * freed with mcd_image_free, *my_wrap (NULL for a sender without a wrap; may be passed NULL)
+ * with mcd_wrap_free. */
+mcd_store_status mcd_image_visible(mcd_request *r, const char *id, mcd_image **im, mcd_wrap **my_wrap);
+/* IMAGE of API.md §15 for the caller. */
+json_t *mcd_image_json(const mcd_image *im, const mcd_wrap *my_wrap);
+/* Serialises committing a blob with its image row against deleting an image and its blob, so
+ * a blob is never removed under an image that is being created. */
+void mcd_blob_lock(void);
+void mcd_blob_unlock(void);
+
+#endif

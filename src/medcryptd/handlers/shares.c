@@ -1,0 +1,114 @@
+/*
+ * shares.c: POST /api/v1/images/{id}/shares and DELETE /api/v1/images/{id}/shares/{username}
+ * (API.md §15; both need a re-authentication in the last 5 minutes, which the router checks).
+ * Sharing needs a wrap of one's own (one shares what one can open), a recipient of a role the
+ * sharer may send to, and a detached wrap that names the recipient's current encryption key.
+ * Revoking is for the image's sender, or for whoever granted that wrap; to anyone else the
+ * share does not exist (404).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../rights.h"
+#include "handlers.h"
+
+#define WRAP_FIXED 35
+
+/* FORMAT.md §4: one RSA-OAEP wrap, exactly, naming fp. 0 ok, 1 malformed, 2 other recipient. */
+static int check_wrap(const uint8_t *w, size_t len, const uint8_t fp[32])
+{
+	if (len < WRAP_FIXED || w[0] != 1)
+		return 1;
+	size_t wrap_len = (size_t)w[33] << 8 | w[34];
+	if (wrap_len < 384 || wrap_len > 1024 || len != WRAP_FIXED + wrap_len)
+		return 1;
+	return memcmp(w + 1, fp, 32) == 0 ? 0 : 2;
+}
+
+void mcd_h_share_add(mcd_request *r)
+{
+	mcd_store *st = r->srv->store;
+	mcd_image *im = NULL;
+	mcd_wrap *mine = NULL;
+	mcd_user *to = NULL;
+	uint8_t *wrap = NULL;
+	size_t wrap_len = 0;
+	json_t *body = mcd_request_json(r);
+	if (!body)
+		return;
+	const char *to_name = mcd_json_str(body, "to");
+	if (!to_name || !mcd_json_b64(body, "wrap", WRAP_FIXED, WRAP_FIXED + 1024, &wrap, &wrap_len)) {
+		mcd_reply_error(r, 400, "bad_request");
+		goto cleanup;
+	}
+	mcd_store_status s = mcd_image_visible(r, r->params[0], &im, &mine);
+	if (s == MCD_STORE_OK && !mine)
+		s = MCD_STORE_NOT_FOUND; /* a sender without a wrap cannot open it, so cannot share it */
+	if (s != MCD_STORE_OK) {
+		mcd_reply_store(r, s);
+		goto cleanup;
+	}
+	s = st->ops->user_by_name(st, to_name, &to);
+	if (s == MCD_STORE_OK && to->disabled)
+		s = MCD_STORE_NOT_FOUND;
+	if (s != MCD_STORE_OK) {
+		mcd_reply_store(r, s);
+		goto cleanup;
+	}
+	if (to->id != r->user->id && !mcd_may_send(r->user->role, to->role)) {
+		mcd_reply_error(r, 403, "forbidden");
+		goto cleanup;
+	}
+	int c = check_wrap(wrap, wrap_len, to->enc_fp);
+	if (c) {
+		mcd_reply_error(r, 400, c == 1 ? "bad_container" : "unknown_recipient");
+		goto cleanup;
+	}
+	mcd_wrap row = {.user_id = to->id, .granted_by = r->user->id, .wrap = wrap, .wrap_len = wrap_len};
+	char detail[128];
+	snprintf(detail, sizeof detail, "{\"to\":\"%s\"}", to->username);
+	mcd_audit_event ev = mcd_event(r, "share", im->id, "ok", detail);
+	if ((s = st->ops->wrap_add(st, im->id, &row, &ev)) != MCD_STORE_OK) {
+		mcd_reply_store(r, s);
+		goto cleanup;
+	}
+	mcd_reply_json(r, 201, json_pack("{s:s, s:s}", "id", im->id, "to", to->username));
+cleanup:
+	free(wrap);
+	mcd_user_free(to);
+	mcd_wrap_free(mine);
+	mcd_image_free(im);
+	json_decref(body);
+}
+
+void mcd_h_share_delete(mcd_request *r)
+{
+	mcd_store *st = r->srv->store;
+	mcd_image *im = NULL;
+	mcd_user *from = NULL;
+	mcd_wrap *theirs = NULL;
+	mcd_store_status s = mcd_image_visible(r, r->params[0], &im, NULL);
+	if (s == MCD_STORE_OK)
+		s = st->ops->user_by_name(st, r->params[1], &from);
+	if (s == MCD_STORE_OK)
+		s = st->ops->wrap_get(st, im->id, from->id, &theirs);
+	if (s == MCD_STORE_OK && im->sender_id != r->user->id && theirs->granted_by != r->user->id)
+		s = MCD_STORE_NOT_FOUND;
+	if (s != MCD_STORE_OK) {
+		mcd_reply_store(r, s);
+		goto cleanup;
+	}
+	char detail[128];
+	snprintf(detail, sizeof detail, "{\"from\":\"%s\"}", from->username);
+	mcd_audit_event ev = mcd_event(r, "revoke", im->id, "ok", detail);
+	if ((s = st->ops->wrap_delete(st, im->id, from->id, &ev)) != MCD_STORE_OK) {
+		mcd_reply_store(r, s);
+		goto cleanup;
+	}
+	mcd_reply_empty(r, 204);
+cleanup:
+	mcd_wrap_free(theirs);
+	mcd_user_free(from);
+	mcd_image_free(im);
+}

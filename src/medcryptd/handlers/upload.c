@@ -1,0 +1,218 @@
+/*
+ * upload.c: POST /api/v1/images (API.md §15). The body streams through the structural check
+ * (sealed_check.c) into a blob writer: the header once the core is complete, then payload
+ * bytes straight from libmicrohttpd's buffer. The recipients are checked as soon as the wraps
+ * are read, before the payload: every wrap must name an enabled user's current encryption key
+ * (400 unknown_recipient) whose role the sender may send to (403 forbidden), except the
+ * sender's own. On any failure the writer is aborted and nothing is stored; the rest of the
+ * body is read and dropped (or, when more than 64 MiB remain, the connection is closed). On
+ * success the blob is committed, then the image row with one wrap row per recipient, and the
+ * upload is audited with it.
+ */
+#include <inttypes.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../log.h"
+#include "../metrics.h"
+#include "../rights.h"
+#include "../sealed_check.h"
+#include "../util.h"
+#include "handlers.h"
+
+#define DISCARD_MAX (64ull << 20)
+
+struct mcd_upload {
+	mcd_sealed *check;
+	mcd_blob_writer *writer;
+	uint64_t received;
+	bool recipients_checked;
+	unsigned fail_status; /* 0 while all is well */
+	const char *fail_code;
+	mcd_wrap *rows;
+	char **names; /* recipients' usernames, for the reply and the audit record */
+	size_t n_rows;
+};
+
+static void fail(mcd_request *r, unsigned status, const char *code)
+{
+	struct mcd_upload *up = r->upload;
+	if (up->fail_status)
+		return;
+	up->fail_status = status;
+	up->fail_code = code;
+	if (up->writer) {
+		r->srv->blobs->ops->abort(up->writer);
+		up->writer = NULL;
+	}
+	mcd_metrics_add(MCD_M_UPLOADS_REJECTED, 1);
+}
+
+bool mcd_upload_begin(mcd_request *r)
+{
+	struct mcd_upload *up = calloc(1, sizeof *up);
+	if (!up || !(up->check = mcd_sealed_new(r->content_length))) {
+		free(up);
+		mcd_reply_error(r, 500, "internal");
+		return false;
+	}
+	r->upload = up;
+	if (r->srv->blobs->ops->begin(r->srv->blobs, &up->writer) != MCD_BLOB_OK) {
+		mcd_reply_error(r, 500, "internal");
+		return false;
+	}
+	return true;
+}
+
+static bool sink(void *ctx, const uint8_t *buf, size_t len)
+{
+	mcd_request *r = ctx;
+	return r->srv->blobs->ops->write(r->upload->writer, buf, len) == MCD_BLOB_OK;
+}
+
+/* API.md §14: each wrap names a user the sender may send to, or the sender. */
+static void check_recipients(mcd_request *r)
+{
+	struct mcd_upload *up = r->upload;
+	mcd_store *st = r->srv->store;
+	size_t n = mcd_sealed_n_wraps(up->check);
+	up->recipients_checked = true;
+	up->rows = calloc(n, sizeof *up->rows);
+	up->names = calloc(n + 1, sizeof *up->names);
+	if (!up->rows || !up->names) {
+		fail(r, 500, "internal");
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		mcd_user *u = NULL;
+		mcd_store_status s = st->ops->user_by_enc_fp(st, mcd_sealed_wrap_recipient(up->check, i), &u);
+		if (s == MCD_STORE_NOT_FOUND) {
+			fail(r, 400, "unknown_recipient");
+			return;
+		}
+		if (s != MCD_STORE_OK) {
+			fail(r, 500, "internal");
+			return;
+		}
+		bool allowed = u->id == r->user->id || mcd_may_send(r->user->role, u->role);
+		if (allowed) {
+			up->rows[i].user_id = u->id;
+			up->rows[i].granted_by = r->user->id;
+			/* The wrap bytes stay owned by the checker until the request ends. */
+			up->rows[i].wrap = (uint8_t *)mcd_sealed_wrap(up->check, i, &up->rows[i].wrap_len);
+			up->names[i] = strdup(u->username);
+			up->n_rows++;
+		}
+		mcd_user_free(u);
+		if (!allowed) {
+			fail(r, 403, "forbidden");
+			return;
+		}
+		if (!up->names[i]) {
+			fail(r, 500, "internal");
+			return;
+		}
+	}
+}
+
+bool mcd_upload_data(mcd_request *r, const uint8_t *buf, size_t len)
+{
+	struct mcd_upload *up = r->upload;
+	if (!up)
+		return false;
+	up->received += len;
+	if (up->fail_status)
+		return r->content_length - up->received <= DISCARD_MAX || up->received >= r->content_length;
+	mcd_sealed_result res = mcd_sealed_feed(up->check, buf, len, sink, r);
+	if (res == MCD_SEALED_BAD) {
+		mcd_log(MCD_LOG_INFO, "upload", "refused: %s", mcd_sealed_reason(up->check));
+		fail(r, 400, "bad_container");
+	} else if (res == MCD_SEALED_SINK) {
+		fail(r, 500, "internal");
+	} else if (!up->recipients_checked && mcd_sealed_wraps_done(up->check)) {
+		check_recipients(r);
+	}
+	if (up->fail_status && r->content_length - up->received > DISCARD_MAX)
+		return false;
+	return true;
+}
+
+void mcd_h_upload(mcd_request *r)
+{
+	struct mcd_upload *up = r->upload;
+	mcd_store *st = r->srv->store;
+	if (!up->fail_status && mcd_sealed_finish(up->check) != MCD_SEALED_OK) {
+		mcd_log(MCD_LOG_INFO, "upload", "refused: %s", mcd_sealed_reason(up->check));
+		fail(r, 400, "bad_container");
+	}
+	if (!up->fail_status && !up->recipients_checked)
+		check_recipients(r);
+	if (up->fail_status) {
+		mcd_reply_error(r, up->fail_status, up->fail_code);
+		return;
+	}
+	mcd_image im = {0};
+	uint8_t id_bytes[16];
+	uint64_t size = 0;
+	if (!mcd_random(id_bytes, sizeof id_bytes)) {
+		fail(r, 500, "internal");
+		mcd_reply_error(r, 500, "internal");
+		return;
+	}
+	mcd_hex(id_bytes, sizeof id_bytes, im.id);
+	im.sender_id = r->user->id;
+	im.sender = r->user->username;
+	im.header = (uint8_t *)mcd_sealed_header(up->check, &im.header_len);
+	im.created = mcd_now();
+	json_t *names = json_array();
+	for (size_t i = 0; names && i < up->n_rows; i++)
+		json_array_append_new(names, json_string(up->names[i]));
+	json_t *detail_obj = json_pack("{s:I, s:O}", "size", (json_int_t)r->content_length, "recipients", names);
+	char *detail = detail_obj ? json_dumps(detail_obj, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(detail_obj);
+	mcd_audit_event ev = mcd_event(r, "upload", im.id, "ok", detail);
+	mcd_blob_lock();
+	mcd_blob_status bst = r->srv->blobs->ops->commit(up->writer, im.blob_sha256, &size);
+	up->writer = NULL; /* commit frees it */
+	mcd_store_status s = MCD_STORE_ERROR;
+	if (bst == MCD_BLOB_OK) {
+		im.size = (int64_t)size;
+		s = st->ops->image_create(st, &im, up->rows, up->n_rows, &ev);
+		bool used = true;
+		if (s != MCD_STORE_OK && st->ops->blob_referenced(st, im.blob_sha256, &used) == MCD_STORE_OK && !used)
+			r->srv->blobs->ops->remove(r->srv->blobs, im.blob_sha256);
+	}
+	mcd_blob_unlock();
+	free(detail);
+	if (s != MCD_STORE_OK) {
+		json_decref(names);
+		mcd_reply_store(r, s == MCD_STORE_CONFLICT ? MCD_STORE_ERROR : s);
+		return;
+	}
+	mcd_metrics_add(MCD_M_UPLOADS, 1);
+	mcd_metrics_add(MCD_M_UPLOAD_BYTES, size);
+	char sha[65];
+	mcd_hex(im.blob_sha256, 32, sha);
+	mcd_reply_json(r, 201,
+	               json_pack("{s:s, s:I, s:s, s:o}", "id", im.id, "size", (json_int_t)size, "sha256", sha,
+	                         "recipients", names ? names : json_array()));
+}
+
+void mcd_upload_free(mcd_request *r)
+{
+	struct mcd_upload *up = r->upload;
+	if (!up)
+		return;
+	if (up->writer)
+		r->srv->blobs->ops->abort(up->writer);
+	if (up->names)
+		for (size_t i = 0; up->names[i]; i++)
+			free(up->names[i]);
+	free(up->names);
+	free(up->rows);
+	mcd_sealed_free(up->check);
+	free(up);
+	r->upload = NULL;
+}

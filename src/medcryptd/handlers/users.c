@@ -1,0 +1,111 @@
+/*
+ * users.c: the user directory (API.md §16): GET /api/v1/users[?role=R], GET
+ * /api/v1/users/{username} (public identities and fingerprints; disabled users are hidden
+ * except from the admin) and PATCH /api/v1/users/{username} (admin: role, disabled). An admin
+ * cannot change or disable their own account here, so the server cannot lose its last admin by
+ * a slip; `medcryptd invite` is the way back in.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "handlers.h"
+
+static int add_user(void *ctx, const mcd_user *u)
+{
+	json_t *o = mcd_user_json(u);
+	return o ? json_array_append_new(ctx, o) : -1;
+}
+
+void mcd_h_users_list(mcd_request *r)
+{
+	mcd_role role = MCD_ROLE_NONE;
+	const char *q = mcd_request_arg(r, "role");
+	if (q && (role = mcd_role_parse(q)) == MCD_ROLE_NONE) {
+		mcd_reply_error(r, 400, "bad_request");
+		return;
+	}
+	json_t *list = json_array();
+	mcd_store *st = r->srv->store;
+	mcd_store_status s = list ? st->ops->users_list(st, role, add_user, list) : MCD_STORE_NOMEM;
+	if (s != MCD_STORE_OK) {
+		json_decref(list);
+		mcd_reply_store(r, s);
+		return;
+	}
+	mcd_reply_json(r, 200, json_pack("{s:o}", "users", list));
+}
+
+void mcd_h_user_get(mcd_request *r)
+{
+	mcd_store *st = r->srv->store;
+	mcd_user *u = NULL;
+	mcd_store_status s = st->ops->user_by_name(st, r->params[0], &u);
+	if (s == MCD_STORE_OK && u->disabled && r->user->role != MCD_ROLE_ADMIN)
+		s = MCD_STORE_NOT_FOUND;
+	if (s != MCD_STORE_OK) {
+		mcd_user_free(u);
+		mcd_reply_store(r, s);
+		return;
+	}
+	mcd_reply_json(r, 200, mcd_user_json(u));
+	mcd_user_free(u);
+}
+
+void mcd_h_user_patch(mcd_request *r)
+{
+	mcd_store *st = r->srv->store;
+	mcd_user *u = NULL;
+	json_t *body = mcd_request_json(r);
+	if (!body)
+		return;
+	json_t *role_v = json_object_get(body, "role"), *dis_v = json_object_get(body, "disabled");
+	mcd_role role = MCD_ROLE_NONE;
+	if ((!role_v && !dis_v) || (role_v && (!json_is_string(role_v) ||
+	                                        (role = mcd_role_parse(json_string_value(role_v))) == MCD_ROLE_NONE)) ||
+	    (dis_v && !json_is_boolean(dis_v))) {
+		mcd_reply_error(r, 400, "bad_request");
+		goto cleanup;
+	}
+	mcd_store_status s = st->ops->user_by_name(st, r->params[0], &u);
+	if (s != MCD_STORE_OK) {
+		mcd_reply_store(r, s);
+		goto cleanup;
+	}
+	if (u->id == r->user->id) {
+		mcd_reply_error(r, 409, "conflict");
+		goto cleanup;
+	}
+	char detail[96];
+	if (role_v) {
+		snprintf(detail, sizeof detail, "{\"from\":\"%s\",\"to\":\"%s\"}", mcd_role_name(u->role),
+		         mcd_role_name(role));
+		mcd_audit_event ev = mcd_event(r, "role_change", u->username, "ok", detail);
+		if ((s = st->ops->user_update(st, u->id, role, -1, &ev)) != MCD_STORE_OK) {
+			mcd_reply_store(r, s);
+			goto cleanup;
+		}
+	}
+	if (dis_v) {
+		bool disabled = json_is_true(dis_v);
+		snprintf(detail, sizeof detail, "{\"disabled\":%s}", disabled ? "true" : "false");
+		mcd_audit_event ev = mcd_event(r, "disable", u->username, "ok", detail);
+		if ((s = st->ops->user_update(st, u->id, MCD_ROLE_NONE, disabled ? 1 : 0, &ev)) != MCD_STORE_OK) {
+			mcd_reply_store(r, s);
+			goto cleanup;
+		}
+	}
+	int64_t id = u->id;
+	mcd_user_free(u);
+	u = NULL;
+	if ((s = st->ops->user_by_id(st, id, &u)) != MCD_STORE_OK) {
+		mcd_reply_store(r, s);
+		goto cleanup;
+	}
+	json_t *out = mcd_user_json(u);
+	if (out)
+		json_object_set_new(out, "disabled", json_boolean(u->disabled));
+	mcd_reply_json(r, 200, out);
+cleanup:
+	mcd_user_free(u);
+	json_decref(body);
+}

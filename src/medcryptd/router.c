@@ -1,0 +1,102 @@
+/*
+ * router.c: the one table of routes (API.md §13–18). Each row states the right the route needs
+ * (rights.c decides which roles have it), whether it takes the CSRF token and a fresh
+ * re-authentication, and its body limit. Path parameters are checked for shape here, so an
+ * ill-formed id answers 404 exactly like an unknown one.
+ */
+#include "router.h"
+
+#include <string.h>
+
+#include "handlers/handlers.h"
+#include "util.h"
+
+#define KIB 1024
+#define ACCOUNT_BODY (64 * KIB) /* PEM keys and wrapped PKCS#8 key bundles of RSA-8192 fit */
+
+static const mcd_route routes[] = {
+    /* method, pattern, name, right, csrf, reauth, body limit, stream, handler */
+    {"POST", "/api/v1/prelogin", "prelogin", MCD_RIGHT_PUBLIC, false, false, 4 * KIB, false, mcd_h_prelogin},
+    {"POST", "/api/v1/login", "login", MCD_RIGHT_PUBLIC, false, false, 4 * KIB, false, mcd_h_login},
+    {"POST", "/api/v1/register", "register", MCD_RIGHT_PUBLIC, false, false, ACCOUNT_BODY, false, mcd_h_register},
+    {"POST", "/api/v1/reauth", "reauth", MCD_RIGHT_SESSION, true, false, 4 * KIB, false, mcd_h_reauth},
+    {"POST", "/api/v1/logout", "logout", MCD_RIGHT_SESSION, true, false, 4 * KIB, false, mcd_h_logout},
+    {"POST", "/api/v1/logout-all", "logout_all", MCD_RIGHT_SESSION, true, false, 4 * KIB, false, mcd_h_logout_all},
+    {"GET", "/api/v1/me", "me", MCD_RIGHT_SESSION, false, false, 0, false, mcd_h_me},
+    {"POST", "/api/v1/invitations", "invitations", MCD_RIGHT_MANAGE_USERS, true, false, 4 * KIB, false,
+     mcd_h_invitation_create},
+    {"GET", "/api/v1/users", "users", MCD_RIGHT_DIRECTORY, false, false, 0, false, mcd_h_users_list},
+    {"GET", "/api/v1/users/{username}", "user", MCD_RIGHT_DIRECTORY, false, false, 0, false, mcd_h_user_get},
+    {"PATCH", "/api/v1/users/{username}", "user_patch", MCD_RIGHT_MANAGE_USERS, true, false, 4 * KIB, false,
+     mcd_h_user_patch},
+    {"POST", "/api/v1/images", "upload", MCD_RIGHT_UPLOAD, true, false, 0, true, mcd_h_upload},
+    {"GET", "/api/v1/images", "images", MCD_RIGHT_READ_IMAGES, false, false, 0, false, mcd_h_images_list},
+    {"GET", "/api/v1/images/{id}", "image", MCD_RIGHT_READ_IMAGES, false, false, 0, false, mcd_h_image_get},
+    {"DELETE", "/api/v1/images/{id}", "image_delete", MCD_RIGHT_DELETE, true, false, 0, false,
+     mcd_h_image_delete},
+    {"GET", "/api/v1/images/{id}/wrap", "wrap", MCD_RIGHT_READ_IMAGES, false, false, 0, false, mcd_h_image_wrap},
+    {"GET", "/api/v1/images/{id}/blob", "blob", MCD_RIGHT_READ_IMAGES, false, false, 0, false, mcd_h_image_blob},
+    {"POST", "/api/v1/images/{id}/shares", "share", MCD_RIGHT_SHARE, true, true, 8 * KIB, false, mcd_h_share_add},
+    {"DELETE", "/api/v1/images/{id}/shares/{username}", "revoke", MCD_RIGHT_REVOKE, true, true, 0, false,
+     mcd_h_share_delete},
+    {"GET", "/api/v1/audit", "audit", MCD_RIGHT_AUDIT, false, false, 0, false, mcd_h_audit_list},
+    {"GET", "/api/v1/audit/verify", "audit_verify", MCD_RIGHT_AUDIT, false, false, 0, false, mcd_h_audit_verify},
+    {"GET", "/api/v1/audit/key", "audit_key", MCD_RIGHT_PUBLIC, false, false, 0, false, mcd_h_audit_key},
+    {"GET", "/healthz", "healthz", MCD_RIGHT_PUBLIC, false, false, 0, false, mcd_h_healthz},
+    {"GET", "/metrics", "metrics", MCD_RIGHT_PUBLIC, false, false, 0, false, mcd_h_metrics},
+};
+#define N_ROUTES (sizeof routes / sizeof routes[0])
+
+static bool is_image_id(const char *s, size_t n)
+{
+	if (n != 32)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return true;
+}
+
+/* Matches one pattern segment by segment; a parameter segment is checked for its shape. */
+static bool match(const char *pattern, const char *path, char params[2][72])
+{
+	int np = 0;
+	const char *p = pattern, *u = path;
+	while (*p && *u) {
+		if (*p != '/' || *u != '/')
+			return false;
+		p++, u++;
+		const char *pe = strchr(p, '/'), *ue = strchr(u, '/');
+		size_t pl = pe ? (size_t)(pe - p) : strlen(p), ul = ue ? (size_t)(ue - u) : strlen(u);
+		if (*p == '{') {
+			if (ul == 0 || ul >= 72 || np >= 2)
+				return false;
+			memcpy(params[np], u, ul);
+			params[np][ul] = 0;
+			bool ok = !strncmp(p, "{id}", pl) ? is_image_id(u, ul) : mcd_valid_username(params[np]);
+			if (!ok)
+				return false;
+			np++;
+		} else if (pl != ul || strncmp(p, u, pl) != 0) {
+			return false;
+		}
+		p += pl, u += ul;
+	}
+	return *p == 0 && *u == 0;
+}
+
+const mcd_route *mcd_route_match(const char *method, const char *path, char params[2][72])
+{
+	if (!strcmp(method, "HEAD"))
+		method = "GET";
+	for (size_t i = 0; i < N_ROUTES; i++)
+		if (!strcmp(routes[i].method, method) && match(routes[i].pattern, path, params))
+			return &routes[i];
+	return NULL;
+}
+
+const mcd_route *mcd_routes(size_t *n)
+{
+	*n = N_ROUTES;
+	return routes;
+}
