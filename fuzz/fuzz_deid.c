@@ -6,9 +6,13 @@
  * go to mc_deid_parse_modified, the parser reid runs on a decrypted Encrypted Content, in explicit
  * and implicit VR little endian.
  *
+ * Each input is de-identified twice: without regions and with two small --region rectangles
+ * (the streaming blanking walk, the region record in the Encrypted Content, and its restore).
+ *
  * Invariants, or the target aborts: a failure carries its class in err and is a header,
  * unsupported, or (for inputs over the size of the originals) unsupported error, never a crypto
- * or misuse error; what deid writes parses and re-identifies.
+ * or misuse error (with regions: misuse for a region outside the image); what deid writes parses
+ * and re-identifies.
  */
 #include <medcrypt/deid.h>
 #include <medcrypt/dicom.h>
@@ -75,21 +79,13 @@ static mc_status parses(const sink *s)
 	return mc_dicom_parse((mc_input){mem_read, &m}, s->len, NULL, NULL, &err);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/* deid with params, then (when it succeeds) parse and reid; the allowed failure classes: */
+static void deid_reid(const uint8_t *data, size_t size, const mc_deid_params *p, bool regions)
 {
-	if (!alice) {
-		mc_err err = {0};
-		CHECK(mc_identity_parse((const uint8_t *)FUZZ_KEY_ALICE, strlen(FUZZ_KEY_ALICE), "", 0, MC_IDENTITY_ENC,
-		                        &alice, &err) == MC_OK);
-		CHECK(mc_pubkey_from_identity(alice, MC_ROLE_RECIPIENT, &alice_pub, &err) == MC_OK);
-	}
-	static const uint8_t uid_key[MC_DEID_UID_KEY_LEN] = {1, 2, 3};
-	const mc_pubkey *rcpt[1] = {alice_pub};
-	mc_deid_params p = {rcpt, 1, uid_key, NULL, 0};
 	mem in = {data, size, 0};
 	sink out = {0};
 	mc_err err = {0};
-	mc_status st = mc_deid((mc_input){mem_read, &in}, mem_rewind, size, (mc_output){sink_write, &out}, &p, &err);
+	mc_status st = mc_deid((mc_input){mem_read, &in}, mem_rewind, size, (mc_output){sink_write, &out}, p, &err);
 	if (st == MC_OK) {
 		CHECK(parses(&out) == MC_OK);
 		mem din = {out.p, out.len, 0};
@@ -103,12 +99,33 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(parses(&back) == MC_OK);
 		free(back.p);
 	} else {
-		if (st != MC_ERR_HEADER && st != MC_ERR_UNSUPPORTED)
+		/* with regions, a region outside the image is the caller's misuse */
+		bool allowed = st == MC_ERR_HEADER || st == MC_ERR_UNSUPPORTED || (regions && st == MC_ERR_MISUSE);
+		if (!allowed)
 			fprintf(stderr, "deid: %s: %s\n", mc_status_name(st), err.msg);
 		CHECK(err.status == st && err.msg[0] != 0);
-		CHECK(st == MC_ERR_HEADER || st == MC_ERR_UNSUPPORTED);
+		CHECK(allowed);
 	}
 	free(out.p);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (!alice) {
+		mc_err err = {0};
+		CHECK(mc_identity_parse((const uint8_t *)FUZZ_KEY_ALICE, strlen(FUZZ_KEY_ALICE), "", 0, MC_IDENTITY_ENC,
+		                        &alice, &err) == MC_OK);
+		CHECK(mc_pubkey_from_identity(alice, MC_ROLE_RECIPIENT, &alice_pub, &err) == MC_OK);
+	}
+	static const uint8_t uid_key[MC_DEID_UID_KEY_LEN] = {1, 2, 3};
+	const mc_pubkey *rcpt[1] = {alice_pub};
+	mc_deid_params p = {rcpt, 1, uid_key, NULL, 0};
+	deid_reid(data, size, &p, false);
+	/* --region on the same bytes: the blanking walk, the region record and its restore */
+	static const mc_deid_region regions[2] = {{0, 0, 3, 2}, {1, 1, 2, 5}};
+	p.regions = regions;
+	p.n_regions = 2;
+	deid_reid(data, size, &p, true);
 
 	size_t n;
 	mc_err perr = {0};

@@ -103,7 +103,8 @@ static void check_image(const uint8_t *data, size_t size)
 	mc_status st = mc_restore(data, size, alice, NULL, &out, &out_len, &info, &err);
 	if (st == MC_OK) {
 		CHECK(out && out_len > 0 && info.n_regions >= 1 && info.n_regions <= MC_REDACT_MAX_REGIONS);
-		CHECK(rd_is_png(out, out_len) == rd_is_png(data, size) && rd_is_jpeg(out, out_len) == rd_is_jpeg(data, size) &&
+		CHECK(rd_is_png(out, out_len) == rd_is_png(data, size) &&
+		      rd_is_jpeg(out, out_len) == rd_is_jpeg(data, size) &&
 		      rd_is_dicom(out, out_len) == rd_is_dicom(data, size));
 	} else {
 		CHECK(out == NULL && err.status == st);

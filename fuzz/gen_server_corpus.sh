@@ -278,5 +278,6 @@ put("error_control_chars", 400, {"error": "x", "message": "bell\u0007 and esc\u0
 put("error_not_json", 502, b"<html>bad gateway</html>")
 put("empty", 200, b"")
 PY
-echo "gen_server_corpus: $(ls "$C/fuzz_sealed_check" | wc -l) sealed-check, $(ls "$C/fuzz_server_text" | wc -l) text," \
-	"$(ls "$CF" | wc -l) config, $(ls "$C/fuzz_client_answer" | wc -l) client seeds"
+count() { find "$1" -type f | wc -l; }
+echo "gen_server_corpus: $(count "$C/fuzz_sealed_check") sealed-check, $(count "$C/fuzz_server_text") text," \
+	"$(count "$CF") config, $(count "$C/fuzz_client_answer") client seeds"

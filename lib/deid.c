@@ -33,6 +33,10 @@
 #define TAG_ENCRYPTED_CONTENT        TAG(0x0400, 0x0520)
 #define TAG_MODIFIED_ATTRIBUTES      TAG(0x0400, 0x0550)
 #define TAG_SOP_INSTANCE_UID         TAG(0x0008, 0x0018)
+#define TAG_BURNED_IN_ANNOTATION     TAG(0x0028, 0x0301)
+#define TAG_PIXEL_DATA               TAG(0x7FE0, 0x0010)
+#define TAG_REGIONS_CREATOR          TAG(0x7FD1, 0x0010)
+#define TAG_REGIONS_RECORD           TAG(0x7FD1, 0x1001)
 #define UID_LABEL                    "medcrypt deid uid v1"
 
 /* ---- growable buffers with a ceiling; wiped when freed (they hold patient data) */
@@ -302,6 +306,14 @@ static bool is_implicit(const char *ts)
 	return strcmp(ts, MC_DICOM_TS_IMPLICIT_LE) == 0;
 }
 
+/* The file meta group is copied into a new one, which must be in ascending order (PS3.5 7.1). */
+static mc_status meta_disorder(mc_err *err, uint16_t element, uint16_t after)
+{
+	return mc_fail(err, MC_ERR_HEADER,
+	               "malformed DICOM: (0002,%04X) is out of order in the file meta group (after (0002,%04X))",
+	               (unsigned)element, (unsigned)after);
+}
+
 /* (0002,0010) without its padding. */
 static void read_ts(const mc_dicom_element *el, char ts[65])
 {
@@ -331,8 +343,15 @@ typedef struct collect {
 	buf mas;
 	uint32_t *modified_sequences;
 	size_t n_modified_sequences, cap_modified_sequences;
-	bool native_pixels;
-	uint16_t bits_allocated, samples;
+	/* --region: the pixel module, the walk and the original region pixels (FORMAT.md §14) */
+	const mc_deid_params *params;
+	mc_deid_pixels px;
+	bool have_pixels, in_pixels, bia_present;
+	uint8_t *saved; /* px.saved_len bytes; patient data, wiped when freed */
+	/* the size of the input when known; pass 1 stops at native Pixel Data that ends the file */
+	uint64_t total;
+	bool stopped_at_pixels;
+	uint8_t piece[MC_DICOM_VALUE_CAP + 2];
 } collect;
 
 static int c_fail(collect *c, mc_status st)
@@ -419,6 +438,100 @@ static int c_forward(collect *c, int r)
 	return 0;
 }
 
+/* A US value of the file's byte order. In a big endian file only with the VR US: the writer
+ * swaps a value by its VR, so a US attribute with another VR would read differently once
+ * written little endian. */
+static bool us_value(const mc_dicom_element *el, unsigned *v)
+{
+	if (!el->value || el->length != 2 || (el->big_endian && strcmp(el->vr, "US") != 0))
+		return false;
+	*v = el->big_endian ? (unsigned)((el->value[0] << 8) | el->value[1])
+	                    : (unsigned)(el->value[0] | (el->value[1] << 8));
+	return true;
+}
+
+/* A string value without its padding, into out (cap bytes with the terminator). */
+static void text_value(const mc_dicom_element *el, char *out, size_t cap)
+{
+	size_t n = el->value ? el->length : 0;
+	if (n > cap - 1)
+		n = cap - 1;
+	memcpy(out, el->value ? (const char *)el->value : "", n);
+	while (n > 0 && (out[n - 1] == 0 || out[n - 1] == ' '))
+		n--;
+	size_t start = 0;
+	while (start < n && out[start] == ' ')
+		start++;
+	memmove(out, out + start, n - start);
+	out[n - start] = 0;
+}
+
+/* Notes the top-level attributes of the Image Pixel module that --region needs. A value that
+ * cannot be read leaves the field at 0, which mc_deid_pixels_plan refuses. */
+static void pixel_module(mc_deid_pixels *px, const mc_dicom_element *el)
+{
+	unsigned v;
+	char text[24];
+	switch (TAG(el->group, el->element)) {
+	case TAG(0x0028, 0x0002): px->samples = us_value(el, &v) ? v : 0; break;
+	case TAG(0x0028, 0x0006): px->planar = us_value(el, &v) ? v : 2; break;
+	case TAG(0x0028, 0x0010): px->rows = us_value(el, &v) ? v : 0; break;
+	case TAG(0x0028, 0x0011): px->cols = us_value(el, &v) ? v : 0; break;
+	case TAG(0x0028, 0x0100): px->bits_allocated = us_value(el, &v) ? v : 0; break;
+	case TAG(0x0028, 0x0101): px->bits_stored = us_value(el, &v) ? v : 0; break;
+	case TAG(0x0028, 0x0103): px->pixrep = us_value(el, &v) && v == 1; break;
+	case TAG(0x0028, 0x0004): text_value(el, px->photometric, sizeof px->photometric); break;
+	case TAG(0x0028, 0x0008): {
+		text_value(el, text, sizeof text);
+		char *end;
+		unsigned long n = strtoul(text, &end, 10);
+		px->frames = end != text && *end == 0 && text[0] != '-' && n <= UINT32_MAX ? (uint32_t)n : 0;
+		break;
+	}
+	}
+}
+
+/* Pixel Data with --region: refuses what cannot be blanked, plans the walk, and saves the region
+ * pixels of a value small enough to be loaded (larger ones through c_chunk). */
+static int c_pixels(collect *c, const mc_dicom_element *el)
+{
+	if (el->length == MC_DICOM_UNDEFINED_LENGTH)
+		return c_fail(c, mc_fail(c->err, MC_ERR_UNSUPPORTED,
+		                         "--region needs native (uncompressed) pixel data; this file's pixel data is "
+		                         "compressed (dcmdjpeg or gdcmconv --raw decompresses it)"));
+	/* big endian: 16-bit samples in OW words; 8-bit ones in OB, or in OW words (pairs swapped) */
+	if (c->big_endian && strcmp(el->vr, "OW") != 0 && !(strcmp(el->vr, "OB") == 0 && c->px.bits_allocated == 8))
+		return c_fail(c, mc_fail(c->err, MC_ERR_UNSUPPORTED,
+		                         "--region: big endian Pixel Data of VR %s with Bits Allocated %u is not "
+		                         "supported (dcmconv +te converts it)",
+		                         el->vr, c->px.bits_allocated));
+	c->px.pair_swap = c->big_endian && c->px.bits_allocated == 8 && strcmp(el->vr, "OW") == 0;
+	c->px.value_len = el->length;
+	c->px.big_endian = c->big_endian;
+	c->px.regions = c->params->regions;
+	c->px.n_regions = c->params->n_regions;
+	mc_status st = mc_deid_pixels_plan(&c->px, c->err);
+	if (st != MC_OK)
+		return c_fail(c, st);
+	if (c->px.saved_len > MC_DEID_MAX_ENCRYPTED - c->mas.len)
+		return c_fail(c, mc_fail(c->err, MC_ERR_UNSUPPORTED,
+		                         "the original pixels of the regions (%llu bytes in %lu frames) and attributes "
+		                         "to encrypt exceed %u MiB",
+		                         (unsigned long long)c->px.saved_len, (unsigned long)c->px.frames,
+		                         MC_DEID_MAX_ENCRYPTED >> 20));
+	if (!(c->saved = malloc(c->px.saved_len ? (size_t)c->px.saved_len : 1)))
+		return c_fail(c, mc_fail(c->err, MC_ERR_NOMEM, "out of memory"));
+	c->have_pixels = true;
+	if (el->value) {
+		size_t done;
+		mc_deid_pixels_piece(&c->px, MC_DEID_PIXELS_SAVE, el->value, el->length, c->piece, &done, c->saved,
+		                     NULL);
+	} else {
+		c->in_pixels = true;
+	}
+	return 0;
+}
+
 static int c_element(void *ctx, const mc_dicom_element *el)
 {
 	collect *c = ctx;
@@ -431,15 +544,29 @@ static int c_element(void *ctx, const mc_dicom_element *el)
 	}
 	const char *table_vr;
 	effect e = decide(el->group, el->element, el->depth, false, &table_vr);
+	c->in_pixels = false;
 	if (el->depth == 0) {
 		uint32_t tag = TAG(el->group, el->element);
-		if (tag == TAG(0x0028, 0x0100) && el->value && el->length >= 2)
-			c->bits_allocated = el->big_endian ? (uint16_t)((el->value[0] << 8) | el->value[1])
-			                                   : (uint16_t)(el->value[0] | (el->value[1] << 8));
-		if (tag == TAG(0x7FE0, 0x0010))
-			c->native_pixels = el->length != MC_DICOM_UNDEFINED_LENGTH;
-		if (c_start_top(c, tag, false, e == KEEP))
+		bool keep = e == KEEP;
+		if (c->has_regions) {
+			pixel_module(&c->px, el);
+			if (tag == TAG_BURNED_IN_ANNOTATION) {
+				keep = false; /* becomes "NO": the original is kept for reid */
+				c->bia_present = true;
+			}
+		}
+		if (c_start_top(c, tag, false, keep))
 			return 1;
+		if (c->has_regions && tag == TAG_PIXEL_DATA && c_pixels(c, el))
+			return 1;
+		if (!c->has_regions && tag == TAG_PIXEL_DATA && !c->buffering &&
+		    el->length != MC_DICOM_UNDEFINED_LENGTH && c->total != MC_DICOM_SIZE_UNKNOWN &&
+		    el->value_offset + el->length == c->total) {
+			/* Nothing follows and nothing in it changes: reading it would only double the
+			 * input read. Pass 2 reads and checks it all the same. */
+			c->stopped_at_pixels = true;
+			return 1;
+		}
 		if (!c->buffering)
 			return 0;
 	} else if (e != KEEP) {
@@ -455,6 +582,7 @@ static int c_element(void *ctx, const mc_dicom_element *el)
 static int c_sequence_start(void *ctx, const mc_dicom_element *el)
 {
 	collect *c = ctx;
+	c->in_pixels = false;
 	const char *table_vr;
 	effect e = decide(el->group, el->element, el->depth, true, &table_vr);
 	if (el->depth == 0) {
@@ -493,6 +621,7 @@ static int c_item_end(void *ctx, unsigned depth)
 static int c_fragment(void *ctx, unsigned index, uint64_t offset, uint32_t length)
 {
 	collect *c = ctx;
+	c->in_pixels = false;
 	if (c->has_regions && !c->buffering)
 		return c_fail(c, mc_fail(c->err, MC_ERR_UNSUPPORTED,
 		                         "--region needs native (uncompressed) pixel data; this file's pixel data is "
@@ -503,6 +632,10 @@ static int c_fragment(void *ctx, unsigned index, uint64_t offset, uint32_t lengt
 static int c_chunk(void *ctx, const uint8_t *b, size_t n)
 {
 	collect *c = ctx;
+	for (size_t k, done; c->in_pixels && n > 0; b += k, n -= k) {
+		k = n < MC_DICOM_VALUE_CAP ? n : MC_DICOM_VALUE_CAP;
+		mc_deid_pixels_piece(&c->px, MC_DEID_PIXELS_SAVE, b, k, c->piece, &done, c->saved, NULL);
+	}
 	return c->buffering ? c_forward(c, mc_fwd_chunk(&c->fwd, b, n)) : 0;
 }
 
@@ -548,7 +681,10 @@ static X509 *recipient_cert(EVP_PKEY *pub, EVP_PKEY *issuer_key)
 	return c;
 }
 
-static mc_status cms_seal(const mc_pubkey *const *recipients, size_t n, const uint8_t *plain, size_t len, uint8_t **out,
+/* Seals plain (len bytes, malloc'd; this function wipes and frees it as soon as it is encrypted,
+ * on every path, so that the plaintext and the DER never coexist with the CMS structure's copy).
+ * *out is freed with OPENSSL_free. */
+static mc_status cms_seal(const mc_pubkey *const *recipients, size_t n, uint8_t *plain, size_t len, uint8_t **out,
                           size_t *out_len, mc_err *err)
 {
 	mc_status st = MC_ERR_CRYPTO;
@@ -576,17 +712,23 @@ static mc_status cms_seal(const mc_pubkey *const *recipients, size_t n, const ui
 	}
 	if (CMS_final(cms, in, NULL, CMS_BINARY) != 1)
 		goto cleanup;
+	BIO_free(in);
+	in = NULL;
+	mc_wipe(plain, len);
+	free(plain);
+	plain = NULL;
 	int dl = i2d_CMS_ContentInfo(cms, &der);
 	if (dl <= 0)
 		goto cleanup;
-	if (!(*out = malloc((size_t)dl + 1))) {
-		st = mc_fail(err, MC_ERR_NOMEM, "out of memory");
-		goto cleanup;
-	}
-	memcpy(*out, der, (size_t)dl);
+	*out = der;
+	der = NULL;
 	*out_len = (size_t)dl;
 	st = MC_OK;
 cleanup:
+	if (plain) {
+		mc_wipe(plain, len);
+		free(plain);
+	}
 	if (st == MC_ERR_CRYPTO)
 		mc_fail_ssl(err, MC_ERR_CRYPTO, "CMS encryption of the original attributes failed");
 	OPENSSL_free(der);
@@ -682,6 +824,9 @@ cleanup:
 
 /* ---- pass 2: emit the de-identified file */
 
+/* (0012,0062), (0012,0063), (0012,0064), (0028,0301) with --region, (0400,0500) */
+#define N_INSERTIONS 5
+
 typedef struct insertion {
 	uint32_t tag;
 	bool done;
@@ -700,11 +845,17 @@ typedef struct emit {
 	mc_dicom_meta_element meta[8];
 	uint8_t meta_values[8][66];
 	size_t n_meta;
+	bool meta_seen;
+	uint16_t last_meta;
 	unsigned skip_open; /* > 0: inside a sequence (or pixel data) being left out */
 	bool drop_chunks;   /* the current large value is left out */
 	const uint8_t *cms;
 	size_t cms_len;
-	insertion ins[4];
+	insertion ins[N_INSERTIONS];
+	/* --region: the walk over Pixel Data (a copy of pass 1's plan), and a piece being blanked */
+	mc_deid_pixels px;
+	bool in_pixels;
+	uint8_t piece[MC_DICOM_VALUE_CAP + 2];
 } emit;
 
 static int e_fail(emit *e, mc_status st)
@@ -755,6 +906,8 @@ static mc_status insert(emit *e, uint32_t tag)
 	mc_status st = MC_OK;
 	if (tag == TAG_PATIENT_IDENTITY_REMOVED)
 		return put(e, 0x0012, 0x0062, "CS", "YES ", 4);
+	if (tag == TAG_BURNED_IN_ANNOTATION) /* PS3.15 E.3.1 Clean Pixel Data Option */
+		return put(e, 0x0028, 0x0301, "CS", "NO", 2);
 	if (tag == TAG_DEID_METHOD) {
 		static const char method[] = "PS3.15 E.1 Basic Profile (medcrypt deid)"; /* 40 characters */
 		return put(e, 0x0012, 0x0063, "LO", method, sizeof method - 1);
@@ -799,7 +952,7 @@ static mc_status insert(emit *e, uint32_t tag)
 static int insert_before(emit *e, uint32_t tag, bool *replaced)
 {
 	*replaced = false;
-	for (size_t i = 0; i < 4; i++) {
+	for (size_t i = 0; i < N_INSERTIONS; i++) {
 		if (e->ins[i].done || e->ins[i].tag > tag)
 			continue;
 		e->ins[i].done = true;
@@ -823,6 +976,7 @@ static int e_element(void *ctx, const mc_dicom_element *el)
 {
 	emit *e = ctx;
 	e->drop_chunks = false;
+	e->in_pixels = false;
 	if (el->depth == 0 && el->group == 0x0002 && !e->head_written) {
 		if (el->element == 0x0010) {
 			read_ts(el, e->ts);
@@ -835,6 +989,10 @@ static int e_element(void *ctx, const mc_dicom_element *el)
 			if (st != MC_OK)
 				return e_fail(e, st);
 		}
+		if (e->meta_seen && el->element <= e->last_meta)
+			return e_fail(e, meta_disorder(e->err, el->element, e->last_meta));
+		e->meta_seen = true;
+		e->last_meta = el->element;
 		if (el->element == 0x0000 || !el->value || el->length > 64 || e->n_meta == 8)
 			return 0;
 		memcpy(e->meta_values[e->n_meta], el->value, el->length);
@@ -866,6 +1024,21 @@ static int e_element(void *ctx, const mc_dicom_element *el)
 	const uint8_t *v;
 	uint32_t len;
 	uint8_t uids[4096];
+	if (el->depth == 0 && TAG(el->group, el->element) == TAG_PIXEL_DATA && e->c->have_pixels) {
+		e->px = e->c->px; /* pass 1's plan, walked again from the start of the value */
+		e->px.pos = e->px.saved = 0;
+		e->px.row = UINT32_MAX;
+		e->px.carried = false;
+		if (!el->value) {
+			e->in_pixels = true;
+			return mc_fwd_element(&e->fwd, el) ? e_fail(e, e->fwd.st) : 0;
+		}
+		mc_dicom_element blanked = *el;
+		size_t done; /* a loaded value (at most MC_DICOM_VALUE_CAP) of even length: all done */
+		mc_deid_pixels_piece(&e->px, MC_DEID_PIXELS_FILL, el->value, el->length, e->piece, &done, NULL, NULL);
+		blanked.value = e->piece;
+		return mc_fwd_element(&e->fwd, &blanked) ? e_fail(e, e->fwd.st) : 0;
+	}
 	switch (eff) {
 	case KEEP: return mc_fwd_element(&e->fwd, el) ? e_fail(e, e->fwd.st) : 0;
 	case REMOVE:
@@ -893,6 +1066,7 @@ static int e_sequence_start(void *ctx, const mc_dicom_element *el)
 {
 	emit *e = ctx;
 	e->drop_chunks = false;
+	e->in_pixels = false;
 	if (e->skip_open > 0) {
 		e->skip_open++;
 		return 0;
@@ -968,6 +1142,7 @@ static int e_fragment(void *ctx, unsigned index, uint64_t offset, uint32_t lengt
 {
 	emit *e = ctx;
 	e->drop_chunks = false;
+	e->in_pixels = false;
 	if (e->skip_open > 0) {
 		e->drop_chunks = true;
 		return 0;
@@ -980,10 +1155,85 @@ static int e_chunk(void *ctx, const uint8_t *b, size_t n)
 	emit *e = ctx;
 	if (e->skip_open > 0 || e->drop_chunks)
 		return 0;
-	return mc_fwd_chunk(&e->fwd, b, n) ? e_fail(e, e->fwd.st) : 0;
+	while (e->in_pixels && n > 0) { /* blanked in a copy: the reader's buffer is not ours */
+		size_t k = n < MC_DICOM_VALUE_CAP ? n : MC_DICOM_VALUE_CAP, done;
+		mc_deid_pixels_piece(&e->px, MC_DEID_PIXELS_FILL, b, k, e->piece, &done, NULL, NULL);
+		if (done > 0 && mc_fwd_chunk(&e->fwd, e->piece, done))
+			return e_fail(e, e->fwd.st);
+		b += k;
+		n -= k;
+	}
+	return n > 0 && mc_fwd_chunk(&e->fwd, b, n) ? e_fail(e, e->fwd.st) : 0;
 }
 
 /* The status of a parse whose callbacks may have stopped it with their own error. */
+
+/* The plaintext of the Encrypted Content (FORMAT.md §14): (0400,0550) with one item holding the
+ * originals; with --region, then the private block (7FD1,0010) creator and (7FD1,1001) region
+ * record. In the file's VR encoding (explicit or implicit little endian). *plain is malloc'd. */
+static mc_status encrypted_content(collect *c, uint8_t **plain, size_t *len, mc_err *err)
+{
+	/* (0400,0550) and its one item, both of undefined length, open the encrypted dataset */
+	static const uint8_t mas_open[] = {0x00, 0x04, 0x50, 0x05, 'S',  'Q',  0,    0,    0xFF, 0xFF,
+	                                   0xFF, 0xFF, 0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF};
+	static const uint8_t mas_open_implicit[] = {0x00, 0x04, 0x50, 0x05, 0xFF, 0xFF, 0xFF, 0xFF,
+	                                            0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF};
+	static const uint8_t mas_close[] = {0xFE, 0xFF, 0x0D, 0xE0, 0, 0, 0, 0, 0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0};
+	static const char creator[] = MC_DEID_REGIONS_CREATOR " "; /* even: 22 */
+	bool implicit = is_implicit(c->ts);
+	size_t open_len = implicit ? sizeof mas_open_implicit : sizeof mas_open;
+	size_t total = open_len + c->mas.len + sizeof mas_close, record_len = 0, rec_at = 0;
+	uint64_t saved = c->has_regions ? c->px.saved_len : 0;
+	if (saved > MC_DEID_MAX_ENCRYPTED - c->mas.len)
+		return mc_fail(err, MC_ERR_UNSUPPORTED,
+		               "the original pixels of the regions and attributes to encrypt exceed %u MiB",
+		               MC_DEID_MAX_ENCRYPTED >> 20);
+	if (c->has_regions) {
+		record_len = MC_DEID_REGIONS_HEADER + 16 * c->px.n_regions + (size_t)saved;
+		total += 8 + (sizeof creator - 1) + (implicit ? 8 : 12);
+		rec_at = total;
+		total += record_len + record_len % 2;
+	}
+	uint8_t *p = malloc(total);
+	if (!p)
+		return mc_fail(err, MC_ERR_NOMEM, "out of memory");
+	uint8_t *o = p;
+	memcpy(o, implicit ? mas_open_implicit : mas_open, open_len);
+	o += open_len;
+	if (c->mas.len)
+		memcpy(o, c->mas.p, c->mas.len);
+	o += c->mas.len;
+	memcpy(o, mas_close, sizeof mas_close);
+	o += sizeof mas_close;
+	if (c->has_regions) {
+		uint32_t clen = sizeof creator - 1, rlen = (uint32_t)(record_len + record_len % 2);
+		memcpy(o, "\xD1\x7F\x10\x00", 4);
+		if (implicit) {
+			o[4] = (uint8_t)clen, o[5] = o[6] = o[7] = 0;
+		} else {
+			memcpy(o + 4, "LO", 2);
+			o[6] = (uint8_t)clen, o[7] = 0;
+		}
+		memcpy(o + 8, creator, clen);
+		o += 8 + clen;
+		memcpy(o, "\xD1\x7F\x01\x10", 4);
+		uint8_t *l = o + (implicit ? 4 : 8);
+		if (!implicit)
+			memcpy(o + 4, "OB\0\0", 4);
+		l[0] = (uint8_t)rlen, l[1] = (uint8_t)(rlen >> 8), l[2] = (uint8_t)(rlen >> 16),
+		l[3] = (uint8_t)(rlen >> 24);
+		mc_deid_pixels_record(&c->px, c->bia_present ? 0 : MC_DEID_REGIONS_ABSENT_BIA, p + rec_at);
+		memcpy(p + rec_at + MC_DEID_REGIONS_HEADER + 16 * c->px.n_regions, c->saved, (size_t)saved);
+		if (record_len % 2)
+			p[total - 1] = 0;
+		mc_wipe(c->saved, (size_t)saved);
+		free(c->saved);
+		c->saved = NULL;
+	}
+	*plain = p;
+	*len = total;
+	return MC_OK;
+}
 
 static mc_status do_rewind(mc_rewind_fn rewind, mc_input in, mc_err *err)
 {
@@ -999,8 +1249,6 @@ mc_status mc_deid(mc_input in, mc_rewind_fn rewind, uint64_t total, mc_output ou
 		return mc_fail(err, MC_ERR_MISUSE, "deid: recipients, a UID key and a rewindable input are needed");
 	if (params->n_regions > MC_DEID_MAX_REGIONS || (params->n_regions && !params->regions))
 		return mc_fail(err, MC_ERR_MISUSE, "deid: at most %u regions", MC_DEID_MAX_REGIONS);
-	if (params->n_regions)
-		return mc_fail(err, MC_ERR_UNSUPPORTED, "deid: --region is not implemented yet");
 	collect *c = calloc(1, sizeof *c);
 	emit *e = calloc(1, sizeof *e);
 	uint8_t *cms = NULL;
@@ -1014,34 +1262,33 @@ mc_status mc_deid(mc_input in, mc_rewind_fn rewind, uint64_t total, mc_output ou
 	c->elem.max = c->mas.max = MC_DEID_MAX_ENCRYPTED;
 	c->fwd.err = err;
 	c->has_regions = params->n_regions > 0;
-	/* (0400,0550) and its one item, both of undefined length, open the encrypted dataset */
-	static const uint8_t mas_open[] = {0x00, 0x04, 0x50, 0x05, 'S',  'Q',  0,    0,    0xFF, 0xFF,
-	                                   0xFF, 0xFF, 0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF};
-	static const uint8_t mas_open_implicit[] = {0x00, 0x04, 0x50, 0x05, 0xFF, 0xFF, 0xFF, 0xFF,
-	                                            0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF};
-	static const uint8_t mas_close[] = {0xFE, 0xFF, 0x0D, 0xE0, 0, 0, 0, 0, 0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0};
+	c->params = params;
+	c->px.frames = 1; /* when (0028,0008) is absent */
+	c->px.samples = 1;
 	mc_dicom_visitor cv = {c_element, c_sequence_start, c_sequence_end, c_item_start, c_item_end, c_fragment};
 	mc_err perr = {0};
+	c->total = total;
 	st = mc_dicom_parse_chunked(in, total, &cv, c_chunk, c, &perr);
+	if (st == MC_ERR_CANCELLED && c->stopped_at_pixels && c->st == MC_OK)
+		st = MC_OK;
 	st = parse_result(st, c->st, &perr, err);
 	if (st == MC_OK && c_finish_top(c))
 		st = c->st;
 	if (st != MC_OK)
 		goto cleanup;
-	/* the Modified Attributes Sequence: the opening, the originals, the closing */
-	buf mas = {0};
-	mas.max = MC_DEID_MAX_ENCRYPTED + 64;
-	bool implicit = is_implicit(c->ts);
-	if (buf_write(&mas, implicit ? mas_open_implicit : mas_open,
-	              implicit ? sizeof mas_open_implicit : sizeof mas_open) != 0 ||
-	    buf_write(&mas, c->mas.p ? c->mas.p : (const uint8_t *)"", c->mas.len) != 0 ||
-	    buf_write(&mas, mas_close, sizeof mas_close) != 0) {
-		buf_reset(&mas);
-		st = mc_fail(err, MC_ERR_NOMEM, "out of memory");
+	if (c->has_regions && !c->have_pixels) {
+		st = mc_fail(err, MC_ERR_UNSUPPORTED, "--region: the file has no Pixel Data (7FE0,0010)");
 		goto cleanup;
 	}
-	st = cms_seal(params->recipients, params->n_recipients, mas.p, mas.len, &cms, &cms_len, err);
-	buf_reset(&mas);
+	if (c->has_regions && c->px.saved != c->px.saved_len) {
+		st = mc_fail(err, MC_ERR_HEADER, "malformed DICOM: Pixel Data ended before its last frame");
+		goto cleanup;
+	}
+	uint8_t *plain = NULL;
+	size_t plain_len = 0;
+	if ((st = encrypted_content(c, &plain, &plain_len, err)) != MC_OK)
+		goto cleanup;
+	st = cms_seal(params->recipients, params->n_recipients, plain, plain_len, &cms, &cms_len, err);
 	if (st != MC_OK || (st = do_rewind(rewind, in, err)) != MC_OK)
 		goto cleanup;
 
@@ -1055,7 +1302,9 @@ mc_status mc_deid(mc_input in, mc_rewind_fn rewind, uint64_t total, mc_output ou
 	e->ins[0].tag = TAG_PATIENT_IDENTITY_REMOVED;
 	e->ins[1].tag = TAG_DEID_METHOD;
 	e->ins[2].tag = TAG_DEID_METHOD_CODES;
-	e->ins[3].tag = TAG_ENCRYPTED_ATTRIBUTES;
+	e->ins[3].tag = TAG_BURNED_IN_ANNOTATION;
+	e->ins[3].done = !c->has_regions;
+	e->ins[4].tag = TAG_ENCRYPTED_ATTRIBUTES;
 	if ((st = mc_dicom_writer_new(out, &e->fwd.w, err)) != MC_OK)
 		goto cleanup;
 	mc_dicom_visitor ev = {e_element, e_sequence_start, e_sequence_end, e_item_start, e_item_end, e_fragment};
@@ -1073,6 +1322,10 @@ cleanup:
 		buf_reset(&c->elem);
 		buf_reset(&c->mas);
 		free(c->modified_sequences);
+		if (c->saved) {
+			mc_wipe(c->saved, (size_t)c->px.saved_len);
+			free(c->saved);
+		}
 		free(c);
 	}
 	if (e) {
@@ -1080,7 +1333,7 @@ cleanup:
 		mc_wipe(e, sizeof *e);
 		free(e);
 	}
-	free(cms);
+	OPENSSL_free(cms);
 	return st == MC_OK ? mc_ok(err) : st;
 }
 
@@ -1115,6 +1368,17 @@ typedef struct reid {
 	mc_dicom_meta_element meta[16];
 	uint8_t meta_values[16][66];
 	size_t n_meta;
+	bool meta_seen;
+	uint16_t last_meta;
+	/* --region: the region record of the decrypted content (points into it), and pass B's walk */
+	const uint8_t *plain;
+	bool regions_creator, skip_split_chunks, have_regions, pixels_done, in_pixels;
+	const uint8_t *record, *region_data;
+	size_t record_len;
+	unsigned region_flags;
+	mc_deid_region regions[MC_DEID_MAX_REGIONS];
+	mc_deid_pixels px, file_px; /* the record's geometry; the file's pixel module */
+	uint8_t piece[MC_DICOM_VALUE_CAP + 2];
 } reid;
 
 static int r_fail(reid *r, mc_status st)
@@ -1233,6 +1497,24 @@ static int s_forward(reid *r, int ret)
 static int s_element(void *ctx, const mc_dicom_element *el)
 {
 	reid *r = ctx;
+	r->skip_split_chunks = false;
+	if (el->depth == 0 && !r->splitting && r->eas_items == 1) {
+		/* after (0400,0550): our private block with the region record, nothing else */
+		uint32_t tag = TAG(el->group, el->element);
+		char creator[32];
+		if (tag == TAG_REGIONS_CREATOR && !r->regions_creator) {
+			text_value(el, creator, sizeof creator);
+			if (strcmp(creator, MC_DEID_REGIONS_CREATOR) == 0) {
+				r->regions_creator = true;
+				return 0;
+			}
+		} else if (tag == TAG_REGIONS_RECORD && r->regions_creator && !r->record) {
+			r->record = r->plain + el->value_offset; /* the reader checked it lies inside */
+			r->record_len = el->length;
+			r->skip_split_chunks = true;
+			return 0;
+		}
+	}
 	if (el->depth == 0)
 		return r_fail(r, mc_fail(r->err, MC_ERR_HEADER,
 		                         "malformed encrypted attributes: (%04X,%04X) outside the Modified Attributes "
@@ -1251,6 +1533,7 @@ static int s_element(void *ctx, const mc_dicom_element *el)
 static int s_sequence_start(void *ctx, const mc_dicom_element *el)
 {
 	reid *r = ctx;
+	r->skip_split_chunks = false;
 	if (el->depth == 0) {
 		if (TAG(el->group, el->element) != TAG_MODIFIED_ATTRIBUTES)
 			return r_fail(
@@ -1304,6 +1587,8 @@ static int s_fragment(void *ctx, unsigned index, uint64_t offset, uint32_t lengt
 static int s_chunk(void *ctx, const uint8_t *b, size_t n)
 {
 	reid *r = ctx;
+	if (r->skip_split_chunks)
+		return 0;
 	return s_forward(r, mc_fwd_chunk(&r->split, b, n));
 }
 
@@ -1379,16 +1664,53 @@ static bool added_by_deid(uint32_t tag)
 	       tag == TAG_ENCRYPTED_ATTRIBUTES;
 }
 
+/* Pixel Data with a region record: checks that the file's pixel module is the record's, and puts
+ * the original region pixels back into a loaded value (a larger one through b_chunk). */
+static int b_pixels(reid *r, const mc_dicom_element *el)
+{
+	const mc_deid_pixels *f = &r->file_px;
+	mc_deid_pixels *p = &r->px;
+	unsigned samples = f->samples ? f->samples : 1, planar = samples == 1 ? 0 : f->planar;
+	if (el->length == MC_DICOM_UNDEFINED_LENGTH)
+		return r_fail(r, mc_fail(r->err, MC_ERR_UNSUPPORTED,
+		                         "the regions cannot be restored: the pixel data was compressed after "
+		                         "de-identification"));
+	if (f->rows != p->rows || f->cols != p->cols || (f->frames ? f->frames : 1) != p->frames ||
+	    f->bits_allocated != p->bits_allocated || samples != p->samples || planar != p->planar ||
+	    el->length / (p->image_len / p->frames) < p->frames)
+		return r_fail(r, mc_fail(r->err, MC_ERR_HEADER,
+		                         "the region record does not match the file's Pixel Data (Rows, Columns, "
+		                         "Number of Frames, Bits Allocated, Samples per Pixel or its length)"));
+	p->big_endian = r->big_endian;
+	p->pair_swap = r->big_endian && p->bits_allocated == 8 && strcmp(el->vr, "OW") == 0;
+	r->pixels_done = true;
+	if (el->value) {
+		mc_dicom_element restored = *el;
+		size_t done;
+		mc_deid_pixels_piece(p, MC_DEID_PIXELS_RESTORE, el->value, el->length, r->piece, &done, NULL,
+		                     r->region_data);
+		restored.value = r->piece;
+		return mc_fwd_element(&r->fwd, &restored) ? r_fail(r, r->fwd.st) : 0;
+	}
+	r->in_pixels = true;
+	return mc_fwd_element(&r->fwd, el) ? r_fail(r, r->fwd.st) : 0;
+}
+
 static int b_element(void *ctx, const mc_dicom_element *el)
 {
 	reid *r = ctx;
 	r->drop_chunks = false;
+	r->in_pixels = false;
 	if (el->depth == 0 && el->group == 0x0002 && !r->head_written) {
 		if (el->element == 0x0010) {
 			char ts[65];
 			read_ts(el, ts);
 			r->big_endian = strcmp(ts, MC_DICOM_TS_EXPLICIT_BE) == 0;
 		}
+		if (r->meta_seen && el->element <= r->last_meta)
+			return r_fail(r, meta_disorder(r->err, el->element, r->last_meta));
+		r->meta_seen = true;
+		r->last_meta = el->element;
 		if (el->element == 0x0000 || !el->value || el->length > 64 || r->n_meta == 16)
 			return 0;
 		memcpy(r->meta_values[r->n_meta], el->value, el->length);
@@ -1410,11 +1732,18 @@ static int b_element(void *ctx, const mc_dicom_element *el)
 		uint32_t tag = TAG(el->group, el->element);
 		if (b_blobs_before(r, tag, &replaces))
 			return 1;
-		if (replaces || added_by_deid(tag)) {
+		bool bia_added = r->have_regions && tag == TAG_BURNED_IN_ANNOTATION &&
+		                 (r->region_flags & MC_DEID_REGIONS_ABSENT_BIA);
+		if (replaces || added_by_deid(tag) || bia_added) {
 			r->drop_chunks = true;
 			if (el->length == MC_DICOM_UNDEFINED_LENGTH)
 				r->skip_open = 1;
 			return 0;
+		}
+		if (r->have_regions) {
+			pixel_module(&r->file_px, el);
+			if (tag == TAG_PIXEL_DATA)
+				return b_pixels(r, el);
 		}
 	}
 	return mc_fwd_element(&r->fwd, el) ? r_fail(r, r->fwd.st) : 0;
@@ -1424,6 +1753,7 @@ static int b_sequence_start(void *ctx, const mc_dicom_element *el)
 {
 	reid *r = ctx;
 	r->drop_chunks = false;
+	r->in_pixels = false;
 	if (r->skip_open > 0) {
 		r->skip_open++;
 		return 0;
@@ -1473,6 +1803,7 @@ static int b_fragment(void *ctx, unsigned index, uint64_t offset, uint32_t lengt
 {
 	reid *r = ctx;
 	r->drop_chunks = false;
+	r->in_pixels = false;
 	if (r->skip_open > 0) {
 		r->drop_chunks = true;
 		return 0;
@@ -1485,7 +1816,15 @@ static int b_chunk(void *ctx, const uint8_t *b, size_t n)
 	reid *r = ctx;
 	if (r->skip_open > 0 || r->drop_chunks)
 		return 0;
-	return mc_fwd_chunk(&r->fwd, b, n) ? r_fail(r, r->fwd.st) : 0;
+	while (r->in_pixels && n > 0) { /* restored in a copy: the reader's buffer is not ours */
+		size_t k = n < MC_DICOM_VALUE_CAP ? n : MC_DICOM_VALUE_CAP, done;
+		mc_deid_pixels_piece(&r->px, MC_DEID_PIXELS_RESTORE, b, k, r->piece, &done, NULL, r->region_data);
+		if (done > 0 && mc_fwd_chunk(&r->fwd, r->piece, done))
+			return r_fail(r, r->fwd.st);
+		b += k;
+		n -= k;
+	}
+	return n > 0 && mc_fwd_chunk(&r->fwd, b, n) ? r_fail(r, r->fwd.st) : 0;
 }
 
 /* Splits a decrypted Encrypted Content (a dataset in r->blob_ts) into r->blobs. */
@@ -1494,6 +1833,7 @@ static mc_status reid_split(reid *r, const uint8_t *plain, size_t len)
 	memin mi = {plain, len, 0};
 	mc_input in = {memin_read, &mi};
 	mc_dicom_visitor v = {s_element, s_sequence_start, s_sequence_end, s_item_start, s_item_end, s_fragment};
+	r->plain = plain;
 	r->eas_items = 0;
 	r->split.err = r->err;
 	mc_err perr = {0};
@@ -1503,6 +1843,14 @@ static mc_status reid_split(reid *r, const uint8_t *plain, size_t len)
 		st = mc_fail(r->err, MC_ERR_HEADER, "malformed encrypted attributes: an attribute is not complete");
 	if (st == MC_OK && r->eas_items != 1)
 		st = mc_fail(r->err, MC_ERR_HEADER, "malformed encrypted attributes: no Modified Attributes item");
+	if (st == MC_OK && r->regions_creator && !r->record)
+		st =
+		    mc_fail(r->err, MC_ERR_HEADER, "malformed encrypted attributes: a region creator without a record");
+	if (st == MC_OK && r->record) {
+		st = mc_deid_pixels_parse(r->record, r->record_len, &r->px, r->regions, &r->region_data,
+		                          &r->region_flags, r->err);
+		r->have_regions = st == MC_OK;
+	}
 	return st;
 }
 
@@ -1587,6 +1935,9 @@ mc_status mc_reid(mc_input in, mc_rewind_fn rewind, uint64_t total, mc_output ou
 	bool replaces;
 	if (st == MC_OK && (b_head(r) || b_blobs_before(r, UINT32_MAX, &replaces)))
 		st = r->st;
+	if (st == MC_OK && r->have_regions && (!r->pixels_done || r->px.saved != r->px.saved_len))
+		st = mc_fail(err, MC_ERR_HEADER, "the file has a region record but its Pixel Data %s",
+		             r->pixels_done ? "ended early" : "is missing");
 	if (st == MC_OK)
 		st = mc_dicom_writer_finish(r->fwd.w, err);
 cleanup:

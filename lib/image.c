@@ -538,7 +538,12 @@ static void jpeg_error_exit(j_common_ptr c)
 {
 	char text[JMSG_LENGTH_MAX];
 	c->err->format_message(c, text);
-	jpeg_stop(c, c->err->msg_code == JERR_OUT_OF_MEMORY ? MC_ERR_NOMEM : MC_ERR_HEADER, text);
+	mc_status st = MC_ERR_HEADER;
+	if (c->err->msg_code == JERR_OUT_OF_MEMORY)
+		st = MC_ERR_NOMEM;
+	else if (c->err->msg_code == JERR_BAD_PRECISION) /* a 12-bit JPEG: this libjpeg has 8 bits */
+		st = MC_ERR_UNSUPPORTED;
+	jpeg_stop(c, st, text);
 }
 
 /* Warnings (level -1) mean corrupt data that libjpeg would patch over: an error here. */

@@ -1,8 +1,9 @@
 /*
  * image_dicom.c: the first frame of a DICOM image as 8-bit display rows (for previews). The
- * streaming reader (lib/dicom.c) finds the image attributes of the top-level dataset and where
- * the pixel data lies; the frame is then read with pread from the file, a band of rows at a
- * time, so memory does not grow with the image or the number of frames. Native data: 8 or 16
+ * streaming reader (lib/dicom.c, in its streaming mode, which reports the pixel data before
+ * reading it) finds the image attributes of the top-level dataset and where the pixel data lies,
+ * and stops there; the frame is then read with pread from the file, a band of rows at a time, so
+ * neither memory nor reading grows with the number of frames. Native data: 8 or 16
  * bits allocated, monochrome (MONOCHROME1/2, signed or not, Bits Stored and High Bit, Rescale
  * Slope/Intercept, the first Window Center/Width or else a window from the frame's histogram)
  * or RGB (Planar Configuration 0 or 1). Encapsulated data: JPEG Baseline (and 8-bit Extended)
@@ -181,6 +182,15 @@ static int on_element(void *ctx, const mc_dicom_element *el)
 		return 1; /* native: everything needed is known */
 	default: break;
 	}
+	return 0;
+}
+
+/* The bytes of large values before the pixel data (private blobs, icons): not needed. */
+static int skip_bytes(void *ctx, const uint8_t *bytes, size_t len)
+{
+	(void)ctx;
+	(void)bytes;
+	(void)len;
 	return 0;
 }
 
@@ -547,7 +557,10 @@ mc_status mc_dicom_rows(int fd, uint64_t file_size, const mc_image_limits *lim, 
 	im.st = MC_OK;
 	pread_input pin = {fd, 0};
 	mc_dicom_visitor v = {.element = on_element, .fragment = on_fragment};
-	mc_status st = mc_dicom_parse((mc_input){pread_read, &pin}, file_size, &v, &im, err);
+	/* Streaming mode reports the pixel data (and each fragment) before reading it, so the parse
+	 * stops there and the frame is read with pread: the rest of the file is never read. */
+	mc_status st =
+	    mc_dicom_parse_chunked((mc_input){pread_read, &pin}, file_size, &v, skip_bytes, &im, err);
 	if (st == MC_ERR_CANCELLED && im.st != MC_OK)
 		st = im.st;
 	else if (st == MC_ERR_CANCELLED)

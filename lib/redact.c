@@ -226,7 +226,10 @@ mc_status rd_record_data_len(const rd_record *r, uint64_t *len, mc_err *err)
 
 size_t rd_record_header_len(const rd_record *r)
 {
-	return 20 + (r->kind == MC_REDACT_JPEG ? 2u * r->n_components : r->kind == MC_REDACT_DICOM ? 4u : 0) +
+	return 20 +
+	       (r->kind == MC_REDACT_JPEG    ? 2u * r->n_components
+	        : r->kind == MC_REDACT_DICOM ? 4u
+	                                     : 0) +
 	       16 * r->n_regions + 64;
 }
 
@@ -303,7 +306,8 @@ mc_status rd_record_parse(const uint8_t *buf, size_t len, rd_record *r, mc_err *
 		r->planar = p[2];
 		if ((r->bits_allocated != 8 && r->bits_allocated != 16) || (r->samples != 1 && r->samples != 3) ||
 		    r->planar > 1 || (r->planar && r->samples == 1))
-			return mc_fail(err, MC_ERR_HEADER, "the region record names %u-bit DICOM pixels of %u samples, planar %u",
+			return mc_fail(err, MC_ERR_HEADER,
+			               "the region record names %u-bit DICOM pixels of %u samples, planar %u",
 			               r->bits_allocated, r->samples, r->planar);
 	} else if (r->kind == MC_REDACT_PNG) {
 		r->color_type = p[0];

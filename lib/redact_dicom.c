@@ -1,6 +1,6 @@
 /*
  * redact_dicom.c: region encryption for DICOM files with native (uncompressed) pixel data
- * (FORMAT.md §13.7). The file is held in memory and read once with the DICOM reader (lib/dicom.c)
+ * (FORMAT.md §13.6). The file is held in memory and read once with the DICOM reader (lib/dicom.c)
  * to find the image attributes, the Pixel Data value and where the private block goes. Redacting
  * changes the region samples of every frame in place and inserts two top-level private elements,
  * (7FD1,0010) "MEDCRYPT REGIONS" and (7FD1,1001) OB holding the sealed side data, in tag order
@@ -17,9 +17,9 @@
 #include "redact_internal.h"
 
 #define PRIVATE_GROUP 0x7FD1u
-#define CREATOR "MEDCRYPT REGIONS" /* 16 bytes: even, no padding */
-#define CREATOR_LEN 16u
-#define SIDE_ELEMENT 0x1001u
+#define CREATOR       "MEDCRYPT REGIONS" /* 16 bytes: even, no padding */
+#define CREATOR_LEN   16u
+#define SIDE_ELEMENT  0x1001u
 
 typedef struct dcm_scan {
 	const uint8_t *file;
@@ -59,7 +59,8 @@ static uint32_t value_us(const mc_dicom_element *el)
 {
 	if (!el->value || el->length < 2)
 		return 0;
-	return el->big_endian ? (uint32_t)(el->value[0] << 8 | el->value[1]) : (uint32_t)(el->value[1] << 8 | el->value[0]);
+	return el->big_endian ? (uint32_t)(el->value[0] << 8 | el->value[1])
+	                      : (uint32_t)(el->value[1] << 8 | el->value[0]);
 }
 
 static bool after_our_block(uint16_t group, uint16_t element)
@@ -174,10 +175,11 @@ static mc_status dcm_load(const uint8_t *file, size_t len, dcm_scan *s, mc_err *
 	if (strcmp(s->ts, "1.2.840.10008.1.2.1") == 0)
 		s->explicit_vr = true;
 	else if (strcmp(s->ts, "1.2.840.10008.1.2") != 0)
-		return mc_fail(err, MC_ERR_UNSUPPORTED,
-		               "DICOM transfer syntax %s is not supported: only native pixel data in explicit or implicit "
-		               "VR little endian (convert with 'dcmconv +te' or 'dcmdjpeg')",
-		               s->ts[0] ? s->ts : "(none)");
+		return mc_fail(
+		    err, MC_ERR_UNSUPPORTED,
+		    "DICOM transfer syntax %s is not supported: only native pixel data in explicit or implicit "
+		    "VR little endian (convert with 'dcmconv +te' or 'dcmdjpeg')",
+		    s->ts[0] ? s->ts : "(none)");
 	if (!s->have_pixels)
 		return mc_fail(err, MC_ERR_HEADER, "the DICOM file has no Pixel Data (7FE0,0010)");
 	if (s->encapsulated || s->big_endian)
@@ -262,15 +264,18 @@ static mc_status dcm_fill(const dcm_scan *s, uint8_t *image, const mc_region *g,
 		if (fill == MC_FILL_PIXELATE) {
 			for (uint32_t cy = g->y; cy < g->y + g->h; cy += RD_PIXELATE_CELL)
 				for (uint32_t cx = g->x; cx < g->x + g->w; cx += RD_PIXELATE_CELL) {
-					uint32_t ch = g->y + g->h - cy < RD_PIXELATE_CELL ? g->y + g->h - cy : RD_PIXELATE_CELL;
-					uint32_t cw = g->x + g->w - cx < RD_PIXELATE_CELL ? g->x + g->w - cx : RD_PIXELATE_CELL;
+					uint32_t ch =
+					    g->y + g->h - cy < RD_PIXELATE_CELL ? g->y + g->h - cy : RD_PIXELATE_CELL;
+					uint32_t cw =
+					    g->x + g->w - cx < RD_PIXELATE_CELL ? g->x + g->w - cx : RD_PIXELATE_CELL;
 					for (uint32_t c = 0; c < s->samples; c++) {
 						int64_t sum = 0;
 						for (uint32_t y = cy; y < cy + ch; y++)
 							for (uint32_t x = cx; x < cx + cw; x++)
 								sum += read_sample(s, image + sample_at(s, f, x, y, c));
 						int64_t n = (int64_t)cw * ch;
-						int32_t mean = (int32_t)(sum >= 0 ? (sum + n / 2) / n : -((-sum + n / 2) / n));
+						int32_t mean =
+						    (int32_t)(sum >= 0 ? (sum + n / 2) / n : -((-sum + n / 2) / n));
 						for (uint32_t y = cy; y < cy + ch; y++)
 							for (uint32_t x = cx; x < cx + cw; x++)
 								write_sample(s, image + sample_at(s, f, x, y, c), mean);
@@ -352,8 +357,8 @@ static uint8_t *private_block(bool explicit_vr, const uint8_t *side, size_t side
 	return b;
 }
 
-mc_status rd_dicom_redact(const uint8_t *image, size_t len, const mc_redact_params *p, uint8_t **out,
-                          size_t *out_len, mc_redact_info *info, mc_err *err)
+mc_status rd_dicom_redact(const uint8_t *image, size_t len, const mc_redact_params *p, uint8_t **out, size_t *out_len,
+                          mc_redact_info *info, mc_err *err)
 {
 	dcm_scan s;
 	rd_record r;
@@ -364,7 +369,8 @@ mc_status rd_dicom_redact(const uint8_t *image, size_t len, const mc_redact_para
 	if (st != MC_OK)
 		return st;
 	if (s.have_creator && s.ours)
-		return mc_fail(err, MC_ERR_UNSUPPORTED, "the DICOM file already carries sealed regions: restore it first");
+		return mc_fail(err, MC_ERR_UNSUPPORTED,
+		               "the DICOM file already carries sealed regions: restore it first");
 	if (s.have_creator || s.have_side || s.other_private)
 		return mc_fail(err, MC_ERR_UNSUPPORTED, "the DICOM file already uses private group 7FD1");
 	if ((st = rd_regions_check(p->regions, p->n_regions, s.cols, s.rows, err)) != MC_OK)
@@ -381,7 +387,8 @@ mc_status rd_dicom_redact(const uint8_t *image, size_t len, const mc_redact_para
 	r.n_regions = p->n_regions;
 	memcpy(r.regions, p->regions, p->n_regions * sizeof *p->regions);
 	if (rd_record_data_len(&r, &data_len, NULL) != MC_OK)
-		return mc_fail(err, MC_ERR_MISUSE, "the regions of all frames hold more than %u bytes: give smaller ones",
+		return mc_fail(err, MC_ERR_MISUSE,
+		               "the regions of all frames hold more than %u bytes: give smaller ones",
 		               MC_REDACT_MAX_SEALED);
 	size_t header = rd_record_header_len(&r);
 	record_len = header + (size_t)data_len;
@@ -418,6 +425,7 @@ mc_status rd_dicom_redact(const uint8_t *image, size_t len, const mc_redact_para
 	*out = b.p;
 	*out_len = b.len;
 	rd_info_fill(info, &r, side_len);
+	info->metadata_kept = 1; /* every attribute, an Icon Image Sequence included */
 cleanup:
 	free(block);
 	mc_buf_free(side, side_len);
@@ -439,7 +447,8 @@ mc_status rd_dicom_restore(const uint8_t *image, size_t len, const mc_identity *
 		return st;
 	/* [MC-RGN-13] our creator, then our data element right after it, nothing else in 7FD1 */
 	if (!s.have_creator || !s.ours || !s.have_side)
-		return mc_fail(err, MC_ERR_HEADER, "the DICOM file carries no sealed regions (no (7FD1,1001) of " CREATOR ")");
+		return mc_fail(err, MC_ERR_HEADER,
+		               "the DICOM file carries no sealed regions (no (7FD1,1001) of " CREATOR ")");
 	if (s.other_private || s.side_offset != s.creator_end || s.side_len < 4 ||
 	    s.side_value_offset + s.side_len > len)
 		return mc_fail(err, MC_ERR_HEADER, "the DICOM file's sealed-region elements are malformed");
@@ -447,7 +456,8 @@ mc_status rd_dicom_restore(const uint8_t *image, size_t len, const mc_identity *
 	uint32_t side_len = ld32(value);
 	if ((uint64_t)side_len + 4 > s.side_len || s.side_len - 4 - side_len > 1)
 		return mc_fail(err, MC_ERR_HEADER, "the DICOM file's sealed-region element has a bad length");
-	if ((st = rd_open(value + 4, side_len, MC_REDACT_DICOM, id, open, &record, &record_len, &r, info, err)) != MC_OK)
+	if ((st = rd_open(value + 4, side_len, MC_REDACT_DICOM, id, open, &record, &record_len, &r, info, err)) !=
+	    MC_OK)
 		return st;
 	/* The file without the private block; its pixel data moves back by the block's size. */
 	size_t cut = (size_t)s.creator_offset, cut_end = (size_t)(s.side_value_offset + s.side_len);
@@ -464,15 +474,17 @@ mc_status rd_dicom_restore(const uint8_t *image, size_t len, const mc_identity *
 	/* [MC-RGN-9] */
 	if (r.width != s.cols || r.height != s.rows || r.bits_allocated != s.bits_allocated || r.samples != s.samples ||
 	    r.planar != s.planar || r.frames != s.frames || !mc_ct_equal(digest, r.redacted_digest, 32)) {
-		st = mc_fail(err, MC_ERR_PAYLOAD,
-		             "the DICOM file was altered after it was redacted (it is not the file the sealed regions were "
-		             "made for): not restored");
+		st = mc_fail(
+		    err, MC_ERR_PAYLOAD,
+		    "the DICOM file was altered after it was redacted (it is not the file the sealed regions were "
+		    "made for): not restored");
 		goto cleanup;
 	}
 	move_samples(&s, work, &r, (uint8_t *)r.data, false);
 	sha256_parts(work, work_len, NULL, 0, digest);
 	if (!mc_ct_equal(digest, r.original_digest, 32)) {
-		st = mc_fail(err, MC_ERR_PAYLOAD, "the restored file does not match the digest of the original: not restored");
+		st = mc_fail(err, MC_ERR_PAYLOAD,
+		             "the restored file does not match the digest of the original: not restored");
 		goto cleanup;
 	}
 	*out = work;

@@ -29,9 +29,9 @@ typedef struct rd_record {
 	mc_redact_kind kind;
 	mc_redact_fill fill;
 	uint32_t width, height;
-	uint8_t color_type, bit_depth;     /* PNG */
-	uint8_t n_components, color_space; /* JPEG */
-	uint8_t h_samp[4], v_samp[4];      /* JPEG, per component */
+	uint8_t color_type, bit_depth;           /* PNG */
+	uint8_t n_components, color_space;       /* JPEG */
+	uint8_t h_samp[4], v_samp[4];            /* JPEG, per component */
 	uint8_t bits_allocated, samples, planar; /* DICOM */
 	uint32_t frames;                         /* DICOM */
 	size_t n_regions;
@@ -111,8 +111,8 @@ mc_status rd_jpeg_redact(const uint8_t *image, size_t len, const mc_redact_param
 mc_status rd_jpeg_restore(const uint8_t *image, size_t len, const mc_identity *id, const mc_open_params *open,
                           uint8_t **out, size_t *out_len, mc_redact_info *info, mc_err *err);
 bool rd_is_dicom(const uint8_t *image, size_t len);
-mc_status rd_dicom_redact(const uint8_t *image, size_t len, const mc_redact_params *p, uint8_t **out,
-                          size_t *out_len, mc_redact_info *info, mc_err *err);
+mc_status rd_dicom_redact(const uint8_t *image, size_t len, const mc_redact_params *p, uint8_t **out, size_t *out_len,
+                          mc_redact_info *info, mc_err *err);
 mc_status rd_dicom_restore(const uint8_t *image, size_t len, const mc_identity *id, const mc_open_params *open,
                            uint8_t **out, size_t *out_len, mc_redact_info *info, mc_err *err);
 

@@ -46,7 +46,6 @@ typedef struct jstate {
 	uint8_t *record, *side;
 	size_t record_len, side_len;
 	bool metadata;
-	mc_status st;
 	mc_err *err;
 } jstate;
 
@@ -277,7 +276,6 @@ static mc_status collect_segments(jstate *s, uint8_t **side, size_t *side_len)
 static mc_status read_image(jstate *s, const uint8_t *image, size_t len)
 {
 	jpeg_create_decompress(&s->d);
-	s->d.client_data = s;
 	s->d_init = true;
 	s->d.mem->max_memory_to_use = MAX_LIBJPEG_MEMORY;
 	s->d.progress = &s->progress;
@@ -332,7 +330,6 @@ static mc_status read_image(jstate *s, const uint8_t *image, size_t len)
 static mc_status write_image(jstate *s, const uint8_t *side, size_t side_len)
 {
 	jpeg_create_compress(&s->c);
-	s->c.client_data = s;
 	s->c_init = true;
 	s->dest.init_destination = dest_init;
 	s->dest.empty_output_buffer = dest_empty;
@@ -497,6 +494,9 @@ static mc_status jpeg_call(jstate *s, const uint8_t *image, size_t len, uint8_t 
 {
 	s->d.err = jpeg_std_error(&s->jerr);
 	s->c.err = &s->jerr;
+	/* jpeg_create_* keep err and client_data: the callbacks find s even if creating fails */
+	s->d.client_data = s;
+	s->c.client_data = s;
 	s->jerr.error_exit = on_error;
 	s->jerr.emit_message = on_message;
 	s->progress.progress_monitor = on_progress;

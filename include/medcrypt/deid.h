@@ -15,7 +15,9 @@
  * subject key identifier) of a dataset holding the Modified Attributes Sequence (0400,0550).
  * mc_reid decrypts that and puts every attribute back. Both read their input twice (the first
  * pass finds what changes, the second writes), through a rewind callback; the pixel data is
- * streamed, never held in memory.
+ * streamed, never held in memory. With regions (PS3.15 E.3.1, Clean Pixel Data), the rectangles
+ * are blanked on every frame of native pixel data as it streams, and the original region pixels
+ * travel in the same EnvelopedData (FORMAT.md §14), so that mc_reid restores them bit-exact.
  */
 #ifndef MEDCRYPT_DEID_H
 #define MEDCRYPT_DEID_H
@@ -27,12 +29,16 @@ extern "C" {
 #endif
 
 #define MC_DEID_UID_KEY_LEN 32
-/* The original attributes of one file are kept in memory to be encrypted: at most this much. */
+/* The original attributes (and region pixels) of one file are kept in memory to be encrypted:
+ * at most this much. */
 #define MC_DEID_MAX_ENCRYPTED (64u * 1024u * 1024u)
 /* The regions blanked with --region. */
 #define MC_DEID_MAX_REGIONS 64
 
-/* A rectangle of pixels (columns x..x+w-1, rows y..y+h-1) blanked on every frame. */
+/* A rectangle of pixels (columns x..x+w-1, rows y..y+h-1) blanked on every frame: non-empty and
+ * inside Columns x Rows. Black is the lowest stored value (Bits Stored and Pixel Representation
+ * decide it: the most negative for signed data), the highest for MONOCHROME1, 0 for 3 samples and
+ * PALETTE COLOR. */
 typedef struct mc_deid_region {
 	uint32_t x, y, w, h;
 } mc_deid_region;
@@ -54,10 +60,17 @@ typedef int (*mc_rewind_fn)(void *input_ctx);
  * transfer syntax (explicit VR big endian becomes explicit VR little endian), its preamble is
  * zeros, and its file meta group has the new Media Storage SOP Instance UID and medcrypt's
  * implementation UID and version name; (0002,0016) and private meta elements are dropped.
- * Errors: MC_ERR_HEADER (malformed input; top-level elements out of order), MC_ERR_UNSUPPORTED
- * (deflated; already de-identified: has (0400,0500); originals over MC_DEID_MAX_ENCRYPTED;
- * --region on compressed pixel data), MC_ERR_MISUSE (no recipient or key), MC_ERR_CRYPTO,
- * MC_ERR_IO, MC_ERR_NOMEM. On error out holds a partial file: write to a temporary and discard.
+ * With params->regions, every region of every frame of the native Pixel Data is blanked, Burned
+ * In Annotation (0028,0301) is set to "NO" (added when absent), and the code 113101 is added;
+ * pixel data of Bits Allocated 8 or 16, 1 or 3 samples, planar configuration 0 or 1, any number
+ * of frames, little or big endian input.
+ * Errors: MC_ERR_HEADER (malformed input; top-level elements out of order; Pixel Data shorter
+ * than its frames), MC_ERR_UNSUPPORTED (deflated; already de-identified: has (0400,0500);
+ * originals and region pixels over MC_DEID_MAX_ENCRYPTED; regions on compressed pixel data, on
+ * 1-bit or other depths, or on a file without Pixel Data), MC_ERR_MISUSE (no recipient or key;
+ * a region not inside Columns x Rows; more than MC_DEID_MAX_REGIONS), MC_ERR_CRYPTO, MC_ERR_IO,
+ * MC_ERR_NOMEM; the region errors come from the first pass, before out is written to. On error
+ * out may hold a partial file: write to a temporary and discard.
  */
 mc_status mc_deid(mc_input in, mc_rewind_fn rewind, uint64_t total, mc_output out, const mc_deid_params *params,
                   mc_err *err);
@@ -66,8 +79,11 @@ mc_status mc_deid(mc_input in, mc_rewind_fn rewind, uint64_t total, mc_output ou
  * Re-identifies a file de-identified by mc_deid or by GDCM (gdcmanon -e): decrypts the first
  * item of (0400,0500) with id's encryption key, puts every attribute of the Modified Attributes
  * Sequence back (replacing the dummies), and removes (0012,0062), (0012,0063), (0012,0064) and
- * (0400,0500). The file meta group's (0002,0003) becomes the restored SOP Instance UID.
- * Errors: MC_ERR_HEADER (malformed input or decrypted dataset), MC_ERR_UNSUPPORTED (no (0400,0500),
+ * (0400,0500); a region record (FORMAT.md §14) puts the original region pixels back into every
+ * frame (and removes (0028,0301) when de-identification added it). The file meta group's
+ * (0002,0003) becomes the restored SOP Instance UID.
+ * Errors: MC_ERR_HEADER (malformed input or decrypted dataset; a region record that does not match
+ * the file's pixel module), MC_ERR_UNSUPPORTED (no (0400,0500), compressed pixel data with regions,
  * an encrypted transfer syntax other than explicit or implicit VR little endian), MC_ERR_NO_MATCH
  * (not encrypted for this key), MC_ERR_KEY (id has no encryption key), MC_ERR_IO, MC_ERR_NOMEM.
  */

@@ -1,10 +1,11 @@
 /*
- * redact.h: reversible region encryption of PNG and JPEG images (docs/FORMAT.md §13). mc_redact
- * hides rectangles of an image (black, noise or a coarse mosaic) and carries their original
- * content, sealed in a medcrypt container for a set of recipients, inside the image itself (PNG:
- * an `mcRG` chunk; JPEG: APP11 segments). Any viewer shows the redacted image; mc_restore gives
- * a recipient the original back: the same decoded pixels for PNG, the same DCT coefficients (and
- * so the same decoded pixels) for JPEG. Both work on whole files in memory, within the limits
+ * redact.h: reversible region encryption of PNG, JPEG and DICOM images (docs/FORMAT.md §13).
+ * mc_redact hides rectangles of an image (black, noise or a coarse mosaic) and carries their
+ * original content, sealed in a medcrypt container for a set of recipients, inside the image
+ * itself (PNG: an `mcRG` chunk; JPEG: APP11 segments; DICOM: the private element (7FD1,1001)).
+ * Any viewer shows the redacted image; mc_restore gives a recipient the original back: the same
+ * decoded pixels for PNG, the same DCT coefficients (and so the same decoded pixels) for JPEG,
+ * the same file for DICOM. Both work on whole files in memory, within the limits
  * below, which are checked before anything large is allocated.
  */
 #ifndef MEDCRYPT_REDACT_H
@@ -29,7 +30,7 @@ typedef enum mc_redact_fill {
 } mc_redact_fill;
 
 typedef enum mc_redact_kind {
-	MC_REDACT_PNG = 1, /* decoded samples of an 8- or 16-bit PNG */
+	MC_REDACT_PNG = 1,  /* decoded samples of an 8- or 16-bit PNG */
 	MC_REDACT_JPEG = 2, /* quantized DCT coefficients of a JPEG */
 	MC_REDACT_DICOM = 3 /* native (uncompressed) 8- or 16-bit pixel data of a DICOM file, every frame */
 } mc_redact_kind;
@@ -58,24 +59,26 @@ typedef struct mc_redact_info {
 	 * iMCUs (8 or 16 pixels, depending on the chroma subsampling) and clipped to the image. */
 	mc_region regions[MC_REDACT_MAX_REGIONS];
 	size_t sealed_len;            /* bytes of the sealed side data carried in the image */
-	int metadata_kept;            /* mc_redact: 1 if text, EXIF, XMP, COM or APPn metadata was copied */
+	int metadata_kept;            /* mc_redact: 1 if text, EXIF, XMP, COM, APPn metadata or (always,
+	                                 for DICOM) attributes were copied unchanged */
 	int signed_ok;                /* mc_restore: 1 if the sealed data was signed and verified */
 	uint8_t signer_fp[MC_FP_LEN]; /* valid when signed_ok */
 } mc_redact_info;
 
 /*
- * Redacts the PNG or JPEG image in image[0..len) (the type is decided by its bytes) and returns
+ * Redacts the PNG, JPEG or DICOM image in image[0..len) (the type is decided by its bytes) and returns
  * the redacted image in *out (free with mc_buf_free(*out, *out_len)). info may be NULL.
  *
  * PNG: 8- and 16-bit grey, grey+alpha, RGB, RGBA and 8-bit palette images; the output keeps the
  * colour type and bit depth, is not interlaced, and keeps the input's ancillary chunks listed in
  * FORMAT.md §13.2. JPEG: baseline, extended and progressive Huffman or arithmetic JPEGs in
  * greyscale, YCbCr or RGB; regions are snapped outward to iMCUs and every block outside them
- * keeps its exact coefficients; all APPn and COM markers are copied.
+ * keeps its exact coefficients; all APPn and COM markers are copied. DICOM: explicit or implicit
+ * VR little endian with native 8- or 16-bit pixel data, 1 or 3 samples, every frame hidden alike.
  *
  * Errors: MC_ERR_MISUSE (no region, too many, empty, outside the image; bad params, as for
- * mc_seal), MC_ERR_UNSUPPORTED (not PNG or JPEG, a bit depth, colour space or sampling that is
- * not handled, an image that already carries sealed regions), MC_ERR_HEADER (the image is
+ * mc_seal), MC_ERR_UNSUPPORTED (not PNG, JPEG or DICOM, a bit depth, colour space, sampling or
+ * transfer syntax that is not handled, an image that already carries sealed regions), MC_ERR_HEADER (the image is
  * malformed or exceeds the limits above), MC_ERR_NOMEM, MC_ERR_CRYPTO.
  */
 mc_status mc_redact(const uint8_t *image, size_t len, const mc_redact_params *params, uint8_t **out, size_t *out_len,

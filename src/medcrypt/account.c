@@ -38,9 +38,10 @@ static const char KEYS_AAD[] = "medcrypt/v1 keys";
 mc_status account_kdf_check(const account_kdf *kdf, mc_err *err)
 {
 	if (kdf->t < 2 || kdf->t > 64 || kdf->m < 19456 || kdf->m > 1048576 || kdf->p < 1 || kdf->p > 16)
-		return fail(err, MC_ERR_MISUSE,
-		            "the server asks for Argon2id parameters out of bounds (t=%u, m=%u KiB, p=%u): refusing them",
-		            kdf->t, kdf->m, kdf->p);
+		return fail(
+		    err, MC_ERR_MISUSE,
+		    "the server asks for Argon2id parameters out of bounds (t=%u, m=%u KiB, p=%u): refusing them",
+		    kdf->t, kdf->m, kdf->p);
 	return MC_OK;
 }
 
@@ -107,12 +108,11 @@ static mc_status hkdf(const uint8_t *ikm, size_t ikm_len, const char *info, uint
 {
 	EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
 	EVP_KDF_CTX *ctx = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
-	OSSL_PARAM params[] = {
-	    OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0),
-	    OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)ikm, ikm_len),
-	    OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)"", 0),
-	    OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)info, strlen(info)),
-	    OSSL_PARAM_construct_end()};
+	OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0),
+	                       OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)ikm, ikm_len),
+	                       OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)"", 0),
+	                       OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)info, strlen(info)),
+	                       OSSL_PARAM_construct_end()};
 	int ok = ctx && EVP_KDF_derive(ctx, out, ACCOUNT_KEY_LEN, params) == 1;
 	EVP_KDF_CTX_free(ctx);
 	EVP_KDF_free(kdf);
@@ -125,7 +125,8 @@ static mc_status argon2id(const uint8_t *secret, size_t len, const uint8_t salt[
 	mc_status st = account_kdf_check(kdf, err);
 	if (st != MC_OK)
 		return st;
-	int rc = argon2id_hash_raw(kdf->t, kdf->m, kdf->p, secret, len, salt, ACCOUNT_SALT_LEN, master, ACCOUNT_KEY_LEN);
+	int rc =
+	    argon2id_hash_raw(kdf->t, kdf->m, kdf->p, secret, len, salt, ACCOUNT_SALT_LEN, master, ACCOUNT_KEY_LEN);
 	if (rc == ARGON2_MEMORY_ALLOCATION_ERROR)
 		return fail(err, MC_ERR_NOMEM, "Argon2id: cannot allocate %u KiB", kdf->m);
 	if (rc != ARGON2_OK)
@@ -194,7 +195,8 @@ mc_status account_recovery_key(const char *code, const uint8_t salt[ACCOUNT_SALT
 			continue;
 		char ch = (*p >= 'a' && *p <= 'z') ? (char)(*p - 'a' + 'A') : *p;
 		if (!strchr(B32, ch) || n == 32) {
-			st = fail(err, MC_ERR_MISUSE, "a recovery code is 32 characters of A-Z and 2-7, in groups of four");
+			st = fail(err, MC_ERR_MISUSE,
+			          "a recovery code is 32 characters of A-Z and 2-7, in groups of four");
 			goto cleanup;
 		}
 		clean[n++] = ch;
@@ -414,7 +416,8 @@ mc_status account_key_file_from_bundle(const uint8_t *bundle, size_t bundle_len,
 		goto cleanup;
 	if ((enc_fp && !mc_ct_equal(mc_identity_enc_fp(id), enc_fp, MC_FP_LEN)) ||
 	    (sign_fp && !mc_ct_equal(mc_identity_sign_fp(id), sign_fp, MC_FP_LEN))) {
-		st = fail(err, MC_ERR_KEY, "the keys stored on the server do not match your public keys in the directory");
+		st = fail(err, MC_ERR_KEY,
+		          "the keys stored on the server do not match your public keys in the directory");
 		goto cleanup;
 	}
 	st = mc_identity_save(id, path_base, name, pass, pass_len, err);
@@ -502,5 +505,14 @@ uint8_t *b64_decode(const char *s, size_t *len)
 	}
 	size_t pad = (n >= 1 && s[n - 1] == '=') + (n >= 2 && s[n - 2] == '=');
 	*len = (size_t)w - pad;
+	/* only canonical base64: no whitespace, no stray bits in the last character */
+	char *again = b64_encode(out, *len);
+	if (!again || strcmp(again, s) != 0) {
+		free(again);
+		mc_buf_free(out, *len);
+		*len = 0;
+		return NULL;
+	}
+	free(again);
 	return out;
 }

@@ -17,10 +17,10 @@
 
 #include "cli.h"
 
-#define ACCOUNT_SALT_LEN 16
-#define ACCOUNT_KEY_LEN 32
+#define ACCOUNT_SALT_LEN  16
+#define ACCOUNT_KEY_LEN   32
 #define ACCOUNT_NONCE_LEN 12
-#define ACCOUNT_TAG_LEN 16
+#define ACCOUNT_TAG_LEN   16
 /* The recovery code: 20 random bytes as 32 base32 characters in groups of four. */
 #define RECOVERY_CODE_LEN 39
 

@@ -22,7 +22,7 @@
 #include "client.h"
 
 #define MAX_JSON_BODY (64L * 1024 * 1024)
-#define COOKIE_NAME "__Host-medcrypt"
+#define COOKIE_NAME   "__Host-medcrypt"
 
 static mc_status fail(mc_err *err, mc_status st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static mc_status fail(mc_err *err, mc_status st, const char *fmt, ...)
@@ -238,15 +238,6 @@ mc_status session_save(const session *s, mc_err *err)
 	return st;
 }
 
-mc_status session_remove(mc_err *err)
-{
-	char path[4200];
-	mc_status st = home_path("session", path, sizeof path, err);
-	if (st == MC_OK && unlink(path) != 0 && errno != ENOENT)
-		st = fail(err, MC_ERR_IO, "cannot remove %s: %s", path, strerror(errno));
-	return st;
-}
-
 /* ---- URLs ---- */
 
 /* Splits https://host[:port][/] into "https://host:port" and "host:port" (lower case). */
@@ -313,7 +304,7 @@ static bool parse_cert_fp(const char *s, uint8_t fp[CERT_FP_LEN])
 	for (; *s; s++) {
 		if ((*s == ':' && hi < 0) || *s == ' ' || *s == '\t' || *s == '\n')
 			continue;
-		int v = isdigit((unsigned char)*s)  ? *s - '0'
+		int v = isdigit((unsigned char)*s)    ? *s - '0'
 		        : isxdigit((unsigned char)*s) ? tolower((unsigned char)*s) - 'a' + 10
 		                                      : -1;
 		if (v < 0 || n == CERT_FP_LEN)
@@ -329,8 +320,7 @@ static bool parse_cert_fp(const char *s, uint8_t fp[CERT_FP_LEN])
 }
 
 /* Looks up hostport in known_servers; *found says whether a line names it. */
-static mc_status known_lookup(const char *path, const char *hostport, bool *found, uint8_t fp[CERT_FP_LEN],
-                              mc_err *err)
+static mc_status known_lookup(const char *path, const char *hostport, bool *found, uint8_t fp[CERT_FP_LEN], mc_err *err)
 {
 	char *data = NULL;
 	size_t len = 0;
@@ -514,7 +504,8 @@ static bool ask_yes(const char *question)
 	fputs(question, tty);
 	fflush(tty);
 	char answer[16] = "";
-	bool yes = fgets(answer, sizeof answer, tty) && (strcasecmp(answer, "yes\n") == 0 || strcasecmp(answer, "y\n") == 0);
+	bool yes =
+	    fgets(answer, sizeof answer, tty) && (strcasecmp(answer, "yes\n") == 0 || strcasecmp(answer, "y\n") == 0);
 	fclose(tty);
 	return yes;
 }
@@ -536,8 +527,8 @@ mc_status client_open(const char *url, const trust_opts *trust, client **out, mc
 		st = known_lookup(known, c->hostport, &found, c->pin.expected, err);
 	if (st == MC_OK && !found) {
 		if (!trust || !trust->allow_new) {
-			st = fail(err, CLI_ERR_PIN, "%s is not in %s: run 'medcrypt login %s' first", c->hostport, known,
-			          c->url);
+			st = fail(err, CLI_ERR_PIN, "%s is not in %s: run 'medcrypt login %s' first", c->hostport,
+			          known, c->url);
 		} else if ((st = probe_certificate(c, err)) == MC_OK) {
 			char hex[65];
 			hex_of(c->pin.seen_fp, CERT_FP_LEN, hex);
@@ -546,27 +537,32 @@ mc_status client_open(const char *url, const trust_opts *trust, client **out, mc
 			bool yes = trust->assume_yes || (env && strcmp(env, "1") == 0);
 			if (trust->fingerprint) {
 				if (!parse_cert_fp(trust->fingerprint, given))
-					st = fail(err, MC_ERR_MISUSE, "--fingerprint needs 64 hex digits (colons allowed)");
+					st = fail(err, MC_ERR_MISUSE,
+					          "--fingerprint needs 64 hex digits (colons allowed)");
 				else if (CRYPTO_memcmp(given, c->pin.seen_fp, CERT_FP_LEN) != 0)
-					st = fail(err, CLI_ERR_PIN,
-					          "%s presents certificate %s, not the --fingerprint given: refusing it", c->hostport,
-					          hex);
+					st =
+					    fail(err, CLI_ERR_PIN,
+					         "%s presents certificate %s, not the --fingerprint given: refusing it",
+					         c->hostport, hex);
 			} else if (!yes) {
-				fprintf(stderr,
-				        "The server %s is not known yet. Its certificate's SHA-256 fingerprint is\n  %s\n"
-				        "Compare it with the fingerprint medcryptd printed when it started.\n",
-				        c->hostport, hex);
+				fprintf(
+				    stderr,
+				    "The server %s is not known yet. Its certificate's SHA-256 fingerprint is\n  %s\n"
+				    "Compare it with the fingerprint medcryptd printed when it started.\n",
+				    c->hostport, hex);
 				if (!ask_yes("Trust this server? (yes/no) "))
-					st = fail(err, CLI_ERR_PIN,
-					          "the server %s was not accepted (confirm on a terminal, or pass --yes or "
-					          "--fingerprint HEX)",
-					          c->hostport);
+					st = fail(
+					    err, CLI_ERR_PIN,
+					    "the server %s was not accepted (confirm on a terminal, or pass --yes or "
+					    "--fingerprint HEX)",
+					    c->hostport);
 			}
 			if (st == MC_OK) {
 				memcpy(c->pin.expected, c->pin.seen_fp, CERT_FP_LEN);
 				st = known_add(known, c->hostport, c->pin.expected, err);
 				if (st == MC_OK)
-					fprintf(stderr, "medcrypt: pinned %s's certificate %s in %s\n", c->hostport, hex, known);
+					fprintf(stderr, "medcrypt: pinned %s's certificate %s in %s\n", c->hostport,
+					        hex, known);
 			}
 		}
 	}
@@ -776,8 +772,8 @@ static size_t on_upload_read(char *buf, size_t size, size_t n, void *arg)
 	}
 }
 
-static mc_status perform(client *c, const char *method, const char *path, struct exchange *x,
-                         struct curl_slist *extra, mc_err *err)
+static mc_status perform(client *c, const char *method, const char *path, struct exchange *x, struct curl_slist *extra,
+                         mc_err *err)
 {
 	CURL *h = c->curl;
 	char url[1200];
@@ -785,7 +781,8 @@ static mc_status perform(client *c, const char *method, const char *path, struct
 	if (snprintf(url, sizeof url, "%s%s", c->url, path) >= (int)sizeof url)
 		return fail(err, MC_ERR_MISUSE, "request path too long");
 	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, strcmp(method, "GET") == 0 || strcmp(method, "POST") == 0 ? NULL : method);
+	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST,
+	                 strcmp(method, "GET") == 0 || strcmp(method, "POST") == 0 ? NULL : method);
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
@@ -859,8 +856,7 @@ static void exchange_done(struct exchange *x)
 	}
 }
 
-mc_status client_request(client *c, const char *method, const char *path, json_t *body, http_response *r,
-                         mc_err *err)
+mc_status client_request(client *c, const char *method, const char *path, json_t *body, http_response *r, mc_err *err)
 {
 	struct exchange x;
 	exchange_init(&x, c, r);
@@ -911,20 +907,24 @@ mc_status client_call(client *c, const char *method, const char *path, json_t *b
 	return st;
 }
 
+/* Copies the printable ASCII of s (NULL: nothing) into out, other bytes as '?'. */
+static void printable(const char *s, char *out, size_t size)
+{
+	size_t n = 0;
+	for (const char *p = s; p && *p && n + 1 < size; p++)
+		out[n++] = (*p >= 0x20 && *p < 0x7f) ? *p : '?';
+	out[n] = '\0';
+}
+
 mc_status http_error(const http_response *r, const char *what, mc_err *err)
 {
-	const char *code = json_string_value(json_object_get(r->json, "error"));
+	const char *raw_code = json_string_value(json_object_get(r->json, "error"));
 	const char *message = json_string_value(json_object_get(r->json, "message"));
-	char detail[200] = "";
-	if (message) {
-		/* the server's text is generic, but print only what is printable */
-		size_t n = 0;
-		for (const char *p = message; *p && n + 1 < sizeof detail; p++)
-			detail[n++] = (*p >= 0x20 && *p < 0x7f) ? *p : '?';
-		detail[n] = '\0';
-	}
-	if (!code)
-		code = "";
+	/* The server's words reach the terminal: only printable ASCII of them, so a hostile server
+	 * cannot send escape sequences. */
+	char detail[200] = "", code[64] = "";
+	printable(message, detail, sizeof detail);
+	printable(raw_code, code, sizeof code);
 	long s = r->status;
 	if (s == 401 && strcmp(code, "bad_credentials") == 0)
 		return fail(err, MC_ERR_KEY, "%s: wrong user name or password", what);
@@ -932,26 +932,28 @@ mc_status http_error(const http_response *r, const char *what, mc_err *err)
 		return fail(err, CLI_ERR_SESSION, "%s: the server wants the password again (re-authentication expired)",
 		            what);
 	if (s == 401)
-		return fail(err, CLI_ERR_SESSION, "%s: not logged in, or the session expired: run 'medcrypt login'", what);
+		return fail(err, CLI_ERR_SESSION, "%s: not logged in, or the session expired: run 'medcrypt login'",
+		            what);
 	if (s == 429) {
 		long wait = r->retry_after;
 		json_t *ra = json_object_get(r->json, "retry_after");
 		if (json_is_integer(ra))
 			wait = (long)json_integer_value(ra);
 		return fail(err, CLI_ERR_RETRY,
-		            "%s: too many failed logins: the account or this address is locked for %ld more second%s", what,
-		            wait, wait == 1 ? "" : "s");
+		            "%s: too many failed logins: the account or this address is locked for %ld more second%s",
+		            what, wait, wait == 1 ? "" : "s");
 	}
 	if (s == 503)
 		return fail(err, CLI_ERR_RETRY, "%s: the server is busy; try again in %ld seconds", what,
 		            r->retry_after > 0 ? r->retry_after : 5);
 	if (s == 403 && strcmp(code, "csrf") == 0)
-		return fail(err, CLI_ERR_SESSION, "%s: the server refused the session's CSRF token: run 'medcrypt login'",
-		            what);
+		return fail(err, CLI_ERR_SESSION,
+		            "%s: the server refused the session's CSRF token: run 'medcrypt login'", what);
 	if (s == 403 && strcmp(code, "pow_required") == 0)
 		return fail(err, CLI_ERR_RETRY, "%s: the server asks for a proof of work", what);
 	if (s == 403)
-		return fail(err, CLI_ERR_DENIED, "%s: your role may not do this%s%s", what, detail[0] ? ": " : "", detail);
+		return fail(err, CLI_ERR_DENIED, "%s: your role may not do this%s%s", what, detail[0] ? ": " : "",
+		            detail);
 	if (s == 404)
 		return fail(err, CLI_ERR_DENIED, "%s: no such object, or it is not shared with you", what);
 	if (s == 409)
@@ -1019,9 +1021,9 @@ mc_status client_upload(client *c, const char *path, int fd, long long size, con
 	return st;
 }
 
-mc_status client_download(client *c, const char *path, int fd, long long offset, const char *if_range,
-                          long long total, void (*on_etag)(void *ctx, const char *etag), void *ctx, bool *restarted,
-                          http_response *r, mc_err *err)
+mc_status client_download(client *c, const char *path, int fd, long long offset, const char *if_range, long long total,
+                          void (*on_etag)(void *ctx, const char *etag), void *ctx, bool *restarted, http_response *r,
+                          mc_err *err)
 {
 	struct exchange x;
 	exchange_init(&x, c, r);
@@ -1049,6 +1051,62 @@ mc_status client_download(client *c, const char *path, int fd, long long offset,
 	progress_end(&pr);
 	exchange_done(&x);
 	return st;
+}
+
+/* ---- known_users: each user's key fingerprints as first seen ---- */
+
+mc_status known_user_check(const char *hostport, const char *username, const char *enc_hex, const char *sign_hex,
+                           mc_err *err)
+{
+	char path[4200], key[700];
+	char *data = NULL;
+	size_t len = 0;
+	mc_status st = home_path("known_users", path, sizeof path, err);
+	if (st == MC_OK)
+		st = read_private_file(path, &data, &len, err);
+	if (st != MC_OK)
+		return st;
+	snprintf(key, sizeof key, "%s/%s", hostport, username);
+	char *save = NULL;
+	bool found = false;
+	for (char *line = data ? strtok_r(data, "\n", &save) : NULL; line && !found;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char name[700], e[80], g[80];
+		if (line[0] == '#' || sscanf(line, "%699s %79s %79s", name, e, g) != 3 || strcmp(name, key) != 0)
+			continue;
+		found = true;
+		if (strcmp(e, enc_hex) != 0 || strcmp(g, sign_hex) != 0)
+			st = fail(
+			    err, CLI_ERR_PIN,
+			    "the keys of %.64s CHANGED since you first used them (encryption %.16s... now %.16s..., "
+			    "signing %.16s... now %.16s...): the server may be substituting keys. Check the new "
+			    "fingerprints with %.64s, then delete the line %.100s in %.120s",
+			    username, e, enc_hex, g, sign_hex, username, key, path);
+	}
+	if (st == MC_OK && !found) {
+		char *text = NULL;
+		/* re-read: data was cut up by strtok_r */
+		free(data);
+		data = NULL;
+		if ((st = read_private_file(path, &data, &len, err)) != MC_OK)
+			return st;
+		int n = asprintf(&text, "%s%s%s %s %s\n",
+		                 data ? data
+		                      : "# medcrypt known_users: SERVER/USER encryption-fp signing-fp as first seen\n",
+		                 data && len && data[len - 1] != '\n' ? "\n" : "", key, enc_hex, sign_hex);
+		if (n < 0)
+			st = fail(err, MC_ERR_NOMEM, "out of memory");
+		else
+			st = write_private_file(path, text, (size_t)n, err);
+		free(text);
+	}
+	free(data);
+	return st;
+}
+
+const char *client_hostport(const client *c)
+{
+	return c->hostport;
 }
 
 const char *cli_status_name(mc_status st)

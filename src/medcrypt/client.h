@@ -27,7 +27,7 @@ const char *medcrypt_home(mc_err *err);
 /* The session of the logged-in user, kept in $MEDCRYPT_HOME/session (mode 0600). token and
  * csrf are secrets: never printed. */
 typedef struct session {
-	char *url;      /* https://host:port, without a trailing slash */
+	char *url; /* https://host:port, without a trailing slash */
 	char *username;
 	char *token;    /* the __Host-medcrypt cookie */
 	char *csrf;     /* the X-CSRF-Token */
@@ -41,8 +41,6 @@ mc_status session_save(const session *s, mc_err *err);
 /* The last session even after a logout (url, username and key_path; token and csrf may be
  * empty), for 'medcrypt login' without arguments. */
 mc_status session_load_last(session *s, mc_err *err);
-/* Removes the session file; a missing file is not an error. */
-mc_status session_remove(mc_err *err);
 /* Wipes and frees the strings of s. */
 void session_clear(session *s);
 
@@ -82,8 +80,7 @@ void http_response_clear(http_response *r);
 
 /* Sends a request with an optional JSON body (borrowed) and reads the JSON answer. MC_OK when
  * an HTTP answer arrived, whatever its status; CLI_ERR_NETWORK or CLI_ERR_PIN otherwise. */
-mc_status client_request(client *c, const char *method, const char *path, json_t *body, http_response *r,
-                         mc_err *err);
+mc_status client_request(client *c, const char *method, const char *path, json_t *body, http_response *r, mc_err *err);
 
 /* client_request, then: MC_OK when the status is expect (the JSON body, if any, goes to *out,
  * which may be NULL), else the error of http_error. what names the action for messages. */
@@ -108,9 +105,18 @@ mc_status client_upload(client *c, const char *path, int fd, long long size, con
  * are appended; *restarted tells which. Any other status leaves fd untouched and is returned in
  * r (with its JSON error). on_etag is called with the answer's ETag before the first byte is
  * written, so the caller can record it. */
-mc_status client_download(client *c, const char *path, int fd, long long offset, const char *if_range,
-                          long long total, void (*on_etag)(void *ctx, const char *etag), void *ctx, bool *restarted,
-                          http_response *r, mc_err *err);
+mc_status client_download(client *c, const char *path, int fd, long long offset, const char *if_range, long long total,
+                          void (*on_etag)(void *ctx, const char *etag), void *ctx, bool *restarted, http_response *r,
+                          mc_err *err);
+
+/* "host:port" of the server; owned by c. */
+const char *client_hostport(const client *c);
+
+/* Trust on first use for other users' keys: $MEDCRYPT_HOME/known_users keeps the fingerprints
+ * (hex) each user of each server had when first used. A user seen before must still have them
+ * (CLI_ERR_PIN otherwise, naming the file); one never seen is recorded. */
+mc_status known_user_check(const char *hostport, const char *username, const char *enc_hex, const char *sign_hex,
+                           mc_err *err);
 
 /* ---- shared by the commands (cmd_account.c) ---- */
 

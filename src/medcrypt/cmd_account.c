@@ -18,6 +18,8 @@
 #include "account.h"
 #include "client.h"
 
+static mc_status bad_answer(mc_err *err, const char *what);
+
 /* ---- helpers shared with cmd_images.c ---- */
 
 mc_status session_connect(session *s, client **c, mc_err *err)
@@ -48,7 +50,20 @@ mc_status fetch_user(client *c, const char *username, json_t **user, mc_err *err
 		snprintf(err->msg, sizeof err->msg, "there is no user %.64s on the server (or the account is disabled)",
 		         username);
 	if (st == MC_OK && !*user)
-		st = CLI_ERR_NETWORK;
+		st = bad_answer(err, what);
+	/* keys a user had when first used must not change behind our back */
+	const char *e = json_string_value(json_object_get(*user, "enc_fingerprint"));
+	const char *g = json_string_value(json_object_get(*user, "sign_fingerprint"));
+	const char *n = json_string_value(json_object_get(*user, "username"));
+	if (st == MC_OK &&
+	    (!e || !g || !n || strcmp(n, username) != 0 || strlen(e) != MC_FP_HEX_LEN || strlen(g) != MC_FP_HEX_LEN))
+		st = bad_answer(err, what);
+	if (st == MC_OK)
+		st = known_user_check(client_hostport(c), username, e, g, err);
+	if (st != MC_OK) {
+		json_decref(*user);
+		*user = NULL;
+	}
 	return st;
 }
 
@@ -63,7 +78,8 @@ mc_status user_pubkey(const json_t *user, mc_key_role role, mc_pubkey **pk, mc_e
 	*pk = NULL;
 	if (!pem || !fp_hex || mc_fp_parse(fp_hex, fp) != 0) {
 		err->status = CLI_ERR_NETWORK;
-		snprintf(err->msg, sizeof err->msg, "the directory entry of %.64s has no usable %s", name ? name : "?", field);
+		snprintf(err->msg, sizeof err->msg, "the directory entry of %.64s has no usable %s", name ? name : "?",
+		         field);
 		return CLI_ERR_NETWORK;
 	}
 	mc_status st = mc_pubkey_parse((const uint8_t *)pem, strlen(pem), role, pk, err);
@@ -88,7 +104,7 @@ struct prelogin {
 static mc_status bad_answer(mc_err *err, const char *what)
 {
 	err->status = CLI_ERR_NETWORK;
-	snprintf(err->msg, sizeof err->msg, "%s: malformed answer from the server", what);
+	snprintf(err->msg, sizeof err->msg, "%.200s: malformed answer from the server", what);
 	return CLI_ERR_NETWORK;
 }
 
@@ -149,7 +165,8 @@ static mc_status add_pow(json_t *body, const json_t *pow, mc_err *err)
 	if (st != MC_OK)
 		return st;
 	char *nonce_b64 = b64_encode(nonce, sizeof nonce);
-	json_object_set_new(body, "pow", json_pack("{s:s, s:s}", "challenge", ch_b64, "nonce", nonce_b64 ? nonce_b64 : ""));
+	json_object_set_new(body, "pow",
+	                    json_pack("{s:s, s:s}", "challenge", ch_b64, "nonce", nonce_b64 ? nonce_b64 : ""));
 	free(nonce_b64);
 	return MC_OK;
 }
@@ -326,18 +343,18 @@ static mc_status check_key_file(const char *path, const json_t *user, mc_err *er
 		return st;
 	if (!hex || mc_fp_parse(hex, fp) != 0 || !mc_ct_equal(fp, mc_pubkey_fp(pk), MC_FP_LEN)) {
 		err->status = st = MC_ERR_KEY;
-		snprintf(err->msg, sizeof err->msg,
-		         "%.200s is not the identity of %.64s on the server (its signing key differs): give the right one "
-		         "with --key",
-		         path, json_string_value(json_object_get(user, "username")));
+		snprintf(
+		    err->msg, sizeof err->msg,
+		    "%.200s is not the identity of %.64s on the server (its signing key differs): give the right one "
+		    "with --key",
+		    path, json_string_value(json_object_get(user, "username")));
 	}
 	mc_pubkey_free(pk);
 	return st;
 }
 
 /* Records a new session: the cookie just set and the CSRF token of the answer. */
-static mc_status start_session(client *c, const char *username, const char *key_path, const json_t *resp,
-                               mc_err *err)
+static mc_status start_session(client *c, const char *username, const char *key_path, const json_t *resp, mc_err *err)
 {
 	const char *csrf = json_string_value(json_object_get(resp, "csrf_token"));
 	const char *token = client_new_token(c);
@@ -358,11 +375,13 @@ static mc_status start_session(client *c, const char *username, const char *key_
 
 mc_status cmd_login(int argc, char **argv, mc_err *err)
 {
-	static const struct option opts[] = {
-	    {"user", required_argument, NULL, 'u'},          {"key", required_argument, NULL, 'k'},
-	    {"yes", no_argument, NULL, 'y'},                 {"fingerprint", required_argument, NULL, 'F'},
-	    {"passphrase-fd", required_argument, NULL, 'P'}, {"json", no_argument, NULL, 'j'},
-	    {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {{"user", required_argument, NULL, 'u'},
+	                                     {"key", required_argument, NULL, 'k'},
+	                                     {"yes", no_argument, NULL, 'y'},
+	                                     {"fingerprint", required_argument, NULL, 'F'},
+	                                     {"passphrase-fd", required_argument, NULL, 'P'},
+	                                     {"json", no_argument, NULL, 'j'},
+	                                     {NULL, 0, NULL, 0}};
 	const char *user = NULL, *key = NULL;
 	trust_opts trust = {.allow_new = true};
 	int pfd = -1, c;
@@ -467,8 +486,8 @@ mc_status cmd_login(int argc, char **argv, mc_err *err)
 	if (restored)
 		fprintf(stderr, "medcrypt: restored your keys from the server into %s\n", key);
 	if (json) {
-		json_t *o = json_pack("{s:s, s:s, s:O, s:b}", "url", client_url(cl), "key", key, "user", u, "restored_key",
-		                      restored);
+		json_t *o = json_pack("{s:s, s:s, s:O, s:b}", "url", client_url(cl), "key", key, "user", u,
+		                      "restored_key", restored);
 		json_print(o);
 	} else {
 		printf("logged in to %s as %s (%s)\n", client_url(cl), user,
@@ -491,12 +510,15 @@ cleanup:
 
 mc_status cmd_register(int argc, char **argv, mc_err *err)
 {
-	static const struct option opts[] = {
-	    {"user", required_argument, NULL, 'u'},          {"display-name", required_argument, NULL, 'd'},
-	    {"url", required_argument, NULL, 'U'},           {"key", required_argument, NULL, 'k'},
-	    {"yes", no_argument, NULL, 'y'},                 {"fingerprint", required_argument, NULL, 'F'},
-	    {"passphrase-fd", required_argument, NULL, 'P'}, {"json", no_argument, NULL, 'j'},
-	    {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {{"user", required_argument, NULL, 'u'},
+	                                     {"display-name", required_argument, NULL, 'd'},
+	                                     {"url", required_argument, NULL, 'U'},
+	                                     {"key", required_argument, NULL, 'k'},
+	                                     {"yes", no_argument, NULL, 'y'},
+	                                     {"fingerprint", required_argument, NULL, 'F'},
+	                                     {"passphrase-fd", required_argument, NULL, 'P'},
+	                                     {"json", no_argument, NULL, 'j'},
+	                                     {NULL, 0, NULL, 0}};
 	const char *user = NULL, *display = NULL, *url = NULL, *key = NULL;
 	trust_opts trust = {.allow_new = true};
 	int pfd = -1, c;
@@ -577,7 +599,8 @@ mc_status cmd_register(int argc, char **argv, mc_err *err)
 	    MC_OK) {
 		if (st == MC_ERR_KEY && !generated)
 			snprintf(err->msg, sizeof err->msg,
-			         "%.200s must be a medcrypt identity encrypted under the account password (as medcrypt keygen "
+			         "%.200s must be a medcrypt identity encrypted under the account password (as medcrypt "
+			         "keygen "
 			         "makes it with the same passphrase)",
 			         key);
 		goto cleanup;
@@ -599,14 +622,15 @@ mc_status cmd_register(int argc, char **argv, mc_err *err)
 	json_object_set_new(body, "username", json_string(user));
 	json_object_set_new(body, "display_name", json_string(display));
 	json_object_set_new(body, "salt", json_b64(salt, sizeof salt));
-	json_object_set_new(body, "kdf", json_pack("{s:s, s:i, s:i, s:i}", "alg", "argon2id", "t", (int)kdf.t, "m",
-	                                           (int)kdf.m, "p", (int)kdf.p));
+	json_object_set_new(
+	    body, "kdf",
+	    json_pack("{s:s, s:i, s:i, s:i}", "alg", "argon2id", "t", (int)kdf.t, "m", (int)kdf.m, "p", (int)kdf.p));
 	json_object_set_new(body, "auth_key", json_b64(auth, sizeof auth));
 	json_object_set_new(body, "enc_public_key", json_string(enc_pem));
 	json_object_set_new(body, "sign_public_key", json_string(sign_pem));
-	json_object_set_new(body, "wrapped_keys",
-	                    json_pack("{s:o, s:o}", "password", json_b64(w_pass, w_pass_len), "recovery",
-	                              json_b64(w_rec, w_rec_len)));
+	json_object_set_new(
+	    body, "wrapped_keys",
+	    json_pack("{s:o, s:o}", "password", json_b64(w_pass, w_pass_len), "recovery", json_b64(w_rec, w_rec_len)));
 	if (!json_object_get(body, "display_name")) {
 		st = usage_error(err, "register", "--display-name must be UTF-8");
 		goto cleanup;
@@ -616,13 +640,12 @@ mc_status cmd_register(int argc, char **argv, mc_err *err)
 	if ((st = start_session(cl, user, key, resp, err)) != MC_OK)
 		goto cleanup;
 	json_t *u = json_object_get(resp, "user");
-	fprintf(stderr,
-	        "\nYour RECOVERY CODE is printed below, this once. Write it down or print it and keep it\n"
-	        "somewhere safe and offline: it is the only way back to your keys, and to every image shared\n"
-	        "with you, if you forget your password. Nobody, not even the server, can recover it.\n\n");
+	fprintf(stderr, "\nYour RECOVERY CODE is printed below, this once. Write it down or print it and keep it\n"
+	                "somewhere safe and offline: it is the only way back to your keys, and to every image shared\n"
+	                "with you, if you forget your password. Nobody, not even the server, can recover it.\n\n");
 	if (json) {
-		json_t *o = json_pack("{s:s, s:s, s:O, s:s}", "url", client_url(cl), "key", key, "user", u ? u : json_null(),
-		                      "recovery_code", code);
+		json_t *o = json_pack("{s:s, s:s, s:O, s:s}", "url", client_url(cl), "key", key, "user",
+		                      u ? u : json_null(), "recovery_code", code);
 		json_print(o);
 	} else {
 		printf("registered %s (%s) on %s; keys in %s\n", user,
@@ -659,7 +682,8 @@ cleanup:
 static mc_status parse_simple(const char *cmd, int argc, char **argv, bool *json, bool *flag, const char *flag_name,
                               mc_err *err)
 {
-	struct option opts[] = {{"json", no_argument, NULL, 'j'}, {flag_name ? flag_name : "json", no_argument, NULL, 'f'},
+	struct option opts[] = {{"json", no_argument, NULL, 'j'},
+	                        {flag_name ? flag_name : "json", no_argument, NULL, 'f'},
 	                        {NULL, 0, NULL, 0}};
 	int c;
 	optind = 1;
@@ -724,8 +748,9 @@ mc_status cmd_whoami(int argc, char **argv, mc_err *err)
 	st = client_call(cl, "GET", "/api/v1/me", NULL, 200, &resp, "whoami", err);
 	if (st == MC_OK) {
 		if (json) {
-			json_t *o = json_pack("{s:s, s:O, s:O, s:s*}", "url", s.url, "user", json_object_get(resp, "user"),
-			                      "session", json_object_get(resp, "session") ?: json_null(), "key", s.key_path);
+			json_t *o =
+			    json_pack("{s:s, s:O, s:O, s:s*}", "url", s.url, "user", json_object_get(resp, "user"),
+			              "session", json_object_get(resp, "session") ?: json_null(), "key", s.key_path);
 			json_print(o);
 		} else {
 			printf("server       %s\n", s.url);
@@ -798,8 +823,9 @@ mc_status cmd_invite(int argc, char **argv, mc_err *err)
 			char when[64] = "";
 			strftime(when, sizeof when, "%Y-%m-%d %H:%M", localtime(&t));
 			printf("%s\n", code);
-			fprintf(stderr, "invitation for a %s, valid until %s: give it to the new user, who runs\n"
-			                "  medcrypt register %s --user NAME --url %s\n",
+			fprintf(stderr,
+			        "invitation for a %s, valid until %s: give it to the new user, who runs\n"
+			        "  medcrypt register %s --user NAME --url %s\n",
 			        role, when, code, s.url);
 		}
 	}
@@ -825,7 +851,8 @@ mc_status cmd_users(int argc, char **argv, mc_err *err)
 		}
 	}
 	if (optind != argc || (role && !valid_role(role)))
-		return usage_error(err, "users", "takes only --role admin|technician|doctor|patient|researcher and --json");
+		return usage_error(err, "users",
+		                   "takes only --role admin|technician|doctor|patient|researcher and --json");
 	session s;
 	client *cl = NULL;
 	json_t *resp = NULL;

@@ -22,9 +22,9 @@
 #include "account.h"
 #include "client.h"
 
-#define MAX_TO 64
+#define MAX_TO       64
 #define IMAGE_ID_HEX 32
-#define MAX_WRAP 4096
+#define MAX_WRAP     4096
 
 static mc_status fail_st(mc_err *err, mc_status st, const char *msg)
 {
@@ -232,7 +232,8 @@ mc_status cmd_send(int argc, char **argv, mc_err *err)
 			dup = dup || strcmp(to[k], to[i]) == 0;
 		if (dup || strcmp(to[i], s.username) == 0)
 			continue;
-		if ((st = fetch_user(cl, to[i], &u, err)) == MC_OK && (st = user_pubkey(u, MC_ROLE_RECIPIENT, &keys[n_keys], err)) == MC_OK) {
+		if ((st = fetch_user(cl, to[i], &u, err)) == MC_OK &&
+		    (st = user_pubkey(u, MC_ROLE_RECIPIENT, &keys[n_keys], err)) == MC_OK) {
 			fprintf(stderr, "medcrypt: to %-16s %-10s encryption key %s\n", to[i],
 			        json_string_value(json_object_get(u, "role")) ?: "?",
 			        json_string_value(json_object_get(u, "enc_fingerprint")));
@@ -256,9 +257,10 @@ mc_status cmd_send(int argc, char **argv, mc_err *err)
 	uint8_t fp[MC_FP_LEN];
 	const char *my_sign = json_string_value(json_object_get(me, "sign_fingerprint"));
 	if (!my_sign || mc_fp_parse(my_sign, fp) != 0 || !mc_ct_equal(fp, mc_identity_sign_fp(id), MC_FP_LEN)) {
-		st = fail_st(err, MC_ERR_KEY,
-		             "your key file's signing key is not the one the directory has for you: recipients would refuse "
-		             "the file");
+		st = fail_st(
+		    err, MC_ERR_KEY,
+		    "your key file's signing key is not the one the directory has for you: recipients would refuse "
+		    "the file");
 		goto cleanup;
 	}
 	if ((st = send_metadata(path, meta_path, &meta, err)) != MC_OK)
@@ -424,8 +426,8 @@ mc_status cmd_ls(int argc, char **argv, mc_err *err)
 	json_t *out = json_array(), *image;
 	size_t i;
 	if (!json)
-		printf("%-32s %-16s %-16s %10s %-16s %-8s %-8s\n", "ID", "SENDER", "RECEIVED", "BYTES", "PATIENT", "MODALITY",
-		       "STUDY");
+		printf("%-32s %-16s %-16s %10s %-16s %-8s %-8s\n", "ID", "SENDER", "RECEIVED", "BYTES", "PATIENT",
+		       "MODALITY", "STUDY");
 	json_array_foreach(images, i, image)
 	{
 		const char *why = NULL;
@@ -529,10 +531,12 @@ static bool sha256_fd(int fd, char hex[65])
 
 mc_status cmd_get(int argc, char **argv, mc_err *err)
 {
-	static const struct option opts[] = {
-	    {"output", required_argument, NULL, 'o'},        {"force", no_argument, NULL, 'f'},
-	    {"limit-rate", required_argument, NULL, 'r'},    {"passphrase-fd", required_argument, NULL, 'P'},
-	    {"json", no_argument, NULL, 'j'},                {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {{"output", required_argument, NULL, 'o'},
+	                                     {"force", no_argument, NULL, 'f'},
+	                                     {"limit-rate", required_argument, NULL, 'r'},
+	                                     {"passphrase-fd", required_argument, NULL, 'P'},
+	                                     {"json", no_argument, NULL, 'j'},
+	                                     {NULL, 0, NULL, 0}};
 	const char *out_path = NULL;
 	bool force = false, json = false;
 	long long rate = 0;
@@ -647,12 +651,14 @@ mc_status cmd_get(int argc, char **argv, mc_err *err)
 			if (ftruncate(fd, 0) != 0 || lseek(fd, 0, SEEK_SET) != 0)
 				st = fail_st(err, MC_ERR_IO, "cannot truncate the .part file");
 			else
-				st = client_download(cl, path, fd, 0, NULL, size, save_etag, &part, &restarted, &r, err);
+				st =
+				    client_download(cl, path, fd, 0, NULL, size, save_etag, &part, &restarted, &r, err);
 		}
 		if (st == MC_OK && r.status != 200 && r.status != 206)
 			st = http_error(&r, "download", err);
 		if (st == MC_OK && restarted)
-			fprintf(stderr, "medcrypt: the image changed on the server: downloaded it again from the start\n");
+			fprintf(stderr,
+			        "medcrypt: the image changed on the server: downloaded it again from the start\n");
 		http_response_clear(&r);
 		if (st != MC_OK)
 			goto cleanup;
@@ -702,8 +708,8 @@ mc_status cmd_get(int argc, char **argv, mc_err *err)
 	progress_end(&pr);
 	if (st == MC_ERR_SIGNATURE) {
 		size_t n = strlen(err->msg);
-		snprintf(err->msg + n, sizeof err->msg - n, " (the sender %.64s's current signing key is %.64s)", sender_name,
-		         json_string_value(json_object_get(sender, "sign_fingerprint")));
+		snprintf(err->msg + n, sizeof err->msg - n, " (the sender %.64s's current signing key is %.64s)",
+		         sender_name, json_string_value(json_object_get(sender, "sign_fingerprint")));
 	}
 	if (st != MC_OK) {
 		drop_part = st != MC_ERR_IO && st != MC_ERR_NOMEM && st != MC_ERR_CANCELLED;
@@ -719,10 +725,12 @@ mc_status cmd_get(int argc, char **argv, mc_err *err)
 	mc_fp_hex(info.signer_fp, signer);
 	fprintf(stderr, "medcrypt: good signature by %s (signing key %s)\n", sender_name, signer);
 	if (json) {
-		json_print(json_pack("{s:s, s:s, s:s, s:s, s:I, s:s}", "id", id_arg, "output", out_path, "sender", sender_name,
-		                     "signer", signer, "plaintext_bytes", (json_int_t)info.plaintext_len, "sha256", sha));
+		json_print(json_pack("{s:s, s:s, s:s, s:s, s:I, s:s}", "id", id_arg, "output", out_path, "sender",
+		                     sender_name, "signer", signer, "plaintext_bytes", (json_int_t)info.plaintext_len,
+		                     "sha256", sha));
 	} else {
-		printf("wrote %s (%llu bytes) from %s\n", out_path, (unsigned long long)info.plaintext_len, sender_name);
+		printf("wrote %s (%llu bytes) from %s\n", out_path, (unsigned long long)info.plaintext_len,
+		       sender_name);
 	}
 cleanup:
 	if (out_started)
@@ -890,16 +898,18 @@ mc_status cmd_revoke(int argc, char **argv, mc_err *err)
 		snprintf(path, sizeof path, "/api/v1/images/%s/shares/%s", id_arg, seg);
 		st = client_call(cl, "DELETE", path, NULL, 204, NULL, "revoke", err);
 		if (st == CLI_ERR_DENIED)
-			snprintf(err->msg, sizeof err->msg,
-			         "revoke: %.64s holds no share of image %s that you may revoke (or there is no such image)",
-			         from, id_arg);
+			snprintf(
+			    err->msg, sizeof err->msg,
+			    "revoke: %.64s holds no share of image %s that you may revoke (or there is no such image)",
+			    from, id_arg);
 	}
 	if (st == MC_OK) {
 		if (json)
 			json_print(json_pack("{s:s, s:s}", "id", id_arg, "revoked", from));
 		else
 			printf("revoked %s's access to %s\n", from, id_arg);
-		fprintf(stderr, "medcrypt: note: a copy %s already downloaded and opened stays readable to them\n", from);
+		fprintf(stderr, "medcrypt: note: a copy %s already downloaded and opened stays readable to them\n",
+		        from);
 	}
 	passphrase_free(&pp);
 	session_clear(&s);

@@ -174,6 +174,15 @@ static long sniffed_read(void *ctx, uint8_t *buf, size_t len)
 	return s->rest.read(s->rest.ctx, buf, len);
 }
 
+/* The bytes of values over MC_DICOM_VALUE_CAP: not shown, dropped. */
+static int skip_bytes(void *ctx, const uint8_t *bytes, size_t len)
+{
+	(void)ctx;
+	(void)bytes;
+	(void)len;
+	return 0;
+}
+
 /* What was read from a file: DICOM attributes or a PNG/JPEG description. */
 typedef struct meta_result {
 	mc_image_type type;
@@ -220,7 +229,9 @@ static mc_status read_meta(const char *path, int fd, long long size, meta_result
 	}
 	meta *m = &r->dicom;
 	mc_dicom_visitor v = {.element = on_element};
-	st = mc_dicom_parse(in, size >= 0 ? (uint64_t)size : MC_DICOM_SIZE_UNKNOWN, &v, m, err);
+	/* Streaming mode reports the pixel data before reading it: meta stops there, and never reads
+	 * the pixel data of a large file. */
+	st = mc_dicom_parse_chunked(in, size >= 0 ? (uint64_t)size : MC_DICOM_SIZE_UNKNOWN, &v, skip_bytes, m, err);
 	if (st == MC_ERR_CANCELLED && m->st == MC_OK)
 		st = MC_OK; /* stopped at the pixel data on purpose */
 	else if (st == MC_ERR_CANCELLED)

@@ -18,14 +18,18 @@
 #define MAX_TRUSTED    64
 
 /* Reads a whole input ("-" for stdin) of at most MC_REDACT_MAX_INPUT bytes. */
-static mc_status read_image(const char *path, uint8_t **out, size_t *len, mc_err *err)
+static mc_status read_image(const char *cmd, const char *path, uint8_t **out, size_t *len, mc_err *err)
 {
 	int fd;
 	long long size;
 	mc_status st = in_open(path, &fd, &size, err);
 	if (st != MC_OK)
 		return st;
-	size_t cap = size > 0 && size <= (long long)MC_REDACT_MAX_INPUT ? (size_t)size + 1 : 1 << 20, got = 0;
+	if (size > (long long)MC_REDACT_MAX_INPUT) {
+		in_close(fd);
+		return usage_error(err, cmd, "%s is larger than the limit of %u bytes", path, MC_REDACT_MAX_INPUT);
+	}
+	size_t cap = size > 0 ? (size_t)size + 1 : 1 << 20, got = 0;
 	uint8_t *buf = malloc(cap);
 	while (buf) {
 		if (got == cap) {
@@ -35,11 +39,17 @@ static mc_status read_image(const char *path, uint8_t **out, size_t *len, mc_err
 				         MC_REDACT_MAX_INPUT);
 				break;
 			}
-			uint8_t *bigger = realloc(buf, cap * 2);
-			if (!bigger)
+			/* one byte past the limit tells a file over it */
+			size_t next =
+			    cap * 2 > (size_t)MC_REDACT_MAX_INPUT + 1 ? (size_t)MC_REDACT_MAX_INPUT + 1 : cap * 2;
+			uint8_t *bigger = realloc(buf, next);
+			if (!bigger) {
+				st = MC_ERR_NOMEM;
+				snprintf(err->msg, sizeof err->msg, "out of memory reading %s", path);
 				break;
+			}
 			buf = bigger;
-			cap *= 2;
+			cap = next;
 		}
 		ssize_t n = read(fd, buf + got, cap - got);
 		if (n < 0 && errno == EINTR)
@@ -197,7 +207,7 @@ mc_status cmd_redact(int argc, char **argv, mc_err *err)
 	for (size_t i = 0; i < n_recipients && st == MC_OK; i++)
 		st = mc_pubkey_load(recipient_paths[i], MC_ROLE_RECIPIENT, &recipients[i], err);
 	if (st == MC_OK)
-		st = read_image(argv[optind], &image, &image_len, err);
+		st = read_image(argv[0], argv[optind], &image, &image_len, err);
 	if (st == MC_OK && sign)
 		st = load_identity(sign, pfd, MC_IDENTITY_SIGN, &signer, err);
 	if (st != MC_OK)
@@ -223,8 +233,9 @@ mc_status cmd_redact(int argc, char **argv, mc_err *err)
 		goto cleanup;
 	if (info.metadata_kept)
 		fprintf(stderr,
-		        "medcrypt: note: the image's metadata (text, EXIF, comments) was copied unchanged and is "
-		        "not hidden; an EXIF thumbnail shows the unredacted picture\n");
+		        "medcrypt: note: the image's metadata (text, EXIF, comments, DICOM attributes) was copied "
+		        "unchanged and is not hidden; a thumbnail in it (EXIF, DICOM Icon Image Sequence) shows the "
+		        "unredacted picture\n");
 	for (size_t i = 0; i < info.n_regions; i++) {
 		const mc_region *g = &info.regions[i];
 		const mc_region *want = &regions[i];
@@ -235,7 +246,10 @@ mc_status cmd_redact(int argc, char **argv, mc_err *err)
 	if (json) {
 		json_t *j = json_object();
 		json_object_set_new(j, "output", json_string(out));
-		json_object_set_new(j, "format", json_string(info.kind == MC_REDACT_PNG ? "png" : info.kind == MC_REDACT_JPEG ? "jpeg" : "dicom"));
+		json_object_set_new(j, "format",
+		                    json_string(info.kind == MC_REDACT_PNG    ? "png"
+		                                : info.kind == MC_REDACT_JPEG ? "jpeg"
+		                                                              : "dicom"));
 		json_object_set_new(j, "width", json_integer(info.width));
 		json_object_set_new(j, "height", json_integer(info.height));
 		json_object_set_new(j, "fill", json_string(mc_redact_fill_name(fill)));
@@ -301,7 +315,7 @@ mc_status cmd_restore(int argc, char **argv, mc_err *err)
 	for (size_t i = 0; i < n_trust && st == MC_OK; i++)
 		st = mc_pubkey_load(trust_paths[i], MC_ROLE_SIGNER, &trusted[i], err);
 	if (st == MC_OK)
-		st = read_image(argv[optind], &image, &image_len, err);
+		st = read_image(argv[0], argv[optind], &image, &image_len, err);
 	if (st == MC_OK)
 		st = load_identity(key, pfd, MC_IDENTITY_ENC, &id, err);
 	if (st != MC_OK)
@@ -323,7 +337,10 @@ mc_status cmd_restore(int argc, char **argv, mc_err *err)
 	if (json) {
 		json_t *j = json_object();
 		json_object_set_new(j, "output", json_string(out));
-		json_object_set_new(j, "format", json_string(info.kind == MC_REDACT_PNG ? "png" : info.kind == MC_REDACT_JPEG ? "jpeg" : "dicom"));
+		json_object_set_new(j, "format",
+		                    json_string(info.kind == MC_REDACT_PNG    ? "png"
+		                                : info.kind == MC_REDACT_JPEG ? "jpeg"
+		                                                              : "dicom"));
 		json_object_set_new(j, "regions", regions_json(&info));
 		json_object_set_new(j, "signed", json_boolean(info.signed_ok));
 		json_object_set_new(j, "signer", info.signed_ok ? json_fp(info.signer_fp) : json_null());

@@ -158,7 +158,7 @@ static const struct command {
      "  --json   print the attributes as a JSON object\n"},
     {"deid", cmd_deid, "de-identify DICOM files, sealing the originals for recipients",
      "usage: medcrypt deid -r RECIPIENT.pub [-r ...] [--key-map MAP [-k NAME.key]] [--force]\n"
-     "                     -o OUT.dcm|OUTDIR FILE|DIR\n"
+     "                     [--region x,y,w,h ...] -o OUT.dcm|OUTDIR FILE|DIR\n"
      "\n"
      "Applies the DICOM PS3.15 Basic Application Level Confidentiality Profile (Table E.1-1:\n"
      "remove, empty, dummy, new UID) to every attribute at every depth, removes private\n"
@@ -166,13 +166,17 @@ static const struct command {
      "mapping, so a series stays a series) and sets PatientIdentityRemoved. The original values\n"
      "are kept in the file, encrypted for the recipients (Encrypted Attributes Sequence, CMS, as\n"
      "gdcmanon reads it): 'medcrypt reid' restores them. Burned-in text and faces in the pixels\n"
-     "are NOT removed (docs/SECURITY.md). With a directory, every regular file goes into OUTDIR\n"
-     "under its name, with one UID mapping for all. OUT appears only when complete.\n"
+     "are NOT removed unless --region blanks them (docs/SECURITY.md). With a directory, every\n"
+     "regular file goes into OUTDIR under its name, with one UID mapping for all. OUT appears\n"
+     "only when complete.\n"
      "\n"
      "  -r, --recipient F  who may re-identify: a NAME.pub, RSA public key or certificate\n"
      "  --key-map MAP      keep the UID mapping's key sealed for the recipients in MAP, and reuse\n"
      "                     it when MAP exists (then -k opens it), so later runs map UIDs alike\n"
      "  -k, --key NAME.key a recipient's identity, to open an existing --key-map\n"
+     "  --region x,y,w,h   blank this rectangle (columns x..x+w-1, rows y..y+h-1) on every frame\n"
+     "                     of native pixel data, up to 64 times; the original pixels are sealed\n"
+     "                     with the attributes for reid, and BurnedInAnnotation becomes NO\n"
      "  -f, --force        replace outputs (and MAP) that exist\n"
      "\n"
      "  medcrypt deid -r doctor.pub -o research.dcm scan.dcm\n"},
@@ -201,17 +205,18 @@ static const struct command {
      "  --json          print the block, the grid and the preview size as JSON\n"
      "\n"
      "example: medcrypt preview -o thumb.png scan.png\n"},
-    {"redact", cmd_redact, "hide regions of a PNG or JPEG, sealing their originals inside it",
+    {"redact", cmd_redact, "hide regions of a PNG, JPEG or DICOM image, sealing their originals inside it",
      "usage: medcrypt redact --region x,y,w,h [--region ...] [--fill black|noise|pixelate]\n"
      "                       -r RECIPIENT.pub [-r ...] [-k SIGNER.key] [--cipher chacha20|aes]\n"
      "                       [--passphrase-fd N] [--force] [--json] -o OUT IN\n"
      "\n"
-     "Writes OUT, a PNG or JPEG like IN (the type is judged by its bytes) that any viewer opens,\n"
-     "with the regions hidden. Their original pixels (PNG) or DCT coefficients (JPEG) travel inside\n"
-     "OUT, sealed for the recipients (PNG: an mcRG chunk; JPEG: APP11 segments); 'medcrypt restore'\n"
-     "gives them back exactly. Overlapping regions are allowed: the hidden area is their union.\n"
-     "JPEG regions grow to whole blocks (8 or 16 pixels; reported on stderr). Metadata (text\n"
-     "chunks, EXIF, comments) is copied unchanged and is NOT hidden. DICOM is not supported yet.\n"
+     "Writes OUT, a PNG, JPEG or DICOM file like IN (the type is judged by its bytes) that any\n"
+     "viewer opens, with the regions hidden. Their original pixels (PNG, DICOM) or DCT coefficients\n"
+     "(JPEG) travel inside OUT, sealed for the recipients (PNG: an mcRG chunk; JPEG: APP11 segments;\n"
+     "DICOM: the private element (7FD1,1001)); 'medcrypt restore' gives them back exactly.\n"
+     "Overlapping regions are allowed: the hidden area is their union. JPEG regions grow to whole\n"
+     "blocks (8 or 16 pixels; reported on stderr). DICOM: native pixel data, every frame.\n"
+     "Metadata (text chunks, EXIF, comments, DICOM attributes) is copied unchanged and NOT hidden.\n"
      "\n"
      "  --region x,y,w,h    a rectangle inside the image (at most 64; exit 2 if outside)\n"
      "  --fill F            black (default), noise (random), or pixelate (16-pixel cells keep\n"
@@ -223,14 +228,15 @@ static const struct command {
      "  --json              print the hidden regions and sizes as JSON\n"
      "\n"
      "example: medcrypt redact --region 0,0,320,40 -r doctor.pub -k lab.key -o anon.png scan.png\n"},
-    {"restore", cmd_restore, "give back the original of a redacted PNG or JPEG",
+    {"restore", cmd_restore, "give back the original of a redacted PNG, JPEG or DICOM image",
      "usage: medcrypt restore -k NAME.key [--trust SIGNER.pub ...] [--passphrase-fd N] [--force]\n"
      "                        [--json] -o ORIG IN\n"
      "\n"
      "Opens the regions sealed inside IN (made by 'medcrypt redact') with your key and writes ORIG,\n"
-     "whose decoded pixels equal the original's, without the sealed regions. Refuses (exit 8, no\n"
-     "output) when IN was altered after it was redacted. A signature is checked and its signer's\n"
-     "fingerprint reported; with --trust one of these signers is required (exit 9 otherwise).\n"
+     "whose decoded pixels equal the original's (a DICOM file: the original file byte for byte),\n"
+     "without the sealed regions. Refuses (exit 8, no output) when IN was altered after it was\n"
+     "redacted. A signature is checked and its signer's fingerprint reported; with --trust one of\n"
+     "these signers is required (exit 9 otherwise).\n"
      "\n"
      "  -k, --key NAME.key   your identity (exit 6 if the regions were not sealed for it)\n"
      "  --trust SIGNER.pub   require a signature by this key (repeatable)\n"
@@ -335,7 +341,8 @@ static void print_main_help(FILE *f)
 	           "4 not a valid sealed file, 5 unsupported version or algorithm, 6 not shared with this key,\n"
 	           "7 header authentication failed, 8 payload altered or truncated, 9 bad or untrusted signature,\n"
 	           "10 not logged in or session expired, 11 no such object or not allowed, 12 locked or busy: try\n"
-	           "later, 13 server certificate changed or not trusted, 14 server unreachable or server error,\n"
+	           "later, 13 server certificate or a user's key changed (or server not trusted), 14 server\n"
+	           "unreachable or server error, "
 	           "15 request refused by the server (name taken, already shared, invalid)\n");
 }
 

@@ -24,14 +24,14 @@
 #include "metrics.h"
 #include "util.h"
 
-#define ARGON_T 2
-#define ARGON_M 19456
-#define ARGON_P 1
-#define ARGON_SALT 16
-#define ARGON_LEN 32
+#define ARGON_T           2
+#define ARGON_M           19456
+#define ARGON_P           1
+#define ARGON_SALT        16
+#define ARGON_LEN         32
 #define HASH_WAIT_SECONDS 5
-#define POW_USED_MAX 8192
-#define COOKIE_NAME "__Host-medcrypt"
+#define POW_USED_MAX      8192
+#define COOKIE_NAME       "__Host-medcrypt"
 
 struct pow_used {
 	uint8_t id[16];

@@ -37,8 +37,7 @@ void mcd_auth_decoy_salt(mcd_server *srv, const char *username, uint8_t salt[16]
 /* Starts a session for user_id (its audit event ev, e.g. "login", is appended with it). Fills
  * the Set-Cookie header value (cookie, 160 bytes) and the CSRF token (csrf, 48 bytes), and
  * r->session/r->token_hash. False on a store failure. */
-bool mcd_session_start(mcd_request *r, int64_t user_id, const mcd_audit_event *ev, char cookie[160],
-                       char csrf[48]);
+bool mcd_session_start(mcd_request *r, int64_t user_id, const mcd_audit_event *ev, char cookie[160], char csrf[48]);
 /* Loads the session named by the request's cookie and its user into r (r->user, r->session).
  * False when there is none, it expired (it is deleted then) or the user is disabled. */
 bool mcd_session_load(mcd_request *r);

@@ -30,13 +30,16 @@ struct setting {
 static const struct setting settings[] = {
     {"config", K_STRING, AT(config_file), 0, 0, "FILE", "read settings from FILE (key = value lines)"},
     {"listen", K_LISTEN, 0, 0, 0, "ADDR:PORT", "address to listen on (default 127.0.0.1:8443; [::1]:PORT for IPv6)"},
-    {"data-dir", K_STRING, AT(data_dir), 0, 0, "DIR", "where the database, blobs and keys live (default ./medcryptd-data)"},
-    {"cert", K_STRING, AT(cert_file), 0, 0, "PEM", "TLS certificate (default: DATA_DIR/tls.crt, self-signed at first start)"},
+    {"data-dir", K_STRING, AT(data_dir), 0, 0, "DIR",
+     "where the database, blobs and keys live (default ./medcryptd-data)"},
+    {"cert", K_STRING, AT(cert_file), 0, 0, "PEM",
+     "TLS certificate (default: DATA_DIR/tls.crt, self-signed at first start)"},
     {"key", K_STRING, AT(key_file), 0, 0, "PEM", "TLS private key (with --cert)"},
     {"max-upload", K_U64, AT(max_upload), 1024, UINT64_MAX, "BYTES", "largest sealed upload (default 4294967296)"},
     {"max-hashes", K_UINT, AT(max_hashes), 1, 64, "N", "Argon2id computations at once (default 2)"},
     {"threads", K_UINT, AT(threads), 1, 256, "N", "HTTP worker threads (default 4)"},
-    {"allow-patient-signup", K_FLAG, AT(allow_patient_signup), 0, 0, NULL, "let patients register without an invitation"},
+    {"allow-patient-signup", K_FLAG, AT(allow_patient_signup), 0, 0, NULL,
+     "let patients register without an invitation"},
     {"log-level", K_LEVEL, AT(log_level), 0, 0, "L", "debug, info, warn or error (default info)"},
     {"connection-limit", K_UINT, AT(connection_limit), 1, 100000, "N", "open connections at most (default 1024)"},
     {"per-ip-limit", K_UINT, AT(per_ip_limit), 1, 100000, "N", "open connections per client address (default 128)"},
@@ -110,9 +113,7 @@ static bool apply(mcd_config *cfg, const struct setting *s, const char *value, c
 		ok = *slot && *value;
 		break;
 	}
-	case K_LISTEN:
-		ok = parse_listen(cfg, value);
-		break;
+	case K_LISTEN: ok = parse_listen(cfg, value); break;
 	case K_UINT:
 	case K_U64: {
 		char *end;
@@ -133,9 +134,7 @@ static bool apply(mcd_config *cfg, const struct setting *s, const char *value, c
 		else
 			ok = false;
 		break;
-	case K_LEVEL:
-		ok = mcd_log_parse_level(value, (mcd_log_level *)(base + s->offset));
-		break;
+	case K_LEVEL: ok = mcd_log_parse_level(value, (mcd_log_level *)(base + s->offset)); break;
 	}
 	if (!ok)
 		fprintf(stderr, "medcryptd: %s: bad value for %s\n", source, s->name);

@@ -7,6 +7,7 @@
  * server runs on it. Only this file calls exit.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <openssl/crypto.h>
 #include <signal.h>
 #include <stdio.h>
@@ -25,12 +26,12 @@
 #include "tlscert.h"
 #include "util.h"
 
-#define VERSION "0.1.0"
-#define DB_NAME "medcryptd.db"
-#define BLOB_DIR "blobs"
+#define VERSION     "0.1.0"
+#define DB_NAME     "medcryptd.db"
+#define BLOB_DIR    "blobs"
 #define SECRET_NAME "server.secret"
-#define CERT_NAME "tls.crt"
-#define KEY_NAME "tls.key"
+#define CERT_NAME   "tls.crt"
+#define KEY_NAME    "tls.key"
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
@@ -192,8 +193,9 @@ static int serve(mcd_config *cfg)
 	bool first_start = !is_file(db);
 	if (!load_secret(cfg->data_dir, srv.secret) || !load_tls(cfg, &cert_pem, &key_pem))
 		goto cleanup;
-	if (!(srv.signer = mcd_audit_signer_open(cfg->data_dir)) || !(srv.store = mcd_store_sqlite_open(db, srv.signer)) ||
-	    !(srv.blobs = mcd_blobstore_fs_open(blobs)) || !mcd_auth_init(&srv))
+	if (!(srv.signer = mcd_audit_signer_open(cfg->data_dir)) ||
+	    !(srv.store = mcd_store_sqlite_open(db, srv.signer)) || !(srv.blobs = mcd_blobstore_fs_open(blobs)) ||
+	    !mcd_auth_init(&srv))
 		goto cleanup;
 	char url[128], fp[96];
 	url_of(cfg, url, sizeof url);
@@ -204,7 +206,8 @@ static int serve(mcd_config *cfg)
 	char code[33] = "";
 	int64_t expires = 0;
 	if (first_start) {
-		mcd_audit_event ev = {mcd_now(), "-", "-", "invite", "admin", "ok", "{\"first_start\":true,\"role\":\"admin\"}"};
+		mcd_audit_event ev = {
+		    mcd_now(), "-", "-", "invite", "admin", "ok", "{\"first_start\":true,\"role\":\"admin\"}"};
 		if (mcd_invitation_new(srv.store, MCD_ROLE_ADMIN, MCD_INVITE_DEFAULT_SECONDS, 0, &ev, code, &expires) !=
 		    MCD_STORE_OK)
 			goto cleanup;
@@ -391,8 +394,18 @@ static const char *take_option(int *argc, char **argv, const char *name)
 	return NULL;
 }
 
+/* jansson's memory is wiped when freed: request bodies carry auth keys, answers CSRF tokens. */
+static void json_free_wiped(void *p)
+{
+	if (p) {
+		OPENSSL_cleanse(p, malloc_usable_size(p));
+		free(p);
+	}
+}
+
 int main(int argc, char **argv)
 {
+	json_set_alloc_funcs(malloc, json_free_wiped);
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			usage();

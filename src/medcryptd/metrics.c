@@ -108,8 +108,8 @@ char *mcd_metrics_render(size_t *len)
 			if (!v)
 				continue;
 			if (statuses[s])
-				put(&o, "medcryptd_requests_total{route=\"%s\",status=\"%u\"} %llu\n", name, statuses[s],
-				    (unsigned long long)v);
+				put(&o, "medcryptd_requests_total{route=\"%s\",status=\"%u\"} %llu\n", name,
+				    statuses[s], (unsigned long long)v);
 			else
 				put(&o, "medcryptd_requests_total{route=\"%s\",status=\"other\"} %llu\n", name,
 				    (unsigned long long)v);
@@ -124,7 +124,8 @@ char *mcd_metrics_render(size_t *len)
 			put(&o, "medcryptd_request_duration_seconds_bucket{le=\"%g\"} %llu\n", buckets[b],
 			    (unsigned long long)cum);
 		else
-			put(&o, "medcryptd_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)cum);
+			put(&o, "medcryptd_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
+			    (unsigned long long)cum);
 	}
 	put(&o, "medcryptd_request_duration_seconds_sum %.6f\n",
 	    (double)atomic_load_explicit(&duration_us, memory_order_relaxed) / 1e6);
@@ -154,11 +155,13 @@ char *mcd_metrics_render(size_t *len)
 		put(&o, "%s %llu\n", cn[c].name,
 		    (unsigned long long)atomic_load_explicit(&counters[c], memory_order_relaxed));
 	}
-	put(&o, "# HELP medcryptd_argon2_running Argon2id computations in progress.\n"
-	        "# TYPE medcryptd_argon2_running gauge\nmedcryptd_argon2_running %lld\n",
+	put(&o,
+	    "# HELP medcryptd_argon2_running Argon2id computations in progress.\n"
+	    "# TYPE medcryptd_argon2_running gauge\nmedcryptd_argon2_running %lld\n",
 	    (long long)atomic_load_explicit(&gauges[MCD_G_HASHES_RUNNING], memory_order_relaxed));
-	put(&o, "# HELP medcryptd_argon2_waiting Argon2id computations waiting for a slot.\n"
-	        "# TYPE medcryptd_argon2_waiting gauge\nmedcryptd_argon2_waiting %lld\n",
+	put(&o,
+	    "# HELP medcryptd_argon2_waiting Argon2id computations waiting for a slot.\n"
+	    "# TYPE medcryptd_argon2_waiting gauge\nmedcryptd_argon2_waiting %lld\n",
 	    (long long)atomic_load_explicit(&gauges[MCD_G_HASHES_WAITING], memory_order_relaxed));
 	if (o.failed) {
 		free(o.buf);

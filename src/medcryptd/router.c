@@ -11,7 +11,7 @@
 #include "handlers/handlers.h"
 #include "util.h"
 
-#define KIB 1024
+#define KIB          1024
 #define ACCOUNT_BODY (64 * KIB) /* PEM keys and wrapped PKCS#8 key bundles of RSA-8192 fit */
 
 static const mcd_route routes[] = {
@@ -32,8 +32,7 @@ static const mcd_route routes[] = {
     {"POST", "/api/v1/images", "upload", MCD_RIGHT_UPLOAD, true, false, 0, true, mcd_h_upload},
     {"GET", "/api/v1/images", "images", MCD_RIGHT_READ_IMAGES, false, false, 0, false, mcd_h_images_list},
     {"GET", "/api/v1/images/{id}", "image", MCD_RIGHT_READ_IMAGES, false, false, 0, false, mcd_h_image_get},
-    {"DELETE", "/api/v1/images/{id}", "image_delete", MCD_RIGHT_DELETE, true, false, 0, false,
-     mcd_h_image_delete},
+    {"DELETE", "/api/v1/images/{id}", "image_delete", MCD_RIGHT_DELETE, true, false, 0, false, mcd_h_image_delete},
     {"GET", "/api/v1/images/{id}/wrap", "wrap", MCD_RIGHT_READ_IMAGES, false, false, 0, false, mcd_h_image_wrap},
     {"GET", "/api/v1/images/{id}/blob", "blob", MCD_RIGHT_READ_IMAGES, false, false, 0, false, mcd_h_image_blob},
     {"POST", "/api/v1/images/{id}/shares", "share", MCD_RIGHT_SHARE, true, true, 8 * KIB, false, mcd_h_share_add},

@@ -19,21 +19,33 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAGIC "\x89MEDC\r\n\x1a"
-#define PREFIX_LEN 9
+#define MAGIC           "\x89MEDC\r\n\x1a"
+#define PREFIX_LEN      9
 #define BLOB_PREFIX_LEN 11 /* prefix and wrap_count */
-#define MAX_WRAPS 1024
-#define WRAP_FIXED 35
-#define CORE_FIXED 37 /* cipher chunk_log2 file_id(32) sig_alg signer_len(2) */
-#define MAX_SIGNER 2048
-#define TAG 16
-#define CHUNK_CT 65552ull
-#define MAX_META (1048576u + TAG)
-#define MAX_PREVIEW (8388608u + TAG)
-#define MAC_LEN 32
+#define MAX_WRAPS       1024
+#define WRAP_FIXED      35
+#define CORE_FIXED      37 /* cipher chunk_log2 file_id(32) sig_alg signer_len(2) */
+#define MAX_SIGNER      2048
+#define TAG             16
+#define CHUNK_CT        65552ull
+#define MAX_META        (1048576u + TAG)
+#define MAX_PREVIEW     (8388608u + TAG)
+#define MAC_LEN         32
 
-enum state { S_PREFIX, S_WRAP_HEAD, S_WRAP_BODY, S_CORE, S_SIGNER, S_META_LEN, S_META, S_PREVIEW_LEN, S_PREVIEW,
-	     S_MAC, S_PAYLOAD, S_DONE_BAD };
+enum state {
+	S_PREFIX,
+	S_WRAP_HEAD,
+	S_WRAP_BODY,
+	S_CORE,
+	S_SIGNER,
+	S_META_LEN,
+	S_META,
+	S_PREVIEW_LEN,
+	S_PREVIEW,
+	S_MAC,
+	S_PAYLOAD,
+	S_DONE_BAD
+};
 
 struct wrap {
 	uint8_t *bytes;
@@ -87,7 +99,8 @@ void mcd_sealed_free(mcd_sealed *s)
 {
 	if (!s)
 		return;
-	for (size_t i = 0; i < s->n_wraps; i++)
+	/* wrap_count entries were allocated (zeroed); one being read may hold bytes too. */
+	for (size_t i = 0; s->wraps && i < s->wrap_count; i++)
 		free(s->wraps[i].bytes);
 	free(s->wraps);
 	free(s->hdr);
@@ -162,7 +175,7 @@ static bool check_payload(mcd_sealed *s, uint64_t payload_len)
 		return bad(s, "final chunk shorter than a tag");
 	if (n > 1 && last == TAG)
 		return bad(s, "empty final chunk after a full one");
-	if (n >= 0xffffffffull)
+	if (n > 0xffffffffull) /* [MC-PAY-6]: at most 2^32 - 1 chunks */
 		return bad(s, "too many chunks");
 	s->chunks_len = l;
 	return true;
@@ -195,7 +208,7 @@ static bool step(mcd_sealed *s)
 	switch (s->state) {
 	case S_PREFIX:
 		if (memcmp(s->small, MAGIC, 8) != 0)
-			return bad(s, "bad magic");           /* [MC-PRE-1] */
+			return bad(s, "bad magic"); /* [MC-PRE-1] */
 		if (s->small[8] != 1)
 			return bad(s, "unsupported version"); /* [MC-PRE-2] */
 		s->wrap_count = be16(s->small + PREFIX_LEN);
@@ -294,8 +307,7 @@ static bool step(mcd_sealed *s)
 		s->state = S_PAYLOAD;
 		s->need = 0;
 		return true;
-	default:
-		return false;
+	default: return false;
 	}
 }
 
@@ -327,7 +339,8 @@ static bool hash_payload(mcd_sealed *s, const uint8_t *buf, size_t len)
 		if (s->chunk_fill == CHUNK_CT || s->payload_pos == s->chunks_len) {
 			uint8_t h[32];
 			unsigned int hl = 0;
-			if (EVP_DigestFinal_ex(s->chunk_md, h, &hl) != 1 || EVP_DigestUpdate(s->digest_md, h, 32) != 1 ||
+			if (EVP_DigestFinal_ex(s->chunk_md, h, &hl) != 1 ||
+			    EVP_DigestUpdate(s->digest_md, h, 32) != 1 ||
 			    EVP_DigestInit_ex2(s->chunk_md, EVP_sha256(), NULL) != 1)
 				return bad(s, "SHA-256 failed");
 			s->n_chunks++;
@@ -343,10 +356,10 @@ static bool verify_signature(mcd_sealed *s)
 	uint8_t header_digest[32], payload_digest[32], msg[22 + 32 + 8 + 32];
 	unsigned int n = 0;
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	bool ok = md && EVP_DigestInit_ex2(md, EVP_sha256(), NULL) == 1 &&
-	          EVP_DigestUpdate(md, s->hdr, PREFIX_LEN) == 1 &&
-	          EVP_DigestUpdate(md, s->hdr + BLOB_PREFIX_LEN, s->hdr_len - BLOB_PREFIX_LEN) == 1 &&
-	          EVP_DigestFinal_ex(md, header_digest, &n) == 1 && EVP_DigestFinal_ex(s->digest_md, payload_digest, &n) == 1;
+	bool ok =
+	    md && EVP_DigestInit_ex2(md, EVP_sha256(), NULL) == 1 && EVP_DigestUpdate(md, s->hdr, PREFIX_LEN) == 1 &&
+	    EVP_DigestUpdate(md, s->hdr + BLOB_PREFIX_LEN, s->hdr_len - BLOB_PREFIX_LEN) == 1 &&
+	    EVP_DigestFinal_ex(md, header_digest, &n) == 1 && EVP_DigestFinal_ex(s->digest_md, payload_digest, &n) == 1;
 	memcpy(msg, "medcrypt/v1 signature", 22); /* with its terminating zero: the 00 byte */
 	memcpy(msg + 22, header_digest, 32);
 	for (int i = 0; i < 8; i++)
@@ -357,7 +370,8 @@ static bool verify_signature(mcd_sealed *s)
 	ok = ok && EVP_DigestVerifyInit(md, &pctx, s->sig_alg == 2 ? EVP_sha256() : NULL, NULL, s->signer) == 1;
 	if (ok && s->sig_alg == 2)
 		ok = EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) == 1 &&
-		     EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, 32) == 1 && EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, EVP_sha256()) == 1;
+		     EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, 32) == 1 &&
+		     EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, EVP_sha256()) == 1;
 	ok = ok && EVP_DigestVerify(md, s->sig, s->sig_len, msg, sizeof msg) == 1;
 	EVP_MD_CTX_free(md);
 	ERR_clear_error();

@@ -15,16 +15,16 @@
 #include "log.h"
 #include "store.h"
 
-#define MCD_SESSION_IDLE_SECONDS 1800      /* API.md §12: 30 minutes without a request */
-#define MCD_SESSION_MAX_SECONDS (12 * 3600) /* 12 hours after login */
-#define MCD_SESSION_TOUCH_SECONDS 60       /* last_seen is written at most once a minute */
-#define MCD_REAUTH_SECONDS 300             /* API.md §13: re-authentication window */
-#define MCD_LOCKOUT_AFTER 5                /* failures that lock an account or address */
-#define MCD_POW_AFTER 3                    /* failures from which a proof of work is asked */
-#define MCD_LOCKOUT_CAP_SECONDS (24 * 3600)
-#define MCD_POW_MAX_AGE 300
+#define MCD_SESSION_IDLE_SECONDS   1800        /* API.md §12: 30 minutes without a request */
+#define MCD_SESSION_MAX_SECONDS    (12 * 3600) /* 12 hours after login */
+#define MCD_SESSION_TOUCH_SECONDS  60          /* last_seen is written at most once a minute */
+#define MCD_REAUTH_SECONDS         300         /* API.md §13: re-authentication window */
+#define MCD_LOCKOUT_AFTER          5           /* failures that lock an account or address */
+#define MCD_POW_AFTER              3           /* failures from which a proof of work is asked */
+#define MCD_LOCKOUT_CAP_SECONDS    (24 * 3600)
+#define MCD_POW_MAX_AGE            300
 #define MCD_INVITE_DEFAULT_SECONDS (7 * 24 * 3600)
-#define MCD_INVITE_MAX_SECONDS (30 * 24 * 3600)
+#define MCD_INVITE_MAX_SECONDS     (30 * 24 * 3600)
 
 typedef struct mcd_config {
 	char *config_file;

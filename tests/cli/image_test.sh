@@ -121,6 +121,39 @@ elif cmd == "dicom-halves":  # left half -1000, right half +1000, signed, no win
     rows, cols = 40, 64
     pixels = [-1000 if x < 32 else 1000 for y in range(rows) for x in range(cols)]
     dicom(sys.argv[2], rows, cols, 1, pixels, signed=True, photometric=sys.argv[3])
+elif cmd == "dicom-jpeg-frames":  # JPEG Baseline, one fragment per frame, with or without an offset table
+    out, bot, frames = sys.argv[2], sys.argv[3] == "bot", [open(f, "rb").read() for f in sys.argv[4:]]
+    frames = [f + b"\0" * (len(f) % 2) for f in frames]
+    ts = b"1.2.840.10008.1.2.4.50"
+    meta = el((2, 1), "OB", b"\0\1") + el((2, 2), "UI", b"1.2.840.10008.5.1.4.1.1.7") + \
+        el((2, 3), "UI", b"1.2.3.4.6") + el((2, 0x10), "UI", ts) + el((2, 0x12), "UI", b"1.2.3.4")
+    meta = el((2, 0), "UL", struct.pack("<I", len(meta))) + meta
+    ds = el((0x28, 2), "US", struct.pack("<H", 1)) + el((0x28, 4), "CS", b"MONOCHROME2") + \
+        el((0x28, 8), "IS", str(len(frames)).encode()) + el((0x28, 0x10), "US", struct.pack("<H", 96)) + \
+        el((0x28, 0x11), "US", struct.pack("<H", 128)) + el((0x28, 0x100), "US", struct.pack("<H", 8)) + \
+        el((0x28, 0x101), "US", struct.pack("<H", 8)) + el((0x28, 0x102), "US", struct.pack("<H", 7)) + \
+        el((0x28, 0x103), "US", struct.pack("<H", 0))
+    offsets, at = [], 0
+    for f in frames:
+        offsets.append(at)
+        at += 8 + len(f)
+    table = struct.pack("<%dI" % len(offsets), *offsets) if bot else b""
+    items = struct.pack("<HHI", 0xFFFE, 0xE000, len(table)) + table
+    for f in frames:
+        items += struct.pack("<HHI", 0xFFFE, 0xE000, len(f)) + f
+    items += struct.pack("<HHI", 0xFFFE, 0xE0DD, 0)
+    ds += struct.pack("<HH2sHI", 0x7FE0, 0x10, b"OB", 0, 0xFFFFFFFF) + items
+    open(out, "wb").write(b"\0" * 128 + b"DICM" + meta + ds)
+elif cmd == "png-big-idat":  # 1500 x 1500 random RGB in one IDAT chunk of about 6.7 MB
+    import random
+    random.seed(7)
+    w = h = 1500
+    raw = b"".join(b"\0" + random.randbytes(w * 3) for _ in range(h))
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
+    open(sys.argv[2], "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw, 1)) +
+                                  chunk(b"IEND", b""))
+elif cmd == "png-big-text":  # a 5 MiB tEXt chunk: over the 4 MiB limit of ancillary chunks
+    png_add(sys.argv[2], sys.argv[3], chunk(b"tEXt", b"Comment\0" + b"x" * (5 << 20)))
 elif cmd == "dicom-bomb":
     dicom(sys.argv[2], 65535, 65535, 1, [0] * 16)
 PY
@@ -250,6 +283,16 @@ REF=rgb.jpg preview_ok dcm_rgb_pixel rgb_pixel.dcm 255x170 2
 check "planar RGB preview" $M preview -o rgb_plane.prev.png rgb_plane.dcm
 same dcm_rgb_pixel.prev.png rgb_plane.prev.png
 REF=rgb.jpg preview_ok dcm_rgb_jpeg rgb_jpeg.dcm 255x170 3
+# several JPEG frames: only the first is decoded, found by the offset table or by its EOI marker
+convert g8.pgm -negate g8neg.pgm && cjpeg g8neg.pgm >g8neg.jpg && ok || bad "second frame"
+check "JPEG frames with an offset table" $PY tool.py dicom-jpeg-frames frames_bot.dcm bot g8.jpg g8neg.jpg g8neg.jpg
+check "JPEG frames without one" $PY tool.py dicom-jpeg-frames frames_nobot.dcm nobot g8.jpg g8neg.jpg
+check "dcmdump reads the frames" dcmdump frames_bot.dcm
+check "preview of the first JPEG frame" $M preview -o g8.prev.png g8.jpg
+check "multi-frame JPEG preview (offset table)" $M preview -o frames_bot.png frames_bot.dcm
+same g8.prev.png frames_bot.png
+check "multi-frame JPEG preview (EOI)" $M preview -o frames_nobot.png frames_nobot.dcm
+same g8.prev.png frames_nobot.png
 expect_exit 5 "preview of JPEG lossless DICOM" $M preview -o lossless.png gray_lossless.dcm
 grep -q "not supported" .err && grep -q "Lossless" .err && ok || bad "lossless message: $(cat .err)"
 no_output lossless.png
@@ -379,6 +422,13 @@ check "DICOM bomb" $PY tool.py dicom-bomb bomb.dcm
 expect_exit 5 "preview of a DICOM bomb" $M preview -o bomb.dprev.png bomb.dcm
 grep -q "65535x65535" .err && ok || bad "DICOM bomb message: $(cat .err)"
 no_output bomb.dprev.png
+# the chunk limit is for ancillary chunks: image data in one large IDAT is read
+check "PNG with a 6.7 MB IDAT" $PY tool.py png-big-idat big_idat.png
+check "preview of a PNG with a 6.7 MB IDAT" $M preview -o big_idat.prev.png big_idat.png
+check "PNG with a 5 MiB text chunk" $PY tool.py png-big-text rgb.png big_text.png
+expect_exit 5 "meta of a PNG with a 5 MiB text chunk" $M meta big_text.png
+expect_exit 5 "preview of a PNG with a 5 MiB text chunk" $M preview -o big_text.prev.png big_text.png
+no_output big_text.prev.png
 head -c $(($(stat -c %s rgb.png) - 30)) rgb.png >truncated.png
 expect_exit 4 "meta of a truncated PNG" $M meta truncated.png
 expect_exit 4 "preview of a truncated PNG" $M preview -o truncated.prev.png truncated.png

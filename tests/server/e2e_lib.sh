@@ -35,7 +35,7 @@ server_start() {
 		sleep 0.1
 	done
 	local fp inv
-	fp=$(grep -A1 'fingerprint' "$out" | tail -1 | tr -d ' ')
+	fp=$(awk '/SHA-256 fingerprint:/ {getline; print $1; exit}' "$out")
 	inv=$(awk '/invitation:/ {print $2}' "$out")
 	[ -n "$fp" ] && SERVER_FP=$fp
 	[ -n "$inv" ] && INVITATION=$inv

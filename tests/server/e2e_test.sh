@@ -102,6 +102,16 @@ if as tech send scan.dcm --to pat --to doca >.id 2>.err; then ok; else bad "send
 ID=$(cat .id)
 [[ $ID =~ ^[0-9a-f]{32}$ ]] && ok || bad "send printed '$ID', not an id"
 expect_in .err "to doca" "send shows the recipients' fingerprints"
+# the recipients' keys are pinned on first use: a key that changes is refused
+ku=$T/home-tech/known_users
+expect_in "$ku" "localhost:$PORT/doca " "known_users records doctor A's keys"
+[ "$(mode_of "$ku")" = 600 ] && ok || bad "known_users mode"
+cp "$ku" ku.saved
+sed -i "s|^\(localhost:$PORT/doca\) [0-9a-f]*|\1 $(printf '%064d' 0)|" "$ku"
+expect_exit 13 "a recipient whose key changed is refused" as tech send scan.dcm --to doca
+expect_in .err "CHANGED" "the refusal says the key changed"
+expect_in .err "$ku" "it names known_users"
+cp ku.saved "$ku"
 check "ls decrypts the metadata" as doca ls
 expect_in .out "$ID" "ls lists the image"
 expect_in .out "$PLAIN_MARK" "ls shows the PatientID"

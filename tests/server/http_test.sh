@@ -41,7 +41,7 @@ security_headers() { # security_headers WHAT: every header of API.md §12 on the
 }
 
 # ================= start =================
-server_start --lockout-base-seconds 2 --pow-bits 8 --max-upload $MAX_UPLOAD --threads 4 ||
+server_start --lockout-base-seconds 5 --pow-bits 8 --max-upload $MAX_UPLOAD --threads 4 ||
 	{ bad "server start"; summary server-http; exit 1; }
 INVITE=$(sed -n 's/^ *invitation: //p' "$T/server.out")
 [ ${#INVITE} = 32 ] && ok || bad "first start prints a 32-character invitation: '$INVITE'"
@@ -74,6 +74,10 @@ security_headers "401"
 api POST /api/v1/prelogin -H 'Content-Type: application/json' --data-binary '{"username":'
 expect_error 400 bad_request "malformed JSON"
 security_headers "400"
+api GET /healthz -H "X-Padding: $(head -c 20000 /dev/zero | tr '\0' a)"
+expect_error 431 too_large "request headers over 16 KiB"
+api POST /api/v1/prelogin -H 'Content-Type: application/json' --data-binary "{\"username\":\"$(head -c 5000 /dev/zero | tr '\0' a)\"}"
+expect_error 413 too_large "a JSON body over the route's limit"
 api GET /metrics
 expect_status 200 "metrics"
 grep -q '^medcryptd_requests_total{route="healthz",status="200"} [1-9]' "$T/body" && ok || bad "metrics count healthz"
@@ -309,11 +313,44 @@ expect_status 204 "the sender deletes"
 as doctor GET "/api/v1/images/$ID/wrap"
 expect_error 404 not_found "deleted: every wrap is gone"
 
-# ---- logout ----
+# ---- logout, logout everywhere ----
 as researcher POST /api/v1/logout
 expect_status 204 "logout"
+grep -qi '^set-cookie: __Host-medcrypt=;.*Max-Age=0' "$T/headers" && ok || bad "logout clears the cookie"
 as researcher GET /api/v1/me
 expect_error 401 unauthenticated "the session ended"
+cp jar.doctor2 jar.doctor2b
+cp csrf.doctor2 csrf.doctor2b
+login doctor2 # a second session of doctor2 (jar.doctor2); jar.doctor2b holds the first
+as doctor2b GET /api/v1/me
+expect_status 200 "two sessions of one user"
+as doctor2 POST /api/v1/logout-all
+expect_status 204 "logout everywhere"
+as doctor2b GET /api/v1/me
+expect_error 401 unauthenticated "logout everywhere ends the other session too"
+
+# ---- user administration ----
+as admin PATCH /api/v1/users/mallory -H 'Content-Type: application/json' --data-binary '{"role":"researcher"}'
+expect_status 200 "admin changes a role"
+[ "$(jv "$T/body" role)" = researcher ] && ok || bad "the new role"
+login mallory
+as mallory GET /api/v1/images
+expect_status 200 "mallory signed in"
+api PATCH /api/v1/users/mallory -b jar.admin -H 'Content-Type: application/json' --data-binary '{"disabled":true}'
+expect_error 403 csrf "PATCH without the CSRF token"
+as admin PATCH /api/v1/users/mallory -H 'Content-Type: application/json' --data-binary '{"disabled":true}'
+expect_status 200 "admin disables a user"
+[ "$(jv "$T/body" disabled)" = true ] && ok || bad "disabled in the answer"
+as mallory GET /api/v1/images
+expect_error 401 unauthenticated "disabling ends the user's sessions"
+login mallory
+expect_error 401 bad_credentials "a disabled user cannot log in"
+as tech GET /api/v1/users/mallory
+expect_error 404 not_found "a disabled user is hidden from the directory"
+as admin PATCH /api/v1/users/admin -H 'Content-Type: application/json' --data-binary '{"role":"doctor"}'
+expect_error 409 conflict "an admin cannot demote themself"
+as admin PATCH /api/v1/users/doctor -H 'Content-Type: application/json' --data-binary '{"role":"king"}'
+expect_error 400 bad_request "unknown role"
 
 # ---- audit ----
 as admin GET /api/v1/audit/verify
@@ -326,7 +363,8 @@ for action in invite register login upload download share revoke delete logout; 
 done
 grep -q "$(openssl pkey -pubin -in doctor.enc.pem -outform DER | sha256sum | cut -c1-64)" "$T/body" && ok ||
 	bad "the doctor's key fingerprint is in the chain"
-grep -q "$(cat csrf.doctor)\|pw-doctor\|$(auth_key_of doctor)" "$T/body" && bad "a secret in the audit log" || ok
+grep -qF -e "$(cat csrf.doctor)" -e pw-doctor -e "$(auth_key_of doctor)" "$T/body"
+[ $? = 1 ] && ok || bad "a secret in the audit log"
 api GET /api/v1/audit/key
 [ "$(jv "$T/body" public_key)" = "$(cat "$DATA/audit.pub")" ] && ok || bad "audit key"
 
@@ -372,18 +410,18 @@ for i in 1 2 3 4; do wrong patient; done
 expect_error 401 bad_credentials "4 failures after a success: not locked"
 wrong patient # the 5th since the success
 expect_error 429 locked "5th failure locks the account"
-[ "$(header Retry-After)" = 2 ] && ok || bad "first lockout lasts the base (2 s): $(header Retry-After)"
+[ "$(header Retry-After)" = 5 ] && ok || bad "first lockout lasts the base (5 s): $(header Retry-After)"
 next_src
 login patient
 expect_error 429 locked "locked: even the right key is refused, from any address"
-sleep 2.2
+sleep 5.2
 for i in 1 2 3 4; do wrong patient; done
 expect_error 401 bad_credentials "after the lockout, failures count again"
 wrong patient
 expect_error 429 locked "second lockout"
-[ "$(header Retry-After)" = 4 ] && ok || bad "the second lockout doubles: $(header Retry-After)"
-[ "$(jv "$T/body" retry_after)" = 4 ] && ok || bad "retry_after in the body"
-sleep 4.2
+[ "$(header Retry-After)" = 10 ] && ok || bad "the second lockout doubles: $(header Retry-After)"
+[ "$(jv "$T/body" retry_after)" = 10 ] && ok || bad "retry_after in the body"
+sleep 10.2
 next_src
 login patient
 expect_status 200 "after the lockout the right key works"
@@ -401,7 +439,8 @@ unset SRC
 # ---- stop, offline commands, tamper ----
 server_stop && ok || bad "graceful stop exits 0"
 grep -q '"completed":"yes"' "$T/server.log" && ok || bad "request log lines"
-grep -qi "$(cat csrf.doctor)\|auth_key\|pw-doctor\|__Host-medcrypt=" "$T/server.log" && bad "a secret in the server log" || ok
+grep -qiF -e "$(cat csrf.doctor)" -e "$(auth_key_of doctor)" -e auth_key -e pw-doctor -e __Host-medcrypt= "$T/server.log"
+[ $? = 1 ] && ok || bad "a secret in the server log"
 "$MEDCRYPTD" audit verify --data-dir "$DATA" >verify.out && ok || bad "offline audit verify: $(cat verify.out)"
 grep -q "signed checkpoints" verify.out && ok || bad "verify counts checkpoints"
 "$MEDCRYPTD" audit export --data-dir "$DATA" >export.ndjson && ok || bad "audit export"
@@ -419,10 +458,35 @@ sqlite3 "$DATA/medcryptd.db" "UPDATE audit SET outcome = 'denied' WHERE seq = $S
 expect_exit 1 "audit verify finds the altered record" "$MEDCRYPTD" audit verify --data-dir "$DATA"
 grep -q "seq $SEQ" "$T/.out" && ok || bad "verify names seq $SEQ: $(cat "$T/.out")"
 
+# ---- nothing secret or plaintext on the server's disk ----
+for needle in "$INVITE" "$(cat "csrf.doctor")" pw-doctor "$(auth_key_of doctor)" TEST-0001; do
+	grep -rqaF -e "$needle" "$DATA"
+	[ $? = 1 ] && ok || bad "the data directory holds '$needle'"
+done
+
 # ---- a later start prints URL and fingerprint, no invitation ----
 server_start || bad "restart"
 grep -q "is listening on" "$T/server.out" && ok || bad "restart prints the URL"
 grep -q "invitation" "$T/server.out" && bad "restart prints no invitation" || ok
 server_stop && ok || bad "second stop"
+
+# ---- configuration: flags over environment over file ----
+listened_port() { # listened_port ARGS...: starts medcryptd, prints the port it announced, stops it
+	"$MEDCRYPTD" "$@" >cfg.out 2>>"$T/server.log" &
+	local pid=$! i
+	for i in $(seq 1 300); do grep -q "is listening" cfg.out && break; sleep 0.1; done
+	sed -n 's/.*is listening on https:\/\/localhost:\([0-9]*\).*/\1/p' cfg.out
+	kill -TERM $pid
+	wait $pid
+}
+P1=$(free_port) P2=$(free_port) P3=$(free_port)
+printf '# test configuration\nlisten = 127.0.0.1:%s\ndata-dir = %s\n' "$P1" "$DATA" >medcryptd.conf
+[ "$(listened_port --config medcryptd.conf)" = "$P1" ] && ok || bad "the configuration file sets listen"
+[ "$(MEDCRYPTD_LISTEN=127.0.0.1:$P2 listened_port --config medcryptd.conf)" = "$P2" ] && ok ||
+	bad "the environment wins over the file"
+[ "$(MEDCRYPTD_LISTEN=127.0.0.1:$P2 listened_port --config medcryptd.conf --listen "127.0.0.1:$P3")" = "$P3" ] &&
+	ok || bad "a flag wins over the environment"
+printf 'no-such-setting = 1\n' >bad.conf
+expect_exit 2 "an unknown setting in the file" "$MEDCRYPTD" --config bad.conf
 
 summary server-http

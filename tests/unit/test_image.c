@@ -260,6 +260,17 @@ static void test_limits(void)
 	CHECK(mc_image_decode(j.p, j.len, NULL, &px, &info, &err) == MC_ERR_UNSUPPORTED && px.data == NULL,
 	      "60000^2 JPEG refused: %s", err.msg);
 	membuf_free(&j);
+
+	/* A 12-bit JPEG (precision patched in the SOF): this libjpeg has 8 bits, so unsupported. */
+	membuf j12 = make_jpeg(8, 8, 1, NULL, 0);
+	for (size_t i = 0; i + 9 < j12.len; i++)
+		if (j12.p[i] == 0xFF && j12.p[i + 1] == 0xC0) {
+			j12.p[i + 4] = 12;
+			break;
+		}
+	CHECK(mc_image_decode(j12.p, j12.len, NULL, &px, &info, &err) == MC_ERR_UNSUPPORTED && px.data == NULL,
+	      "12-bit JPEG: %s", err.msg);
+	membuf_free(&j12);
 }
 
 static void test_png_side_data(void)

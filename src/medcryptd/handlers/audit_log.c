@@ -106,8 +106,9 @@ void mcd_h_audit_verify(mcd_request *r)
 		               json_pack("{s:b, s:I, s:I}", "ok", 1, "records", (json_int_t)v.records, "checkpoints",
 		                         (json_int_t)v.checkpoints));
 	else
-		mcd_reply_json(r, 200,
-		               json_pack("{s:b, s:I, s:s}", "ok", 0, "first_bad", (json_int_t)v.first_bad, "reason", v.reason));
+		mcd_reply_json(
+		    r, 200,
+		    json_pack("{s:b, s:I, s:s}", "ok", 0, "first_bad", (json_int_t)v.first_bad, "reason", v.reason));
 }
 
 void mcd_h_audit_key(mcd_request *r)

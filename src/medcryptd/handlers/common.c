@@ -84,9 +84,10 @@ json_t *mcd_image_json(const mcd_image *im, const mcd_wrap *my_wrap)
 	char *wrap = my_wrap ? mcd_b64_encode(my_wrap->wrap, my_wrap->wrap_len) : NULL;
 	json_t *o = NULL;
 	if (header && (wrap || !my_wrap))
-		o = json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:o}", "id", im->id, "sender", im->sender ? im->sender : "",
-		              "created", (json_int_t)im->created, "size", (json_int_t)im->size, "sha256", sha, "header",
-		              header, "wrap", wrap ? json_string(wrap) : json_null());
+		o = json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:o}", "id", im->id, "sender",
+		              im->sender ? im->sender : "", "created", (json_int_t)im->created, "size",
+		              (json_int_t)im->size, "sha256", sha, "header", header, "wrap",
+		              wrap ? json_string(wrap) : json_null());
 	free(header);
 	free(wrap);
 	return o;

@@ -62,8 +62,8 @@ bool mcd_json_b64(json_t *obj, const char *key, size_t min, size_t max, uint8_t 
 mcd_store_status mcd_image_visible(mcd_request *r, const char *id, mcd_image **im, mcd_wrap **my_wrap);
 /* IMAGE of API.md §15 for the caller. */
 json_t *mcd_image_json(const mcd_image *im, const mcd_wrap *my_wrap);
-/* Serialises committing a blob with its image row against deleting an image and its blob, so
- * a blob is never removed under an image that is being created. */
+/* Serialises making a committed blob referenced (its image row) against deleting an image and
+ * its blob, so a blob is never removed under an image that is being created. */
 void mcd_blob_lock(void);
 void mcd_blob_unlock(void);
 

@@ -10,8 +10,8 @@
 void mcd_h_healthz(mcd_request *r)
 {
 	mcd_server *srv = r->srv;
-	bool ok = srv->store->ops->health(srv->store) == MCD_STORE_OK &&
-	          srv->blobs->ops->health(srv->blobs) == MCD_BLOB_OK;
+	bool ok =
+	    srv->store->ops->health(srv->store) == MCD_STORE_OK && srv->blobs->ops->health(srv->blobs) == MCD_BLOB_OK;
 	mcd_reply_json(r, ok ? 200 : 503, json_pack("{s:s}", "status", ok ? "ok" : "unavailable"));
 }
 

@@ -52,7 +52,9 @@ void mcd_h_images_list(mcd_request *r)
 		}
 	}
 	uint8_t id_bytes[16];
-	if (before && (strlen(before) != 32 || !mcd_unhex(before, id_bytes, 16))) {
+	char canonical[33];
+	if (before && (strlen(before) != 32 || !mcd_unhex(before, id_bytes, 16) ||
+	               (mcd_hex(id_bytes, 16, canonical), strcmp(canonical, before) != 0))) {
 		mcd_reply_error(r, 400, "bad_request");
 		return;
 	}

@@ -59,7 +59,8 @@ void mcd_h_invitation_create(mcd_request *r)
 		mcd_reply_store(r, s);
 		return;
 	}
-	mcd_reply_json(r, 201,
-	               json_pack("{s:s, s:s, s:I}", "code", code, "role", mcd_role_name(role), "expires", (json_int_t)expires));
+	mcd_reply_json(
+	    r, 201,
+	    json_pack("{s:s, s:s, s:I}", "code", code, "role", mcd_role_name(role), "expires", (json_int_t)expires));
 	OPENSSL_cleanse(code, sizeof code);
 }

@@ -28,8 +28,9 @@ static void reply_pow(mcd_request *r)
 {
 	char challenge[48];
 	mcd_pow_challenge(r->srv, challenge);
-	mcd_reply_error_with(r, 403, "pow_required",
-	                     json_pack("{s:{s:s, s:i}}", "pow", "challenge", challenge, "bits", (int)r->srv->cfg.pow_bits));
+	mcd_reply_error_with(
+	    r, 403, "pow_required",
+	    json_pack("{s:{s:s, s:i}}", "pow", "challenge", challenge, "bits", (int)r->srv->cfg.pow_bits));
 }
 
 static void reply_busy(mcd_request *r)

@@ -14,10 +14,10 @@ void mcd_h_me(mcd_request *r)
 	int64_t idle = r->session.last_seen + MCD_SESSION_IDLE_SECONDS;
 	if (idle > r->session.expires)
 		idle = r->session.expires;
-	json_t *out = json_pack("{s:o, s:s, s:{s:I, s:I, s:I}}", "user", mcd_user_json(r->user), "csrf_token", csrf,
-	                        "session", "idle_expires", (json_int_t)idle, "expires", (json_int_t)r->session.expires,
-	                        "reauth_expires",
-	                        (json_int_t)(r->session.reauth_at ? r->session.reauth_at + MCD_REAUTH_SECONDS : 0));
+	json_t *out =
+	    json_pack("{s:o, s:s, s:{s:I, s:I, s:I}}", "user", mcd_user_json(r->user), "csrf_token", csrf, "session",
+	              "idle_expires", (json_int_t)idle, "expires", (json_int_t)r->session.expires, "reauth_expires",
+	              (json_int_t)(r->session.reauth_at ? r->session.reauth_at + MCD_REAUTH_SECONDS : 0));
 	OPENSSL_cleanse(csrf, sizeof csrf);
 	if (!out)
 		mcd_reply_error(r, 500, "internal");

@@ -20,7 +20,7 @@
 
 #define WRAPPED_MIN (12 + 16 + 8)
 #define WRAPPED_MAX (24 * 1024)
-#define PEM_MAX (16 * 1024)
+#define PEM_MAX     (16 * 1024)
 
 /* Parses one PEM public key; for_signing allows Ed25519 too. Fills the canonical PEM (malloc'd)
  * and fingerprint. */
@@ -113,11 +113,11 @@ void mcd_h_register(mcd_request *r)
 	if (raw)
 		OPENSSL_cleanse(raw, raw_len);
 	free(raw);
-	ok = ok && parse_key(mcd_json_str(body, "enc_public_key"), false, &u.enc_public_pem, u.enc_fp) &&
-	     parse_key(mcd_json_str(body, "sign_public_key"), true, &u.sign_public_pem, u.sign_fp) &&
-	     mcd_json_b64(wrapped, "password", WRAPPED_MIN, WRAPPED_MAX, &u.wrapped_password,
-	                  &u.wrapped_password_len) &&
-	     mcd_json_b64(wrapped, "recovery", WRAPPED_MIN, WRAPPED_MAX, &u.wrapped_recovery, &u.wrapped_recovery_len);
+	ok =
+	    ok && parse_key(mcd_json_str(body, "enc_public_key"), false, &u.enc_public_pem, u.enc_fp) &&
+	    parse_key(mcd_json_str(body, "sign_public_key"), true, &u.sign_public_pem, u.sign_fp) &&
+	    mcd_json_b64(wrapped, "password", WRAPPED_MIN, WRAPPED_MAX, &u.wrapped_password, &u.wrapped_password_len) &&
+	    mcd_json_b64(wrapped, "recovery", WRAPPED_MIN, WRAPPED_MAX, &u.wrapped_recovery, &u.wrapped_recovery_len);
 	if (!ok) {
 		mcd_reply_error(r, 400, "bad_request");
 		goto cleanup;

@@ -173,18 +173,29 @@ void mcd_h_upload(mcd_request *r)
 	char *detail = detail_obj ? json_dumps(detail_obj, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	json_decref(detail_obj);
 	mcd_audit_event ev = mcd_event(r, "upload", im.id, "ok", detail);
-	mcd_blob_lock();
+	/* The commit (fsync of what may be gigabytes) runs outside the lock; only the step that
+	 * makes the blob referenced is serialised with deletion. A delete that removed the same
+	 * blob in between (it was stored already, so this commit kept the existing file) shows as
+	 * a missing blob here, and the upload fails cleanly instead of naming a removed blob. */
 	mcd_blob_status bst = r->srv->blobs->ops->commit(up->writer, im.blob_sha256, &size);
 	up->writer = NULL; /* commit frees it */
 	mcd_store_status s = MCD_STORE_ERROR;
 	if (bst == MCD_BLOB_OK) {
 		im.size = (int64_t)size;
-		s = st->ops->image_create(st, &im, up->rows, up->n_rows, &ev);
+		mcd_blob_lock();
+		mcd_blob_reader *still = NULL;
+		uint64_t still_size = 0;
+		if (r->srv->blobs->ops->open(r->srv->blobs, im.blob_sha256, &still, &still_size) == MCD_BLOB_OK) {
+			r->srv->blobs->ops->close_reader(still);
+			s = st->ops->image_create(st, &im, up->rows, up->n_rows, &ev);
+		} else {
+			mcd_log(MCD_LOG_WARN, "upload", "the blob was removed by a concurrent delete; upload refused");
+		}
 		bool used = true;
 		if (s != MCD_STORE_OK && st->ops->blob_referenced(st, im.blob_sha256, &used) == MCD_STORE_OK && !used)
 			r->srv->blobs->ops->remove(r->srv->blobs, im.blob_sha256);
+		mcd_blob_unlock();
 	}
-	mcd_blob_unlock();
 	free(detail);
 	if (s != MCD_STORE_OK) {
 		json_decref(names);

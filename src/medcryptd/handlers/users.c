@@ -60,8 +60,9 @@ void mcd_h_user_patch(mcd_request *r)
 		return;
 	json_t *role_v = json_object_get(body, "role"), *dis_v = json_object_get(body, "disabled");
 	mcd_role role = MCD_ROLE_NONE;
-	if ((!role_v && !dis_v) || (role_v && (!json_is_string(role_v) ||
-	                                        (role = mcd_role_parse(json_string_value(role_v))) == MCD_ROLE_NONE)) ||
+	if ((!role_v && !dis_v) ||
+	    (role_v &&
+	     (!json_is_string(role_v) || (role = mcd_role_parse(json_string_value(role_v))) == MCD_ROLE_NONE)) ||
 	    (dis_v && !json_is_boolean(dis_v))) {
 		mcd_reply_error(r, 400, "bad_request");
 		goto cleanup;
