@@ -13,12 +13,12 @@
 
 #include "internal.h"
 
-#define CHECK(cond)                                                                                                \
+#define CHECK(cond)                                                                                                    \
 	do {                                                                                                           \
-		if (!(cond)) {                                                                                             \
-			fprintf(stderr, "%s: invariant broken at line %d: %s\n", __FILE__, __LINE__, #cond);                   \
-			abort();                                                                                               \
-		}                                                                                                          \
+		if (!(cond)) {                                                                                         \
+			fprintf(stderr, "%s: invariant broken at line %d: %s\n", __FILE__, __LINE__, #cond);           \
+			abort();                                                                                       \
+		}                                                                                                      \
 	} while (0)
 
 /* An accepted type and size for its role; FP = SHA-256 of the DER SubjectPublicKeyInfo; that

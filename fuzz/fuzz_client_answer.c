@@ -42,9 +42,9 @@ static const long statuses[] = {200, 201, 204, 206, 400, 401, 403, 404, 409, 413
 #define N_STATUSES (sizeof statuses / sizeof statuses[0])
 
 /* The fixed account wrapping key the seeds' wrapped bundles are made with (gen_server_corpus.sh). */
-static const uint8_t wrap_key[32] = {
-    0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42,
-    0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42};
+static const uint8_t wrap_key[32] = {0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42,
+                                     0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42,
+                                     0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42};
 
 static void check_printable(const char *msg, size_t cap)
 {
@@ -177,8 +177,9 @@ static void account(json_t *body)
 			mc_err err = {0};
 			if (account_pow_solve(c, clen, b, nonce, &err) == MC_OK) {
 				EVP_MD_CTX *md = EVP_MD_CTX_new();
-				CHECK(md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 && EVP_DigestUpdate(md, c, clen) == 1 &&
-				      EVP_DigestUpdate(md, nonce, 8) == 1 && EVP_DigestFinal_ex(md, h, NULL) == 1);
+				CHECK(md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+				      EVP_DigestUpdate(md, c, clen) == 1 && EVP_DigestUpdate(md, nonce, 8) == 1 &&
+				      EVP_DigestFinal_ex(md, h, NULL) == 1);
 				EVP_MD_CTX_free(md);
 				for (unsigned i = 0; i < b; i++)
 					CHECK((h[i / 8] & (0x80 >> (i % 8))) == 0);
@@ -196,7 +197,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	json_t *body = json_loadb((const char *)data + 1, size - 1, JSON_REJECT_DUPLICATES, &jerr);
 
 	/* The error path, whatever the body. */
-	http_response r = {.status = statuses[data[0] % N_STATUSES], .json = body, .retry_after = -1, .content_len = -1};
+	http_response r = {
+	    .status = statuses[data[0] % N_STATUSES], .json = body, .retry_after = -1, .content_len = -1};
 	if (data[0] / N_STATUSES & 1)
 		r.retry_after = (long)(data[0] * 37) - 1000;
 	mc_err err = {0};

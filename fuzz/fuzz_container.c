@@ -34,7 +34,6 @@ static const mc_pubkey *trusted[2];
 static uint8_t *chunk_buf; /* exactly MC_CHUNK_SIZE, on the heap so ASan sees overruns */
 static int memfd = -1;
 
-
 static void die(const char *what, const mc_err *err)
 {
 	fprintf(stderr, "fuzz_container: %s: %s\n", what, err->msg);
@@ -237,8 +236,8 @@ static int open_all(mc_file *f, struct mem_in *pos, const uint8_t *data, size_t 
 	uint64_t written = 0;
 	mc_payload_info info;
 	mc_open_params op = {.threads = 1};
-	mc_status st = mc_file_open_payload(f, (mc_input){mem_read, pos}, (mc_output){count_write, &written}, &op, &info,
-	                                    &err);
+	mc_status st =
+	    mc_file_open_payload(f, (mc_input){mem_read, pos}, (mc_output){count_write, &written}, &op, &info, &err);
 	if (st == MC_OK) {
 		CHECK(written == info.plaintext_len);
 		CHECK(info.signed_ok == (mc_file_sig_alg(f) != MC_SIG_NONE));

@@ -18,7 +18,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-
 typedef struct source {
 	const uint8_t *data;
 	size_t size, pos, step;

@@ -22,7 +22,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-
 static void check_pubkey(const mc_pubkey *pk, mc_key_role role)
 {
 	check_pubkey_invariants(pk, role);
@@ -72,7 +71,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	for (size_t i = 0; i < sizeof which / sizeof which[0]; i++) {
 		mc_identity *id = NULL;
-		mc_status st = mc_identity_parse(data, size, FUZZ_PASSPHRASE, strlen(FUZZ_PASSPHRASE), which[i], &id, &err);
+		mc_status st =
+		    mc_identity_parse(data, size, FUZZ_PASSPHRASE, strlen(FUZZ_PASSPHRASE), which[i], &id, &err);
 		if (st == MC_OK)
 			check_identity(id, which[i]);
 		else

@@ -20,7 +20,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-
 static void check_spki(const uint8_t *data, size_t size, mc_key_role role)
 {
 	mc_err err = {0};

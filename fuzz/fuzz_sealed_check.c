@@ -43,17 +43,17 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(cond)                                                                                                \
+#define CHECK(cond)                                                                                                    \
 	do {                                                                                                           \
-		if (!(cond)) {                                                                                             \
-			fprintf(stderr, "%s: invariant broken at line %d: %s\n", __FILE__, __LINE__, #cond);                   \
-			abort();                                                                                               \
-		}                                                                                                          \
+		if (!(cond)) {                                                                                         \
+			fprintf(stderr, "%s: invariant broken at line %d: %s\n", __FILE__, __LINE__, #cond);           \
+			abort();                                                                                       \
+		}                                                                                                      \
 	} while (0)
 
-#define CONTROL_LEN 16
-#define CHUNK_CT 65552u
-#define TAG 16u
+#define CONTROL_LEN      16
+#define CHUNK_CT         65552u
+#define TAG              16u
 #define BYTE_BY_BYTE_MAX 4096 /* bodies up to this size are also fed one byte at a time */
 
 /* memcmp, for buffers that may be NULL when empty. */
@@ -65,20 +65,20 @@ static bool same_bytes(const uint8_t *a, const uint8_t *b, size_t len)
 /* ---- what one run of the checker produced ---- */
 
 struct run {
-	mcd_sealed_result fed;    /* result of the last feed */
-	mcd_sealed_result done;   /* after mcd_sealed_finish */
+	mcd_sealed_result fed;  /* result of the last feed */
+	mcd_sealed_result done; /* after mcd_sealed_finish */
 	char reason[96];
-	uint8_t *sink;            /* every byte the sink accepted, in order */
+	uint8_t *sink; /* every byte the sink accepted, in order */
 	size_t sink_len, sink_cap;
 	size_t sink_calls;
-	size_t first_call_len;    /* the header, handed over in one call */
-	uint64_t refuse_after;    /* the sink refuses a call that would pass this many bytes */
+	size_t first_call_len; /* the header, handed over in one call */
+	uint64_t refuse_after; /* the sink refuses a call that would pass this many bytes */
 	bool refused;
 	size_t n_wraps;
 	bool wraps_done;
-	uint8_t *wraps;           /* the wraps, concatenated */
+	uint8_t *wraps; /* the wraps, concatenated */
 	size_t wraps_len;
-	uint8_t *header;          /* mcd_sealed_header after the last feed */
+	uint8_t *header; /* mcd_sealed_header after the last feed */
 	size_t header_len;
 };
 
@@ -130,17 +130,13 @@ static size_t piece_len(uint64_t *s)
 {
 	uint64_t v = xorshift(s);
 	switch (v & 7) {
-	case 0:
-		return 0;
+	case 0: return 0;
 	case 1:
 	case 2:
-	case 3:
-		return 1 + (size_t)((v >> 8) % 16);
+	case 3: return 1 + (size_t)((v >> 8) % 16);
 	case 4:
-	case 5:
-		return 1 + (size_t)((v >> 8) % 400);
-	default:
-		return 1 + (size_t)((v >> 8) % 70000);
+	case 5: return 1 + (size_t)((v >> 8) % 400);
+	default: return 1 + (size_t)((v >> 8) % 70000);
 	}
 }
 
@@ -422,7 +418,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				mc_payload_info info;
 				mc_open_params params = {.threads = 1};
 				CHECK(mc_file_read((mc_input){mem_read, &m}, &again, &err) == MC_OK);
-				sig_ok = mc_file_verify_payload(again, (mc_input){mem_read, &m}, &params, &info, &perr) == MC_OK;
+				sig_ok = mc_file_verify_payload(again, (mc_input){mem_read, &m}, &params, &info,
+				                                &perr) == MC_OK;
 				mc_file_free(again);
 			}
 			/* The verdict on everything that arrived: after finish when it all did, else after
@@ -435,9 +432,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				fprintf(stderr,
 				        "fuzz_sealed_check: server says %s (%s), library says %s (%s), total %llu, "
 				        "header %zu, sig %zu, chunks %llu\n",
-				        server_ok ? "ok" : "bad", one.reason, lib_says ? "ok" : "bad", lib_says ? "" : perr.msg,
-				        (unsigned long long)total, mc_file_header_len(f), mc_file_sig_len(f),
-				        (unsigned long long)chunks);
+				        server_ok ? "ok" : "bad", one.reason, lib_says ? "ok" : "bad",
+				        lib_says ? "" : perr.msg, (unsigned long long)total, mc_file_header_len(f),
+				        mc_file_sig_len(f), (unsigned long long)chunks);
 				CHECK(server_ok == lib_says);
 			}
 			if (empty_final_after_full)
@@ -457,14 +454,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(!header_out);
 		if (!strstr(err.msg, "truncated")) {
 			if (one.fed != MCD_SEALED_BAD)
-				fprintf(stderr, "fuzz_sealed_check: the library refuses (%s), the server does not\n", err.msg);
+				fprintf(stderr, "fuzz_sealed_check: the library refuses (%s), the server does not\n",
+				        err.msg);
 			CHECK(one.fed == MCD_SEALED_BAD);
 		} else if (one.fed == MCD_SEALED_BAD) {
 			/* The library saw valid fields up to the end: only the intended differences. */
-			if (strcmp(one.reason, "no wrap") != 0 && strcmp(one.reason, "wrap type other than RSA-OAEP") != 0)
-				fprintf(stderr, "fuzz_sealed_check: the server refuses (%s) a header the library reads up to its end\n",
+			if (strcmp(one.reason, "no wrap") != 0 &&
+			    strcmp(one.reason, "wrap type other than RSA-OAEP") != 0)
+				fprintf(stderr,
+				        "fuzz_sealed_check: the server refuses (%s) a header the library reads up to "
+				        "its end\n",
 				        one.reason);
-			CHECK(strcmp(one.reason, "no wrap") == 0 || strcmp(one.reason, "wrap type other than RSA-OAEP") == 0);
+			CHECK(strcmp(one.reason, "no wrap") == 0 ||
+			      strcmp(one.reason, "wrap type other than RSA-OAEP") == 0);
 		}
 	}
 	run_free(&one);

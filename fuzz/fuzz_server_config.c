@@ -25,12 +25,12 @@
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(cond)                                                                                                \
+#define CHECK(cond)                                                                                                    \
 	do {                                                                                                           \
-		if (!(cond)) {                                                                                             \
-			fprintf(stderr, "%s: invariant broken at line %d: %s\n", __FILE__, __LINE__, #cond);                   \
-			abort();                                                                                               \
-		}                                                                                                          \
+		if (!(cond)) {                                                                                         \
+			fprintf(stderr, "%s: invariant broken at line %d: %s\n", __FILE__, __LINE__, #cond);           \
+			abort();                                                                                       \
+		}                                                                                                      \
 	} while (0)
 
 static int file_fd = -1, null_fd = -1, saved_stderr = -1;
@@ -41,11 +41,20 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argc;
 	(void)argv;
 	/* Only the file speaks: no setting from the environment. */
-	static const char *env[] = {"MEDCRYPTD_CONFIG", "MEDCRYPTD_LISTEN", "MEDCRYPTD_DATA_DIR", "MEDCRYPTD_CERT",
-	                            "MEDCRYPTD_KEY", "MEDCRYPTD_MAX_UPLOAD", "MEDCRYPTD_MAX_HASHES", "MEDCRYPTD_THREADS",
-	                            "MEDCRYPTD_ALLOW_PATIENT_SIGNUP", "MEDCRYPTD_LOG_LEVEL",
-	                            "MEDCRYPTD_CONNECTION_LIMIT", "MEDCRYPTD_PER_IP_LIMIT",
-	                            "MEDCRYPTD_CONNECTION_TIMEOUT", "MEDCRYPTD_LOCKOUT_BASE_SECONDS",
+	static const char *env[] = {"MEDCRYPTD_CONFIG",
+	                            "MEDCRYPTD_LISTEN",
+	                            "MEDCRYPTD_DATA_DIR",
+	                            "MEDCRYPTD_CERT",
+	                            "MEDCRYPTD_KEY",
+	                            "MEDCRYPTD_MAX_UPLOAD",
+	                            "MEDCRYPTD_MAX_HASHES",
+	                            "MEDCRYPTD_THREADS",
+	                            "MEDCRYPTD_ALLOW_PATIENT_SIGNUP",
+	                            "MEDCRYPTD_LOG_LEVEL",
+	                            "MEDCRYPTD_CONNECTION_LIMIT",
+	                            "MEDCRYPTD_PER_IP_LIMIT",
+	                            "MEDCRYPTD_CONNECTION_TIMEOUT",
+	                            "MEDCRYPTD_LOCKOUT_BASE_SECONDS",
 	                            "MEDCRYPTD_POW_BITS"};
 	for (size_t i = 0; i < sizeof env / sizeof env[0]; i++)
 		unsetenv(env[i]);

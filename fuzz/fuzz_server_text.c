@@ -26,12 +26,12 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(cond)                                                                                                \
+#define CHECK(cond)                                                                                                    \
 	do {                                                                                                           \
-		if (!(cond)) {                                                                                             \
-			fprintf(stderr, "%s: invariant broken at line %d: %s\n", __FILE__, __LINE__, #cond);                   \
-			abort();                                                                                               \
-		}                                                                                                          \
+		if (!(cond)) {                                                                                         \
+			fprintf(stderr, "%s: invariant broken at line %d: %s\n", __FILE__, __LINE__, #cond);           \
+			abort();                                                                                       \
+		}                                                                                                      \
 	} while (0)
 
 /* ---- references ---- */
@@ -184,7 +184,8 @@ static void fuzz_b64url(const char *text, size_t want)
 		size_t n = strlen(text);
 		CHECK(n == (want * 4 + 2) / 3);
 		for (size_t i = 0; i < n; i++)
-			CHECK(text[i] == '-' || text[i] == '_' || (is_b64_alphabet(text[i]) && text[i] != '+' && text[i] != '/'));
+			CHECK(text[i] == '-' || text[i] == '_' ||
+			      (is_b64_alphabet(text[i]) && text[i] != '+' && text[i] != '/'));
 		char enc[4 * 90 + 1];
 		CHECK(want <= 256 * 3 / 4);
 		mcd_b64url_encode(out, want, enc);
@@ -264,27 +265,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(text, data + 1, size - 1);
 	text[size - 1] = 0;
 	switch (data[0] % 7) {
-	case 0:
-		fuzz_route(text);
-		break;
-	case 1:
-		fuzz_b64(text);
-		break;
+	case 0: fuzz_route(text); break;
+	case 1: fuzz_b64(text); break;
 	case 2:
 		fuzz_b64url(text, 32); /* the session cookie */
 		break;
-	case 3:
-		fuzz_b64url(text, (size_t)(data[0] / 7) % 64);
-		break;
-	case 4:
-		fuzz_unhex(text);
-		break;
-	case 5:
-		fuzz_invitation(text);
-		break;
-	default:
-		fuzz_names(text);
-		break;
+	case 3: fuzz_b64url(text, (size_t)(data[0] / 7) % 64); break;
+	case 4: fuzz_unhex(text); break;
+	case 5: fuzz_invitation(text); break;
+	default: fuzz_names(text); break;
 	}
 	free(text);
 	return 0;

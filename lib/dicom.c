@@ -250,9 +250,10 @@ static mc_status sequence_step(parser *p, uint32_t tag, uint64_t tag_offset)
 	uint32_t len = load32(f, b);
 	if (tag == TAG_ITEM) {
 		if (len != MC_DICOM_UNDEFINED_LENGTH && len % 2 != 0)
-			return mc_fail(p->err, MC_ERR_HEADER,
-			               "malformed DICOM: the item at byte %llu has the odd length %lu (PS3.5 7.5 requires even)",
-			               (unsigned long long)tag_offset, (unsigned long)len);
+			return mc_fail(
+			    p->err, MC_ERR_HEADER,
+			    "malformed DICOM: the item at byte %llu has the odd length %lu (PS3.5 7.5 requires even)",
+			    (unsigned long long)tag_offset, (unsigned long)len);
 		if (len != MC_DICOM_UNDEFINED_LENGTH && (st = fits(p, len, tag, tag_offset)) != MC_OK)
 			return st;
 		unsigned depth = f->depth + 1;
@@ -288,10 +289,11 @@ static mc_status fragment_step(parser *p, uint32_t tag, uint64_t tag_offset)
 			               "malformed DICOM: the pixel data fragment at byte %llu has an undefined length",
 			               (unsigned long long)tag_offset);
 		if (len % 2 != 0)
-			return mc_fail(p->err, MC_ERR_HEADER,
-			               "malformed DICOM: the pixel data fragment at byte %llu has the odd length %lu (PS3.5 "
-			               "A.4 requires even)",
-			               (unsigned long long)tag_offset, (unsigned long)len);
+			return mc_fail(
+			    p->err, MC_ERR_HEADER,
+			    "malformed DICOM: the pixel data fragment at byte %llu has the odd length %lu (PS3.5 "
+			    "A.4 requires even)",
+			    (unsigned long long)tag_offset, (unsigned long)len);
 		if ((st = fits(p, len, tag, tag_offset)) != MC_OK)
 			return st;
 		uint64_t value_offset = p->offset;
@@ -549,7 +551,7 @@ static mc_status parse(mc_input in, uint64_t total, const char *transfer_syntax,
 {
 	if (!in.read)
 		return mc_fail(err, MC_ERR_MISUSE, "mc_dicom_parse: no input");
-	if (transfer_syntax && strlen(transfer_syntax) >= sizeof ((parser *)0)->transfer_syntax)
+	if (transfer_syntax && strlen(transfer_syntax) >= sizeof((parser *)0)->transfer_syntax)
 		return mc_fail(err, MC_ERR_MISUSE, "mc_dicom_parse_dataset: transfer syntax UID too long");
 	parser *p = malloc(sizeof *p);
 	if (!p)
@@ -578,8 +580,8 @@ mc_status mc_dicom_parse_chunked(mc_input in, uint64_t total, const mc_dicom_vis
 	return parse(in, total, NULL, v, chunk, ctx, err);
 }
 
-mc_status mc_dicom_parse_dataset(mc_input in, uint64_t total, const char *transfer_syntax,
-                                 const mc_dicom_visitor *v, mc_dicom_chunk_fn chunk, void *ctx, mc_err *err)
+mc_status mc_dicom_parse_dataset(mc_input in, uint64_t total, const char *transfer_syntax, const mc_dicom_visitor *v,
+                                 mc_dicom_chunk_fn chunk, void *ctx, mc_err *err)
 {
 	if (!transfer_syntax)
 		return mc_fail(err, MC_ERR_MISUSE, "mc_dicom_parse_dataset: no transfer syntax");

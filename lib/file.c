@@ -96,7 +96,8 @@ static mc_status read_wrap(mc_file *f, mc_input in, mc_err *err)
 	struct wrap w = {.type = fixed[0], .len = ld16(fixed + 33)};
 	memcpy(w.recipient, fixed + 1, 32);
 	if (w.type == FMT_WRAP_RSA_OAEP && (w.len < MC_RSA_MIN_BITS / 8 || w.len > MC_RSA_MAX_BITS / 8))
-		return mc_fail(err, MC_ERR_HEADER, "an RSA-OAEP wrap of %u bytes does not fit a 3072..8192-bit key", w.len);
+		return mc_fail(err, MC_ERR_HEADER, "an RSA-OAEP wrap of %u bytes does not fit a 3072..8192-bit key",
+		               w.len);
 	if (has_recipient(f, w.type, w.recipient)) /* [MC-WRAP-4] */
 		return mc_fail(err, MC_ERR_HEADER, "two wraps name the same recipient");
 	if (!(w.body = malloc(w.len + 1u)))
@@ -199,7 +200,8 @@ mc_status mc_file_read(mc_input in, mc_file **out, mc_err *err)
 			             section == 0 ? "metadata" : "preview", len);
 			goto fail;
 		}
-		if (len && (st = core_read(f, in, len, section == 0 ? "the metadata" : "the preview", &off, err)) != MC_OK)
+		if (len &&
+		    (st = core_read(f, in, len, section == 0 ? "the metadata" : "the preview", &off, err)) != MC_OK)
 			goto fail;
 		if (section == 0) {
 			f->meta_off = off;
@@ -222,14 +224,38 @@ fail:
 	return st;
 }
 
-mc_cipher mc_file_cipher(const mc_file *f) { return f->cipher; }
-size_t mc_file_header_len(const mc_file *f) { return f->header_len; }
-size_t mc_file_n_wraps(const mc_file *f) { return f->n_wraps; }
-mc_sig_alg mc_file_sig_alg(const mc_file *f) { return f->sig_alg; }
-const mc_pubkey *mc_file_signer(const mc_file *f) { return f->signer; }
-size_t mc_file_metadata_len(const mc_file *f) { return f->meta_len ? f->meta_len - FMT_TAG_LEN : 0; }
-size_t mc_file_preview_len(const mc_file *f) { return f->preview_len ? f->preview_len - FMT_TAG_LEN : 0; }
-int mc_file_is_unlocked(const mc_file *f) { return f->unlocked; }
+mc_cipher mc_file_cipher(const mc_file *f)
+{
+	return f->cipher;
+}
+size_t mc_file_header_len(const mc_file *f)
+{
+	return f->header_len;
+}
+size_t mc_file_n_wraps(const mc_file *f)
+{
+	return f->n_wraps;
+}
+mc_sig_alg mc_file_sig_alg(const mc_file *f)
+{
+	return f->sig_alg;
+}
+const mc_pubkey *mc_file_signer(const mc_file *f)
+{
+	return f->signer;
+}
+size_t mc_file_metadata_len(const mc_file *f)
+{
+	return f->meta_len ? f->meta_len - FMT_TAG_LEN : 0;
+}
+size_t mc_file_preview_len(const mc_file *f)
+{
+	return f->preview_len ? f->preview_len - FMT_TAG_LEN : 0;
+}
+int mc_file_is_unlocked(const mc_file *f)
+{
+	return f->unlocked;
+}
 
 size_t mc_file_sig_len(const mc_file *f)
 {
@@ -278,7 +304,8 @@ mc_status mc_file_unlock(mc_file *f, const mc_identity *id, mc_err *err)
 	if (!mc_identity_has_enc(id))
 		return mc_fail(err, MC_ERR_KEY, "the identity was loaded without its encryption key");
 	for (size_t i = 0; i < f->n_wraps; i++) /* [MC-WRAP-5] only the wrap that names our key */
-		if (f->wraps[i].type == FMT_WRAP_RSA_OAEP && memcmp(f->wraps[i].recipient, mc_identity_enc_fp(id), 32) == 0)
+		if (f->wraps[i].type == FMT_WRAP_RSA_OAEP &&
+		    memcmp(f->wraps[i].recipient, mc_identity_enc_fp(id), 32) == 0)
 			w = &f->wraps[i];
 	if (!w)
 		return mc_fail(err, MC_ERR_NO_MATCH, "this file has no wrap for your key (it was not shared with you)");
@@ -297,8 +324,9 @@ mc_status mc_file_unlock(mc_file *f, const mc_identity *id, mc_err *err)
 	    (st = mc_hmac(hkey, mac_input, mac_input_len, mac, err)) != MC_OK)
 		goto cleanup;
 	if (!mc_ct_equal(mac, f->core + f->core_len - FMT_MAC_LEN, FMT_MAC_LEN)) {
-		st = mc_fail(err, MC_ERR_MAC,
-		             "the header does not authenticate: it was altered, or the wrap holds a key from another file");
+		st = mc_fail(
+		    err, MC_ERR_MAC,
+		    "the header does not authenticate: it was altered, or the wrap holds a key from another file");
 		goto cleanup;
 	}
 	if ((st = mc_hkdf(f->file_key, f->file_id, FMT_INFO_PAYLOAD, f->cipher, f->payload_key, err)) != MC_OK ||
@@ -359,8 +387,8 @@ static mc_status header_digest(const mc_file *f, uint8_t out[32], mc_err *err)
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	unsigned int n = 0;
 	bool ok = md && EVP_DigestInit_ex2(md, EVP_sha256(), NULL) == 1 &&
-	          EVP_DigestUpdate(md, f->prefix, FMT_PREFIX_LEN) == 1 && EVP_DigestUpdate(md, f->core, f->core_len) == 1 &&
-	          EVP_DigestFinal_ex(md, out, &n) == 1;
+	          EVP_DigestUpdate(md, f->prefix, FMT_PREFIX_LEN) == 1 &&
+	          EVP_DigestUpdate(md, f->core, f->core_len) == 1 && EVP_DigestFinal_ex(md, out, &n) == 1;
 	EVP_MD_CTX_free(md);
 	return ok ? MC_OK : mc_fail_ssl(err, MC_ERR_CRYPTO, "SHA-256 failed");
 }
@@ -393,7 +421,8 @@ static mc_status check_signature(const mc_file *f, const mc_stream_result *res, 
 		return st;
 	mc_sig_message(hd, res->n_chunks, res->payload_digest, msg);
 	if (!mc_verify(mc_pubkey_evp(f->signer), f->sig_alg, msg, sizeof msg, res->trailer, res->trailer_got))
-		return mc_fail(err, MC_ERR_SIGNATURE, "the signature does not verify: the file was altered after signing");
+		return mc_fail(err, MC_ERR_SIGNATURE,
+		               "the signature does not verify: the file was altered after signing");
 	if (info) {
 		info->signed_ok = 1;
 		memcpy(info->signer_fp, mc_pubkey_fp(f->signer), MC_FP_LEN);
@@ -401,8 +430,8 @@ static mc_status check_signature(const mc_file *f, const mc_stream_result *res, 
 	return MC_OK;
 }
 
-static mc_status run_payload(mc_file *f, mc_input in, mc_output *out, const uint8_t *key,
-                             const mc_open_params *params, mc_payload_info *info, mc_err *err)
+static mc_status run_payload(mc_file *f, mc_input in, mc_output *out, const uint8_t *key, const mc_open_params *params,
+                             mc_payload_info *info, mc_err *err)
 {
 	mc_stream_params sp = {
 	    .cipher = f->cipher,
@@ -464,8 +493,8 @@ mc_status mc_file_payload_size(const mc_file *f, uint64_t file_len, uint64_t *n_
 	return MC_OK;
 }
 
-mc_status mc_file_read_chunk(const mc_file *f, int fd, uint64_t file_len, uint64_t index, uint8_t *out,
-                             size_t *out_len, mc_err *err)
+mc_status mc_file_read_chunk(const mc_file *f, int fd, uint64_t file_len, uint64_t index, uint8_t *out, size_t *out_len,
+                             mc_err *err)
 {
 	uint64_t n, pt_len;
 	uint8_t *ct = NULL;
@@ -496,7 +525,8 @@ mc_status mc_file_read_chunk(const mc_file *f, int fd, uint64_t file_len, uint64
 	}
 	if ((st = mc_chunk_ctx_init(&ctx, f->cipher, f->payload_key, 0, err)) == MC_OK) {
 		if (!mc_chunk_crypt(&ctx, index, index + 1 == n, ct, len, out))
-			st = mc_fail(err, MC_ERR_PAYLOAD, "chunk %llu does not authenticate", (unsigned long long)index);
+			st =
+			    mc_fail(err, MC_ERR_PAYLOAD, "chunk %llu does not authenticate", (unsigned long long)index);
 		else
 			*out_len = len - FMT_TAG_LEN;
 		mc_chunk_ctx_free(&ctx);

@@ -559,8 +559,7 @@ mc_status mc_dicom_rows(int fd, uint64_t file_size, const mc_image_limits *lim, 
 	mc_dicom_visitor v = {.element = on_element, .fragment = on_fragment};
 	/* Streaming mode reports the pixel data (and each fragment) before reading it, so the parse
 	 * stops there and the frame is read with pread: the rest of the file is never read. */
-	mc_status st =
-	    mc_dicom_parse_chunked((mc_input){pread_read, &pin}, file_size, &v, skip_bytes, &im, err);
+	mc_status st = mc_dicom_parse_chunked((mc_input){pread_read, &pin}, file_size, &v, skip_bytes, &im, err);
 	if (st == MC_ERR_CANCELLED && im.st != MC_OK)
 		st = im.st;
 	else if (st == MC_ERR_CANCELLED)

@@ -20,14 +20,27 @@ mc_status mc_fail(mc_err *err, mc_status status, const char *fmt, ...) __attribu
 mc_status mc_fail_ssl(mc_err *err, mc_status status, const char *what);
 mc_status mc_ok(mc_err *err);
 
-
-static inline void st16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
+static inline void st16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
 static inline void st32(uint8_t *p, uint32_t v)
 {
-	p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
 }
-static inline void st64(uint8_t *p, uint64_t v) { st32(p, (uint32_t)(v >> 32)); st32(p + 4, (uint32_t)v); }
-static inline uint16_t ld16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
+static inline void st64(uint8_t *p, uint64_t v)
+{
+	st32(p, (uint32_t)(v >> 32));
+	st32(p + 4, (uint32_t)v);
+}
+static inline uint16_t ld16(const uint8_t *p)
+{
+	return (uint16_t)((p[0] << 8) | p[1]);
+}
 static inline uint32_t ld32(const uint8_t *p)
 {
 	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
@@ -63,10 +76,8 @@ void mc_chunk_ctx_free(mc_chunk_ctx *c);
 bool mc_chunk_crypt(mc_chunk_ctx *c, uint64_t index, bool last, const uint8_t *in, size_t len, uint8_t *out);
 
 /* RSA-OAEP wrap and unwrap of a file key (FORMAT.md §4). out/outlen of the wrap: the modulus size. */
-mc_status mc_oaep_wrap(EVP_PKEY *pub, const uint8_t file_key[FMT_KEY_LEN], uint8_t **out, size_t *outlen,
-                       mc_err *err);
-mc_status mc_oaep_unwrap(EVP_PKEY *priv, const uint8_t *wrap, size_t len, uint8_t file_key[FMT_KEY_LEN],
-                         mc_err *err);
+mc_status mc_oaep_wrap(EVP_PKEY *pub, const uint8_t file_key[FMT_KEY_LEN], uint8_t **out, size_t *outlen, mc_err *err);
+mc_status mc_oaep_unwrap(EVP_PKEY *priv, const uint8_t *wrap, size_t len, uint8_t file_key[FMT_KEY_LEN], mc_err *err);
 
 /* Signature over the message M of FORMAT.md §8. */
 mc_status mc_sign(EVP_PKEY *key, mc_sig_alg alg, const uint8_t *msg, size_t len, uint8_t *sig, size_t *siglen,
@@ -86,10 +97,10 @@ mc_status mc_spki_fp(EVP_PKEY *key, uint8_t fp[MC_FP_LEN], uint8_t **spki, size_
 /* ---- stream.c: the parallel chunk pipeline ---- */
 typedef struct mc_stream_params {
 	mc_cipher cipher;
-	const uint8_t *key;      /* K_payload; NULL for verify-only (hash without decrypting) */
-	int encrypt;             /* 1: plaintext in, chunks out; 0: chunks in, plaintext out */
-	bool hash;               /* compute the payload digest of FORMAT.md §8 (signed files only) */
-	size_t trailer_len;      /* bytes held back after the payload when reading chunks */
+	const uint8_t *key; /* K_payload; NULL for verify-only (hash without decrypting) */
+	int encrypt;        /* 1: plaintext in, chunks out; 0: chunks in, plaintext out */
+	bool hash;          /* compute the payload digest of FORMAT.md §8 (signed files only) */
+	size_t trailer_len; /* bytes held back after the payload when reading chunks */
 	unsigned threads;
 	mc_progress_fn progress;
 	void *progress_ctx;
@@ -103,8 +114,7 @@ typedef struct mc_stream_result {
 	size_t trailer_got;
 } mc_stream_result;
 
-mc_status mc_stream_run(const mc_stream_params *p, mc_input in, mc_output *out, mc_stream_result *res,
-                        mc_err *err);
+mc_status mc_stream_run(const mc_stream_params *p, mc_input in, mc_output *out, mc_stream_result *res, mc_err *err);
 
 /* ---- container internals shared by seal.c and file.c ---- */
 size_t mc_sig_len_of_alg(mc_sig_alg alg, const mc_pubkey *signer);

@@ -21,7 +21,7 @@
 #include "internal.h"
 
 #define PBKDF2_ITERATIONS 600000 /* [MC-KEY-2]; OWASP's 2023 figure for PBKDF2-HMAC-SHA-256 */
-#define MAX_KEY_FILE (256 * 1024)
+#define MAX_KEY_FILE      (256 * 1024)
 
 struct mc_identity {
 	EVP_PKEY *enc;
@@ -120,7 +120,8 @@ mc_status mc_identity_generate(unsigned rsa_bits, mc_sig_alg sig_alg, mc_identit
 	mc_status st;
 	*out = NULL;
 	if (rsa_bits < MC_RSA_MIN_BITS || rsa_bits > MC_RSA_MAX_BITS)
-		return mc_fail(err, MC_ERR_MISUSE, "RSA key size must be %d to %d bits", MC_RSA_MIN_BITS, MC_RSA_MAX_BITS);
+		return mc_fail(err, MC_ERR_MISUSE, "RSA key size must be %d to %d bits", MC_RSA_MIN_BITS,
+		               MC_RSA_MAX_BITS);
 	if (sig_alg != MC_SIG_ED25519 && sig_alg != MC_SIG_RSA_PSS)
 		return mc_fail(err, MC_ERR_MISUSE, "unknown signature algorithm");
 	mc_identity *id = calloc(1, sizeof *id);
@@ -143,14 +144,38 @@ mc_status mc_identity_generate(unsigned rsa_bits, mc_sig_alg sig_alg, mc_identit
 	return MC_OK;
 }
 
-int mc_identity_has_enc(const mc_identity *id) { return id && id->enc; }
-int mc_identity_was_encrypted(const mc_identity *id) { return id && !id->plaintext_on_disk; }
-int mc_identity_has_sign(const mc_identity *id) { return id && id->sign; }
-mc_sig_alg mc_identity_sig_alg(const mc_identity *id) { return id && id->sign ? id->sig_alg : MC_SIG_NONE; }
-const uint8_t *mc_identity_enc_fp(const mc_identity *id) { return id && id->enc ? id->enc_fp : NULL; }
-const uint8_t *mc_identity_sign_fp(const mc_identity *id) { return id && id->sign ? id->sign_fp : NULL; }
-EVP_PKEY *mc_identity_enc_key(const mc_identity *id) { return id ? id->enc : NULL; }
-EVP_PKEY *mc_identity_sign_key(const mc_identity *id) { return id ? id->sign : NULL; }
+int mc_identity_has_enc(const mc_identity *id)
+{
+	return id && id->enc;
+}
+int mc_identity_was_encrypted(const mc_identity *id)
+{
+	return id && !id->plaintext_on_disk;
+}
+int mc_identity_has_sign(const mc_identity *id)
+{
+	return id && id->sign;
+}
+mc_sig_alg mc_identity_sig_alg(const mc_identity *id)
+{
+	return id && id->sign ? id->sig_alg : MC_SIG_NONE;
+}
+const uint8_t *mc_identity_enc_fp(const mc_identity *id)
+{
+	return id && id->enc ? id->enc_fp : NULL;
+}
+const uint8_t *mc_identity_sign_fp(const mc_identity *id)
+{
+	return id && id->sign ? id->sign_fp : NULL;
+}
+EVP_PKEY *mc_identity_enc_key(const mc_identity *id)
+{
+	return id ? id->enc : NULL;
+}
+EVP_PKEY *mc_identity_sign_key(const mc_identity *id)
+{
+	return id ? id->sign : NULL;
+}
 
 void mc_fp_hex(const uint8_t fp[MC_FP_LEN], char hex[MC_FP_HEX_LEN + 1])
 {
@@ -218,8 +243,8 @@ static bool write_encrypted_pkcs8(BIO *bio, EVP_PKEY *key, const char *pass, siz
 	bool ok = false;
 	if (p8) {
 		/* nid -1 with a cipher selects PBES2; OpenSSL's default PRF there is hmacWithSHA256. */
-		p8e = PKCS8_encrypt_ex(-1, EVP_aes_256_cbc(), pass, (int)pass_len, NULL, 16, PBKDF2_ITERATIONS, p8, NULL,
-		                       NULL);
+		p8e = PKCS8_encrypt_ex(-1, EVP_aes_256_cbc(), pass, (int)pass_len, NULL, 16, PBKDF2_ITERATIONS, p8,
+		                       NULL, NULL);
 		ok = p8e && PEM_write_bio_PKCS8(bio, p8e) == 1;
 	}
 	X509_SIG_free(p8e);
@@ -298,8 +323,8 @@ static mc_status slurp(const char *path, uint8_t **out, size_t *len, mc_err *err
 		               errno == ELOOP ? "it is a symbolic link" : strerror(errno));
 	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size > MAX_KEY_FILE) {
 		close(fd);
-		return mc_fail(err, MC_ERR_KEY, "%s is not a key file (not a regular file, or larger than %d bytes)", path,
-		               MAX_KEY_FILE);
+		return mc_fail(err, MC_ERR_KEY, "%s is not a key file (not a regular file, or larger than %d bytes)",
+		               path, MAX_KEY_FILE);
 	}
 	uint8_t *buf = malloc((size_t)sb.st_size + 1);
 	size_t got = 0;
@@ -467,8 +492,8 @@ mc_status mc_identity_parse(const uint8_t *file, size_t file_len, const char *pa
 		st = decode_private(names[enc_block], ders[enc_block], der_lens[enc_block], passphrase, passphrase_len,
 		                    &id->enc, &id->plaintext_on_disk, err);
 	if (st == MC_OK && block > 0 && sign_block >= 0 && (which & MC_IDENTITY_SIGN))
-		st = decode_private(names[sign_block], ders[sign_block], der_lens[sign_block], passphrase, passphrase_len,
-		                    &id->sign, &id->plaintext_on_disk, err);
+		st = decode_private(names[sign_block], ders[sign_block], der_lens[sign_block], passphrase,
+		                    passphrase_len, &id->sign, &id->plaintext_on_disk, err);
 	for (int i = 0; i < 2; i++) {
 		if (ders[i])
 			OPENSSL_cleanse(ders[i], (size_t)der_lens[i]);
@@ -476,7 +501,8 @@ mc_status mc_identity_parse(const uint8_t *file, size_t file_len, const char *pa
 		OPENSSL_free(names[i]);
 	}
 	if (st == MC_OK && n_public == 2 &&
-	    ((id->enc && EVP_PKEY_eq(id->enc, publics[0]) != 1) || (id->sign && EVP_PKEY_eq(id->sign, publics[1]) != 1)))
+	    ((id->enc && EVP_PKEY_eq(id->enc, publics[0]) != 1) ||
+	     (id->sign && EVP_PKEY_eq(id->sign, publics[1]) != 1)))
 		st = mc_fail(err, MC_ERR_KEY, "the key file's public and private parts do not match: it was altered");
 	EVP_PKEY_free(publics[0]);
 	EVP_PKEY_free(publics[1]);
@@ -518,10 +544,22 @@ void mc_pubkey_free(mc_pubkey *pk)
 	free(pk);
 }
 
-const uint8_t *mc_pubkey_fp(const mc_pubkey *pk) { return pk ? pk->fp : NULL; }
-mc_sig_alg mc_pubkey_sig_alg(const mc_pubkey *pk) { return pk ? pk->sig_alg : MC_SIG_NONE; }
-unsigned mc_pubkey_bits(const mc_pubkey *pk) { return pk ? (unsigned)EVP_PKEY_get_bits(pk->pkey) : 0; }
-EVP_PKEY *mc_pubkey_evp(const mc_pubkey *pk) { return pk ? pk->pkey : NULL; }
+const uint8_t *mc_pubkey_fp(const mc_pubkey *pk)
+{
+	return pk ? pk->fp : NULL;
+}
+mc_sig_alg mc_pubkey_sig_alg(const mc_pubkey *pk)
+{
+	return pk ? pk->sig_alg : MC_SIG_NONE;
+}
+unsigned mc_pubkey_bits(const mc_pubkey *pk)
+{
+	return pk ? (unsigned)EVP_PKEY_get_bits(pk->pkey) : 0;
+}
+EVP_PKEY *mc_pubkey_evp(const mc_pubkey *pk)
+{
+	return pk ? pk->pkey : NULL;
+}
 
 const uint8_t *mc_pubkey_spki(const mc_pubkey *pk, size_t *len)
 {

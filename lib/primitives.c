@@ -56,8 +56,7 @@ mc_status mc_hkdf(const uint8_t file_key[FMT_KEY_LEN], const uint8_t file_id[FMT
 	return st;
 }
 
-mc_status mc_hmac(const uint8_t key[FMT_KEY_LEN], const uint8_t *msg, size_t len, uint8_t out[FMT_MAC_LEN],
-                  mc_err *err)
+mc_status mc_hmac(const uint8_t key[FMT_KEY_LEN], const uint8_t *msg, size_t len, uint8_t out[FMT_MAC_LEN], mc_err *err)
 {
 	size_t outlen = 0;
 	if (!EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, key, FMT_KEY_LEN, msg, len, out, FMT_MAC_LEN, &outlen) ||
@@ -73,8 +72,7 @@ mc_status mc_sha256(const uint8_t *msg, size_t len, uint8_t out[32], mc_err *err
 	return MC_OK;
 }
 
-mc_status mc_chunk_ctx_init(mc_chunk_ctx *c, mc_cipher cipher, const uint8_t key[FMT_KEY_LEN], int encrypt,
-                            mc_err *err)
+mc_status mc_chunk_ctx_init(mc_chunk_ctx *c, mc_cipher cipher, const uint8_t key[FMT_KEY_LEN], int encrypt, mc_err *err)
 {
 	const EVP_CIPHER *evp = mc_aead_cipher(cipher);
 	c->cipher = cipher;
@@ -161,8 +159,7 @@ static EVP_PKEY_CTX *oaep_ctx(EVP_PKEY *key, int encrypt, mc_err *err)
 	return ctx;
 }
 
-mc_status mc_oaep_wrap(EVP_PKEY *pub, const uint8_t file_key[FMT_KEY_LEN], uint8_t **out, size_t *outlen,
-                       mc_err *err)
+mc_status mc_oaep_wrap(EVP_PKEY *pub, const uint8_t file_key[FMT_KEY_LEN], uint8_t **out, size_t *outlen, mc_err *err)
 {
 	EVP_PKEY_CTX *ctx = oaep_ctx(pub, 1, err);
 	size_t len = 0;
@@ -181,8 +178,7 @@ mc_status mc_oaep_wrap(EVP_PKEY *pub, const uint8_t file_key[FMT_KEY_LEN], uint8
 	return MC_OK;
 }
 
-mc_status mc_oaep_unwrap(EVP_PKEY *priv, const uint8_t *wrap, size_t len, uint8_t file_key[FMT_KEY_LEN],
-                         mc_err *err)
+mc_status mc_oaep_unwrap(EVP_PKEY *priv, const uint8_t *wrap, size_t len, uint8_t file_key[FMT_KEY_LEN], mc_err *err)
 {
 	EVP_PKEY_CTX *ctx = oaep_ctx(priv, 0, err);
 	uint8_t buf[1024];

@@ -43,8 +43,8 @@ static void buf_put(struct buf *b, const void *data, size_t len)
 
 /* Appends len(u32) || AEAD(section) under the key for label, or a zero length. */
 static mc_status put_section(struct buf *core, const mc_seal_params *p, const uint8_t file_key[FMT_KEY_LEN],
-                             const uint8_t file_id[FMT_FILE_ID_LEN], const char *label, const uint8_t *pt,
-                             size_t len, mc_err *err)
+                             const uint8_t file_id[FMT_FILE_ID_LEN], const char *label, const uint8_t *pt, size_t len,
+                             mc_err *err)
 {
 	uint8_t lenbuf[4], key[FMT_KEY_LEN];
 	size_t ct_len = pt ? len + FMT_TAG_LEN : 0;

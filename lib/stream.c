@@ -17,7 +17,7 @@
 #include "internal.h"
 
 #define SLOT_CHUNKS 8
-#define N_SLOTS 6
+#define N_SLOTS     6
 #define MAX_THREADS 8
 #define MAX_TRAILER 1024
 
@@ -62,8 +62,14 @@ struct worker {
 	EVP_MD *sha256; /* fetched once: no name lookup per chunk */
 };
 
-static size_t in_unit(const struct engine *e) { return e->p->encrypt ? FMT_CHUNK_PT : FMT_CHUNK_CT; }
-static size_t out_unit(const struct engine *e) { return e->p->encrypt ? FMT_CHUNK_CT : FMT_CHUNK_PT; }
+static size_t in_unit(const struct engine *e)
+{
+	return e->p->encrypt ? FMT_CHUNK_PT : FMT_CHUNK_CT;
+}
+static size_t out_unit(const struct engine *e)
+{
+	return e->p->encrypt ? FMT_CHUNK_CT : FMT_CHUNK_PT;
+}
 
 static bool hash_chunk(struct worker *w, const uint8_t *chunk, size_t len, uint8_t out[32])
 {
@@ -223,7 +229,8 @@ static mc_status plan_slot(struct engine *e, struct slot *s, uint64_t first_chun
 		s->n_chunks = (unsigned)((s->in_len + iu - 1) / iu);
 		size_t last_len = s->in_len - (size_t)(s->n_chunks - 1) * iu;
 		if (!e->p->encrypt && last_len < FMT_TAG_LEN)
-			return mc_fail(err, MC_ERR_PAYLOAD, "the last chunk is shorter than its tag: the file is truncated");
+			return mc_fail(err, MC_ERR_PAYLOAD,
+			               "the last chunk is shorter than its tag: the file is truncated");
 		if (!e->p->encrypt && last_len == FMT_TAG_LEN && first_chunk + s->n_chunks > 1)
 			return mc_fail(err, MC_ERR_PAYLOAD, "an empty final chunk follows other chunks");
 	}
@@ -269,7 +276,8 @@ static mc_status slot_failure(struct engine *e, const struct slot *s, mc_err *er
 	if (s->failed_chunk == UINT64_MAX)
 		return mc_fail(err, MC_ERR_CRYPTO, "worker setup failed");
 	if (e->p->encrypt)
-		return mc_fail(err, MC_ERR_CRYPTO, "encryption of chunk %llu failed", (unsigned long long)s->failed_chunk);
+		return mc_fail(err, MC_ERR_CRYPTO, "encryption of chunk %llu failed",
+		               (unsigned long long)s->failed_chunk);
 	return mc_fail(err, MC_ERR_PAYLOAD,
 	               "chunk %llu does not authenticate: the payload was altered, truncated, reordered or extended",
 	               (unsigned long long)s->failed_chunk);
@@ -305,7 +313,8 @@ mc_status mc_stream_run(const mc_stream_params *p, mc_input in, mc_output *out, 
 		/* Keep every slot busy: read ahead while there is input and room. */
 		while (!input_done && seq_in - seq_out < N_SLOTS) {
 			struct slot *s = &e.slots[seq_in % N_SLOTS];
-			if ((st = fill_slot(&e, s, res, err)) != MC_OK || (st = plan_slot(&e, s, next_chunk, err)) != MC_OK)
+			if ((st = fill_slot(&e, s, res, err)) != MC_OK ||
+			    (st = plan_slot(&e, s, next_chunk, err)) != MC_OK)
 				goto cleanup;
 			next_chunk += s->n_chunks;
 			input_done = s->final;

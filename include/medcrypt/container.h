@@ -15,15 +15,12 @@
 extern "C" {
 #endif
 
-typedef enum mc_cipher {
-	MC_CIPHER_CHACHA20_POLY1305 = 1,
-	MC_CIPHER_AES_256_GCM = 2
-} mc_cipher;
+typedef enum mc_cipher { MC_CIPHER_CHACHA20_POLY1305 = 1, MC_CIPHER_AES_256_GCM = 2 } mc_cipher;
 
-#define MC_CHUNK_SIZE 65536u
+#define MC_CHUNK_SIZE     65536u
 #define MC_MAX_RECIPIENTS 1024u
-#define MC_MAX_METADATA (1024u * 1024u)
-#define MC_MAX_PREVIEW (8u * 1024u * 1024u)
+#define MC_MAX_METADATA   (1024u * 1024u)
+#define MC_MAX_PREVIEW    (8u * 1024u * 1024u)
 
 /* "chacha20-poly1305" / "aes-256-gcm", or "unknown". */
 const char *mc_cipher_name(mc_cipher cipher);
@@ -32,7 +29,7 @@ typedef struct mc_seal_params {
 	mc_cipher cipher;                   /* 0 means ChaCha20-Poly1305 */
 	const mc_pubkey *const *recipients; /* RSA recipient keys, 1..MC_MAX_RECIPIENTS, distinct */
 	size_t n_recipients;
-	const mc_identity *signer;          /* NULL: unsigned; else must hold its signing key */
+	const mc_identity *signer; /* NULL: unsigned; else must hold its signing key */
 	/* Instead of signer: the signer's public key now, and a function called once, after the
 	 * last chunk, that hands over the identity holding the matching private key. A caller uses
 	 * it to unlock the key (a slow passphrase derivation) while the payload is sealed. An
@@ -40,12 +37,12 @@ typedef struct mc_seal_params {
 	const mc_pubkey *signer_public;
 	mc_status (*signer_wait)(void *ctx, const mc_identity **signer, mc_err *err);
 	void *signer_wait_ctx;
-	const uint8_t *metadata;            /* UTF-8 JSON object, or NULL */
+	const uint8_t *metadata; /* UTF-8 JSON object, or NULL */
 	size_t metadata_len;
-	const uint8_t *preview;             /* preview image bytes, or NULL */
+	const uint8_t *preview; /* preview image bytes, or NULL */
 	size_t preview_len;
-	unsigned threads;                   /* worker threads; 0 = one per online CPU */
-	mc_progress_fn progress;            /* optional */
+	unsigned threads;        /* worker threads; 0 = one per online CPU */
+	mc_progress_fn progress; /* optional */
 	void *progress_ctx;
 } mc_seal_params;
 
@@ -62,12 +59,12 @@ mc_status mc_file_read(mc_input in, mc_file **out, mc_err *err);
 void mc_file_free(mc_file *f);
 
 mc_cipher mc_file_cipher(const mc_file *f);
-size_t mc_file_header_len(const mc_file *f);   /* bytes before the payload, wraps included */
+size_t mc_file_header_len(const mc_file *f); /* bytes before the payload, wraps included */
 size_t mc_file_n_wraps(const mc_file *f);
 /* Recipient fingerprint of wrap i (NULL if i is out of range); *type gets the wrap type. */
 const uint8_t *mc_file_wrap_recipient(const mc_file *f, size_t i, unsigned *type);
 mc_sig_alg mc_file_sig_alg(const mc_file *f);
-size_t mc_file_sig_len(const mc_file *f);      /* bytes of signature after the payload */
+size_t mc_file_sig_len(const mc_file *f); /* bytes of signature after the payload */
 /* The signer's public key (owned by f), or NULL when unsigned. */
 const mc_pubkey *mc_file_signer(const mc_file *f);
 size_t mc_file_metadata_len(const mc_file *f); /* plaintext length, 0 when absent */
@@ -96,7 +93,7 @@ typedef struct mc_open_params {
 	 * otherwise). A bad signature is always MC_ERR_SIGNATURE. */
 	const mc_pubkey *const *trusted;
 	size_t n_trusted;
-	unsigned threads;                   /* 0 = one per online CPU */
+	unsigned threads; /* 0 = one per online CPU */
 	mc_progress_fn progress;
 	void *progress_ctx;
 } mc_open_params;
@@ -116,8 +113,8 @@ mc_status mc_file_verify_payload(mc_file *f, mc_input in, const mc_open_params *
  * seekable fd holding the whole container. out must hold MC_CHUNK_SIZE bytes; *out_len gets
  * the plaintext length. file_len is the container's total size. Authenticates against the
  * file key only, not the signature. */
-mc_status mc_file_read_chunk(const mc_file *f, int fd, uint64_t file_len, uint64_t index, uint8_t *out,
-                             size_t *out_len, mc_err *err);
+mc_status mc_file_read_chunk(const mc_file *f, int fd, uint64_t file_len, uint64_t index, uint8_t *out, size_t *out_len,
+                             mc_err *err);
 
 /* Number of chunks and plaintext length of a container of file_len bytes with this header. */
 mc_status mc_file_payload_size(const mc_file *f, uint64_t file_len, uint64_t *n_chunks, uint64_t *plaintext_len,

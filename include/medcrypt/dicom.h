@@ -106,8 +106,8 @@ mc_status mc_dicom_parse_chunked(mc_input in, uint64_t total, const mc_dicom_vis
  * UID without padding), as found inside the Encrypted Content (0400,0520) of PS3.15. Otherwise
  * as mc_dicom_parse_chunked; total bounds the dataset. MC_ERR_MISUSE without a transfer syntax.
  */
-mc_status mc_dicom_parse_dataset(mc_input in, uint64_t total, const char *transfer_syntax,
-                                 const mc_dicom_visitor *v, mc_dicom_chunk_fn chunk, void *ctx, mc_err *err);
+mc_status mc_dicom_parse_dataset(mc_input in, uint64_t total, const char *transfer_syntax, const mc_dicom_visitor *v,
+                                 mc_dicom_chunk_fn chunk, void *ctx, mc_err *err);
 
 /* The name of a transfer syntax UID ("Explicit VR Little Endian", "JPEG Baseline (Process 1)",
  * ...) for the common ones, else NULL. uid has no padding. The result is a static string. */

@@ -15,16 +15,12 @@
 extern "C" {
 #endif
 
-#define MC_FP_LEN 32           /* SHA-256 of the SubjectPublicKeyInfo */
-#define MC_FP_HEX_LEN 64       /* lowercase hex, without terminator */
+#define MC_FP_LEN       32 /* SHA-256 of the SubjectPublicKeyInfo */
+#define MC_FP_HEX_LEN   64 /* lowercase hex, without terminator */
 #define MC_RSA_MIN_BITS 3072
 #define MC_RSA_MAX_BITS 8192
 
-typedef enum mc_sig_alg {
-	MC_SIG_NONE = 0,
-	MC_SIG_ED25519 = 1,
-	MC_SIG_RSA_PSS = 2
-} mc_sig_alg;
+typedef enum mc_sig_alg { MC_SIG_NONE = 0, MC_SIG_ED25519 = 1, MC_SIG_RSA_PSS = 2 } mc_sig_alg;
 
 /* Which private keys mc_identity_load decrypts: each costs one passphrase derivation. */
 enum { MC_IDENTITY_ENC = 1, MC_IDENTITY_SIGN = 2, MC_IDENTITY_BOTH = 3 };
@@ -46,8 +42,8 @@ mc_status mc_identity_generate(unsigned rsa_bits, mc_sig_alg sig_alg, mc_identit
  * PATH_BASE.pub (public identity, mode 0644). Refuses to overwrite either file (MC_ERR_IO);
  * on failure neither file is left behind. name goes into the .pub comment (printable ASCII
  * only; other bytes are replaced by '?'). The passphrase must not be empty. */
-mc_status mc_identity_save(const mc_identity *id, const char *path_base, const char *name,
-                           const char *passphrase, size_t passphrase_len, mc_err *err);
+mc_status mc_identity_save(const mc_identity *id, const char *path_base, const char *name, const char *passphrase,
+                           size_t passphrase_len, mc_err *err);
 
 /* Loads the private keys named by which (MC_IDENTITY_ENC, _SIGN or _BOTH) from a NAME.key.
  * A file with a single PEM private key is taken as the encryption key, or as the signing key

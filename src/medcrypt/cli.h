@@ -60,9 +60,9 @@ mc_status cmd_rm(int argc, char **argv, mc_err *err);
 /* Failures of the server client beyond the library's classes (main.c maps them to exit codes
  * 10 to 15; a wrong account password is MC_ERR_KEY, exit 3, like a wrong key passphrase). */
 #define CLI_ERR_SESSION ((mc_status)100) /* not logged in, or the session expired */
-#define CLI_ERR_DENIED ((mc_status)101)  /* no such object, or not allowed (HTTP 403/404) */
-#define CLI_ERR_RETRY ((mc_status)102)   /* account locked or server busy: try again later */
-#define CLI_ERR_PIN ((mc_status)103)     /* server certificate changed, or a new server not accepted */
+#define CLI_ERR_DENIED  ((mc_status)101) /* no such object, or not allowed (HTTP 403/404) */
+#define CLI_ERR_RETRY   ((mc_status)102) /* account locked or server busy: try again later */
+#define CLI_ERR_PIN     ((mc_status)103) /* server certificate changed, or a new server not accepted */
 #define CLI_ERR_NETWORK ((mc_status)104) /* server unreachable, server error, or a malformed answer */
 #define CLI_ERR_REFUSED ((mc_status)105) /* the server refused the request (name taken, bad input) */
 /* The name of a status, including the CLI's own. */

@@ -36,8 +36,9 @@ mc_status cmd_fingerprint(int argc, char **argv, mc_err *err)
 		}
 		if (sig) {
 			json_object_set_new(o, "signing_fingerprint", json_fp(mc_pubkey_fp(sig)));
-			json_object_set_new(o, "signing_algorithm",
-			                    json_string(mc_pubkey_sig_alg(sig) == MC_SIG_ED25519 ? "ed25519" : "rsa-pss"));
+			json_object_set_new(
+			    o, "signing_algorithm",
+			    json_string(mc_pubkey_sig_alg(sig) == MC_SIG_ED25519 ? "ed25519" : "rsa-pss"));
 		}
 		json_print(o);
 	} else {
@@ -48,7 +49,8 @@ mc_status cmd_fingerprint(int argc, char **argv, mc_err *err)
 		}
 		if (sig) {
 			mc_fp_hex(mc_pubkey_fp(sig), hex);
-			printf("signing     %-9s %s\n", mc_pubkey_sig_alg(sig) == MC_SIG_ED25519 ? "ed25519" : "rsa-pss", hex);
+			printf("signing     %-9s %s\n",
+			       mc_pubkey_sig_alg(sig) == MC_SIG_ED25519 ? "ed25519" : "rsa-pss", hex);
 		}
 	}
 	mc_pubkey_free(enc);

@@ -13,7 +13,7 @@
 /* PRODUCT.md's policy for new passphrases: at least 12 characters and a zxcvbn score of 3 or
  * more, i.e. an estimated 10^8 guesses (log2 10^8 = 26.6 bits); no composition rules. */
 #define MIN_PASSPHRASE_CHARS 12
-#define MIN_PASSPHRASE_BITS 26.6
+#define MIN_PASSPHRASE_BITS  26.6
 
 static bool strong_enough(const passphrase *pp, const char *name)
 {
@@ -29,11 +29,13 @@ static bool strong_enough(const passphrase *pp, const char *name)
 
 mc_status cmd_keygen(int argc, char **argv, mc_err *err)
 {
-	static const struct option opts[] = {
-	    {"output", required_argument, NULL, 'o'}, {"name", required_argument, NULL, 'n'},
-	    {"rsa-bits", required_argument, NULL, 'b'}, {"sign", required_argument, NULL, 's'},
-	    {"passphrase-fd", required_argument, NULL, 'P'}, {"json", no_argument, NULL, 'j'},
-	    {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {{"output", required_argument, NULL, 'o'},
+	                                     {"name", required_argument, NULL, 'n'},
+	                                     {"rsa-bits", required_argument, NULL, 'b'},
+	                                     {"sign", required_argument, NULL, 's'},
+	                                     {"passphrase-fd", required_argument, NULL, 'P'},
+	                                     {"json", no_argument, NULL, 'j'},
+	                                     {NULL, 0, NULL, 0}};
 	const char *out = NULL, *name = NULL;
 	unsigned bits = 3072;
 	mc_sig_alg alg = MC_SIG_ED25519;
@@ -100,7 +102,8 @@ mc_status cmd_keygen(int argc, char **argv, mc_err *err)
 			json_object_set_new(o, "public", json_sprintf("%s.pub", out));
 			json_object_set_new(o, "encryption_fingerprint", json_string(h1));
 			json_object_set_new(o, "signing_fingerprint", json_string(h2));
-			json_object_set_new(o, "signing_algorithm", json_string(alg == MC_SIG_ED25519 ? "ed25519" : "rsa-pss"));
+			json_object_set_new(o, "signing_algorithm",
+			                    json_string(alg == MC_SIG_ED25519 ? "ed25519" : "rsa-pss"));
 			json_print(o);
 		} else {
 			printf("wrote %s.key (private: keep it) and %s.pub (public: share it)\n", out, out);

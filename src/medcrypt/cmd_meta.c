@@ -298,10 +298,12 @@ static json_t *image_json(const char *file, const mc_image_info *info)
 	json_object_set_new(o, "BitDepth", json_integer(info->bit_depth));
 	json_object_set_new(o, "Components", json_integer(info->components));
 	json_object_set_new(o, "ColorType", json_string(info->color_type));
-	json_object_set_new(o, info->type == MC_IMAGE_PNG ? "Interlaced" : "Progressive", json_boolean(info->interlaced));
+	json_object_set_new(o, info->type == MC_IMAGE_PNG ? "Interlaced" : "Progressive",
+	                    json_boolean(info->interlaced));
 	for (size_t i = 0; i < info->n_text; i++) /* PNG's registered keyword for the time of creation */
 		if (strcmp(info->text[i].keyword, "Creation Time") == 0 && !json_object_get(o, "CreationTime"))
-			json_object_set_new(o, "CreationTime", untrusted_string(info->text[i].value, info->text[i].len));
+			json_object_set_new(o, "CreationTime",
+			                    untrusted_string(info->text[i].value, info->text[i].len));
 	if (info->png_time[0])
 		json_object_set_new(o, "ModificationTime", json_string(info->png_time));
 	if (info->exif.date_time_original[0])
@@ -316,7 +318,8 @@ static json_t *image_json(const char *file, const mc_image_info *info)
 			/* keywords are Latin-1 printable by the PNG spec, but only checked by libspng */
 			char *key = printable(info->text[i].keyword, strlen(info->text[i].keyword));
 			if (key && !json_object_get(text, key))
-				json_object_set_new(text, key, untrusted_string(info->text[i].value, info->text[i].len));
+				json_object_set_new(text, key,
+				                    untrusted_string(info->text[i].value, info->text[i].len));
 			free(key);
 		}
 		json_object_set_new(o, "Text", text);
@@ -363,7 +366,8 @@ static void print_plain_json(json_t *o)
 			{
 				char name[128];
 				snprintf(name, sizeof name, "%s[%s]", key, k2);
-				char *p = json_is_string(v2) ? printable(json_string_value(v2), json_string_length(v2)) : NULL;
+				char *p = json_is_string(v2) ? printable(json_string_value(v2), json_string_length(v2))
+				                             : NULL;
 				printf("%-18s %s\n", name, p ? p : "?");
 				free(p);
 			}

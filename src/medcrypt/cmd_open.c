@@ -25,12 +25,15 @@ struct read_opts {
 
 static mc_status parse_read_opts(const char *cmd, int argc, char **argv, struct read_opts *o, mc_err *err)
 {
-	static const struct option opts[] = {
-	    {"key", required_argument, NULL, 'k'},       {"trust", required_argument, NULL, 't'},
-	    {"output", required_argument, NULL, 'o'},    {"meta-out", required_argument, NULL, 'm'},
-	    {"passphrase-fd", required_argument, NULL, 'P'}, {"force", no_argument, NULL, 'f'},
-	    {"json", no_argument, NULL, 'j'},            {"preview-out", required_argument, NULL, 'v'},
-	    {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {{"key", required_argument, NULL, 'k'},
+	                                     {"trust", required_argument, NULL, 't'},
+	                                     {"output", required_argument, NULL, 'o'},
+	                                     {"meta-out", required_argument, NULL, 'm'},
+	                                     {"passphrase-fd", required_argument, NULL, 'P'},
+	                                     {"force", no_argument, NULL, 'f'},
+	                                     {"json", no_argument, NULL, 'j'},
+	                                     {"preview-out", required_argument, NULL, 'v'},
+	                                     {NULL, 0, NULL, 0}};
 	int c;
 	memset(o, 0, sizeof *o);
 	o->pfd = -1;
@@ -86,9 +89,10 @@ static void report_signer(const mc_file *f, const mc_payload_info *info, size_t 
 		if (n_trust)
 			fprintf(stderr, "medcrypt: good signature by trusted key %s\n", hex);
 		else
-			fprintf(stderr,
-			        "medcrypt: good signature by %s, a key you did not --trust: compare it with the sender's\n",
-			        hex);
+			fprintf(
+			    stderr,
+			    "medcrypt: good signature by %s, a key you did not --trust: compare it with the sender's\n",
+			    hex);
 	} else if (mc_file_sig_alg(f) == MC_SIG_NONE) {
 		fprintf(stderr, "medcrypt: warning: the file is not signed: its sender is not authenticated\n");
 	}
@@ -186,7 +190,8 @@ mc_status cmd_open(int argc, char **argv, mc_err *err)
 		if (!meta)
 			fprintf(stderr, "medcrypt: the file carries no metadata; %s not written\n", o.meta_out);
 		else if (!json_is_object(doc)) /* [MC-CORE-10] */
-			fprintf(stderr, "medcrypt: warning: the metadata is not a JSON object; %s not written\n", o.meta_out);
+			fprintf(stderr, "medcrypt: warning: the metadata is not a JSON object; %s not written\n",
+			        o.meta_out);
 		else
 			st = write_small(o.meta_out, meta, meta_len, o.force, err);
 		json_decref(doc);
@@ -283,7 +288,9 @@ mc_status cmd_verify(int argc, char **argv, mc_err *err)
 			if (info.signed_ok)
 				mc_fp_hex(info.signer_fp, hex);
 			printf("ok: %s%s%s\n", info.signed_ok ? "signed by " : "not signed", hex,
-			       info.signed_ok ? (o.n_trust ? " (trusted)" : " (not in --trust: compare the fingerprint)") : "");
+			       info.signed_ok
+			           ? (o.n_trust ? " (trusted)" : " (not in --trust: compare the fingerprint)")
+			           : "");
 			if (o.key)
 				printf("ok: every chunk decrypts and authenticates\n");
 		}
@@ -322,7 +329,8 @@ mc_status cmd_inspect(int argc, char **argv, mc_err *err)
 	}
 	if (o.key) {
 		if ((st = load_identity(o.key, o.pfd, MC_IDENTITY_ENC, &id, err)) != MC_OK ||
-		    (st = mc_file_unlock(f, id, err)) != MC_OK || (st = mc_file_metadata(f, &meta, &meta_len, err)) != MC_OK)
+		    (st = mc_file_unlock(f, id, err)) != MC_OK ||
+		    (st = mc_file_metadata(f, &meta, &meta_len, err)) != MC_OK)
 			goto cleanup;
 	}
 	json_t *j = json_object();
@@ -343,7 +351,10 @@ mc_status cmd_inspect(int argc, char **argv, mc_err *err)
 	}
 	json_object_set_new(j, "recipients", rs);
 	mc_sig_alg alg = mc_file_sig_alg(f);
-	json_object_set_new(j, "signature", json_string(alg == MC_SIG_NONE ? "none" : alg == MC_SIG_ED25519 ? "ed25519" : "rsa-pss"));
+	json_object_set_new(j, "signature",
+	                    json_string(alg == MC_SIG_NONE      ? "none"
+	                                : alg == MC_SIG_ED25519 ? "ed25519"
+	                                                        : "rsa-pss"));
 	json_object_set_new(j, "signer", alg == MC_SIG_NONE ? json_null() : json_fp(mc_pubkey_fp(mc_file_signer(f))));
 	json_object_set_new(j, "metadata_bytes", json_integer((json_int_t)mc_file_metadata_len(f)));
 	json_object_set_new(j, "preview_bytes", json_integer((json_int_t)mc_file_preview_len(f)));
@@ -365,8 +376,8 @@ mc_status cmd_inspect(int argc, char **argv, mc_err *err)
 		if (sizes)
 			printf("plaintext   %llu bytes in %llu chunks\n", (unsigned long long)pt_len,
 			       (unsigned long long)n_chunks);
-		printf("header      %zu bytes; metadata %zu bytes, preview %zu bytes (encrypted)\n", mc_file_header_len(f),
-		       mc_file_metadata_len(f), mc_file_preview_len(f));
+		printf("header      %zu bytes; metadata %zu bytes, preview %zu bytes (encrypted)\n",
+		       mc_file_header_len(f), mc_file_metadata_len(f), mc_file_preview_len(f));
 		printf("recipients  %zu\n", mc_file_n_wraps(f));
 		for (size_t i = 0; i < json_array_size(rs); i++) {
 			json_t *r = json_array_get(rs, i);
@@ -376,7 +387,8 @@ mc_status cmd_inspect(int argc, char **argv, mc_err *err)
 		if (alg == MC_SIG_NONE)
 			printf("signature   none\n");
 		else
-			printf("signature   %s by %s (checked by 'medcrypt verify')\n", json_string_value(json_object_get(j, "signature")),
+			printf("signature   %s by %s (checked by 'medcrypt verify')\n",
+			       json_string_value(json_object_get(j, "signature")),
 			       json_string_value(json_object_get(j, "signer")));
 		if (o.key) {
 			printf("header MAC  ok\n");

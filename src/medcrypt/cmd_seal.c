@@ -7,9 +7,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <getopt.h>
 #include <libgen.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -84,8 +84,8 @@ static mc_status load_metadata(const char *path, json_t **out, mc_err *err)
 
 /* The metadata stored for one input: what `meta` finds in it (unless --no-meta), with the
  * members of the --meta object over it; stored compactly. *out is NULL when there is none. */
-static mc_status input_metadata(const char *in_path, const json_t *user, bool auto_meta, uint8_t **out,
-                                size_t *len, mc_err *err)
+static mc_status input_metadata(const char *in_path, const json_t *user, bool auto_meta, uint8_t **out, size_t *len,
+                                mc_err *err)
 {
 	json_t *doc = NULL;
 	*out = NULL;
@@ -195,16 +195,16 @@ static bool unlock_failed(void *ctx)
 
 /* What is stored beside each input's payload. */
 struct sections {
-	const json_t *user_meta; /* --meta, or NULL */
-	bool auto_meta;          /* not --no-meta */
-	bool make_preview;       /* --preview / --preview-block */
-	uint32_t preview_block;  /* 0: the default */
+	const json_t *user_meta;      /* --meta, or NULL */
+	bool auto_meta;               /* not --no-meta */
+	bool make_preview;            /* --preview / --preview-block */
+	uint32_t preview_block;       /* 0: the default */
 	const uint8_t *fixed_preview; /* --preview-file, or NULL */
 	size_t fixed_preview_len;
 };
 
-static mc_status seal_one(mc_seal_params *params, const struct sections *sec, const char *in_path,
-                          const char *out_path, bool force, bool json, json_t *report, mc_err *err)
+static mc_status seal_one(mc_seal_params *params, const struct sections *sec, const char *in_path, const char *out_path,
+                          bool force, bool json, json_t *report, mc_err *err)
 {
 	int fd;
 	long long size;
@@ -269,14 +269,19 @@ done:
 
 mc_status cmd_seal(int argc, char **argv, mc_err *err)
 {
-	static const struct option opts[] = {
-	    {"recipient", required_argument, NULL, 'r'}, {"cipher", required_argument, NULL, 'c'},
-	    {"sign", required_argument, NULL, 's'},      {"meta", required_argument, NULL, 'm'},
-	    {"preview-file", required_argument, NULL, 'p'}, {"output", required_argument, NULL, 'o'},
-	    {"preview", no_argument, NULL, 'V'},         {"preview-block", required_argument, NULL, 'B'},
-	    {"no-meta", no_argument, NULL, 'N'},
-	    {"passphrase-fd", required_argument, NULL, 'P'}, {"force", no_argument, NULL, 'f'},
-	    {"json", no_argument, NULL, 'j'},            {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {{"recipient", required_argument, NULL, 'r'},
+	                                     {"cipher", required_argument, NULL, 'c'},
+	                                     {"sign", required_argument, NULL, 's'},
+	                                     {"meta", required_argument, NULL, 'm'},
+	                                     {"preview-file", required_argument, NULL, 'p'},
+	                                     {"output", required_argument, NULL, 'o'},
+	                                     {"preview", no_argument, NULL, 'V'},
+	                                     {"preview-block", required_argument, NULL, 'B'},
+	                                     {"no-meta", no_argument, NULL, 'N'},
+	                                     {"passphrase-fd", required_argument, NULL, 'P'},
+	                                     {"force", no_argument, NULL, 'f'},
+	                                     {"json", no_argument, NULL, 'j'},
+	                                     {NULL, 0, NULL, 0}};
 	const char *recipient_paths[MAX_RECIPIENTS];
 	size_t n_recipients = 0;
 	const char *out = NULL, *sign = NULL, *meta = NULL, *preview = NULL;

@@ -46,11 +46,13 @@ static mc_status rewrite(const mc_file *f, int fd, const char *out_path, bool fo
 
 mc_status cmd_share(int argc, char **argv, mc_err *err)
 {
-	static const struct option opts[] = {
-	    {"key", required_argument, NULL, 'k'},      {"recipient", required_argument, NULL, 'r'},
-	    {"output", required_argument, NULL, 'o'},   {"passphrase-fd", required_argument, NULL, 'P'},
-	    {"force", no_argument, NULL, 'f'},          {"json", no_argument, NULL, 'j'},
-	    {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {{"key", required_argument, NULL, 'k'},
+	                                     {"recipient", required_argument, NULL, 'r'},
+	                                     {"output", required_argument, NULL, 'o'},
+	                                     {"passphrase-fd", required_argument, NULL, 'P'},
+	                                     {"force", no_argument, NULL, 'f'},
+	                                     {"json", no_argument, NULL, 'j'},
+	                                     {NULL, 0, NULL, 0}};
 	const char *key = NULL, *out = NULL, *paths[MAX_KEYS];
 	size_t n = 0;
 	int pfd = -1, c;
@@ -119,10 +121,12 @@ mc_status cmd_share(int argc, char **argv, mc_err *err)
 
 mc_status cmd_unshare(int argc, char **argv, mc_err *err)
 {
-	static const struct option opts[] = {
-	    {"recipient", required_argument, NULL, 'r'}, {"fingerprint", required_argument, NULL, 'F'},
-	    {"output", required_argument, NULL, 'o'},    {"force", no_argument, NULL, 'f'},
-	    {"json", no_argument, NULL, 'j'},            {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {{"recipient", required_argument, NULL, 'r'},
+	                                     {"fingerprint", required_argument, NULL, 'F'},
+	                                     {"output", required_argument, NULL, 'o'},
+	                                     {"force", no_argument, NULL, 'f'},
+	                                     {"json", no_argument, NULL, 'j'},
+	                                     {NULL, 0, NULL, 0}};
 	static uint8_t fps[MAX_KEYS][MC_FP_LEN];
 	size_t n = 0;
 	const char *out = NULL;

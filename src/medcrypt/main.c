@@ -15,11 +15,25 @@ static const struct {
 	mc_status status;
 	int code;
 } exit_codes[] = {
-    {MC_OK, 0},           {MC_ERR_IO, 1},     {MC_ERR_NOMEM, 1},   {MC_ERR_CRYPTO, 1},  {MC_ERR_MISUSE, 2},
-    {MC_ERR_KEY, 3},      {MC_ERR_HEADER, 4}, {MC_ERR_UNSUPPORTED, 5}, {MC_ERR_NO_MATCH, 6}, {MC_ERR_MAC, 7},
-    {MC_ERR_PAYLOAD, 8},  {MC_ERR_SIGNATURE, 9}, {MC_ERR_CANCELLED, 1},
+    {MC_OK, 0},
+    {MC_ERR_IO, 1},
+    {MC_ERR_NOMEM, 1},
+    {MC_ERR_CRYPTO, 1},
+    {MC_ERR_MISUSE, 2},
+    {MC_ERR_KEY, 3},
+    {MC_ERR_HEADER, 4},
+    {MC_ERR_UNSUPPORTED, 5},
+    {MC_ERR_NO_MATCH, 6},
+    {MC_ERR_MAC, 7},
+    {MC_ERR_PAYLOAD, 8},
+    {MC_ERR_SIGNATURE, 9},
+    {MC_ERR_CANCELLED, 1},
     /* the server client (cli.h) */
-    {CLI_ERR_SESSION, 10}, {CLI_ERR_DENIED, 11}, {CLI_ERR_RETRY, 12}, {CLI_ERR_PIN, 13}, {CLI_ERR_NETWORK, 14},
+    {CLI_ERR_SESSION, 10},
+    {CLI_ERR_DENIED, 11},
+    {CLI_ERR_RETRY, 12},
+    {CLI_ERR_PIN, 13},
+    {CLI_ERR_NETWORK, 14},
     {CLI_ERR_REFUSED, 15},
 };
 
@@ -62,8 +76,7 @@ static const struct command {
      "                     -o OUT IN [IN ...]\n"
      "\n"
      "Seals IN for every recipient: a fresh file key, wrapped with RSA-OAEP for each. With several\n"
-     "inputs, OUT is a directory and each input becomes OUT/<name>" SEALED_SUFFIX
-     "; the signing key's\n"
+     "inputs, OUT is a directory and each input becomes OUT/<name>" SEALED_SUFFIX "; the signing key's\n"
      "passphrase is asked once for all of them. IN or OUT may be - (stdin, stdout).\n"
      "\n"
      "  -r, --recipient F  a NAME.pub identity, an RSA public key PEM or an X.509 certificate\n"
@@ -330,8 +343,9 @@ static const struct command {
 
 static void print_main_help(FILE *f)
 {
-	fprintf(f, "medcrypt %s: end-to-end encryption of medical images and messages\n\n"
-	           "usage: medcrypt COMMAND [OPTIONS] ...\n\ncommands:\n",
+	fprintf(f,
+	        "medcrypt %s: end-to-end encryption of medical images and messages\n\n"
+	        "usage: medcrypt COMMAND [OPTIONS] ...\n\ncommands:\n",
 	        MC_VERSION_STRING);
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
 		fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);

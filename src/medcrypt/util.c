@@ -5,10 +5,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <signal.h>
-#include <stdio.h>
 #include <libgen.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -84,8 +84,9 @@ static mc_status prompt_tty(passphrase *pp, const char *prompt, mc_err *err)
 	int fd = open("/dev/tty", O_RDWR | O_CLOEXEC);
 	struct termios old, quiet;
 	if (fd < 0)
-		return fail(err, MC_ERR_MISUSE,
-		            "a passphrase is needed: no terminal to ask on; use --passphrase-fd N or MEDCRYPT_PASSPHRASE");
+		return fail(
+		    err, MC_ERR_MISUSE,
+		    "a passphrase is needed: no terminal to ask on; use --passphrase-fd N or MEDCRYPT_PASSPHRASE");
 	bool restore = tcgetattr(fd, &old) == 0;
 	if (restore) {
 		quiet = old;
@@ -162,7 +163,8 @@ mc_status identity_passphrase(const char *path, int passphrase_fd, passphrase *p
 void warn_unprotected(const char *path, const mc_identity *id)
 {
 	if (id && !mc_identity_was_encrypted(id))
-		fprintf(stderr, "medcrypt: warning: %s is not passphrase-protected: anyone who can read it holds the key\n",
+		fprintf(stderr,
+		        "medcrypt: warning: %s is not passphrase-protected: anyone who can read it holds the key\n",
 		        path);
 }
 
@@ -384,8 +386,8 @@ int progress_cb(void *ctx, uint64_t done)
 	pr->last = t;
 	double mb = (double)done / 1e6, rate = mb / (t - pr->start + 1e-9);
 	if (pr->total > 0)
-		fprintf(stderr, "\r%s: %5.1f%%  %.0f of %.0f MB  %.0f MB/s ", pr->what, 100.0 * (double)done / (double)pr->total,
-		        mb, (double)pr->total / 1e6, rate);
+		fprintf(stderr, "\r%s: %5.1f%%  %.0f of %.0f MB  %.0f MB/s ", pr->what,
+		        100.0 * (double)done / (double)pr->total, mb, (double)pr->total / 1e6, rate);
 	else
 		fprintf(stderr, "\r%s: %.0f MB  %.0f MB/s ", pr->what, mb, rate);
 	return 0;

@@ -75,8 +75,8 @@ static void sealed_free(struct sealed *s)
 }
 
 /* Opens bytes with id, optionally requiring trust; returns the class and the plaintext. */
-static mc_status open_bytes(const uint8_t *p, size_t len, const mc_identity *id, const mc_pubkey *trust,
-                            membuf *plain, mc_payload_info *info, mc_err *err)
+static mc_status open_bytes(const uint8_t *p, size_t len, const mc_identity *id, const mc_pubkey *trust, membuf *plain,
+                            mc_payload_info *info, mc_err *err)
 {
 	membuf in = membuf_view(p, len);
 	mc_file *f = NULL;
@@ -93,14 +93,14 @@ static mc_status open_bytes(const uint8_t *p, size_t len, const mc_identity *id,
 
 static void test_round_trips(void)
 {
-	static const size_t sizes[] = {0,     1,      65535, 65536,     65537,         8 * 65536,
-	                               8 * 65536 + 1, 48 * 65536 + 5, 3000000};
+	static const size_t sizes[] = {0, 1, 65535, 65536, 65537, 8 * 65536, 8 * 65536 + 1, 48 * 65536 + 5, 3000000};
 	const mc_pubkey *rcpts[] = {alice_pub};
 	for (int cipher = 1; cipher <= 2; cipher++) {
 		for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
 			for (unsigned threads = 1; threads <= 3; threads += 2) {
 				struct sealed s;
-				if (seal(&s, sizes[i], (mc_cipher)cipher, rcpts, 1, NULL, NULL, NULL, 0, threads) != MC_OK)
+				if (seal(&s, sizes[i], (mc_cipher)cipher, rcpts, 1, NULL, NULL, NULL, 0, threads) !=
+				    MC_OK)
 					continue;
 				size_t chunks = sizes[i] == 0 ? 1 : (sizes[i] + 65535) / 65536;
 				CHECK(s.file.len > chunks * 16 + sizes[i], "size");
@@ -128,7 +128,8 @@ static void test_recipients_and_signers(void)
 	for (int s_i = 0; s_i < 2; s_i++) {
 		const mc_identity *signer = s_i ? signer_pss : signer_ed;
 		struct sealed s;
-		if (seal(&s, 200000, MC_CIPHER_AES_256_GCM, rcpts, 3, signer, meta, preview, sizeof preview, 0) != MC_OK)
+		if (seal(&s, 200000, MC_CIPHER_AES_256_GCM, rcpts, 3, signer, meta, preview, sizeof preview, 0) !=
+		    MC_OK)
 			continue;
 		for (int who = 0; who < 2; who++) {
 			membuf plain = {0};
@@ -137,9 +138,10 @@ static void test_recipients_and_signers(void)
 			mc_pubkey *trust = NULL;
 			mc_pubkey_from_identity(signer, MC_ROLE_SIGNER, &trust, &err);
 			mc_status st = open_bytes(s.file.p, s.file.len, who ? bob : alice, trust, &plain, &info, &err);
-			CHECK(st == MC_OK && plain.len == 200000 && !memcmp(plain.p, s.plain, 200000), "recipient %d: %s",
-			      who, err.msg);
-			CHECK(info.signed_ok && !memcmp(info.signer_fp, mc_pubkey_fp(trust), MC_FP_LEN), "signer reported");
+			CHECK(st == MC_OK && plain.len == 200000 && !memcmp(plain.p, s.plain, 200000),
+			      "recipient %d: %s", who, err.msg);
+			CHECK(info.signed_ok && !memcmp(info.signer_fp, mc_pubkey_fp(trust), MC_FP_LEN),
+			      "signer reported");
 			/* A different trusted key: the signature is good but the signer untrusted. */
 			membuf_free(&plain);
 			st = open_bytes(s.file.p, s.file.len, alice, alice_pub, &plain, &info, &err);
@@ -153,11 +155,14 @@ static void test_recipients_and_signers(void)
 		mc_err err;
 		uint8_t *m = NULL, *pv = NULL;
 		size_t ml = 0, pl = 0;
-		CHECK(mc_file_read(membuf_in(&in), &f, &err) == MC_OK && mc_file_unlock(f, bob, &err) == MC_OK, "unlock");
-		CHECK(mc_file_metadata(f, &m, &ml, &err) == MC_OK && ml == strlen(meta) && !memcmp(m, meta, ml), "meta");
+		CHECK(mc_file_read(membuf_in(&in), &f, &err) == MC_OK && mc_file_unlock(f, bob, &err) == MC_OK,
+		      "unlock");
+		CHECK(mc_file_metadata(f, &m, &ml, &err) == MC_OK && ml == strlen(meta) && !memcmp(m, meta, ml),
+		      "meta");
 		CHECK(mc_file_preview(f, &pv, &pl, &err) == MC_OK && pl == sizeof preview && !memcmp(pv, preview, pl),
 		      "preview");
-		CHECK(mc_file_n_wraps(f) == 3 && mc_file_sig_alg(f) == (s_i ? MC_SIG_RSA_PSS : MC_SIG_ED25519), "header");
+		CHECK(mc_file_n_wraps(f) == 3 && mc_file_sig_alg(f) == (s_i ? MC_SIG_RSA_PSS : MC_SIG_ED25519),
+		      "header");
 		mc_buf_free(m, ml);
 		mc_buf_free(pv, pl);
 		mc_file_free(f);
@@ -203,7 +208,8 @@ static void test_random_access(void)
 		CHECK(mc_file_read_chunk(f, fd, s.file.len, i, chunk, &got, &err) == MC_OK, "chunk %llu: %s",
 		      (unsigned long long)i, err.msg);
 		size_t want = i + 1 == n ? 777 : 65536;
-		CHECK(got == want && !memcmp(chunk, s.plain + i * 65536, want), "chunk %llu content", (unsigned long long)i);
+		CHECK(got == want && !memcmp(chunk, s.plain + i * 65536, want), "chunk %llu content",
+		      (unsigned long long)i);
 	}
 	size_t got;
 	CHECK(mc_file_read_chunk(f, fd, s.file.len, n, chunk, &got, &err) == MC_ERR_MISUSE, "past the end");
@@ -316,7 +322,8 @@ static void test_tampering(void)
 	size_t cs = 11 + 35 + wrap_len; /* core start */
 	size_t signer_len = (size_t)p[cs + 35] << 8 | p[cs + 36];
 	size_t ml_off = cs + 37 + signer_len;
-	size_t meta_len = (size_t)p[ml_off] << 24 | (size_t)p[ml_off + 1] << 16 | (size_t)p[ml_off + 2] << 8 | p[ml_off + 3];
+	size_t meta_len =
+	    (size_t)p[ml_off] << 24 | (size_t)p[ml_off + 1] << 16 | (size_t)p[ml_off + 2] << 8 | p[ml_off + 3];
 	size_t pl_off = ml_off + 4 + meta_len;
 	size_t pv_len = (size_t)p[pl_off + 2] << 8 | p[pl_off + 3];
 	size_t mac_off = pl_off + 4 + pv_len;
@@ -356,8 +363,8 @@ static void test_tampering(void)
 		membuf plain = {0};
 		mc_err err = {0};
 		mc_status st = open_bytes(copy, s.file.len, alice, NULL, &plain, NULL, &err);
-		CHECK(st == flips[i].expect, "%s: expected %s, got %s (%s)", flips[i].what, mc_status_name(flips[i].expect),
-		      mc_status_name(st), err.msg);
+		CHECK(st == flips[i].expect, "%s: expected %s, got %s (%s)", flips[i].what,
+		      mc_status_name(flips[i].expect), mc_status_name(st), err.msg);
 		membuf_free(&plain);
 	}
 	membuf plain = {0};
@@ -370,7 +377,8 @@ static void test_tampering(void)
 	membuf_free(&plain);
 	/* Truncation between boundaries, and of the signature. */
 	for (size_t cut = 1; cut < 70000; cut += 7919) {
-		CHECK(open_bytes(p, s.file.len - cut, alice, NULL, &plain, NULL, &err) == MC_ERR_PAYLOAD, "cut %zu", cut);
+		CHECK(open_bytes(p, s.file.len - cut, alice, NULL, &plain, NULL, &err) == MC_ERR_PAYLOAD, "cut %zu",
+		      cut);
 		membuf_free(&plain);
 	}
 	/* Two chunks swapped. */

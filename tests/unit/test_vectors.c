@@ -17,8 +17,12 @@ static const struct {
 	const char *name;
 	mc_status status;
 } classes[] = {
-    {"success", MC_OK},       {"header failure", MC_ERR_HEADER},   {"unsupported", MC_ERR_UNSUPPORTED},
-    {"no match", MC_ERR_NO_MATCH}, {"MAC failure", MC_ERR_MAC},    {"payload failure", MC_ERR_PAYLOAD},
+    {"success", MC_OK},
+    {"header failure", MC_ERR_HEADER},
+    {"unsupported", MC_ERR_UNSUPPORTED},
+    {"no match", MC_ERR_NO_MATCH},
+    {"MAC failure", MC_ERR_MAC},
+    {"payload failure", MC_ERR_PAYLOAD},
     {"signature failure", MC_ERR_SIGNATURE},
 };
 
@@ -163,11 +167,13 @@ int main(int argc, char **argv)
 		size_t meta_len = 0;
 		mc_err err = {0};
 		mc_status st = run_vector(argv[1], &v, &plain, &meta, &meta_len, &err);
-		CHECK((int)st == expected, "%s: expected %s, got %s (%s)", e->d_name, v.expect, mc_status_name(st), err.msg);
+		CHECK((int)st == expected, "%s: expected %s, got %s (%s)", e->d_name, v.expect, mc_status_name(st),
+		      err.msg);
 		if (st == MC_OK && expected == MC_OK) {
 			char hex[65];
 			hex_sha256(plain.p ? plain.p : (const uint8_t *)"", plain.len, hex);
-			CHECK(!strcmp(hex, v.payload), "%s: plaintext digest %s, expected %s", e->d_name, hex, v.payload);
+			CHECK(!strcmp(hex, v.payload), "%s: plaintext digest %s, expected %s", e->d_name, hex,
+			      v.payload);
 			if (v.metadata[0]) {
 				hex_sha256(meta ? meta : (const uint8_t *)"", meta_len, hex);
 				CHECK(meta && !strcmp(hex, v.metadata), "%s: metadata digest differs", e->d_name);

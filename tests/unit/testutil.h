@@ -43,8 +43,14 @@ static int membuf_write(void *ctx, const uint8_t *buf, size_t len)
 	return 0;
 }
 
-static inline mc_input membuf_in(membuf *m) { return (mc_input){membuf_read, m}; }
-static inline mc_output membuf_out(membuf *m) { return (mc_output){membuf_write, m}; }
+static inline mc_input membuf_in(membuf *m)
+{
+	return (mc_input){membuf_read, m};
+}
+static inline mc_output membuf_out(membuf *m)
+{
+	return (mc_output){membuf_write, m};
+}
 static inline void membuf_free(membuf *m)
 {
 	free(m->p);
