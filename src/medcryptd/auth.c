@@ -24,14 +24,13 @@
 #include "metrics.h"
 #include "util.h"
 
-#define ARGON_T           2
-#define ARGON_M           19456
-#define ARGON_P           1
-#define ARGON_SALT        16
-#define ARGON_LEN         32
-#define HASH_WAIT_SECONDS 5
-#define POW_USED_MAX      8192
-#define COOKIE_NAME       "__Host-medcrypt"
+#define ARGON_T      2
+#define ARGON_M      19456
+#define ARGON_P      1
+#define ARGON_SALT   16
+#define ARGON_LEN    32
+#define POW_USED_MAX 8192
+#define COOKIE_NAME  "__Host-medcrypt"
 
 struct pow_used {
 	uint8_t id[16];
@@ -115,11 +114,11 @@ void mcd_auth_fini(mcd_server *srv)
 	srv->auth = NULL;
 }
 
-static bool take_slot(struct mcd_auth *a)
+static bool take_slot(struct mcd_auth *a, unsigned wait_seconds)
 {
 	struct timespec until;
 	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += HASH_WAIT_SECONDS;
+	until.tv_sec += wait_seconds;
 	mcd_metrics_gauge(MCD_G_HASHES_WAITING, 1);
 	int rc;
 	while ((rc = sem_timedwait(&a->slots, &until)) != 0 && errno == EINTR)
@@ -140,7 +139,7 @@ static void give_slot(struct mcd_auth *a)
 mcd_hash_result mcd_auth_hash(mcd_server *srv, const uint8_t auth_key[32], char **encoded)
 {
 	*encoded = NULL;
-	if (!take_slot(srv->auth))
+	if (!take_slot(srv->auth, srv->cfg.hash_wait_seconds))
 		return MCD_HASH_BUSY;
 	*encoded = hash_encoded(auth_key);
 	give_slot(srv->auth);
@@ -150,7 +149,7 @@ mcd_hash_result mcd_auth_hash(mcd_server *srv, const uint8_t auth_key[32], char 
 mcd_hash_result mcd_auth_verify(mcd_server *srv, const char *encoded, const uint8_t auth_key[32], bool *match)
 {
 	*match = false;
-	if (!take_slot(srv->auth))
+	if (!take_slot(srv->auth, srv->cfg.hash_wait_seconds))
 		return MCD_HASH_BUSY;
 	int rc = argon2id_verify(encoded ? encoded : srv->auth->decoy, auth_key, 32);
 	give_slot(srv->auth);
@@ -194,7 +193,7 @@ bool mcd_session_start(mcd_request *r, int64_t user_id, const mcd_audit_event *e
 	se.user_id = user_id;
 	se.created = now;
 	se.last_seen = now;
-	se.expires = now + MCD_SESSION_MAX_SECONDS;
+	se.expires = now + r->srv->cfg.session_max_seconds;
 	se.reauth_at = 0; /* share, revoke and key changes need an explicit POST /reauth */
 	if (r->srv->store->ops->session_create(r->srv->store, &se, ev) != MCD_STORE_OK)
 		goto cleanup;
@@ -230,7 +229,8 @@ bool mcd_session_load(mcd_request *r)
 	if (!ok || st->ops->session_get(st, hash, &se) != MCD_STORE_OK)
 		return false;
 	int64_t now = mcd_now();
-	if (now - se.last_seen > MCD_SESSION_IDLE_SECONDS || now >= se.expires) {
+	int64_t idle = r->srv->cfg.session_idle_seconds;
+	if (now - se.last_seen > idle || now >= se.expires) {
 		st->ops->session_delete(st, hash, NULL);
 		return false;
 	}
@@ -239,8 +239,10 @@ bool mcd_session_load(mcd_request *r)
 		mcd_user_free(u);
 		return false;
 	}
-	/* Reads must not write on every request: last_seen moves at most once a minute. */
-	if (now - se.last_seen >= MCD_SESSION_TOUCH_SECONDS && st->ops->session_touch(st, hash, now) == MCD_STORE_OK)
+	/* Reads must not write on every request: last_seen moves at most once a minute (or a
+	 * thirtieth of the idle time, when tests make it short). */
+	int64_t touch = idle / 30 < MCD_SESSION_TOUCH_SECONDS ? idle / 30 : MCD_SESSION_TOUCH_SECONDS;
+	if (now - se.last_seen >= touch && st->ops->session_touch(st, hash, now) == MCD_STORE_OK)
 		se.last_seen = now;
 	r->user = u;
 	r->session = se;

@@ -46,6 +46,9 @@ static const struct setting settings[] = {
     {"connection-timeout", K_UINT, AT(connection_timeout), 1, 86400, "SECONDS", "idle connection timeout (default 60)"},
     {"lockout-base-seconds", K_UINT, AT(lockout_base_seconds), 1, 86400, "S", NULL},
     {"pow-bits", K_UINT, AT(pow_bits), 1, 32, "N", NULL},
+    {"session-idle-seconds", K_UINT, AT(session_idle_seconds), 1, MCD_SESSION_IDLE_SECONDS, "S", NULL},
+    {"session-max-seconds", K_UINT, AT(session_max_seconds), 1, MCD_SESSION_MAX_SECONDS, "S", NULL},
+    {"hash-wait-seconds", K_UINT, AT(hash_wait_seconds), 0, 60, "S", NULL},
 };
 #define N_SETTINGS (sizeof settings / sizeof settings[0])
 
@@ -64,6 +67,9 @@ static void set_defaults(mcd_config *cfg)
 	cfg->connection_timeout = 60;
 	cfg->lockout_base_seconds = 60;
 	cfg->pow_bits = 20;
+	cfg->session_idle_seconds = MCD_SESSION_IDLE_SECONDS;
+	cfg->session_max_seconds = MCD_SESSION_MAX_SECONDS;
+	cfg->hash_wait_seconds = 5;
 }
 
 static bool parse_listen(mcd_config *cfg, const char *v)

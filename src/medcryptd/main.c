@@ -239,7 +239,7 @@ static int serve(mcd_config *cfg)
 			break;
 		}
 		int64_t now = mcd_now();
-		srv.store->ops->sessions_expire(srv.store, now - MCD_SESSION_IDLE_SECONDS, now);
+		srv.store->ops->sessions_expire(srv.store, now - (int64_t)srv.cfg.session_idle_seconds, now);
 	}
 	mcd_http_stop(daemon);
 	daemon = NULL;

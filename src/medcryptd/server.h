@@ -41,9 +41,14 @@ typedef struct mcd_config {
 	unsigned connection_limit;
 	unsigned per_ip_limit;
 	unsigned connection_timeout;
-	/* Hidden, for tests: the first lockout's length and the proof-of-work difficulty. */
+	/* Hidden, for tests: the first lockout's length, the proof-of-work difficulty, the session
+	 * lifetimes (MCD_SESSION_IDLE_SECONDS, MCD_SESSION_MAX_SECONDS) and how long a login waits
+	 * for a free Argon2id slot before 503. */
 	unsigned lockout_base_seconds;
 	unsigned pow_bits;
+	unsigned session_idle_seconds;
+	unsigned session_max_seconds;
+	unsigned hash_wait_seconds;
 } mcd_config;
 
 struct mcd_auth;

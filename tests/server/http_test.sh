@@ -470,6 +470,51 @@ grep -q "is listening on" "$T/server.out" && ok || bad "restart prints the URL"
 grep -q "invitation" "$T/server.out" && bad "restart prints no invitation" || ok
 server_stop && ok || bad "second stop"
 
+# ---- session lifetimes and the Argon2id limit (API.md §12, §13), with short test settings ----
+server_start --session-idle-seconds 3 --session-max-seconds 9 --max-hashes 1 --hash-wait-seconds 0 ||
+	bad "start with short sessions"
+login doctor
+expect_status 200 "login (short sessions)"
+sleep 4
+as doctor GET /api/v1/me
+expect_error 401 unauthenticated "a session idle for longer than the idle limit ends"
+login doctor
+SESSION_START=$SECONDS
+for i in 1 2 3; do
+	sleep 2
+	as doctor GET /api/v1/me
+	expect_status 200 "requests every 2 s keep the session alive ($i)"
+done
+sleep $((10 - (SECONDS - SESSION_START)))
+as doctor GET /api/v1/me
+expect_error 401 unauthenticated "the session ends at its absolute limit, however active"
+# Twelve logins at once with one Argon2id slot and no waiting: some are told the server is busy,
+# none is let in without its hash, and no failure is counted against the account.
+BUSY_AUTH=$(auth_key_of doctor)
+BUSY_PIDS=()
+for i in $(seq 1 12); do
+	curl -sS --tlsv1.3 --cacert "$CERT" --resolve "localhost:$PORT:127.0.0.1" -o "busy.$i.body" -D "busy.$i.headers" \
+		-w '%{http_code}' -H 'Content-Type: application/json' \
+		--data-binary "{\"username\":\"doctor\",\"auth_key\":\"$BUSY_AUTH\"}" "$URL/api/v1/login" >"busy.$i.status" 2>/dev/null &
+	BUSY_PIDS+=($!)
+done
+wait "${BUSY_PIDS[@]}" # not a bare wait: the server is a child of this shell too
+n_ok=0 n_busy=0 n_other=0
+for i in $(seq 1 12); do
+	case "$(cat "busy.$i.status")" in
+	200) n_ok=$((n_ok + 1)) ;;
+	503) if [ "$(jv "busy.$i.body" error)" = busy ] && grep -qi '^retry-after:' "busy.$i.headers"; then
+		n_busy=$((n_busy + 1))
+	else n_other=$((n_other + 1)); fi ;;
+	*) n_other=$((n_other + 1)) ;;
+	esac
+done
+[ "$n_busy" -ge 1 ] && [ "$n_ok" -ge 1 ] && [ "$n_other" = 0 ] && ok ||
+	bad "12 logins at once with one hash slot: $n_ok ok, $n_busy busy (want >= 1 of each), $n_other other"
+login doctor
+expect_status 200 "busy answers are not counted as failures"
+server_stop && ok || bad "stop (short sessions)"
+
 # ---- configuration: flags over environment over file ----
 listened_port() { # listened_port ARGS...: starts medcryptd, prints the port it announced, stops it
 	"$MEDCRYPTD" "$@" >cfg.out 2>>"$T/server.log" &
