@@ -306,6 +306,33 @@ static bool is_implicit(const char *ts)
 	return strcmp(ts, MC_DICOM_TS_IMPLICIT_LE) == 0;
 }
 
+/* VRs with a 2-byte length in explicit VR (PS3.5 7.1.2), which cannot hold more than 65535 bytes. */
+static bool short_vr(const char *vr)
+{
+	static const char shorts[][3] = {"AE", "AS", "AT", "CS", "DA", "DS", "DT", "FL", "FD", "IS", "LO",
+	                                 "LT", "PN", "SH", "SL", "SS", "ST", "TM", "UI", "UL", "US"};
+	for (size_t i = 0; i < sizeof shorts / sizeof shorts[0]; i++)
+		if (memcmp(vr, shorts[i], 2) == 0)
+			return true;
+	return false;
+}
+
+/* The VR of an original of an implicit VR file in the Encrypted Content, which is always
+ * explicit VR little endian (PS3.3 C.12.1.1.4.1): the table's, UL for a group length, LO for a
+ * private creator, else UN (PS3.5 6.2.2), which is also what a value too long for its VR's
+ * 2-byte length becomes. (An explicit VR file's originals keep their own VRs.) */
+static const char *content_vr(const mc_dicom_element *el, const char *table_vr)
+{
+	const char *vr = vr_of(el, table_vr);
+	if (strcmp(vr, "UN") == 0 && el->element == 0x0000)
+		vr = "UL";
+	else if (strcmp(vr, "UN") == 0 && el->group % 2 == 1 && el->element >= 0x0010 && el->element <= 0x00FF)
+		vr = "LO";
+	if (short_vr(vr) && el->length != MC_DICOM_UNDEFINED_LENGTH && el->length > 0xFFFF)
+		vr = "UN";
+	return vr;
+}
+
 /* The file meta group is copied into a new one, which must be in ascending order (PS3.5 7.1). */
 static mc_status meta_disorder(mc_err *err, uint16_t element, uint16_t after)
 {
@@ -324,6 +351,16 @@ static void read_ts(const mc_dicom_element *el, char ts[65])
 	while (n > 0 && (ts[n - 1] == 0 || ts[n - 1] == ' '))
 		n--;
 	ts[n] = 0;
+}
+
+/* Is (0002,0002) the Media Storage Directory Storage SOP Class (PS3.10 8.6)? */
+static bool is_dicomdir(const mc_dicom_element *el)
+{
+	static const char dicomdir[] = "1.2.840.10008.1.3.10";
+	size_t n = el->value ? el->length : 0;
+	while (n > 0 && (el->value[n - 1] == 0 || el->value[n - 1] == ' '))
+		n--;
+	return n == sizeof dicomdir - 1 && memcmp(el->value, dicomdir, n) == 0;
 }
 
 /* ---- pass 1: collect the originals */
@@ -423,8 +460,10 @@ static int c_start_top(collect *c, uint32_t tag, bool sequence, bool keep)
 	mc_status st = mc_dicom_writer_new(o, &c->fwd.w, c->err);
 	if (st != MC_OK)
 		return c_fail(c, st);
-	mc_dicom_writer_set_explicit(c->fwd.w, !is_implicit(c->ts));
+	mc_dicom_writer_set_explicit(c->fwd.w, true); /* PS3.3 C.12.1.1.4.1: explicit VR little endian */
 	mc_dicom_writer_swap(c->fwd.w, c->big_endian);
+	/* An implicit VR item's defined length does not hold its explicit VR encoding. */
+	c->fwd.undefined_lengths = is_implicit(c->ts);
 	c->fwd.st = MC_OK;
 	c->fwd.open = 0;
 	c->buffering = true;
@@ -540,6 +579,12 @@ static int c_element(void *ctx, const mc_dicom_element *el)
 			read_ts(el, c->ts);
 			c->big_endian = strcmp(c->ts, MC_DICOM_TS_EXPLICIT_BE) == 0;
 		}
+		if (el->element == 0x0002 && is_dicomdir(el))
+			return c_fail(c,
+			              mc_fail(c->err, MC_ERR_UNSUPPORTED,
+			                      "this is a DICOMDIR (Media Storage Directory), whose records hold byte "
+			                      "offsets into the file itself: de-identify the image files it lists, "
+			                      "then make a new DICOMDIR for them (dcmmkdir)"));
 		return 0;
 	}
 	const char *table_vr;
@@ -575,7 +620,7 @@ static int c_element(void *ctx, const mc_dicom_element *el)
 	if (!c->buffering)
 		return 0;
 	mc_dicom_element copy = *el;
-	memcpy(copy.vr, vr_of(el, table_vr), 2);
+	memcpy(copy.vr, is_implicit(c->ts) ? content_vr(el, table_vr) : el->vr, 2);
 	return c_forward(c, mc_fwd_element(&c->fwd, &copy));
 }
 
@@ -930,13 +975,10 @@ static mc_status insert(emit *e, uint32_t tag)
 		return st == MC_OK ? mc_dicom_write_sequence_end(w, e->err) : st;
 	}
 	/* (0400,0500): one item, the encrypted transfer syntax and the EnvelopedData (padded) */
-	static const uint8_t ts[] = MC_DICOM_TS_EXPLICIT_LE;
-	static const uint8_t ts_implicit[] = MC_DICOM_TS_IMPLICIT_LE "";
-	bool implicit = !e->explicit_vr;
+	static const uint8_t ts[] = MC_DICOM_TS_EXPLICIT_LE; /* the Encrypted Content's, whatever the file's */
 	if ((st = mc_dicom_write_sequence(w, 0x0400, 0x0500, "SQ", MC_DICOM_UNDEFINED_LENGTH, e->err)) != MC_OK ||
 	    (st = mc_dicom_write_item(w, MC_DICOM_UNDEFINED_LENGTH, e->err)) != MC_OK ||
-	    (st = implicit ? put(e, 0x0400, 0x0510, "UI", ts_implicit, 18) : put(e, 0x0400, 0x0510, "UI", ts, 20)) !=
-	        MC_OK ||
+	    (st = put(e, 0x0400, 0x0510, "UI", ts, 20)) != MC_OK ||
 	    (st = mc_dicom_write_header(w, 0x0400, 0x0520, "OB", (uint32_t)((e->cms_len + 1) & ~(size_t)1), e->err)) !=
 	        MC_OK ||
 	    (st = mc_dicom_write_value(w, e->cms, e->cms_len, e->err)) != MC_OK)
@@ -1170,19 +1212,15 @@ static int e_chunk(void *ctx, const uint8_t *b, size_t n)
 
 /* The plaintext of the Encrypted Content (FORMAT.md §14): (0400,0550) with one item holding the
  * originals; with --region, then the private block (7FD1,0010) creator and (7FD1,1001) region
- * record. In the file's VR encoding (explicit or implicit little endian). *plain is malloc'd. */
+ * record. Explicit VR little endian, whatever the file's encoding. *plain is malloc'd. */
 static mc_status encrypted_content(collect *c, uint8_t **plain, size_t *len, mc_err *err)
 {
 	/* (0400,0550) and its one item, both of undefined length, open the encrypted dataset */
 	static const uint8_t mas_open[] = {0x00, 0x04, 0x50, 0x05, 'S',  'Q',  0,    0,    0xFF, 0xFF,
 	                                   0xFF, 0xFF, 0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF};
-	static const uint8_t mas_open_implicit[] = {0x00, 0x04, 0x50, 0x05, 0xFF, 0xFF, 0xFF, 0xFF,
-	                                            0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF};
 	static const uint8_t mas_close[] = {0xFE, 0xFF, 0x0D, 0xE0, 0, 0, 0, 0, 0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0};
 	static const char creator[] = MC_DEID_REGIONS_CREATOR " "; /* even: 22 */
-	bool implicit = is_implicit(c->ts);
-	size_t open_len = implicit ? sizeof mas_open_implicit : sizeof mas_open;
-	size_t total = open_len + c->mas.len + sizeof mas_close, record_len = 0, rec_at = 0;
+	size_t total = sizeof mas_open + c->mas.len + sizeof mas_close, record_len = 0, rec_at = 0;
 	uint64_t saved = c->has_regions ? c->px.saved_len : 0;
 	if (saved > MC_DEID_MAX_ENCRYPTED - c->mas.len)
 		return mc_fail(err, MC_ERR_UNSUPPORTED,
@@ -1190,7 +1228,7 @@ static mc_status encrypted_content(collect *c, uint8_t **plain, size_t *len, mc_
 		               MC_DEID_MAX_ENCRYPTED >> 20);
 	if (c->has_regions) {
 		record_len = MC_DEID_REGIONS_HEADER + 16 * c->px.n_regions + (size_t)saved;
-		total += 8 + (sizeof creator - 1) + (implicit ? 8 : 12);
+		total += 8 + (sizeof creator - 1) + 12;
 		rec_at = total;
 		total += record_len + record_len % 2;
 	}
@@ -1198,8 +1236,8 @@ static mc_status encrypted_content(collect *c, uint8_t **plain, size_t *len, mc_
 	if (!p)
 		return mc_fail(err, MC_ERR_NOMEM, "out of memory");
 	uint8_t *o = p;
-	memcpy(o, implicit ? mas_open_implicit : mas_open, open_len);
-	o += open_len;
+	memcpy(o, mas_open, sizeof mas_open);
+	o += sizeof mas_open;
 	if (c->mas.len)
 		memcpy(o, c->mas.p, c->mas.len);
 	o += c->mas.len;
@@ -1207,19 +1245,13 @@ static mc_status encrypted_content(collect *c, uint8_t **plain, size_t *len, mc_
 	o += sizeof mas_close;
 	if (c->has_regions) {
 		uint32_t clen = sizeof creator - 1, rlen = (uint32_t)(record_len + record_len % 2);
-		memcpy(o, "\xD1\x7F\x10\x00", 4);
-		if (implicit) {
-			o[4] = (uint8_t)clen, o[5] = o[6] = o[7] = 0;
-		} else {
-			memcpy(o + 4, "LO", 2);
-			o[6] = (uint8_t)clen, o[7] = 0;
-		}
+		memcpy(o, "\xD1\x7F\x10\x00LO", 6);
+		o[6] = (uint8_t)clen, o[7] = 0;
 		memcpy(o + 8, creator, clen);
 		o += 8 + clen;
 		memcpy(o, "\xD1\x7F\x01\x10", 4);
-		uint8_t *l = o + (implicit ? 4 : 8);
-		if (!implicit)
-			memcpy(o + 4, "OB\0\0", 4);
+		uint8_t *l = o + 8;
+		memcpy(o + 4, "OB\0\0", 4);
 		l[0] = (uint8_t)rlen, l[1] = (uint8_t)(rlen >> 8), l[2] = (uint8_t)(rlen >> 16),
 		l[3] = (uint8_t)(rlen >> 24);
 		mc_deid_pixels_record(&c->px, c->bia_present ? 0 : MC_DEID_REGIONS_ABSENT_BIA, p + rec_at);

@@ -16,6 +16,7 @@
 #include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -229,6 +230,13 @@ static mc_status deid_dir(const char *dir, const char *out_dir, const mc_deid_pa
 		char in_path[4096], out_path[4096];
 		snprintf(in_path, sizeof in_path, "%s/%s", dir, names[i]);
 		snprintf(out_path, sizeof out_path, "%s/%s", out_dir, names[i]);
+		if (strcasecmp(names[i], "DICOMDIR") == 0) { /* its offsets would point nowhere */
+			fprintf(stderr,
+			        "medcrypt deid: skipped %s: a DICOMDIR indexes the originals; make a new one for %s "
+			        "(dcmmkdir)\n",
+			        in_path, out_dir);
+			continue;
+		}
 		if ((st = deid_one(in_path, out_path, p, force, err)) == MC_OK)
 			(*done)++;
 	}
