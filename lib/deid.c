@@ -462,8 +462,6 @@ static int c_start_top(collect *c, uint32_t tag, bool sequence, bool keep)
 		return c_fail(c, st);
 	mc_dicom_writer_set_explicit(c->fwd.w, true); /* PS3.3 C.12.1.1.4.1: explicit VR little endian */
 	mc_dicom_writer_swap(c->fwd.w, c->big_endian);
-	/* An implicit VR item's defined length does not hold its explicit VR encoding. */
-	c->fwd.undefined_lengths = is_implicit(c->ts);
 	c->fwd.st = MC_OK;
 	c->fwd.open = 0;
 	c->buffering = true;
@@ -638,6 +636,13 @@ static int c_sequence_start(void *ctx, const mc_dicom_element *el)
 	}
 	if (!c->buffering)
 		return 0;
+	if (is_implicit(c->ts) && el->depth == 0) {
+		/* An implicit VR sequence goes in as UN, whose value stays implicit VR (PS3.5 6.2.2):
+		 * its defined lengths still hold, and reid gives back the very bytes. */
+		mc_dicom_element un = *el;
+		memcpy(un.vr, "UN", 3);
+		return c_forward(c, mc_fwd_sequence_start(&c->fwd, &un));
+	}
 	return c_forward(c, mc_fwd_sequence_start(&c->fwd, el));
 }
 

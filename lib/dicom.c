@@ -486,8 +486,15 @@ static mc_status run(parser *p, uint64_t total, bool dataset_only)
 		return mc_fail(p->err, MC_ERR_HEADER,
 		               "not a DICOM file: %zu bytes is shorter than the 128-byte preamble and \"DICM\"",
 		               p->len);
-	if (memcmp(p->buf + PREAMBLE_LEN, "DICM", 4) != 0)
-		return mc_fail(p->err, MC_ERR_HEADER, "not a DICOM Part 10 file: no \"DICM\" at byte 128");
+	if (memcmp(p->buf + PREAMBLE_LEN, "DICM", 4) != 0) {
+		/* A dataset without preamble and meta group starts with a tag of group 0008 (either
+		 * byte order): a network dump or an ACR-NEMA style file, which dcmconv rewrites. */
+		bool bare = (p->buf[0] == 0x08 && p->buf[1] == 0x00) || (p->buf[0] == 0x00 && p->buf[1] == 0x08);
+		return mc_fail(p->err, MC_ERR_HEADER, "not a DICOM Part 10 file: no \"DICM\" at byte 128%s",
+		               bare ? " (it looks like a bare dataset without the preamble and file meta group; "
+		                      "'dcmconv IN OUT' writes it as a Part 10 file)"
+		                    : "");
+	}
 	if ((st = take(p, NULL, PREAMBLE_LEN + 4, "the preamble")) != MC_OK)
 		return st;
 

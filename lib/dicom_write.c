@@ -386,6 +386,13 @@ mc_status mc_dicom_write_value(mc_dicom_writer *w, const uint8_t *bytes, size_t 
 	if (st != MC_OK)
 		return st;
 	w->value_left -= len;
+	if (w->value_left == 0 && w->carried > 0) {
+		/* a malformed value whose length is not a whole number of units: the tail that
+		 * makes no unit is copied as it is, so the lengths around it still hold */
+		unsigned k = w->carried;
+		w->carried = 0;
+		return emit(w, w->carry, k, err);
+	}
 	return MC_OK;
 }
 
@@ -408,8 +415,6 @@ mc_status mc_dicom_write_sequence(mc_dicom_writer *w, uint16_t group, uint16_t e
 	bool un = vr && strcmp(vr, "UN") == 0;
 	if (!vr || (!un && strcmp(vr, "SQ") != 0))
 		return mc_fail(err, MC_ERR_MISUSE, "DICOM writer: a sequence has VR SQ or UN");
-	if (un && length != MC_DICOM_UNDEFINED_LENGTH && f->explicit_vr)
-		return mc_fail(err, MC_ERR_MISUSE, "DICOM writer: a UN sequence has an undefined length");
 	if ((st = put_header(w, group, element, vr, length, length == MC_DICOM_UNDEFINED_LENGTH ? 0 : length, err)) !=
 	    MC_OK)
 		return st;

@@ -190,6 +190,11 @@ static mc_status dcm_load(const uint8_t *file, size_t len, dcm_scan *s, mc_err *
 		               "DICOM pixels of %u bits allocated and %u samples are not supported: only 8 or 16 bits, "
 		               "1 or 3 samples",
 		               s->bits_allocated, s->samples);
+	if (strncmp(s->photometric, "YBR_", 4) == 0 && strcmp(s->photometric, "YBR_FULL") != 0)
+		return mc_fail(err, MC_ERR_UNSUPPORTED,
+		               "DICOM pixels in %s are not supported: their chroma is subsampled (only MONOCHROME1/2, "
+		               "PALETTE COLOR, RGB and YBR_FULL)",
+		               s->photometric);
 	if (s->samples == 1)
 		s->planar = 0;
 	if (s->bits_stored == 0 || s->bits_stored > s->bits_allocated)

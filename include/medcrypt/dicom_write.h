@@ -8,7 +8,8 @@
  * followed by any number of pieces (mc_dicom_write_header + mc_dicom_write_value), so that a
  * value of any size passes through in constant memory. The writer writes little endian only:
  * explicit VR, or implicit VR when the file meta group names Implicit VR Little Endian; inside a
- * sequence of VR UN and undefined length it writes implicit VR little endian (PS3.5 6.2.2).
+ * sequence of VR UN it writes implicit VR little endian (PS3.5 6.2.2; with a defined length, a
+ * reader sees the value as bytes).
  * Every defined length (of a value, an item, a sequence) is checked against what is then
  * written into it: a mismatch is MC_ERR_MISUSE, never a malformed file.
  *
