@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "charset.h"
 #include "cli.h"
 
 /* The attributes shown, in output order. Strings are trimmed of DICOM padding. */
@@ -43,6 +44,9 @@ static const struct field {
 #define NFIELDS (sizeof fields / sizeof fields[0])
 
 typedef struct meta {
+	uint8_t charset[256]; /* Specific Character Set (0008,0005), which comes before the text */
+	size_t charset_len;
+	bool charset_unknown;
 	char *text[NFIELDS];
 	size_t len[NFIELDS];
 	long long number[NFIELDS];
@@ -57,6 +61,11 @@ static int on_element(void *ctx, const mc_dicom_element *el)
 		return 0;
 	if (el->group == 0x7FE0 && el->element == 0x0010)
 		return 1; /* everything shown comes before the pixel data: stop reading */
+	if (el->group == 0x0008 && el->element == 0x0005 && el->value) {
+		m->charset_len = el->length < sizeof m->charset ? el->length : 0; /* longer: no valid value */
+		memcpy(m->charset, el->value, m->charset_len);
+		return 0;
+	}
 	for (size_t i = 0; i < NFIELDS; i++) {
 		const struct field *fd = &fields[i];
 		if (fd->group != el->group || fd->element != el->element || !el->value)
@@ -90,13 +99,14 @@ static int on_element(void *ctx, const mc_dicom_element *el)
 			return 0;
 		}
 		free(m->text[i]);
-		if (!(m->text[i] = malloc(n + 1))) {
+		bool known = true;
+		m->text[i] = dicom_text_utf8(m->charset, m->charset_len, v, n,
+		                             el->element == 0x0010 && el->group == 0x0010, &m->len[i], &known);
+		if (!m->text[i]) {
 			m->st = MC_ERR_NOMEM;
 			return 1;
 		}
-		memcpy(m->text[i], v, n);
-		m->text[i][n] = 0;
-		m->len[i] = n;
+		m->charset_unknown |= !known;
 		m->present[i] = true;
 		return 0;
 	}
@@ -234,7 +244,14 @@ static mc_status read_meta(const char *path, int fd, long long size, meta_result
 	st = mc_dicom_parse_chunked(in, size >= 0 ? (uint64_t)size : MC_DICOM_SIZE_UNKNOWN, &v, skip_bytes, m, err);
 	if (st == MC_ERR_CANCELLED && m->st == MC_OK)
 		st = MC_OK; /* stopped at the pixel data on purpose */
-	else if (st == MC_ERR_CANCELLED)
+	if ((st == MC_OK) && m->charset_unknown) {
+		char *cs = printable((const char *)m->charset, m->charset_len);
+		fprintf(stderr,
+		        "medcrypt meta: note: %s: Specific Character Set \"%s\" names a character set medcrypt does "
+		        "not know: text outside ASCII is shown as U+FFFD\n",
+		        path, cs ? cs : "?");
+		free(cs);
+	} else if (st == MC_ERR_CANCELLED)
 		st = m->st, snprintf(err->msg, sizeof err->msg, "out of memory");
 	if (st == MC_ERR_HEADER) {
 		char detail[sizeof err->msg];
