@@ -7,9 +7,10 @@
  * bits allocated, monochrome (MONOCHROME1/2, signed or not, Bits Stored and High Bit, Rescale
  * Slope/Intercept, the first Window Center/Width or else a window from the frame's histogram)
  * or RGB (Planar Configuration 0 or 1). Encapsulated data: JPEG Baseline (and 8-bit Extended)
- * through libjpeg-turbo, from the fragments of the first frame; any other compressed transfer
- * syntax is refused as unsupported. PS3.3 C.7.6.3 (image pixel), C.11.2 (VOI LUT) and PS3.5
- * A.4 (encapsulation) are the references.
+ * through libjpeg-turbo, from the fragments of the first frame, and RLE Lossless (PS3.5 Annex G),
+ * whose first frame is decoded in memory (bounded) and then read like native data; any other
+ * compressed transfer syntax is refused as unsupported. PS3.3 C.7.6.3 (image pixel), C.11.2 (VOI
+ * LUT) and PS3.5 A.4 (encapsulation) are the references.
  */
 #include <errno.h>
 #include <math.h>
@@ -23,6 +24,7 @@
 #include "internal.h"
 
 #define MAX_FRAGMENTS 65536u
+#define MC_TS_RLE     "1.2.840.10008.1.2.5"
 #define BAND_BYTES    (1u << 20) /* bytes of native pixel data read per pread */
 
 typedef struct fragment {
@@ -42,6 +44,7 @@ typedef struct dicom_image {
 	bool has_window;
 	/* pixel data */
 	bool found_pixels, encapsulated, big_endian;
+	const uint8_t *mem; /* a decoded frame (RLE) that native_rows reads instead of the file */
 	uint64_t pixel_offset;
 	uint32_t pixel_length;
 	/* encapsulated: the basic offset table and the first frame's fragments */
@@ -223,7 +226,8 @@ static int on_fragment(void *ctx, unsigned index, uint64_t offset, uint32_t leng
 	}
 	if (index == 1)
 		im->first_item = offset - 8;
-	if (im->frames > 1 && im->have_bot && offset - 8 - im->first_item >= im->bot_end) {
+	if ((im->frames > 1 && im->have_bot && offset - 8 - im->first_item >= im->bot_end) ||
+	    (strcmp(im->ts, MC_TS_RLE) == 0 && im->n_frags == 1)) { /* RLE: a frame is one fragment (PS3.5 A.4.2) */
 		im->frame_done = true;
 		return 1;
 	}
@@ -269,6 +273,15 @@ static inline uint32_t raw_at(const dicom_image *im, const uint8_t *p)
 	return im->big_endian ? (uint32_t)((p[0] << 8) | p[1]) : (uint32_t)(p[0] | (p[1] << 8));
 }
 
+/* Pixel bytes at off: from the file, or from the decoded frame. */
+static mc_status read_pixels(dicom_image *im, uint8_t *buf, size_t len, uint64_t off, mc_err *err)
+{
+	if (!im->mem)
+		return pread_all(im->fd, buf, len, off, err);
+	memcpy(buf, im->mem + off, len); /* within the frame: native_rows checked its size */
+	return MC_OK;
+}
+
 /* Reads the frame band by band and calls fn for each row. */
 typedef void (*row_fn)(dicom_image *im, void *ctx, uint32_t y, const uint8_t *row, const uint8_t *planes[3]);
 
@@ -290,13 +303,13 @@ static mc_status for_each_row(dicom_image *im, row_fn fn, void *ctx, mc_err *err
 	for (uint32_t y0 = 0; y0 < im->rows && st == MC_OK; y0 += (uint32_t)band_rows) {
 		size_t n = im->rows - y0 < band_rows ? im->rows - y0 : band_rows;
 		if (!planar) {
-			st = pread_all(im->fd, band, n * row_bytes, im->pixel_offset + (uint64_t)y0 * row_bytes, err);
+			st = read_pixels(im, band, n * row_bytes, im->pixel_offset + (uint64_t)y0 * row_bytes, err);
 		} else {
 			size_t plane_row = (size_t)im->columns * bps;
 			for (int c = 0; c < 3 && st == MC_OK; c++)
-				st = pread_all(im->fd, band + (size_t)c * n * plane_row, n * plane_row,
-				               im->pixel_offset + (uint64_t)c * plane_bytes + (uint64_t)y0 * plane_row,
-				               err);
+				st = read_pixels(
+				    im, band + (size_t)c * n * plane_row, n * plane_row,
+				    im->pixel_offset + (uint64_t)c * plane_bytes + (uint64_t)y0 * plane_row, err);
 		}
 		for (size_t i = 0; i < n && st == MC_OK; i++) {
 			if (!planar) {
@@ -546,6 +559,97 @@ static mc_status jpeg_frame_rows(dicom_image *im, mc_rows *r, mc_err *err)
 	return st;
 }
 
+/* ---- encapsulated RLE (PS3.5 Annex G) ---- */
+
+static uint32_t le32_at(const uint8_t *p)
+{
+	return p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+
+/* One RLE segment (a PackBits byte stream) into out, exactly n bytes; false when it does not
+ * decode to n bytes (a run past the end or too short). */
+static bool rle_segment(const uint8_t *in, size_t len, uint8_t *out, size_t n)
+{
+	size_t i = 0, o = 0;
+	while (o < n && i < len) {
+		int8_t h = (int8_t)in[i++];
+		if (h >= 0) {
+			size_t k = (size_t)h + 1;
+			if (k > len - i || k > n - o)
+				return false;
+			memcpy(out + o, in + i, k);
+			i += k, o += k;
+		} else if (h != -128) {
+			size_t k = (size_t)(1 - h);
+			if (i >= len || k > n - o)
+				return false;
+			memset(out + o, in[i++], k);
+			o += k;
+		}
+	}
+	return o == n;
+}
+
+/* Decodes the first frame into a buffer laid out as native little endian pixel data, planar
+ * when there are three samples, which native_rows then reads. */
+static mc_status rle_frame_rows(dicom_image *im, mc_rows *r, mc_err *err)
+{
+	if (im->n_frags != 1)
+		return mc_fail(err, MC_ERR_HEADER, "malformed DICOM: the RLE pixel data has no fragment");
+	if (im->samples == 0)
+		im->samples = 1;
+	if ((im->bits_allocated != 8 && im->bits_allocated != 16) || (im->samples != 1 && im->samples != 3))
+		return mc_fail(err, MC_ERR_UNSUPPORTED,
+		               "DICOM previews support 8 or 16 bits allocated and 1 or 3 samples, not %u and %u",
+		               im->bits_allocated, im->samples);
+	size_t bps = im->bits_allocated / 8, plane = (size_t)im->rows * im->columns;
+	size_t frame = plane * im->samples * bps, segments = im->samples * bps;
+	if (frame > 4 * im->lim->max_chunk) /* decoded in memory: bounded like four compressed frames */
+		return mc_fail(err, MC_ERR_UNSUPPORTED,
+		               "the decoded RLE frame of %zu bytes is over the limit of %zu bytes", frame,
+		               4 * im->lim->max_chunk);
+	size_t len = im->frags[0].length;
+	if (len < 64)
+		return mc_fail(err, MC_ERR_HEADER, "malformed DICOM: an RLE fragment of %zu bytes has no header", len);
+	uint8_t *data = malloc(len), *out = malloc(frame);
+	mc_status st = data && out ? pread_all(im->fd, data, len, im->frags[0].offset, err)
+	                           : mc_fail(err, MC_ERR_NOMEM, "out of memory");
+	uint8_t *seg = st == MC_OK ? malloc(plane) : NULL;
+	if (st == MC_OK && !seg)
+		st = mc_fail(err, MC_ERR_NOMEM, "out of memory");
+	if (st == MC_OK && le32_at(data) != segments)
+		st =
+		    mc_fail(err, MC_ERR_HEADER, "malformed DICOM: the RLE header has %lu segments, the image needs %zu",
+		            (unsigned long)le32_at(data), segments);
+	/* segment k holds byte k % bps (most significant first) of sample k / bps of every pixel */
+	for (size_t k = 0; st == MC_OK && k < segments; k++) {
+		uint32_t from = le32_at(data + 4 + 4 * k),
+		         to = k + 1 < segments ? le32_at(data + 8 + 4 * k) : (uint32_t)len;
+		if (from < 64 || to < from || to > len || !rle_segment(data + from, to - from, seg, plane)) {
+			st = mc_fail(err, MC_ERR_HEADER,
+			             "malformed DICOM: RLE segment %zu of the first frame is corrupt", k + 1);
+			break;
+		}
+		size_t sample = k / bps, byte = bps - 1 - k % bps; /* little endian position */
+		uint8_t *dst = out + sample * plane * bps + byte;
+		for (size_t i = 0; i < plane; i++)
+			dst[i * bps] = seg[i];
+	}
+	if (st == MC_OK) {
+		im->mem = out;
+		im->pixel_offset = 0;
+		im->pixel_length = (uint32_t)frame;
+		im->big_endian = false;
+		im->planar = im->samples == 3 ? 1 : 0;
+		st = native_rows(im, r, err);
+	}
+	free(seg);
+	free(data);
+	free(out);
+	im->mem = NULL;
+	return st;
+}
+
 mc_status mc_dicom_rows(int fd, uint64_t file_size, const mc_image_limits *lim, mc_rows *r, mc_err *err)
 {
 	dicom_image im;
@@ -573,11 +677,13 @@ mc_status mc_dicom_rows(int fd, uint64_t file_size, const mc_image_limits *lim, 
 	if (st == MC_OK && im.encapsulated) {
 		bool jpeg8 =
 		    strcmp(im.ts, "1.2.840.10008.1.2.4.50") == 0 || strcmp(im.ts, "1.2.840.10008.1.2.4.51") == 0;
-		if (!jpeg8) {
+		if (strcmp(im.ts, MC_TS_RLE) == 0) {
+			st = rle_frame_rows(&im, r, err);
+		} else if (!jpeg8) {
 			const char *name = mc_dicom_transfer_syntax_name(im.ts);
 			st = mc_fail(
 			    err, MC_ERR_UNSUPPORTED,
-			    "previews of %s%s%s%s pixel data are not supported (only native and JPEG Baseline)",
+			    "previews of %s%s%s%s pixel data are not supported (only native, RLE and JPEG Baseline)",
 			    im.ts[0] ? im.ts : "compressed", name ? " (" : "", name ? name : "", name ? ")" : "");
 		} else {
 			st = jpeg_frame_rows(&im, r, err);

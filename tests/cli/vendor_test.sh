@@ -11,7 +11,8 @@
 # output. The outcome of every file is also pinned in EXPECTED below, so that a file that stops
 # working (or starts to) is noticed. "Right" is checked against independent readers:
 #   meta     the values pydicom reads (names, IDs, dates, UIDs, rows, columns, transfer syntax);
-#   preview  a PNG with the image's aspect ratio;
+#   preview  a PNG with the image's aspect ratio; of an RLE file, the PNG of the same file
+#            decompressed by dcmtk (dcmdrle);
 #   deid     pydicom reads the output; PatientIdentityRemoved is YES; no private attribute is left
 #            outside the Encrypted Attributes Sequence; none of the original's identifying values
 #            is anywhere in its bytes; dciodvfy reports no error the input did not have;
@@ -27,7 +28,7 @@ KEYS=$VEC/keys
 CORPUS=/usr/lib/python3/dist-packages/pydicom/data/test_files
 CHARSETS=/usr/lib/python3/dist-packages/pydicom/data/charset_files
 [ -d $CORPUS ] && [ -d $CHARSETS ] || { echo "vendor-cli: $CORPUS missing (scripts/bootstrap installs python3-pydicom)" >&2; exit 1; }
-for tool in dcmdump dcmodify dciodvfy gdcmanon openssl; do
+for tool in dcmdump dcmodify dcmdrle dciodvfy gdcmanon openssl; do
 	command -v $tool >/dev/null || { echo "vendor-cli: $tool missing (scripts/bootstrap installs it)" >&2; exit 1; }
 done
 $PY -c 'import pydicom' || { echo "vendor-cli: pydicom missing (scripts/bootstrap installs python3-pydicom)" >&2; exit 1; }
@@ -48,7 +49,7 @@ declare -A EXPECTED=(
 	[JPEG2000.dcm]="meta=0 preview=5 deid=0 redact=5"
 	[JPGExtended.dcm]="meta=0 preview=5 deid=0 redact=5"
 	[MR_small.dcm]="meta=0 preview=0 deid=0 redact=0"
-	[MR_small_RLE.dcm]="meta=0 preview=5 deid=0 redact=5"
+	[MR_small_RLE.dcm]="meta=0 preview=0 deid=0 redact=5"
 	[MR_small_bigendian.dcm]="meta=0 preview=0 deid=0 redact=5"
 	[MR_small_expb.dcm]="meta=0 preview=0 deid=0 redact=5"
 	[MR_small_implicit.dcm]="meta=0 preview=0 deid=0 redact=0"
@@ -71,10 +72,10 @@ declare -A EXPECTED=(
 	[SC_rgb_jpeg_dcmtk.dcm]="meta=0 preview=0 deid=0 redact=5"
 	[SC_rgb_jpeg_gdcm.dcm]="meta=0 preview=5 deid=0 redact=5"
 	[SC_rgb_jpeg_lossy_gdcm.dcm]="meta=0 preview=0 deid=0 redact=5"
-	[SC_rgb_rle.dcm]="meta=0 preview=5 deid=0 redact=5"
-	[SC_rgb_rle_16bit.dcm]="meta=0 preview=5 deid=0 redact=5"
-	[SC_rgb_rle_16bit_2frame.dcm]="meta=0 preview=5 deid=0 redact=5"
-	[SC_rgb_rle_2frame.dcm]="meta=0 preview=5 deid=0 redact=5"
+	[SC_rgb_rle.dcm]="meta=0 preview=0 deid=0 redact=5"
+	[SC_rgb_rle_16bit.dcm]="meta=0 preview=0 deid=0 redact=5"
+	[SC_rgb_rle_16bit_2frame.dcm]="meta=0 preview=0 deid=0 redact=5"
+	[SC_rgb_rle_2frame.dcm]="meta=0 preview=0 deid=0 redact=5"
 	[SC_rgb_rle_32bit.dcm]="meta=0 preview=5 deid=0 redact=5"
 	[SC_rgb_rle_32bit_2frame.dcm]="meta=0 preview=5 deid=0 redact=5"
 	[SC_rgb_small_odd.dcm]="meta=0 preview=0 deid=0 redact=0"
@@ -174,6 +175,12 @@ for src in $files; do
 	run "preview $b" "pv-$b.png" $M preview -o "pv-$b.png" "$src"
 	got="$got preview=$rc"
 	[ $rc = 0 ] && echo "$src	pv-$b.png" >>previews
+	# an RLE frame previews exactly as the same frame decompressed by dcmtk
+	if [ $rc = 0 ] && dcmdump -M "$src" 2>/dev/null | grep -q '^(0002,0010) UI =RLELossless'; then
+		check "dcmdrle $b" dcmdrle "$src" "raw-$b"
+		check "preview of dcmdrle's $b" $M preview -o "pv-raw-$b.png" "raw-$b"
+		same "pv-$b.png" "pv-raw-$b.png"
+	fi
 	# deid, reid, dciodvfy, gdcmanon both ways
 	run "deid $b" "de-$b" $M deid -r "$KEYS/alice.pub" -o "de-$b" "$src"
 	got="$got deid=$rc"
