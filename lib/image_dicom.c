@@ -7,8 +7,9 @@
  * bits allocated, monochrome (MONOCHROME1/2, signed or not, Bits Stored and High Bit, Rescale
  * Slope/Intercept, the first Window Center/Width or else a window from the frame's histogram)
  * or RGB (Planar Configuration 0 or 1). Encapsulated data: JPEG Baseline (and 8-bit Extended)
- * through libjpeg-turbo, from the fragments of the first frame, and RLE Lossless (PS3.5 Annex G),
- * whose first frame is decoded in memory (bounded) and then read like native data; any other
+ * through libjpeg-turbo, from the fragments of the first frame; RLE Lossless (PS3.5 Annex G) and
+ * JPEG Lossless (process 14, jpeg_lossless.c), whose first frame is decoded in memory (bounded)
+ * and then read like native data; any other
  * compressed transfer syntax is refused as unsupported. PS3.3 C.7.6.3 (image pixel), C.11.2 (VOI
  * LUT) and PS3.5 A.4 (encapsulation) are the references.
  */
@@ -559,6 +560,20 @@ static mc_status jpeg_frame_rows(dicom_image *im, mc_rows *r, mc_err *err)
 	return st;
 }
 
+/* The first frame decoded into memory (little endian samples, planar with three samples) goes
+ * through the native path. */
+static mc_status decoded_rows(dicom_image *im, const uint8_t *frame, size_t len, mc_rows *r, mc_err *err)
+{
+	im->mem = frame;
+	im->pixel_offset = 0;
+	im->pixel_length = (uint32_t)len;
+	im->big_endian = false;
+	im->planar = im->samples == 3 ? 1 : 0;
+	mc_status st = native_rows(im, r, err);
+	im->mem = NULL;
+	return st;
+}
+
 /* ---- encapsulated RLE (PS3.5 Annex G) ---- */
 
 static uint32_t le32_at(const uint8_t *p)
@@ -635,18 +650,49 @@ static mc_status rle_frame_rows(dicom_image *im, mc_rows *r, mc_err *err)
 		for (size_t i = 0; i < plane; i++)
 			dst[i * bps] = seg[i];
 	}
-	if (st == MC_OK) {
-		im->mem = out;
-		im->pixel_offset = 0;
-		im->pixel_length = (uint32_t)frame;
-		im->big_endian = false;
-		im->planar = im->samples == 3 ? 1 : 0;
-		st = native_rows(im, r, err);
-	}
+	if (st == MC_OK)
+		st = decoded_rows(im, out, frame, r, err);
 	free(seg);
 	free(data);
 	free(out);
-	im->mem = NULL;
+	return st;
+}
+
+/* ---- encapsulated lossless JPEG (T.81 process 14: .57, .70) ---- */
+
+static mc_status lossless_frame_rows(dicom_image *im, mc_rows *r, mc_err *err)
+{
+	if (im->n_frags == 0)
+		return mc_fail(err, MC_ERR_HEADER, "malformed DICOM: the encapsulated pixel data has no fragment");
+	if (im->samples == 0)
+		im->samples = 1;
+	if ((im->bits_allocated != 8 && im->bits_allocated != 16) || (im->samples != 1 && im->samples != 3))
+		return mc_fail(err, MC_ERR_UNSUPPORTED,
+		               "DICOM previews support 8 or 16 bits allocated and 1 or 3 samples, not %u and %u",
+		               im->bits_allocated, im->samples);
+	size_t bps = im->bits_allocated / 8, frame = (size_t)im->rows * im->columns * im->samples * bps;
+	if (frame > 4 * im->lim->max_chunk)
+		return mc_fail(err, MC_ERR_UNSUPPORTED,
+		               "the decoded JPEG frame of %zu bytes is over the limit of %zu bytes", frame,
+		               4 * im->lim->max_chunk);
+	uint8_t *data = malloc(im->frame_bytes ? im->frame_bytes : 1), *out = malloc(frame);
+	mc_status st = data && out ? MC_OK : mc_fail(err, MC_ERR_NOMEM, "out of memory");
+	size_t at = 0;
+	for (size_t i = 0; i < im->n_frags && st == MC_OK; i++) {
+		st = pread_all(im->fd, data + at, im->frags[i].length, im->frags[i].offset, err);
+		at += im->frags[i].length;
+	}
+	if (st == MC_OK)
+		st = mc_jpeg_lossless_decode(data, at, im->columns, im->rows, im->samples, (unsigned)bps, out, err);
+	if (st == MC_ERR_HEADER || st == MC_ERR_UNSUPPORTED) {
+		char detail[sizeof err->msg];
+		snprintf(detail, sizeof detail, "%s", err->msg);
+		mc_fail(err, st, "the first frame: %.300s", detail);
+	}
+	if (st == MC_OK)
+		st = decoded_rows(im, out, frame, r, err);
+	free(data);
+	free(out);
 	return st;
 }
 
@@ -679,12 +725,16 @@ mc_status mc_dicom_rows(int fd, uint64_t file_size, const mc_image_limits *lim, 
 		    strcmp(im.ts, "1.2.840.10008.1.2.4.50") == 0 || strcmp(im.ts, "1.2.840.10008.1.2.4.51") == 0;
 		if (strcmp(im.ts, MC_TS_RLE) == 0) {
 			st = rle_frame_rows(&im, r, err);
+		} else if (strcmp(im.ts, "1.2.840.10008.1.2.4.57") == 0 ||
+		           strcmp(im.ts, "1.2.840.10008.1.2.4.70") == 0) {
+			st = lossless_frame_rows(&im, r, err);
 		} else if (!jpeg8) {
 			const char *name = mc_dicom_transfer_syntax_name(im.ts);
-			st = mc_fail(
-			    err, MC_ERR_UNSUPPORTED,
-			    "previews of %s%s%s%s pixel data are not supported (only native, RLE and JPEG Baseline)",
-			    im.ts[0] ? im.ts : "compressed", name ? " (" : "", name ? name : "", name ? ")" : "");
+			st = mc_fail(err, MC_ERR_UNSUPPORTED,
+			             "previews of %s%s%s%s pixel data are not supported (only native, RLE, JPEG "
+			             "Baseline and JPEG Lossless)",
+			             im.ts[0] ? im.ts : "compressed", name ? " (" : "", name ? name : "",
+			             name ? ")" : "");
 		} else {
 			st = jpeg_frame_rows(&im, r, err);
 		}

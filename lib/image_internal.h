@@ -28,6 +28,13 @@ typedef struct mc_rows {
 /* Decodes a PNG / JPEG from in row by row into r. */
 mc_status mc_png_rows(mc_input in, const mc_image_limits *lim, mc_rows *r, mc_err *err);
 mc_status mc_jpeg_rows(mc_input in, const mc_image_limits *lim, mc_rows *r, mc_err *err);
+
+/* Decodes one lossless JPEG frame (T.81 process 14, jpeg_lossless.c) of width x height and
+ * ncomp components into out: little endian samples of bytes_per_sample (1 for a precision of 8
+ * bits or less, else 2) bytes, one plane per component (width * height * ncomp * bytes_per_sample
+ * bytes). A frame that is not lossless Huffman JPEG, or does not match the sizes, is refused. */
+mc_status mc_jpeg_lossless_decode(const uint8_t *data, size_t len, uint32_t width, uint32_t height, unsigned ncomp,
+                                  unsigned bytes_per_sample, uint8_t *out, mc_err *err);
 /* The first frame of the DICOM file on fd (seekable) row by row into r (lib/image_dicom.c). */
 mc_status mc_dicom_rows(int fd, uint64_t file_size, const mc_image_limits *lim, mc_rows *r, mc_err *err);
 

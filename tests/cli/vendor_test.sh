@@ -11,8 +11,9 @@
 # output. The outcome of every file is also pinned in EXPECTED below, so that a file that stops
 # working (or starts to) is noticed. "Right" is checked against independent readers:
 #   meta     the values pydicom reads (names, IDs, dates, UIDs, rows, columns, transfer syntax);
-#   preview  a PNG with the image's aspect ratio; of an RLE file, the PNG of the same file
-#            decompressed by dcmtk (dcmdrle);
+#   preview  a PNG with the image's aspect ratio; of an RLE or lossless JPEG file, the PNG of
+#            the same file decompressed by dcmtk (dcmdrle, dcmdjpeg), also for lossless JPEG files
+#            dcmcjpeg makes with each predictor;
 #   deid     pydicom reads the output; PatientIdentityRemoved is YES; no private attribute is left
 #            outside the Encrypted Attributes Sequence; none of the original's identifying values
 #            is anywhere in its bytes; dciodvfy reports no error the input did not have;
@@ -28,7 +29,7 @@ KEYS=$VEC/keys
 CORPUS=/usr/lib/python3/dist-packages/pydicom/data/test_files
 CHARSETS=/usr/lib/python3/dist-packages/pydicom/data/charset_files
 [ -d $CORPUS ] && [ -d $CHARSETS ] || { echo "vendor-cli: $CORPUS missing (scripts/bootstrap installs python3-pydicom)" >&2; exit 1; }
-for tool in dcmdump dcmodify dcmdrle dciodvfy gdcmanon openssl; do
+for tool in dcmdump dcmodify dcmdrle dcmcjpeg dcmdjpeg dcmconv dciodvfy gdcmanon openssl; do
 	command -v $tool >/dev/null || { echo "vendor-cli: $tool missing (scripts/bootstrap installs it)" >&2; exit 1; }
 done
 $PY -c 'import pydicom' || { echo "vendor-cli: pydicom missing (scripts/bootstrap installs python3-pydicom)" >&2; exit 1; }
@@ -70,7 +71,7 @@ declare -A EXPECTED=(
 	[SC_rgb_jpeg_app14_dcmd.dcm]="meta=0 preview=0 deid=0 redact=5"
 	[SC_rgb_jpeg_dcmd.dcm]="meta=0 preview=0 deid=0 redact=0"
 	[SC_rgb_jpeg_dcmtk.dcm]="meta=0 preview=0 deid=0 redact=5"
-	[SC_rgb_jpeg_gdcm.dcm]="meta=0 preview=5 deid=0 redact=5"
+	[SC_rgb_jpeg_gdcm.dcm]="meta=0 preview=0 deid=0 redact=5"
 	[SC_rgb_jpeg_lossy_gdcm.dcm]="meta=0 preview=0 deid=0 redact=5"
 	[SC_rgb_rle.dcm]="meta=0 preview=0 deid=0 redact=5"
 	[SC_rgb_rle_16bit.dcm]="meta=0 preview=0 deid=0 redact=5"
@@ -175,10 +176,12 @@ for src in $files; do
 	run "preview $b" "pv-$b.png" $M preview -o "pv-$b.png" "$src"
 	got="$got preview=$rc"
 	[ $rc = 0 ] && echo "$src	pv-$b.png" >>previews
-	# an RLE frame previews exactly as the same frame decompressed by dcmtk
-	if [ $rc = 0 ] && dcmdump -M "$src" 2>/dev/null | grep -q '^(0002,0010) UI =RLELossless'; then
-		check "dcmdrle $b" dcmdrle "$src" "raw-$b"
-		check "preview of dcmdrle's $b" $M preview -o "pv-raw-$b.png" "raw-$b"
+	# an RLE or lossless JPEG frame previews exactly as the same frame decompressed by dcmtk
+	ts=$(dcmdump -M "$src" 2>/dev/null | grep -a '^(0002,0010) UI =' | sed 's/.*UI =\([^ ]*\).*/\1/')
+	case $ts in RLELossless) decompress=dcmdrle ;; JPEGLossless*) decompress=dcmdjpeg ;; *) decompress= ;; esac
+	if [ $rc = 0 ] && [ -n "$decompress" ]; then
+		check "$decompress $b" $decompress "$src" "raw-$b"
+		check "preview of $decompress's $b" $M preview -o "pv-raw-$b.png" "raw-$b"
 		same "pv-$b.png" "pv-raw-$b.png"
 	fi
 	# deid, reid, dciodvfy, gdcmanon both ways
@@ -307,6 +310,29 @@ while read -r r msg; do
 	if [ "$r" = ok ]; then ok; else bad "$msg"; fi
 done <pyresults
 [ "$(grep -c . pyresults)" -ge 500 ] && ok || bad "the pydicom checks ran only $(grep -c . pyresults) times"
+
+# lossless JPEG (process 14) with each of the 7 predictors and a point transform, made by dcmtk
+# from the corpus' CT (16-bit signed), MR (16-bit) and RGB files: the preview is the one of
+# dcmdjpeg's decompression, byte for byte
+for f in CT_small.dcm MR_small.dcm SC_rgb_small_odd.dcm; do
+	dcmconv +te $CORPUS/$f plain-$f
+	for sv in 1 2 3 4 5 6 7; do
+		check "dcmcjpeg +el +sv $sv $f" dcmcjpeg +el +sv $sv plain-$f jl$sv-$f
+		check "preview of lossless JPEG sv$sv $f" $M preview -o jl$sv-$f.png jl$sv-$f
+		check "dcmdjpeg sv$sv $f" dcmdjpeg jl$sv-$f jd$sv-$f
+		check "preview of dcmdjpeg's sv$sv $f" $M preview -o jd$sv-$f.png jd$sv-$f
+		same jl$sv-$f.png jd$sv-$f.png
+	done
+	check "dcmcjpeg +pt 3 $f" dcmcjpeg +el +sv 6 +pt 3 plain-$f pt-$f
+	check "preview of point-transformed $f" $M preview -o pt-$f.png pt-$f
+	check "dcmdjpeg of point-transformed $f" dcmdjpeg pt-$f ptd-$f
+	check "preview of dcmdjpeg's point-transformed $f" $M preview -o ptd-$f.png ptd-$f
+	same pt-$f.png ptd-$f.png
+done
+# a truncated lossless frame: a header failure, no output
+head -c 2500 jl4-CT_small.dcm >jl-cut.dcm
+expect_exit 4 "preview of a truncated lossless JPEG" $M preview -o jl-cut.png jl-cut.dcm
+no_output jl-cut.png
 
 # a Specific Character Set medcrypt does not know: a note, and U+FFFD for what is not ASCII
 cp $CHARSETS/chrFren.dcm unknown_cs.dcm
