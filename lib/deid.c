@@ -293,10 +293,11 @@ static void dummy_value(const char *vr, const uint8_t **v, uint32_t *len)
 	*len = 10;
 }
 
-/* The VR to write: the file's, or in implicit VR (where the reader says UN) the table's. */
+/* The VR to write: the file's, or in implicit VR (where the reader says UN) the table's; never
+ * SQ for an element the reader did not see as a sequence (its value is then bytes). */
 static const char *vr_of(const mc_dicom_element *el, const char *table_vr)
 {
-	if (strcmp(el->vr, "UN") == 0 && table_vr && strcmp(table_vr, "UN") != 0)
+	if (strcmp(el->vr, "UN") == 0 && table_vr && strcmp(table_vr, "UN") != 0 && strcmp(table_vr, "SQ") != 0)
 		return table_vr;
 	return el->vr;
 }
