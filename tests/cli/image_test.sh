@@ -5,7 +5,7 @@
 # here); `medcrypt preview` of every kind of input, checked by decoding the result with
 # ImageMagick: its size, its mean against the source's, its blocks; DICOM previews of files made
 # by dcmtk (img2dcm, dcmdjpeg with pixel and plane colour order, dcmconv to big endian and
-# implicit VR, dcmcjpeg lossless: refused) and by a small writer here (16-bit signed and unsigned
+# implicit VR, dcmcjpeg lossless, dcmcjpls JPEG-LS: refused) and by a small writer here (16-bit signed and unsigned
 # CT-like frames, windows given or computed, MONOCHROME1, several frames); a test that large text
 # is no longer legible at the default block (and is at block 1, so the check can fail); `seal`
 # storing the metadata and the preview and `open`/`inspect` giving them back; decompression bombs,
@@ -15,7 +15,7 @@ MEDCRYPT=$(realpath "${1:?usage: image_test.sh MEDCRYPT}")
 source "$(dirname "$0")/lib.sh"
 M=$MEDCRYPT
 export MEDCRYPT_PASSPHRASE="test passphrase, not a secret"
-for tool in convert identify cjpeg wrjpgcom img2dcm dcmdjpeg dcmcjpeg dcmconv dcmdump; do
+for tool in convert identify cjpeg wrjpgcom img2dcm dcmdjpeg dcmcjpeg dcmcjpls dcmconv dcmdump; do
 	command -v $tool >/dev/null || { echo "image-cli: $tool missing (scripts/bootstrap installs imagemagick, dcmtk, libjpeg-turbo-progs)" >&2; exit 1; }
 done
 
@@ -293,9 +293,12 @@ check "multi-frame JPEG preview (offset table)" $M preview -o frames_bot.png fra
 same g8.prev.png frames_bot.png
 check "multi-frame JPEG preview (EOI)" $M preview -o frames_nobot.png frames_nobot.dcm
 same g8.prev.png frames_nobot.png
-expect_exit 5 "preview of JPEG lossless DICOM" $M preview -o lossless.png gray_lossless.dcm
-grep -q "not supported" .err && grep -q "Lossless" .err && ok || bad "lossless message: $(cat .err)"
-no_output lossless.png
+check "preview of JPEG lossless DICOM" $M preview -o lossless.png gray_lossless.dcm
+same dcm_native.prev.png lossless.png
+check "dcmcjpls (JPEG-LS)" dcmcjpls gray_native.dcm gray_jpegls.dcm
+expect_exit 5 "preview of JPEG-LS DICOM" $M preview -o jpegls.png gray_jpegls.dcm
+grep -q "not supported" .err && grep -q "JPEG-LS" .err && ok || bad "JPEG-LS message: $(cat .err)"
+no_output jpegls.png
 # 16-bit CT-like frames with a window; one frame, then three (only the first is shown)
 want=$($PY tool.py dicom-ct ct1.dcm 1) && $PY tool.py dicom-ct ct3.dcm 3 >/dev/null && ok || bad "writing CT files"
 check "dcmdump reads the CT file" dcmdump ct3.dcm
