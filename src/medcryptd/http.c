@@ -4,7 +4,10 @@
  * table promises — session, right, CSRF, re-authentication, body size, Content-Length for
  * uploads — so a refused upload is refused before its body is read; on the next calls it
  * collects a JSON body or streams an upload; on the last it runs the handler. Every reply goes
- * out through queue(), which adds the security headers of API.md §12. The completion callback
+ * out through queue(), which adds the security headers of API.md §12. A handler whose reply
+ * must wait for an audit record to be durable (a download) suspends the connection instead
+ * (mcd_reply_after_audit); the audit queue's thread resumes it and the next call queues the
+ * reply, so no HTTP thread sits in an fsync. The completion callback
  * logs one line per request (method, route class, status, duration; never a token or a body)
  * and counts it.
  */
@@ -21,6 +24,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 
+#include "audit_queue.h"
 #include "auth.h"
 #include "handlers/handlers.h"
 #include "log.h"
@@ -28,9 +32,14 @@
 #include "router.h"
 #include "util.h"
 
-#define TLS_PRIORITIES    "NORMAL:-VERS-ALL:+VERS-TLS1.3"
-#define MAX_HEADER_BYTES  (16 * 1024)
-#define CONNECTION_MEMORY (256 * 1024)
+#define TLS_PRIORITIES   "NORMAL:-VERS-ALL:+VERS-TLS1.3"
+#define MAX_HEADER_BYTES (16 * 1024)
+/* libmicrohttpd's per-connection pool holds the request headers (16 KiB at most, above), the
+ * reply's headers and the read buffer (half the pool; a TLS record is 16 KiB, so an upload is
+ * read a record at a time whatever the size). MHD zeroes the whole pool after every request
+ * on a kept-alive connection, so a bigger pool costs a memset per request and buys nothing. */
+#define CONNECTION_MEMORY    (64 * 1024)
+#define CONNECTION_INCREMENT (16 * 1024)
 
 static const struct {
 	const char *code, *message;
@@ -172,6 +181,29 @@ mcd_audit_event mcd_event(const mcd_request *r, const char *action, const char *
 	    .detail = detail,
 	};
 	return ev;
+}
+
+/* Runs on the audit queue's thread once the record is committed. */
+static void audit_committed(void *ctx, mcd_store_status status)
+{
+	(void)status; /* a failed append was logged by the store; the reply goes out as before */
+	mcd_request *r = ctx;
+	atomic_store(&r->audit_done, true);
+	MHD_resume_connection(r->conn);
+}
+
+void mcd_reply_after_audit(mcd_request *r, const mcd_audit_event *ev)
+{
+	if (r->srv->audit_queue) {
+		/* Suspended before it is queued, so the resume cannot come first. */
+		MHD_suspend_connection(r->conn);
+		r->waiting = true;
+		if (mcd_audit_queue_submit(r->srv->audit_queue, ev, audit_committed, r))
+			return;
+		r->waiting = false;
+		MHD_resume_connection(r->conn);
+	}
+	r->srv->store->ops->audit_append(r->srv->store, ev);
 }
 
 /* ---- the request cycle ---- */
@@ -331,6 +363,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
+	if (r->waiting) {
+		/* Resumed: the audit record is durable, the reply can go. */
+		*upload_data_size = 0;
+		if (!atomic_load(&r->audit_done))
+			return MHD_YES;
+		r->waiting = false;
+		return queue(r);
+	}
 	if (*upload_data_size > 0) {
 		size_t n = *upload_data_size;
 		*upload_data_size = 0;
@@ -355,6 +395,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		mcd_reply_error(r, 400, "bad_request");
 	else
 		r->route->handler(r);
+	if (r->waiting)
+		return MHD_YES; /* mcd_reply_after_audit: queued on resumption */
 	return queue(r);
 }
 
@@ -402,8 +444,8 @@ struct MHD_Daemon *mcd_http_start(mcd_server *srv, const char *cert_pem, const c
 	const mcd_config *cfg = &srv->cfg;
 	struct sockaddr_storage ss;
 	memset(&ss, 0, sizeof ss);
-	unsigned flags =
-	    MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+	unsigned flags = MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+	                 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 	struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
 	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
 	if (inet_pton(AF_INET, cfg->listen_host, &in4->sin_addr) == 1) {
@@ -424,20 +466,27 @@ struct MHD_Daemon *mcd_http_start(mcd_server *srv, const char *cert_pem, const c
 	    (unsigned int)cfg->threads, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->connection_timeout,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->connection_limit, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
 	    (unsigned int)cfg->per_ip_limit, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
-	    MHD_OPTION_CONNECTION_MEMORY_INCREMENT, (size_t)(32 * 1024), MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
+	    MHD_OPTION_CONNECTION_MEMORY_INCREMENT, (size_t)CONNECTION_INCREMENT, MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_SIGPIPE_HANDLED_BY_APP, (int)1, MHD_OPTION_END);
 	if (!d)
 		mcd_log(MCD_LOG_ERROR, "http",
 		        "cannot start the HTTPS daemon on %s port %u (address in use, or a bad "
 		        "certificate or key?)",
 		        cfg->listen_host, cfg->port);
+	else
+		srv->audit_queue = mcd_audit_queue_start(srv->store); /* NULL: downloads append inline */
 	return d;
 }
 
-void mcd_http_stop(struct MHD_Daemon *d)
+void mcd_http_stop(mcd_server *srv, struct MHD_Daemon *d)
 {
 	if (!d)
 		return;
 	MHD_quiesce_daemon(d);
+	/* Every suspended request is resumed before the daemon closes its connections; requests
+	 * still running append their records inline (the queue refuses them). */
+	mcd_audit_queue_stop(srv->audit_queue);
 	MHD_stop_daemon(d);
+	mcd_audit_queue_free(srv->audit_queue);
+	srv->audit_queue = NULL;
 }

@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 #include <microhttpd.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -44,13 +45,17 @@ typedef struct mcd_request {
 	/* The upload route's parser and blob writer (handlers/upload.c). */
 	struct mcd_upload *upload;
 	bool queued; /* a reply went to libmicrohttpd */
+	/* mcd_reply_after_audit: the connection is suspended until the record is committed. */
+	bool waiting;
+	atomic_bool audit_done;
 } mcd_request;
 
 /* Starts the daemon on cfg's address with the PEM certificate and key. NULL (logged) on
  * failure. Stop with mcd_http_stop. */
 struct MHD_Daemon *mcd_http_start(mcd_server *srv, const char *cert_pem, const char *key_pem);
-/* Stops accepting, finishes the connections and frees the daemon (NULL is harmless). */
-void mcd_http_stop(struct MHD_Daemon *d);
+/* Stops accepting, commits the queued audit records of waiting requests, finishes the
+ * connections and frees the daemon (NULL is harmless). */
+void mcd_http_stop(mcd_server *srv, struct MHD_Daemon *d);
 
 /* Replies with body (stolen, may be NULL for `{}`) as JSON. */
 void mcd_reply_json(mcd_request *r, unsigned status, json_t *body);
@@ -60,6 +65,12 @@ void mcd_reply_error(mcd_request *r, unsigned status, const char *code);
 void mcd_reply_error_with(mcd_request *r, unsigned status, const char *code, json_t *extra);
 /* An empty reply (204, or a status with no body). */
 void mcd_reply_empty(mcd_request *r, unsigned status);
+/* Holds the reply the handler has set until ev is durably in the audit log: the connection is
+ * suspended meanwhile (its thread serves others) and the record is committed with those of other
+ * waiting requests (audit_queue.h). When the queue cannot take it, the record is appended
+ * here and now. Either way the reply goes out whatever the append's result (a failure is
+ * logged by the store), as when handlers append directly. */
+void mcd_reply_after_audit(mcd_request *r, const mcd_audit_event *ev);
 /* Bytes copied into the reply. */
 void mcd_reply_bytes(mcd_request *r, unsigned status, const char *content_type, const void *buf, size_t len);
 /* Takes resp (made by the caller, e.g. from a callback). */

@@ -241,12 +241,12 @@ static int serve(mcd_config *cfg)
 		int64_t now = mcd_now();
 		srv.store->ops->sessions_expire(srv.store, now - (int64_t)srv.cfg.session_idle_seconds, now);
 	}
-	mcd_http_stop(daemon);
+	mcd_http_stop(&srv, daemon);
 	daemon = NULL;
 	checkpoint_now(srv.store, srv.signer);
 	rc = EXIT_OK;
 cleanup:
-	mcd_http_stop(daemon);
+	mcd_http_stop(&srv, daemon);
 	mcd_auth_fini(&srv);
 	if (srv.blobs)
 		srv.blobs->ops->close(srv.blobs);

@@ -59,6 +59,7 @@ typedef struct mcd_server {
 	mcd_audit_signer *signer;
 	uint8_t secret[32]; /* DATA_DIR/server.secret: CSRF, pre-login salts, proof-of-work MACs */
 	struct mcd_auth *auth;
+	struct mcd_audit_queue *audit_queue; /* http.c: downloads' records (audit_queue.h) */
 } mcd_server;
 
 #endif

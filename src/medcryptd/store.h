@@ -196,6 +196,9 @@ typedef struct mcd_store_ops {
 
 	/* Audit chain (audit.h computes the hashes). */
 	mcd_store_status (*audit_append)(mcd_store *s, const mcd_audit_event *ev);
+	/* Appends n events in this order, durably, in as few commits as it can (one when all are
+	 * well formed): status[i] is each one's result, as audit_append would give it. */
+	void (*audit_append_batch)(mcd_store *s, const mcd_audit_event *const *evs, size_t n, mcd_store_status *status);
 	/* Records with seq > after, at most limit (0: all), in order. */
 	mcd_store_status (*audit_list)(mcd_store *s, int64_t after, int64_t limit, mcd_audit_cb cb, void *ctx);
 	/* The last seq and hash (0 and zeros for an empty log). */

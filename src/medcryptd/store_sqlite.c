@@ -3,12 +3,14 @@
  * by a mutex, runs every change as BEGIN IMMEDIATE … COMMIT with synchronous=FULL, so an
  * acknowledged change (and the audit record it carries, appended in the same transaction with
  * its chained hash and, every MCD_AUDIT_CHECKPOINT_EVERY records, a signed checkpoint) survives
- * kill -9 and power loss. A small pool of reader connections (WAL lets them read while the
- * writer commits) serves lookups and listings. Every statement is a constant SQL text prepared
- * once per connection and cached; values are only ever bound. The schema is versioned: each
- * migration runs in its own transaction when the store opens, and a database newer than this
- * code is refused. secure_delete is on, so deleted wraps and sessions are overwritten in the
- * database file rather than left in free pages (crypto-shredding; see SECURITY.md for the WAL).
+ * kill -9 and power loss; audit records appended on their own (downloads) are group-committed,
+ * several callers' records in one transaction, so they share an fsync. A small pool of reader
+ * connections (WAL lets them read while the writer commits) serves lookups and listings. Every
+ * statement is a constant SQL text prepared once per connection and cached; values are only
+ * ever bound. The schema is versioned: each migration runs in its own transaction when the store
+ * opens, and a database newer than this code is refused. secure_delete is on, so deleted wraps
+ * and sessions are overwritten in the database file rather than left in free pages
+ * (crypto-shredding; see SECURITY.md for the WAL).
  *
  * Threads: any thread may call any operation. A listing's callback runs while its thread holds
  * a reader connection; a read operation it calls reuses that connection (a thread-local note of
@@ -244,12 +246,25 @@ typedef struct conn {
 	struct conn *prev_held; /* readers: what the holding thread held before */
 } conn;
 
+/* A caller of audit_append waiting for its record to be committed (group commit). */
+struct audit_waiter {
+	const mcd_audit_event *ev;
+	mcd_store_status status;
+	bool done;
+	struct audit_waiter *next;
+};
+
 typedef struct sq_store {
 	mcd_store base;
 	mcd_audit_signer *signer;
 	conn writer;
 	conn readers[N_READERS];
 	atomic_uint next_reader;
+	/* audit_append's queue: group_mu guards the list and the leader flag. */
+	pthread_mutex_t group_mu;
+	pthread_cond_t group_cv;
+	struct audit_waiter *group_head, **group_tail;
+	bool group_leader;
 } sq_store;
 
 /* The reader connection this thread holds, for nested read operations from a callback. */
@@ -617,6 +632,8 @@ static void sq_close(mcd_store *base)
 	for (int i = 0; i < N_READERS; i++)
 		conn_close(&s->readers[i]);
 	conn_close(&s->writer);
+	pthread_mutex_destroy(&s->group_mu);
+	pthread_cond_destroy(&s->group_cv);
 	free(s);
 }
 
@@ -1465,17 +1482,83 @@ static mcd_store_status sq_blob_referenced(mcd_store *base, const uint8_t sha256
 
 /* -- audit -- */
 
+/* Appends the events in one transaction (one fsync for all). When one fails the transaction
+ * is rolled back and each is appended alone, so one bad event fails only itself. */
+static void sq_audit_append_batch(mcd_store *base, const mcd_audit_event *const *evs, size_t n,
+                                  mcd_store_status *status)
+{
+	sq_store *s = sq(base);
+	if (n == 0)
+		return;
+	mcd_store_status r;
+	conn *c = writer_begin(s, &r);
+	if (c) {
+		for (size_t i = 0; i < n && r == MCD_STORE_OK; i++)
+			r = evs[i] ? audit_append_on(s, c, evs[i]) : MCD_STORE_ERROR;
+		r = writer_end(c, r);
+	}
+	if (r == MCD_STORE_OK || n == 1) {
+		for (size_t i = 0; i < n; i++)
+			status[i] = r;
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		c = evs[i] ? writer_begin(s, &r) : NULL;
+		if (c)
+			r = writer_end(c, audit_append_on(s, c, evs[i]));
+		status[i] = evs[i] ? r : MCD_STORE_ERROR;
+	}
+}
+
+/* Group commit: a download's record must be durable before its bytes go out, and each commit
+ * costs an fsync. The first caller becomes the leader and commits every event queued by then
+ * in one transaction; callers that arrive meanwhile queue theirs and wait for the next leader
+ * (one of them), so concurrent downloads share fsyncs instead of queueing for one each. The
+ * records are appended in queue order; each caller learns its own status. */
 static mcd_store_status sq_audit_append(mcd_store *base, const mcd_audit_event *ev)
 {
 	sq_store *s = sq(base);
 	if (!ev)
 		return MCD_STORE_ERROR;
-	mcd_store_status r;
-	conn *c = writer_begin(s, &r);
-	if (!c)
-		return r;
-	r = audit_append_on(s, c, ev);
-	return writer_end(c, r);
+	struct audit_waiter me = {.ev = ev, .status = MCD_STORE_ERROR};
+	pthread_mutex_lock(&s->group_mu);
+	*s->group_tail = &me;
+	s->group_tail = &me.next;
+	while (!me.done) {
+		if (s->group_leader) {
+			pthread_cond_wait(&s->group_cv, &s->group_mu);
+			continue;
+		}
+		s->group_leader = true;
+		struct audit_waiter *batch = s->group_head;
+		s->group_head = NULL;
+		s->group_tail = &s->group_head;
+		pthread_mutex_unlock(&s->group_mu);
+		size_t n = 0;
+		for (struct audit_waiter *w = batch; w; w = w->next)
+			n++;
+		const mcd_audit_event **evs = malloc(n * sizeof *evs);
+		mcd_store_status *st = malloc(n * sizeof *st);
+		size_t i = 0;
+		for (struct audit_waiter *w = batch; w; w = w->next, i++)
+			if (evs)
+				evs[i] = w->ev;
+		if (evs && st)
+			sq_audit_append_batch(base, evs, n, st);
+		pthread_mutex_lock(&s->group_mu);
+		i = 0;
+		for (struct audit_waiter *w = batch, *next; w; w = next, i++) {
+			next = w->next; /* read before done is set: a waiter's node dies with its call */
+			w->status = evs && st ? st[i] : MCD_STORE_NOMEM;
+			w->done = true;
+		}
+		free(evs);
+		free(st);
+		s->group_leader = false;
+		pthread_cond_broadcast(&s->group_cv);
+	}
+	pthread_mutex_unlock(&s->group_mu);
+	return me.status;
 }
 
 static mcd_store_status sq_audit_list(mcd_store *base, int64_t after, int64_t limit, mcd_audit_cb cb, void *ctx)
@@ -1622,6 +1705,7 @@ static const mcd_store_ops sqlite_ops = {
     .image_delete = sq_image_delete,
     .blob_referenced = sq_blob_referenced,
     .audit_append = sq_audit_append,
+    .audit_append_batch = sq_audit_append_batch,
     .audit_list = sq_audit_list,
     .audit_head = sq_audit_head,
     .checkpoint_add = sq_checkpoint_add,
@@ -1738,6 +1822,9 @@ mcd_store *mcd_store_sqlite_open(const char *path, struct mcd_audit_signer *sign
 	s->base.ops = &sqlite_ops;
 	s->signer = signer;
 	atomic_init(&s->next_reader, 0);
+	pthread_mutex_init(&s->group_mu, NULL);
+	pthread_cond_init(&s->group_cv, NULL);
+	s->group_tail = &s->group_head;
 	bool ok = conn_open(&s->writer, path, true) && migrate(&s->writer, path);
 	int opened = 0;
 	for (; ok && opened < N_READERS; opened++) {
@@ -1749,6 +1836,8 @@ mcd_store *mcd_store_sqlite_open(const char *path, struct mcd_audit_signer *sign
 		for (int i = 0; i < opened; i++)
 			conn_close(&s->readers[i]);
 		conn_close(&s->writer);
+		pthread_mutex_destroy(&s->group_mu);
+		pthread_cond_destroy(&s->group_cv);
 		free(s);
 		return NULL;
 	}

@@ -1,9 +1,11 @@
 /*
  * blob.c: GET /api/v1/images/{id}/blob (API.md §15): the sealed blob, whole or one byte range
  * (206), with its SHA-256 as a strong ETag so a client resumes with Range and If-Range. The
- * body is produced by a callback in 256 KiB blocks straight from the blob store, so a download
- * of any size costs one block of memory. A download that starts at byte 0 is audited; range
- * reads that continue one are not, so random access to chunks does not flood the log.
+ * body is produced by a callback in 256 KiB blocks (one block of the blob's size when it is
+ * smaller) straight from the blob store, so a download of any size costs one block of memory.
+ * A download that starts at byte 0 is audited, and its bytes go out only once the record is
+ * durable (mcd_reply_after_audit: the connection waits, its thread does not); range reads that
+ * continue one are not audited, so random access to chunks does not flood the log.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -119,7 +121,10 @@ void mcd_h_image_blob(mcd_request *r)
 	}
 	uint64_t len = range ? last - first + 1 : size;
 	d->start = range ? first : 0;
-	struct MHD_Response *resp = MHD_create_response_from_callback(len, BLOCK, produce, d, finish);
+	/* MHD allocates (and zeroes) the block with every response: a small blob gets a block of
+	 * its own size, not 256 KiB. */
+	size_t block = len < BLOCK ? (size_t)(len ? len : 1) : BLOCK;
+	struct MHD_Response *resp = MHD_create_response_from_callback(len, block, produce, d, finish);
 	if (!resp) {
 		finish(d);
 		mcd_image_free(im);
@@ -139,7 +144,7 @@ void mcd_h_image_blob(mcd_request *r)
 		char detail[64];
 		snprintf(detail, sizeof detail, "{\"bytes\":%" PRIu64 "}", len);
 		mcd_audit_event ev = mcd_event(r, "download", im->id, "ok", detail);
-		r->srv->store->ops->audit_append(r->srv->store, &ev);
+		mcd_reply_after_audit(r, &ev); /* the bytes go out once the record is durable */
 	}
 	mcd_image_free(im);
 }

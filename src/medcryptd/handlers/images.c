@@ -3,26 +3,214 @@
  * delete. Every one starts with the object-level check (mcd_image_visible): an image the caller
  * neither sent nor holds a wrap of answers 404 exactly like one that does not exist.
  */
+#include <inttypes.h>
+#include <openssl/evp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../util.h"
 #include "handlers.h"
 
+/* ---- the listing's JSON, written directly ----
+ * The listing is the hot read path (every client polls it), and its bulk is base64 (the header
+ * and the wrap of every image). Building it as a jansson tree and dumping it cost more than all
+ * else the request does (UTF-8 validation of each string on creation, escaping on output), so
+ * it is written straight into a buffer here, in the same form mcd_image_json gives: base64 and
+ * hex need no escaping, and text (user names) goes through text() below, which escapes what RFC
+ * 8259 requires and refuses invalid UTF-8 like jansson does. */
+
+struct out {
+	char *buf;
+	size_t len, cap;
+	bool failed;
+};
+
+static bool out_reserve(struct out *o, size_t more)
+{
+	if (o->failed)
+		return false;
+	if (o->len + more <= o->cap)
+		return true;
+	size_t cap = o->cap ? o->cap : 4096;
+	while (cap < o->len + more)
+		cap *= 2;
+	char *grown = realloc(o->buf, cap);
+	if (!grown) {
+		o->failed = true;
+		return false;
+	}
+	o->buf = grown;
+	o->cap = cap;
+	return true;
+}
+
+static void raw(struct out *o, const char *s, size_t n)
+{
+	if (out_reserve(o, n)) {
+		memcpy(o->buf + o->len, s, n);
+		o->len += n;
+	}
+}
+
+static void lit(struct out *o, const char *s)
+{
+	raw(o, s, strlen(s));
+}
+
+static void integer(struct out *o, int64_t v)
+{
+	char num[24];
+	int n = snprintf(num, sizeof num, "%" PRId64, v);
+	raw(o, num, (size_t)n);
+}
+
+/* Length of the UTF-8 sequence at p (at most left bytes), 0 when it is not valid UTF-8. */
+static size_t utf8_len(const unsigned char *p, size_t left)
+{
+	unsigned c = p[0];
+	size_t n = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+	if (n == 0 || n > left)
+		return 0;
+	uint32_t cp = n == 1 ? c : n == 2 ? c & 0x1f : n == 3 ? c & 0x0f : c & 0x07;
+	for (size_t i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3f);
+	}
+	static const uint32_t min[5] = {0, 0, 0x80, 0x800, 0x10000};
+	if (cp < min[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0; /* overlong, out of range, or a surrogate */
+	return n;
+}
+
+/* A JSON string of the UTF-8 text s. */
+static void text(struct out *o, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)s;
+	size_t left = strlen(s);
+	lit(o, "\"");
+	while (left > 0 && !o->failed) {
+		unsigned c = *p;
+		if (c == '"' || c == '\\') {
+			char esc[2] = {'\\', (char)c};
+			raw(o, esc, 2);
+		} else if (c < 0x20) {
+			char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+			raw(o, esc, 6);
+		} else {
+			size_t n = utf8_len(p, left);
+			if (n == 0) {
+				o->failed = true;
+				return;
+			}
+			raw(o, (const char *)p, n);
+			p += n;
+			left -= n;
+			continue;
+		}
+		p++;
+		left--;
+	}
+	lit(o, "\"");
+}
+
+/* A JSON string holding the standard base64 (with padding) of buf. */
+static void base64(struct out *o, const uint8_t *buf, size_t len)
+{
+	size_t n = 4 * ((len + 2) / 3);
+	if (len > INT32_MAX / 2 || !out_reserve(o, n + 3)) {
+		o->failed = true;
+		return;
+	}
+	o->buf[o->len++] = '"';
+	if (len)
+		EVP_EncodeBlock((unsigned char *)o->buf + o->len, buf, (int)len);
+	o->len += n;
+	o->buf[o->len++] = '"';
+}
+
+/* IMAGE of API.md §15 without its closing brace (the sender's "recipients" may follow). */
+static void image_open(struct out *o, const mcd_image *im, const mcd_wrap *my_wrap)
+{
+	char sha[65];
+	mcd_hex(im->blob_sha256, 32, sha);
+	lit(o, "{\"id\":");
+	text(o, im->id);
+	lit(o, ",\"sender\":");
+	text(o, im->sender ? im->sender : "");
+	lit(o, ",\"created\":");
+	integer(o, im->created);
+	lit(o, ",\"size\":");
+	integer(o, im->size);
+	lit(o, ",\"sha256\":\"");
+	lit(o, sha);
+	lit(o, "\",\"header\":");
+	base64(o, im->header, im->header_len);
+	lit(o, ",\"wrap\":");
+	if (my_wrap)
+		base64(o, my_wrap->wrap, my_wrap->wrap_len);
+	else
+		lit(o, "null");
+}
+
+struct item {
+	size_t start, end; /* of its text in listing.items */
+	char id[33];
+	bool sent; /* by the caller: "recipients" follow */
+};
+
 struct listing {
-	json_t *images;
+	struct out items;
+	struct item *v;
+	size_t n, cap;
 	int64_t me;
 };
 
 static int add_image(void *ctx, const mcd_image *im, const mcd_wrap *my_wrap)
 {
 	struct listing *l = ctx;
-	json_t *o = mcd_image_json(im, my_wrap);
-	if (!o)
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 32;
+		struct item *grown = realloc(l->v, cap * sizeof *grown);
+		if (!grown) {
+			l->items.failed = true;
+			return -1;
+		}
+		l->v = grown;
+		l->cap = cap;
+	}
+	struct item *it = &l->v[l->n];
+	it->start = l->items.len;
+	image_open(&l->items, im, my_wrap);
+	it->end = l->items.len;
+	snprintf(it->id, sizeof it->id, "%s", im->id);
+	it->sent = im->sender_id == l->me;
+	if (l->items.failed)
 		return -1;
-	if (im->sender_id == l->me)
-		json_object_set_new(o, "recipients", json_null()); /* filled after the walk */
-	return json_array_append_new(l->images, o);
+	l->n++;
+	return 0;
+}
+
+/* ,"recipients":[names] of image id, for its sender. */
+static void recipients_text(struct out *o, mcd_store *st, const char *id)
+{
+	char **names = NULL;
+	mcd_store_status s = st->ops->image_recipients(st, id, &names);
+	lit(o, ",\"recipients\":");
+	if (s != MCD_STORE_OK) {
+		lit(o, "null"); /* as before: an image deleted meanwhile lists no recipients */
+		return;
+	}
+	lit(o, "[");
+	for (size_t i = 0; names && names[i]; i++) {
+		if (i)
+			lit(o, ",");
+		text(o, names[i]);
+	}
+	lit(o, "]");
+	mcd_strv_free(names);
 }
 
 /* The recipients' names of image id, for its sender. */
@@ -58,23 +246,29 @@ void mcd_h_images_list(mcd_request *r)
 		mcd_reply_error(r, 400, "bad_request");
 		return;
 	}
-	struct listing l = {json_array(), r->user->id};
-	mcd_store_status s =
-	    l.images ? st->ops->images_for_user(st, r->user->id, before, (int)limit, add_image, &l) : MCD_STORE_NOMEM;
-	if (s != MCD_STORE_OK) {
-		json_decref(l.images);
-		mcd_reply_store(r, s);
-		return;
-	}
+	struct listing l = {.me = r->user->id};
+	mcd_store_status s = st->ops->images_for_user(st, r->user->id, before, (int)limit, add_image, &l);
 	/* The store is not re-entered from its own callback: recipients are added afterwards. */
-	size_t i;
-	json_t *o;
-	json_array_foreach(l.images, i, o)
-	{
-		if (json_object_get(o, "recipients"))
-			json_object_set_new(o, "recipients", recipients_json(st, mcd_json_str(o, "id")));
+	struct out body = {0};
+	lit(&body, "{\"images\":[");
+	for (size_t i = 0; s == MCD_STORE_OK && i < l.n && !body.failed; i++) {
+		if (i)
+			lit(&body, ",");
+		raw(&body, l.items.buf + l.v[i].start, l.v[i].end - l.v[i].start);
+		if (l.v[i].sent)
+			recipients_text(&body, st, l.v[i].id);
+		lit(&body, "}");
 	}
-	mcd_reply_json(r, 200, json_pack("{s:o}", "images", l.images));
+	lit(&body, "]}");
+	if (s != MCD_STORE_OK)
+		mcd_reply_store(r, s);
+	else if (l.items.failed || body.failed)
+		mcd_reply_error(r, 500, "internal");
+	else
+		mcd_reply_bytes(r, 200, "application/json", body.buf, body.len);
+	free(l.items.buf);
+	free(l.v);
+	free(body.buf);
 }
 
 void mcd_h_image_get(mcd_request *r)

@@ -1,13 +1,14 @@
 /*
  * upload.c: POST /api/v1/images (API.md §15). The body streams through the structural check
  * (sealed_check.c) into a blob writer: the header once the core is complete, then payload
- * bytes straight from libmicrohttpd's buffer. The recipients are checked as soon as the wraps
- * are read, before the payload: every wrap must name an enabled user's current encryption key
- * (400 unknown_recipient) whose role the sender may send to (403 forbidden), except the
- * sender's own. On any failure the writer is aborted and nothing is stored; the rest of the
- * body is read and dropped (or, when more than 64 MiB remain, the connection is closed). On
- * success the blob is committed, then the image row with one wrap row per recipient, and the
- * upload is audited with it.
+ * bytes straight from libmicrohttpd's buffer (for an upload of 1 MiB or more, through a ring
+ * to a writer thread that hashes and writes while this thread reads on: blob_pipe.h). The
+ * recipients are checked as soon as the wraps are read, before the payload: every wrap must
+ * name an enabled user's current encryption key (400 unknown_recipient) whose role the sender
+ * may send to (403 forbidden), except the sender's own. On any failure the writer is aborted
+ * and nothing is stored; the rest of the body is read and dropped (or, when more than 64 MiB
+ * remain, the connection is closed). On success the blob is committed, then the image row with
+ * one wrap row per recipient, and the upload is audited with it.
  */
 #include <inttypes.h>
 #include <openssl/crypto.h>
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../blob_pipe.h"
 #include "../log.h"
 #include "../metrics.h"
 #include "../rights.h"
@@ -23,10 +25,12 @@
 #include "handlers.h"
 
 #define DISCARD_MAX (64ull << 20)
+#define PIPE_MIN    (1ull << 20) /* uploads this large get a writer thread (blob_pipe.h) */
 
 struct mcd_upload {
 	mcd_sealed *check;
 	mcd_blob_writer *writer;
+	mcd_blob_pipe *pipe; /* NULL: the blob is written inline */
 	uint64_t received;
 	bool recipients_checked;
 	unsigned fail_status; /* 0 while all is well */
@@ -43,6 +47,8 @@ static void fail(mcd_request *r, unsigned status, const char *code)
 		return;
 	up->fail_status = status;
 	up->fail_code = code;
+	mcd_blob_pipe_close(up->pipe, false);
+	up->pipe = NULL;
 	if (up->writer) {
 		r->srv->blobs->ops->abort(up->writer);
 		up->writer = NULL;
@@ -63,12 +69,18 @@ bool mcd_upload_begin(mcd_request *r)
 		mcd_reply_error(r, 500, "internal");
 		return false;
 	}
+	/* A large upload is hashed and written by a thread of its own while this one decrypts and
+	 * checks (and hashes the chunks of a signed file): two cores instead of one. */
+	if (r->content_length >= PIPE_MIN)
+		up->pipe = mcd_blob_pipe_start(r->srv->blobs, up->writer);
 	return true;
 }
 
 static bool sink(void *ctx, const uint8_t *buf, size_t len)
 {
 	mcd_request *r = ctx;
+	if (r->upload->pipe)
+		return mcd_blob_pipe_write(r->upload->pipe, buf, len);
 	return r->srv->blobs->ops->write(r->upload->writer, buf, len) == MCD_BLOB_OK;
 }
 
@@ -149,6 +161,12 @@ void mcd_h_upload(mcd_request *r)
 	}
 	if (!up->fail_status && !up->recipients_checked)
 		check_recipients(r);
+	if (!up->fail_status && up->pipe) {
+		bool written = mcd_blob_pipe_close(up->pipe, true);
+		up->pipe = NULL;
+		if (!written)
+			fail(r, 500, "internal");
+	}
 	if (up->fail_status) {
 		mcd_reply_error(r, up->fail_status, up->fail_code);
 		return;
@@ -216,6 +234,7 @@ void mcd_upload_free(mcd_request *r)
 	struct mcd_upload *up = r->upload;
 	if (!up)
 		return;
+	mcd_blob_pipe_close(up->pipe, false);
 	if (up->writer)
 		r->srv->blobs->ops->abort(up->writer);
 	if (up->names)
