@@ -605,30 +605,40 @@ static bool rle_segment(const uint8_t *in, size_t len, uint8_t *out, size_t n)
 	return o == n;
 }
 
-/* Decodes the first frame into a buffer laid out as native little endian pixel data, planar
- * when there are three samples, which native_rows then reads. */
-static mc_status rle_frame_rows(dicom_image *im, mc_rows *r, mc_err *err)
+/* The bytes of a frame decoded in memory, which must be 8 or 16 bits and 1 or 3 samples, and
+ * is bounded like four compressed frames. */
+static mc_status decoded_frame_size(dicom_image *im, size_t *frame, mc_err *err)
 {
-	if (im->n_frags != 1)
-		return mc_fail(err, MC_ERR_HEADER, "malformed DICOM: the RLE pixel data has no fragment");
 	if (im->samples == 0)
 		im->samples = 1;
 	if ((im->bits_allocated != 8 && im->bits_allocated != 16) || (im->samples != 1 && im->samples != 3))
 		return mc_fail(err, MC_ERR_UNSUPPORTED,
 		               "DICOM previews support 8 or 16 bits allocated and 1 or 3 samples, not %u and %u",
 		               im->bits_allocated, im->samples);
-	size_t bps = im->bits_allocated / 8, plane = (size_t)im->rows * im->columns;
-	size_t frame = plane * im->samples * bps, segments = im->samples * bps;
-	if (frame > 4 * im->lim->max_chunk) /* decoded in memory: bounded like four compressed frames */
-		return mc_fail(err, MC_ERR_UNSUPPORTED,
-		               "the decoded RLE frame of %zu bytes is over the limit of %zu bytes", frame,
-		               4 * im->lim->max_chunk);
+	*frame = (size_t)im->rows * im->columns * im->samples * (im->bits_allocated / 8);
+	if (*frame > 4 * im->lim->max_chunk)
+		return mc_fail(err, MC_ERR_UNSUPPORTED, "the decoded frame of %zu bytes is over the limit of %zu bytes",
+		               *frame, 4 * im->lim->max_chunk);
+	return MC_OK;
+}
+
+/* Decodes the first frame into a buffer laid out as native little endian pixel data, planar
+ * when there are three samples, which native_rows then reads. */
+static mc_status rle_frame_rows(dicom_image *im, mc_rows *r, mc_err *err)
+{
+	if (im->n_frags != 1)
+		return mc_fail(err, MC_ERR_HEADER, "malformed DICOM: the RLE pixel data has no fragment");
+	size_t frame;
+	mc_status st = decoded_frame_size(im, &frame, err);
+	if (st != MC_OK)
+		return st;
+	size_t bps = im->bits_allocated / 8, plane = (size_t)im->rows * im->columns, segments = im->samples * bps;
 	size_t len = im->frags[0].length;
 	if (len < 64)
 		return mc_fail(err, MC_ERR_HEADER, "malformed DICOM: an RLE fragment of %zu bytes has no header", len);
 	uint8_t *data = malloc(len), *out = malloc(frame);
-	mc_status st = data && out ? pread_all(im->fd, data, len, im->frags[0].offset, err)
-	                           : mc_fail(err, MC_ERR_NOMEM, "out of memory");
+	st = data && out ? pread_all(im->fd, data, len, im->frags[0].offset, err)
+	                 : mc_fail(err, MC_ERR_NOMEM, "out of memory");
 	uint8_t *seg = st == MC_OK ? malloc(plane) : NULL;
 	if (st == MC_OK && !seg)
 		st = mc_fail(err, MC_ERR_NOMEM, "out of memory");
@@ -664,19 +674,14 @@ static mc_status lossless_frame_rows(dicom_image *im, mc_rows *r, mc_err *err)
 {
 	if (im->n_frags == 0)
 		return mc_fail(err, MC_ERR_HEADER, "malformed DICOM: the encapsulated pixel data has no fragment");
-	if (im->samples == 0)
-		im->samples = 1;
-	if ((im->bits_allocated != 8 && im->bits_allocated != 16) || (im->samples != 1 && im->samples != 3))
-		return mc_fail(err, MC_ERR_UNSUPPORTED,
-		               "DICOM previews support 8 or 16 bits allocated and 1 or 3 samples, not %u and %u",
-		               im->bits_allocated, im->samples);
-	size_t bps = im->bits_allocated / 8, frame = (size_t)im->rows * im->columns * im->samples * bps;
-	if (frame > 4 * im->lim->max_chunk)
-		return mc_fail(err, MC_ERR_UNSUPPORTED,
-		               "the decoded JPEG frame of %zu bytes is over the limit of %zu bytes", frame,
-		               4 * im->lim->max_chunk);
+	size_t frame;
+	mc_status st = decoded_frame_size(im, &frame, err);
+	if (st != MC_OK)
+		return st;
+	size_t bps = im->bits_allocated / 8;
 	uint8_t *data = malloc(im->frame_bytes ? im->frame_bytes : 1), *out = malloc(frame);
-	mc_status st = data && out ? MC_OK : mc_fail(err, MC_ERR_NOMEM, "out of memory");
+	if (!data || !out)
+		st = mc_fail(err, MC_ERR_NOMEM, "out of memory");
 	size_t at = 0;
 	for (size_t i = 0; i < im->n_frags && st == MC_OK; i++) {
 		st = pread_all(im->fd, data + at, im->frags[i].length, im->frags[i].offset, err);
