@@ -406,6 +406,10 @@ static void json_free_wiped(void *p)
 int main(int argc, char **argv)
 {
 	json_set_alloc_funcs(malloc, json_free_wiped);
+	/* Large blocks (Argon2id's 19 MiB per login, upload rings) come from mmap and go back to
+	 * the system when freed. Left to glibc, the threshold rises after the first such free, and
+	 * each worker thread's arena then keeps its last 19 MiB for good: 4 threads, 76 MiB. */
+	mallopt(M_MMAP_THRESHOLD, 1 << 20);
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			usage();
