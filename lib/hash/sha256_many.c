@@ -153,7 +153,7 @@ TARGET static void load_block(const uint8_t *const p[16], size_t offset, __m512i
 	                                        _mm512_srli_epi32(w[((i) + 14) & 15], 10), XOR3))))
 
 /* Sixteen rounds from round t0; W from w[] as it is (t0 = 0) or scheduled first. */
-#define KW(t0, i, sched) ADD(_mm512_set1_epi32((int)K[(t0) + (i)]), (sched) ? SCHEDULE(i) : w[i])
+#define KW(t0, i, sched) ADD(kv[(t0) + (i)], (sched) ? SCHEDULE(i) : w[i])
 #define ROUNDS16(t0, sched)                                                                                            \
 	do {                                                                                                           \
 		ROUND(a, b, c, d, e, f, g, h, KW(t0, 0, sched));                                                       \
@@ -174,7 +174,9 @@ TARGET static void load_block(const uint8_t *const p[16], size_t offset, __m512i
 		ROUND(b, c, d, e, f, g, h, a, KW(t0, 15, sched));                                                      \
 	} while (0)
 
-TARGET static void compress(__m512i st[8], __m512i w[16])
+/* kv[t] holds K[t] in every lane: an operand read from memory, where a constant built in each
+ * round would cost a broadcast on the port the rotations need. */
+TARGET static void compress(__m512i st[8], __m512i w[16], const __m512i kv[64])
 {
 	__m512i a = st[0], b = st[1], c = st[2], d = st[3], e = st[4], f = st[5], g = st[6], h = st[7];
 	ROUNDS16(0, 0);
@@ -196,13 +198,15 @@ TARGET void mc_sha256_many_avx512(const uint8_t *const msg[], size_t len, unsign
 	const uint8_t *p[16];
 	for (unsigned i = 0; i < 16; i++)
 		p[i] = msg[i < n ? i : 0];
-	__m512i st[8], w[16];
+	__m512i st[8], w[16], kv[64];
+	for (int t = 0; t < 64; t++)
+		kv[t] = _mm512_set1_epi32((int)K[t]);
 	for (int j = 0; j < 8; j++)
 		st[j] = _mm512_set1_epi32((int)H0[j]);
 	size_t full = len / 64;
 	for (size_t blk = 0; blk < full; blk++) {
 		load_block(p, blk * 64, w);
-		compress(st, w);
+		compress(st, w, kv);
 	}
 	/* §5.1.1: the rest, 0x80, zeros, and the length in bits, big-endian, in one or two blocks. */
 	size_t rest = len % 64;
@@ -221,7 +225,7 @@ TARGET void mc_sha256_many_avx512(const uint8_t *const msg[], size_t len, unsign
 		tp[i] = tail[i];
 	for (unsigned blk = 0; blk < tail_blocks; blk++) {
 		load_block(tp, blk * 64, w);
-		compress(st, w);
+		compress(st, w, kv);
 	}
 	uint32_t words[8][16];
 	for (int j = 0; j < 8; j++)
