@@ -1,9 +1,10 @@
 /*
  * stream.c: the chunk pipeline of docs/FORMAT.md §7–8. The calling thread reads the input into
- * a ring of slots (16 chunks each) and writes finished slots out in order; worker threads
- * seal or open the chunks of a slot and hash its ciphertext chunks ([MC-SIG-2]), sixteen at once
- * where the CPU allows (lib/hash/sha256_many.h), so the AEAD and SHA-256 together use every
- * core. Memory is the ring, whatever the input size.
+ * a ring of slots (16 chunks each) and writes finished slots out in order; worker threads (one
+ * per CPU but one) and, between its reads and writes, the calling thread seal or open the
+ * chunks of a slot and hash its ciphertext chunks ([MC-SIG-2]), sixteen at once where the CPU
+ * allows (lib/hash/sha256_many.h), so the AEAD and SHA-256 together use every core without
+ * more threads than cores. Memory is the ring, whatever the input size.
  *
  * The end of the payload is found by holding back bytes: when reading chunks, the last
  * trailer_len bytes of the stream (the signature, [MC-PAY-3]) are never handed to the
@@ -246,6 +247,8 @@ static mc_status plan_slot(struct engine *e, struct slot *s, uint64_t first_chun
 	return MC_OK;
 }
 
+/* Worker threads to start: one per CPU (or per p->threads) less the calling thread, which
+ * seals or opens slots too whenever it is not reading or writing. */
 static unsigned thread_count(const mc_stream_params *p)
 {
 	long n = p->threads ? (long)p->threads : sysconf(_SC_NPROCESSORS_ONLN);
@@ -253,7 +256,7 @@ static unsigned thread_count(const mc_stream_params *p)
 		n = 1;
 	if (n > MAX_THREADS)
 		n = MAX_THREADS;
-	return (unsigned)n;
+	return (unsigned)n - 1;
 }
 
 static mc_status start_threads(struct engine *e, mc_err *err)
@@ -327,7 +330,7 @@ mc_status mc_stream_run(const mc_stream_params *p, mc_input in, mc_output *out, 
 			input_done = s->final;
 			if (seq_in == 0 && s->final) {
 				/* A small input: one slot, no threads to start. */
-				if ((st = worker_init(&e, &inline_worker, err)) != MC_OK)
+				if (!inline_ready && (st = worker_init(&e, &inline_worker, err)) != MC_OK)
 					goto cleanup;
 				inline_ready = true;
 				process_slot(&e, &inline_worker, s);
@@ -344,9 +347,30 @@ mc_status mc_stream_run(const mc_stream_params *p, mc_input in, mc_output *out, 
 		}
 		if (seq_out == seq_in)
 			break;
-		/* Write the oldest slot once it is done. */
+		/* Write the oldest slot once it is done; until then, seal or open a waiting slot here
+		 * (the oldest first), so this thread's core is not idle while the workers are busy. */
 		struct slot *s = &e.slots[seq_out % N_SLOTS];
 		pthread_mutex_lock(&e.mu);
+		struct slot *own = NULL;
+		for (uint64_t q = seq_out; q < seq_in && !own && s->state != SLOT_DONE; q++)
+			if (e.slots[q % N_SLOTS].state == SLOT_READY)
+				own = &e.slots[q % N_SLOTS];
+		if (own) {
+			own->state = SLOT_BUSY;
+			pthread_mutex_unlock(&e.mu);
+			if (!inline_ready && (st = worker_init(&e, &inline_worker, err)) != MC_OK) {
+				pthread_mutex_lock(&e.mu);
+				own->state = SLOT_READY; /* a worker may still take it; this thread fails */
+				pthread_mutex_unlock(&e.mu);
+				goto cleanup;
+			}
+			inline_ready = true;
+			process_slot(&e, &inline_worker, own);
+			pthread_mutex_lock(&e.mu);
+			own->state = SLOT_DONE;
+			pthread_mutex_unlock(&e.mu);
+			continue; /* read ahead again before writing */
+		}
 		while (s->state != SLOT_DONE)
 			pthread_cond_wait(&e.done_cv, &e.mu);
 		pthread_mutex_unlock(&e.mu);

@@ -4,7 +4,8 @@
  * Sealing streams a plaintext into a container in constant memory. Opening is two steps: read
  * and parse the header (mc_file_read), then unlock it with an identity (mc_file_unlock: unwrap
  * the file key, check the header MAC), after which the metadata, the preview, the payload and
- * single chunks can be read. The payload work is spread over worker threads (one per CPU).
+ * single chunks can be read. The payload work is spread over one thread per CPU (the caller's
+ * and worker threads).
  */
 #ifndef MEDCRYPT_CONTAINER_H
 #define MEDCRYPT_CONTAINER_H
@@ -41,7 +42,7 @@ typedef struct mc_seal_params {
 	size_t metadata_len;
 	const uint8_t *preview; /* preview image bytes, or NULL */
 	size_t preview_len;
-	unsigned threads;        /* worker threads; 0 = one per online CPU */
+	unsigned threads;        /* threads in all, the caller's included; 0 = one per online CPU */
 	mc_progress_fn progress; /* optional */
 	void *progress_ctx;
 } mc_seal_params;
