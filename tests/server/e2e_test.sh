@@ -15,19 +15,11 @@
 # Ends with "e2e: N passed, M failed".
 set -u
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-MEDCRYPT=${1:-$here/../../build/src/medcrypt/medcrypt}
-MEDCRYPT=$(cd "$(dirname "$MEDCRYPT")" && pwd)/$(basename "$MEDCRYPT")
-MEDCRYPTD=${2:-$(dirname "$(dirname "$MEDCRYPT")")/medcryptd/medcryptd}
-MEDCRYPTD=$(cd "$(dirname "$MEDCRYPTD")" && pwd)/$(basename "$MEDCRYPTD")
-source "$here/../cli/lib.sh"
-source "$here/e2e_lib.sh"
-trap 'server_kill; rm -rf "$T"' EXIT
-unset MEDCRYPT_PASSPHRASE MEDCRYPT_ASSUME_YES
+source "$here/e2e_setup.sh" "$@"
 for tool in img2dcm cjpeg sqlite3 curl openssl; do
 	command -v $tool >/dev/null || { echo "e2e: $tool missing (scripts/bootstrap installs it)" >&2; exit 1; }
 done
 
-pw() { echo "$1's passphrase: granite cello orbit 42"; }
 # as USER COMMAND...: runs medcrypt as USER (own MEDCRYPT_HOME, password in the environment)
 as() {
 	local u=$1

@@ -9,19 +9,11 @@
 # and a truncated 12 MiB upload is refused with nothing left in the blob store.
 set -u
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-MEDCRYPT=${1:-$here/../../build/src/medcrypt/medcrypt}
-MEDCRYPT=$(cd "$(dirname "$MEDCRYPT")" && pwd)/$(basename "$MEDCRYPT")
-MEDCRYPTD=${2:-$(dirname "$(dirname "$MEDCRYPT")")/medcryptd/medcryptd}
-MEDCRYPTD=$(cd "$(dirname "$MEDCRYPTD")" && pwd)/$(basename "$MEDCRYPTD")
-source "$here/../cli/lib.sh"
-source "$here/e2e_lib.sh"
-trap 'server_kill; rm -rf "$T"' EXIT
-unset MEDCRYPT_PASSPHRASE MEDCRYPT_ASSUME_YES
+source "$here/e2e_setup.sh" "$@"
 for tool in sqlite3 curl xargs; do
 	command -v $tool >/dev/null || { echo "load: $tool missing (scripts/bootstrap installs it)" >&2; exit 1; }
 done
 
-pw() { echo "$1's passphrase: granite cello orbit 42"; }
 as() {
 	local u=$1
 	shift
