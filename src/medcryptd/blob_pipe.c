@@ -61,6 +61,16 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
+/* Everything mcd_blob_pipe_start made, once its thread is gone (or never started). */
+static void pipe_free(mcd_blob_pipe *p)
+{
+	pthread_mutex_destroy(&p->mu);
+	pthread_cond_destroy(&p->queued);
+	pthread_cond_destroy(&p->written);
+	munmap(p->ring, RING);
+	free(p);
+}
+
 mcd_blob_pipe *mcd_blob_pipe_start(mcd_blobstore *bs, mcd_blob_writer *w)
 {
 	mcd_blob_pipe *p = calloc(1, sizeof *p);
@@ -79,11 +89,7 @@ mcd_blob_pipe *mcd_blob_pipe_start(mcd_blobstore *bs, mcd_blob_writer *w)
 	pthread_cond_init(&p->written, NULL);
 	if (pthread_create(&p->thread, NULL, writer_main, p) != 0) {
 		mcd_log(MCD_LOG_WARN, "upload", "cannot start a writer thread: writing inline");
-		pthread_mutex_destroy(&p->mu);
-		pthread_cond_destroy(&p->queued);
-		pthread_cond_destroy(&p->written);
-		munmap(p->ring, RING);
-		free(p);
+		pipe_free(p);
 		return NULL;
 	}
 	return p;
@@ -128,10 +134,6 @@ bool mcd_blob_pipe_close(mcd_blob_pipe *p, bool write_rest)
 	pthread_mutex_unlock(&p->mu);
 	pthread_join(p->thread, NULL);
 	bool ok = write_rest && !p->failed && p->head == p->tail;
-	pthread_mutex_destroy(&p->mu);
-	pthread_cond_destroy(&p->queued);
-	pthread_cond_destroy(&p->written);
-	munmap(p->ring, RING);
-	free(p);
+	pipe_free(p);
 	return ok;
 }
