@@ -154,12 +154,15 @@ mc_status mc_deid_map_uid(const uint8_t key[MC_DEID_UID_KEY_LEN], const char *ui
 	return MC_OK;
 }
 
-/* Maps a multi-valued UI value (values separated by '\') into dst (at most cap bytes, padded
- * with a NUL to an even length); *dst_len gets the length. */
+/* Maps a multi-valued UI value (values separated by '\\') into dst (at most cap bytes, padded
+ * with a NUL to an even length); *dst_len gets the length. A value whose mapped form does not
+ * fit, separators and pad included, is refused as malformed: UI values are at most 64 bytes
+ * each (PS3.5 6.2), so a long run of them is not a real file. */
 static mc_status map_uids(const uint8_t *key, const uint8_t *v, size_t len, uint8_t *dst, size_t cap, uint32_t *dst_len,
                           mc_err *err)
 {
-	size_t o = 0, start = 0;
+	mc_outbuf out = mc_outbuf_of(dst, cap);
+	size_t start = 0;
 	for (size_t i = 0; i <= len; i++) {
 		if (i < len && v[i] != '\\')
 			continue;
@@ -168,24 +171,27 @@ static mc_status map_uids(const uint8_t *key, const uint8_t *v, size_t len, uint
 		const char *u = (const char *)v + start;
 		while (k > 0 && (u[0] == ' '))
 			u++, k--;
-		if (k > 0 && !(k == 1 && u[0] == 0)) {
+		while (k > 0 && (u[k - 1] == ' ' || u[k - 1] == 0))
+			k--;
+		if (k > 64)
+			return mc_fail(err, MC_ERR_HEADER, "malformed DICOM: a UID of more than 64 characters");
+		if (k > 0) {
 			mc_status st = mc_deid_map_uid(key, u, k, mapped, err);
 			if (st != MC_OK)
 				return st;
-			size_t ml = strlen(mapped);
-			if (o + ml + 2 > cap)
-				return mc_fail(err, MC_ERR_HEADER, "malformed DICOM: too many UIDs in one value");
-			memcpy(dst + o, mapped, ml);
-			o += ml;
+			if (!mc_outbuf_put(&out, mapped, strlen(mapped)))
+				goto too_long;
 		}
-		if (i < len)
-			dst[o++] = '\\';
+		if (i < len && !mc_outbuf_byte(&out, '\\'))
+			goto too_long;
 		start = i + 1;
 	}
-	if (o % 2)
-		dst[o++] = 0;
-	*dst_len = (uint32_t)o;
+	if (out.len % 2 && !mc_outbuf_byte(&out, 0))
+		goto too_long;
+	*dst_len = (uint32_t)out.len;
 	return MC_OK;
+too_long:
+	return mc_fail(err, MC_ERR_HEADER, "malformed DICOM: a UID value holds more UIDs than fit in %zu bytes", cap);
 }
 
 /* ---- the action of PS3.15 Table E.1-1 for one attribute */
@@ -883,6 +889,8 @@ typedef struct insertion {
 	bool done;
 } insertion;
 
+#define SOP_MAPPED_CAP 64 /* (0002,0003) is one UID: 64 bytes at most (PS3.5 6.2) */
+
 typedef struct emit {
 	mc_err *err;
 	mc_status st;
@@ -891,7 +899,9 @@ typedef struct emit {
 	mc_fwd fwd;
 	bool head_written, big_endian, explicit_vr;
 	char ts[65];
-	uint8_t sop_mapped[64];
+	/* Its own allocation of SOP_MAPPED_CAP bytes, not an array in this struct: an overflow of it
+	 * then reaches memory ASan guards, where one into the next field would go unseen. */
+	uint8_t *sop_mapped;
 	uint32_t sop_mapped_len;
 	mc_dicom_meta_element meta[8];
 	uint8_t meta_values[8][66];
@@ -1033,7 +1043,7 @@ static int e_element(void *ctx, const mc_dicom_element *el)
 		}
 		if (el->element == 0x0003 && el->value) {
 			mc_status st = map_uids(e->params->uid_key, el->value, el->length, e->sop_mapped,
-			                        sizeof e->sop_mapped, &e->sop_mapped_len, e->err);
+			                        SOP_MAPPED_CAP, &e->sop_mapped_len, e->err);
 			if (st != MC_OK)
 				return e_fail(e, st);
 		}
@@ -1241,32 +1251,30 @@ static mc_status encrypted_content(collect *c, uint8_t **plain, size_t *len, mc_
 	uint8_t *p = malloc(total);
 	if (!p)
 		return mc_fail(err, MC_ERR_NOMEM, "out of memory");
-	uint8_t *o = p;
-	memcpy(o, mas_open, sizeof mas_open);
-	o += sizeof mas_open;
-	if (c->mas.len)
-		memcpy(o, c->mas.p, c->mas.len);
-	o += c->mas.len;
-	memcpy(o, mas_close, sizeof mas_close);
-	o += sizeof mas_close;
+	mc_outbuf o = mc_outbuf_of(p, total);
+	bool fits = mc_outbuf_put(&o, mas_open, sizeof mas_open) && mc_outbuf_put(&o, c->mas.p, c->mas.len) &&
+	            mc_outbuf_put(&o, mas_close, sizeof mas_close);
 	if (c->has_regions) {
-		uint32_t clen = sizeof creator - 1, rlen = (uint32_t)(record_len + record_len % 2);
-		memcpy(o, "\xD1\x7F\x10\x00LO", 6);
-		o[6] = (uint8_t)clen, o[7] = 0;
-		memcpy(o + 8, creator, clen);
-		o += 8 + clen;
-		memcpy(o, "\xD1\x7F\x01\x10", 4);
-		uint8_t *l = o + 8;
-		memcpy(o + 4, "OB\0\0", 4);
-		l[0] = (uint8_t)rlen, l[1] = (uint8_t)(rlen >> 8), l[2] = (uint8_t)(rlen >> 16),
-		l[3] = (uint8_t)(rlen >> 24);
-		mc_deid_pixels_record(&c->px, c->bia_present ? 0 : MC_DEID_REGIONS_ABSENT_BIA, p + rec_at);
-		memcpy(p + rec_at + MC_DEID_REGIONS_HEADER + 16 * c->px.n_regions, c->saved, (size_t)saved);
-		if (record_len % 2)
-			p[total - 1] = 0;
+		uint32_t rlen = (uint32_t)(record_len + record_len % 2);
+		const uint8_t creator_head[8] = {0xD1, 0x7F, 0x10, 0x00, 'L', 'O', (uint8_t)(sizeof creator - 1), 0};
+		uint8_t record_head[12] = {0xD1, 0x7F, 0x01, 0x10, 'O', 'B', 0, 0}; /* and the length, little endian */
+		for (int i = 0; i < 4; i++)
+			record_head[8 + i] = (uint8_t)(rlen >> (8 * i));
+		uint8_t record[MC_DEID_REGIONS_HEADER + 16 * MC_DEID_MAX_REGIONS];
+		mc_deid_pixels_record(&c->px, c->bia_present ? 0 : MC_DEID_REGIONS_ABSENT_BIA, record);
+		fits = fits && mc_outbuf_put(&o, creator_head, sizeof creator_head) &&
+		       mc_outbuf_put(&o, creator, sizeof creator - 1) &&
+		       mc_outbuf_put(&o, record_head, sizeof record_head) && o.len == rec_at &&
+		       mc_outbuf_put(&o, record, MC_DEID_REGIONS_HEADER + 16 * c->px.n_regions) &&
+		       mc_outbuf_put(&o, c->saved, (size_t)saved) && (record_len % 2 == 0 || mc_outbuf_byte(&o, 0));
 		mc_wipe(c->saved, (size_t)saved);
 		free(c->saved);
 		c->saved = NULL;
+	}
+	if (!fits || o.len != total) { /* the sizes above and the pieces disagree: our bug, not the file's */
+		mc_wipe(p, total);
+		free(p);
+		return mc_fail(err, MC_ERR_MISUSE, "deid: the Encrypted Content was not laid out as sized");
 	}
 	*plain = p;
 	*len = total;
@@ -1292,6 +1300,10 @@ mc_status mc_deid(mc_input in, mc_rewind_fn rewind, uint64_t total, mc_output ou
 	uint8_t *cms = NULL;
 	size_t cms_len = 0;
 	mc_status st = MC_ERR_NOMEM;
+	if (e && !(e->sop_mapped = calloc(1, SOP_MAPPED_CAP))) {
+		free(e);
+		e = NULL;
+	}
 	if (!c || !e) {
 		mc_fail(err, st, "out of memory");
 		goto cleanup;
@@ -1368,6 +1380,9 @@ cleanup:
 	}
 	if (e) {
 		mc_dicom_writer_free(e->fwd.w);
+		if (e->sop_mapped)
+			mc_wipe(e->sop_mapped, SOP_MAPPED_CAP);
+		free(e->sop_mapped);
 		mc_wipe(e, sizeof *e);
 		free(e);
 	}

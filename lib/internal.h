@@ -11,6 +11,7 @@
 #include <medcrypt/medcrypt.h>
 #include <openssl/evp.h>
 #include <stdbool.h>
+#include <string.h>
 
 #include "format.h"
 
@@ -19,6 +20,32 @@ mc_status mc_fail(mc_err *err, mc_status status, const char *fmt, ...) __attribu
 /* Like mc_fail, appending the first OpenSSL error's reason, and clearing OpenSSL's queue. */
 mc_status mc_fail_ssl(mc_err *err, mc_status status, const char *what);
 mc_status mc_ok(mc_err *err);
+
+/* A fixed-size output buffer filled front to back. Every append is checked against the
+ * capacity, so no caller counts offsets by hand: the first append that does not fit writes
+ * nothing, returns false and leaves the buffer as it was. */
+typedef struct mc_outbuf {
+	uint8_t *p;
+	size_t len, cap;
+} mc_outbuf;
+
+static inline mc_outbuf mc_outbuf_of(void *p, size_t cap)
+{
+	return (mc_outbuf){(uint8_t *)p, 0, cap};
+}
+static inline bool mc_outbuf_put(mc_outbuf *b, const void *src, size_t n)
+{
+	if (n > b->cap - b->len)
+		return false;
+	if (n)
+		memcpy(b->p + b->len, src, n);
+	b->len += n;
+	return true;
+}
+static inline bool mc_outbuf_byte(mc_outbuf *b, uint8_t c)
+{
+	return mc_outbuf_put(b, &c, 1);
+}
 
 static inline void st16(uint8_t *p, uint16_t v)
 {

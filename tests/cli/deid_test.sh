@@ -367,6 +367,17 @@ open("not_dicom.dcm", "wb").write(b"hello, this is no DICOM file at all" * 10)
 m = meta(E)
 head, one, ts = m[:144], m[144:158], m[158:] # preamble, DICM, (0002,0000); (0002,0001); (0002,0010)
 open("meta_disorder.dcm", "wb").write(head + ts + one + el(0x10, 0x10, b"PN", b"Doe^"))
+# issue 10: a SOP Instance UID of 20,000 backslashes (each separator once overflowed map_uids'
+# 4,096-byte stack buffer), and a Media Storage SOP Instance UID of 1,000 (once overflowed a
+# 64-byte field inside the de-identifier's state, unseen by ASan)
+def meta3(ts, sop):
+    ts = ts.encode() + (b"\0" if len(ts) % 2 else b"")
+    body = b"\x02\x00\x01\x00OB\0\0" + struct.pack("<I", 2) + b"\0\1"
+    body += b"\x02\x00\x03\x00UI" + struct.pack("<H", len(sop)) + sop
+    body += b"\x02\x00\x10\x00UI" + struct.pack("<H", len(ts)) + ts
+    return b"\0" * 128 + b"DICM" + b"\x02\x00\x00\x00UL" + struct.pack("<HI", 4, len(body)) + body
+open("uid_backslashes.dcm", "wb").write(meta3(E, b"1.2.3.4\0") + el(0x08, 0x18, b"UI", b"\\" * 20000) + el(0x10, 0x10, b"PN", b"Doe^"))
+open("meta_backslashes.dcm", "wb").write(meta3(E, b"\\" * 1000) + el(0x08, 0x18, b"UI", b"1.2.3.4\0") + el(0x10, 0x10, b"PN", b"Doe^"))
 PY
 for f in truncated truncated_seq past_end odd deep bad_vr disorder item_past not_dicom meta_disorder; do
 	expect_exit 4 "deid of $f.dcm" $M deid -r "$KEYS/alice.pub" -o $f.out.dcm $f.dcm
@@ -375,6 +386,11 @@ for f in truncated truncated_seq past_end odd deep bad_vr disorder item_past not
 	# a file that parses but is out of order is refused by reid as not de-identified (5)
 	expect_exit $([ $f = disorder ] || [ $f = meta_disorder ] && echo 5 || echo 4) "reid of $f.dcm" $M reid -k "$KEYS/alice.key" -o $f.reid.out.dcm $f.dcm
 	no_output $f.reid.out.dcm
+done
+for f in uid_backslashes meta_backslashes; do
+	expect_exit 4 "deid of $f.dcm" $M deid -r "$KEYS/alice.pub" -o $f.out.dcm $f.dcm
+	no_output $f.out.dcm
+	grep -q "malformed DICOM: a UID value holds more UIDs than fit" .err && ok || bad "$f message: $(cat .err)"
 done
 check "dcmconv +td" dcmconv +td rich.dcm deflated.dcm
 expect_exit 5 "deid of a deflated file" $M deid -r "$KEYS/alice.pub" -o deflated.out.dcm deflated.dcm
