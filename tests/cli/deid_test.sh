@@ -367,6 +367,8 @@ open("not_dicom.dcm", "wb").write(b"hello, this is no DICOM file at all" * 10)
 m = meta(E)
 head, one, ts = m[:144], m[144:158], m[158:] # preamble, DICM, (0002,0000); (0002,0001); (0002,0010)
 open("meta_disorder.dcm", "wb").write(head + ts + one + el(0x10, 0x10, b"PN", b"Doe^"))
+# a file meta element after the dataset began (fuzz_deid: deid kept it, reid refused its output)
+open("meta_after.dcm", "wb").write(m + el(0x01, 0x12, b"UI", b"1.2.3\0") + el(0x02, 0x13, b"SH", b"OTHER-1 ") + el(0x10, 0x10, b"PN", b"Doe^"))
 # issue 10: a SOP Instance UID of 20,000 backslashes (each separator once overflowed map_uids'
 # 4,096-byte stack buffer), and a Media Storage SOP Instance UID of 1,000 (once overflowed a
 # 64-byte field inside the de-identifier's state, unseen by ASan)
@@ -379,7 +381,7 @@ def meta3(ts, sop):
 open("uid_backslashes.dcm", "wb").write(meta3(E, b"1.2.3.4\0") + el(0x08, 0x18, b"UI", b"\\" * 20000) + el(0x10, 0x10, b"PN", b"Doe^"))
 open("meta_backslashes.dcm", "wb").write(meta3(E, b"\\" * 1000) + el(0x08, 0x18, b"UI", b"1.2.3.4\0") + el(0x10, 0x10, b"PN", b"Doe^"))
 PY
-for f in truncated truncated_seq past_end odd deep bad_vr disorder item_past not_dicom meta_disorder; do
+for f in truncated truncated_seq past_end odd deep bad_vr disorder item_past not_dicom meta_disorder meta_after; do
 	expect_exit 4 "deid of $f.dcm" $M deid -r "$KEYS/alice.pub" -o $f.out.dcm $f.dcm
 	no_output $f.out.dcm
 	grep -q -E "malformed|truncated|not a DICOM|out of order|nested too deep" .err && ok || bad "$f message: $(cat .err)"
