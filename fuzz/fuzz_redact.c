@@ -6,13 +6,15 @@
  *     the container it carries;
  *   - a whole image: mc_restore with a fixed identity (tests/vectors/keys/alice.key, embedded),
  *     which walks the PNG chunks, JPEG markers or DICOM elements, takes the mcRG chunk, APP11
- *     segments or (7FD1,1001) element and opens it; and mc_redact of one pixel for alice, whose
- *     output must restore.
+ *     segments or (7FD1,1001) element and opens it; and mc_redact of one pixel for alice (black
+ *     fill for an odd input length, pixelate for an even one), whose output must restore.
  *
  * Invariants, or the target aborts: a parsed record is exactly its header plus the data length
  * its header implies, and writing its header again gives the input's bytes; its regions lie
  * inside the image; an envelope's container is the input after 8 bytes; anything mc_redact
- * accepts, mc_restore gives back (same image type; for DICOM the input byte for byte); failures
+ * accepts, mc_restore gives back (same image type; for DICOM the input byte for byte); mc_redact
+ * never refuses because its own output failed to restore (its last check, rd_check_restores: that
+ * refusal keeps the image safe but means an earlier check missed something, issue 10); failures
  * carry their class in err.
  */
 #include <medcrypt/redact.h>
@@ -94,6 +96,16 @@ static void check_envelope(const uint8_t *data, size_t size)
 	}
 }
 
+/* The image type as mc_redact and mc_restore decide it: PNG, then JPEG, then DICOM ("DICM" at byte
+ * 128 of a PNG or JPEG does not make it DICOM); 0 for none. */
+static int kind_of(const uint8_t *data, size_t size)
+{
+	return rd_is_png(data, size)     ? MC_REDACT_PNG
+	       : rd_is_jpeg(data, size)  ? MC_REDACT_JPEG
+	       : rd_is_dicom(data, size) ? MC_REDACT_DICOM
+	                                 : 0;
+}
+
 static void check_image(const uint8_t *data, size_t size)
 {
 	uint8_t *out = NULL, *back = NULL;
@@ -103,23 +115,26 @@ static void check_image(const uint8_t *data, size_t size)
 	mc_status st = mc_restore(data, size, alice, NULL, &out, &out_len, &info, &err);
 	if (st == MC_OK) {
 		CHECK(out && out_len > 0 && info.n_regions >= 1 && info.n_regions <= MC_REDACT_MAX_REGIONS);
-		CHECK(rd_is_png(out, out_len) == rd_is_png(data, size) &&
-		      rd_is_jpeg(out, out_len) == rd_is_jpeg(data, size) &&
-		      rd_is_dicom(out, out_len) == rd_is_dicom(data, size));
+		CHECK(kind_of(out, out_len) == kind_of(data, size));
 	} else {
 		CHECK(out == NULL && err.status == st);
 	}
 	mc_buf_free(out, out_len);
 	out = NULL;
-	if (!rd_is_png(data, size) && !rd_is_jpeg(data, size) && !rd_is_dicom(data, size))
+	if (!kind_of(data, size))
 		return;
 	const mc_pubkey *recipients[] = {alice_pub};
 	mc_region pixel = {0, 0, 1, 1};
-	mc_redact_params p = {
-	    .regions = &pixel, .n_regions = 1, .fill = MC_FILL_PIXELATE, .recipients = recipients, .n_recipients = 1};
+	mc_redact_params p = {.regions = &pixel,
+	                      .n_regions = 1,
+	                      .fill = size & 1 ? MC_FILL_BLACK : MC_FILL_PIXELATE,
+	                      .recipients = recipients,
+	                      .n_recipients = 1};
 	st = mc_redact(data, size, &p, &out, &out_len, &info, &err);
 	if (st != MC_OK) {
-		CHECK(out == NULL && err.status == st);
+		if (strstr(err.msg, RD_NOT_RESTORABLE))
+			fprintf(stderr, "fuzz_redact: mc_redact made an image it could not restore: %s\n", err.msg);
+		CHECK(out == NULL && err.status == st && !strstr(err.msg, RD_NOT_RESTORABLE));
 		return;
 	}
 	st = mc_restore(out, out_len, alice, NULL, &back, &back_len, &info, &err);
@@ -127,7 +142,8 @@ static void check_image(const uint8_t *data, size_t size)
 		fprintf(stderr, "fuzz_redact: restoring what was redacted failed: %s: %s\n", mc_status_name(st),
 		        err.msg);
 	CHECK(st == MC_OK);
-	if (rd_is_dicom(data, size))
+	CHECK(kind_of(back, back_len) == kind_of(data, size));
+	if (kind_of(data, size) == MC_REDACT_DICOM)
 		CHECK(back_len == size && memcmp(back, data, size) == 0);
 	mc_buf_free(back, back_len);
 	mc_buf_free(out, out_len);

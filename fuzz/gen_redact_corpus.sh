@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # gen_redact_corpus.sh: writes the seeds of fuzz_redact into fuzz/corpus/fuzz_redact/ (files named
-# crash-regress-* and found-* are kept, everything else is replaced):
+# crash-regress-* and found-* are kept, everything else is replaced; crash-regress-jpeg-coef-out-of-range.jpg
+# is issue 10's JPEG, also tests/data/redact-jpeg-coef-out-of-range.jpg):
 #   - region records (FORMAT.md §13.4) written here byte by byte from the spec, for PNG and JPEG;
 #   - side-data envelopes (§13.1): "MCRG", version, kind, then a record sealed for alice with
 #     `medcrypt seal`, so the target's rd_open gets past the container's MAC;

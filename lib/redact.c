@@ -2,7 +2,8 @@
  * redact.c: the format-independent half of reversible region encryption (FORMAT.md §13): the
  * public entry points, which pick PNG or JPEG by the first bytes; region and size checks; the
  * region record that is sealed (§13.4) and the envelope around the sealed container (§13.1);
- * sealing and opening a record in memory with the container library; JPEG block geometry.
+ * sealing and opening a record in memory with the container library; JPEG block geometry; and
+ * the check every redaction ends with: its output restored in memory with the record it sealed.
  */
 #include <openssl/rand.h>
 #include <stdlib.h>
@@ -89,13 +90,39 @@ mc_status mc_restore(const uint8_t *image, size_t len, const mc_identity *id, co
 	if (!info)
 		info = &scratch;
 	memset(info, 0, sizeof *info);
+	rd_opener o = {.id = id, .open = open};
 	if (rd_is_png(image, len))
-		return rd_png_restore(image, len, id, open, out, out_len, info, err);
+		return rd_png_restore(image, len, &o, out, out_len, info, err);
 	if (rd_is_jpeg(image, len))
-		return rd_jpeg_restore(image, len, id, open, out, out_len, info, err);
+		return rd_jpeg_restore(image, len, &o, out, out_len, info, err);
 	if (rd_is_dicom(image, len))
-		return rd_dicom_restore(image, len, id, open, out, out_len, info, err);
+		return rd_dicom_restore(image, len, &o, out, out_len, info, err);
 	return not_an_image(err);
+}
+
+mc_status rd_check_restores(mc_redact_kind kind, const uint8_t *out, size_t out_len, const uint8_t *side,
+                            size_t side_len, const uint8_t *record, size_t record_len, mc_err *err)
+{
+	rd_opener o = {.side = side, .side_len = side_len, .record = record, .record_len = record_len};
+	uint8_t *back = NULL;
+	size_t back_len = 0;
+	mc_redact_info info;
+	mc_err why = {0};
+	mc_status st;
+	memset(&info, 0, sizeof info);
+	if (kind == MC_REDACT_PNG)
+		st = rd_png_restore(out, out_len, &o, &back, &back_len, &info, &why);
+	else if (kind == MC_REDACT_JPEG)
+		st = rd_jpeg_restore(out, out_len, &o, &back, &back_len, &info, &why);
+	else
+		st = rd_dicom_restore(out, out_len, &o, &back, &back_len, &info, &why);
+	mc_buf_free(back, back_len); /* the original, in clear */
+	if (st == MC_OK)
+		return MC_OK;
+	if (st == MC_ERR_NOMEM || st == MC_ERR_CRYPTO)
+		return mc_fail(err, st, "checking that the redacted image restores: %s", why.msg);
+	return mc_fail(err, MC_ERR_UNSUPPORTED, RD_NOT_RESTORABLE " (%s): refused, its hidden regions would be lost",
+	               why.msg);
 }
 
 mc_status rd_dims_check(uint32_t width, uint32_t height, mc_err *err)
@@ -518,6 +545,48 @@ mc_status rd_envelope_parse(const uint8_t *side, size_t len, mc_redact_kind kind
 		return mc_fail(err, MC_ERR_HEADER, "the sealed regions are larger than the limit");
 	*container = side + RD_ENVELOPE_LEN;
 	*container_len = len - RD_ENVELOPE_LEN;
+	return MC_OK;
+}
+
+mc_status rd_unseal(const rd_opener *o, const uint8_t *side, size_t side_len, mc_redact_kind kind, uint8_t **record,
+                    size_t *record_len, rd_record *r, mc_redact_info *info, mc_err *err)
+{
+	if (o->id)
+		return rd_open(side, side_len, kind, o->id, o->open, record, record_len, r, info, err);
+	*record = NULL;
+	*record_len = 0;
+	/* mc_redact's self-check: the bytes the image carries are the ones sealed, their container
+	 * parses and holds the record, whose copy then goes where an opened one would */
+	if (side_len != o->side_len || memcmp(side, o->side, side_len) != 0)
+		return mc_fail(err, MC_ERR_HEADER, "the sealed regions read back differ from those written");
+	const uint8_t *container;
+	size_t container_len;
+	mc_status st = rd_envelope_parse(side, side_len, kind, &container, &container_len, err);
+	if (st != MC_OK)
+		return st;
+	mc_file *f = NULL;
+	uint64_t n_chunks, plaintext_len;
+	memsrc src = {container, container_len};
+	if ((st = mc_file_read((mc_input){memsrc_read, &src}, &f, err)) == MC_OK &&
+	    (st = mc_file_payload_size(f, container_len, &n_chunks, &plaintext_len, err)) == MC_OK &&
+	    plaintext_len != o->record_len)
+		st = mc_fail(err, MC_ERR_HEADER, "the sealed container holds %llu bytes where the record has %zu",
+		             (unsigned long long)plaintext_len, o->record_len);
+	mc_file_free(f);
+	if (st != MC_OK)
+		return st;
+	uint8_t *copy = malloc(o->record_len ? o->record_len : 1);
+	if (!copy)
+		return mc_fail(err, MC_ERR_NOMEM, "out of memory");
+	memcpy(copy, o->record, o->record_len);
+	if ((st = rd_record_parse(copy, o->record_len, r, err)) == MC_OK && r->kind != kind)
+		st = mc_fail(err, MC_ERR_HEADER, "the sealed record was made for another image type");
+	if (st != MC_OK) {
+		mc_buf_free(copy, o->record_len);
+		return st;
+	}
+	*record = copy;
+	*record_len = o->record_len;
 	return MC_OK;
 }
 

@@ -427,6 +427,12 @@ mc_status rd_dicom_redact(const uint8_t *image, size_t len, const mc_redact_para
 		st = mc_fail(err, MC_ERR_NOMEM, "out of memory");
 		goto cleanup;
 	}
+	mc_buf_free(work, len); /* the check makes its own copy */
+	work = NULL;
+	if ((st = rd_check_restores(MC_REDACT_DICOM, b.p, b.len, side, side_len, record, record_len, err)) != MC_OK) {
+		rd_buf_free(&b);
+		goto cleanup;
+	}
 	*out = b.p;
 	*out_len = b.len;
 	rd_info_fill(info, &r, side_len);
@@ -439,8 +445,8 @@ cleanup:
 	return st;
 }
 
-mc_status rd_dicom_restore(const uint8_t *image, size_t len, const mc_identity *id, const mc_open_params *open,
-                           uint8_t **out, size_t *out_len, mc_redact_info *info, mc_err *err)
+mc_status rd_dicom_restore(const uint8_t *image, size_t len, const rd_opener *o, uint8_t **out, size_t *out_len,
+                           mc_redact_info *info, mc_err *err)
 {
 	dcm_scan s;
 	rd_record r;
@@ -461,8 +467,7 @@ mc_status rd_dicom_restore(const uint8_t *image, size_t len, const mc_identity *
 	uint32_t side_len = ld32(value);
 	if ((uint64_t)side_len + 4 > s.side_len || s.side_len - 4 - side_len > 1)
 		return mc_fail(err, MC_ERR_HEADER, "the DICOM file's sealed-region element has a bad length");
-	if ((st = rd_open(value + 4, side_len, MC_REDACT_DICOM, id, open, &record, &record_len, &r, info, err)) !=
-	    MC_OK)
+	if ((st = rd_unseal(o, value + 4, side_len, MC_REDACT_DICOM, &record, &record_len, &r, info, err)) != MC_OK)
 		return st;
 	/* The file without the private block; its pixel data moves back by the block's size. */
 	size_t cut = (size_t)s.creator_offset, cut_end = (size_t)(s.side_value_offset + s.side_len);

@@ -21,6 +21,7 @@
 #define RD_JPEG_ID_LEN    16
 #define RD_JPEG_PIECE_MAX (65533u - RD_JPEG_ID_LEN - 4u) /* APP11 payload after id, seq, count */
 #define RD_PIXELATE_CELL  16u
+#define RD_NOT_RESTORABLE "the redacted image would not restore" /* rd_check_restores' refusal */
 
 /* Colour spaces of a JPEG record (FORMAT.md §13.4). */
 enum { RD_JCS_GRAY = 1, RD_JCS_YCBCR = 2, RD_JCS_RGB = 3 };
@@ -83,6 +84,27 @@ mc_status rd_open(const uint8_t *side, size_t side_len, mc_redact_kind kind, con
                   const mc_open_params *open, uint8_t **record, size_t *record_len, rd_record *r, mc_redact_info *info,
                   mc_err *err);
 
+/* Where a restore gets the region record from. mc_restore: opens the side data with id (rd_open).
+ * mc_redact's check of its own output (id NULL): the side data it has just written and the record
+ * sealed in it, which it holds in clear; the side data read back from the output must be those
+ * bytes, carry a container whose payload is record_len bytes, and the record must parse. */
+typedef struct rd_opener {
+	const mc_identity *id;
+	const mc_open_params *open;
+	const uint8_t *side, *record; /* id NULL: what mc_redact sealed */
+	size_t side_len, record_len;
+} rd_opener;
+/* Gets the record of side[0..side_len) as o says, as rd_open does: *record (free with
+ * mc_buf_free) and its parse in *r. */
+mc_status rd_unseal(const rd_opener *o, const uint8_t *side, size_t side_len, mc_redact_kind kind, uint8_t **record,
+                    size_t *record_len, rd_record *r, mc_redact_info *info, mc_err *err);
+/* mc_redact's last step before it returns an image: restores out[0..out_len) in memory with the
+ * record it sealed (no key needed) exactly as mc_restore would, checks the result, and wipes it.
+ * Redaction must never return what restore cannot undo: on any failure it returns that failure's
+ * status (MC_ERR_UNSUPPORTED for what is not a resource failure) with the reason. */
+mc_status rd_check_restores(mc_redact_kind kind, const uint8_t *out, size_t out_len, const uint8_t *side,
+                            size_t side_len, const uint8_t *record, size_t record_len, mc_err *err);
+
 /* Copies the record's regions and dimensions into info. */
 void rd_info_fill(mc_redact_info *info, const rd_record *r, size_t sealed_len);
 
@@ -99,21 +121,22 @@ void rd_buf_free(rd_buf *b);
 /* Fills buf with random bytes (the CSPRNG): MC_ERR_CRYPTO on failure. */
 mc_status rd_random(uint8_t *buf, size_t len, mc_err *err);
 
-/* Format-specific halves (redact_png.c, redact_jpeg.c). */
+/* Format-specific halves (redact_png.c, redact_jpeg.c, redact_dicom.c). Each *_redact ends with
+ * rd_check_restores on its output; each *_restore gets its record through an rd_opener. */
 bool rd_is_png(const uint8_t *image, size_t len);
 bool rd_is_jpeg(const uint8_t *image, size_t len);
 mc_status rd_png_redact(const uint8_t *image, size_t len, const mc_redact_params *p, uint8_t **out, size_t *out_len,
                         mc_redact_info *info, mc_err *err);
-mc_status rd_png_restore(const uint8_t *image, size_t len, const mc_identity *id, const mc_open_params *open,
-                         uint8_t **out, size_t *out_len, mc_redact_info *info, mc_err *err);
+mc_status rd_png_restore(const uint8_t *image, size_t len, const rd_opener *o, uint8_t **out, size_t *out_len,
+                         mc_redact_info *info, mc_err *err);
 mc_status rd_jpeg_redact(const uint8_t *image, size_t len, const mc_redact_params *p, uint8_t **out, size_t *out_len,
                          mc_redact_info *info, mc_err *err);
-mc_status rd_jpeg_restore(const uint8_t *image, size_t len, const mc_identity *id, const mc_open_params *open,
-                          uint8_t **out, size_t *out_len, mc_redact_info *info, mc_err *err);
+mc_status rd_jpeg_restore(const uint8_t *image, size_t len, const rd_opener *o, uint8_t **out, size_t *out_len,
+                          mc_redact_info *info, mc_err *err);
 bool rd_is_dicom(const uint8_t *image, size_t len);
 mc_status rd_dicom_redact(const uint8_t *image, size_t len, const mc_redact_params *p, uint8_t **out, size_t *out_len,
                           mc_redact_info *info, mc_err *err);
-mc_status rd_dicom_restore(const uint8_t *image, size_t len, const mc_identity *id, const mc_open_params *open,
-                           uint8_t **out, size_t *out_len, mc_redact_info *info, mc_err *err);
+mc_status rd_dicom_restore(const uint8_t *image, size_t len, const rd_opener *o, uint8_t **out, size_t *out_len,
+                           mc_redact_info *info, mc_err *err);
 
 #endif

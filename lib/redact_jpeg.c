@@ -35,10 +35,9 @@ typedef struct jstate {
 	uint8_t block[65536];
 	jvirt_barray_ptr *coefs;
 	/* the work of one call */
-	bool restore;
+	bool restore, writing;
 	const mc_redact_params *params;
-	const mc_identity *id;
-	const mc_open_params *open;
+	const rd_opener *opener;
 	mc_redact_info *info;
 	rd_record r;
 	uint8_t *mask;
@@ -148,6 +147,38 @@ static void coef_digest(jstate *s, uint8_t digest[32])
 	}
 	EVP_DigestFinal_ex(md, digest, NULL);
 	EVP_MD_CTX_free(md);
+}
+
+/* T.81 F.1.2.1-2: with P-bit samples a quantized DC coefficient is an (P + 3)-bit signed value and
+ * an AC coefficient has a magnitude of at most P + 2 bits (for 8-bit JPEG: DC -1024..1023, AC
+ * -1023..1023, so that any two DCs differ by what a DC difference code holds). libjpeg's decoder
+ * takes larger values from a Huffman table that codes them, but its Huffman encoder refuses them,
+ * and restore runs that encoder over the original coefficients: one in a hidden block would be
+ * sealed and could never be written back. So redact refuses the whole image before anything is
+ * sealed. [MC-RGN-14] */
+static mc_status coefs_check(jstate *s)
+{
+	int p = s->d.data_precision, lo = -(1 << (p + 2)), hi = (1 << (p + 2)) - 1;
+	for (int c = 0; c < s->d.num_components; c++) {
+		uint32_t wb, hb;
+		rd_jpeg_blocks(&s->r, (unsigned)c, &wb, &hb);
+		for (uint32_t by = 0; by < hb; by++) {
+			JBLOCKARRAY row =
+			    (*s->d.mem->access_virt_barray)((j_common_ptr)&s->d, s->coefs[c], by, 1, FALSE);
+			for (uint32_t bx = 0; bx < wb; bx++)
+				for (int k = 0; k < 64; k++) {
+					int v = row[0][bx][k];
+					if (v > hi || v < (k ? -hi : lo))
+						return mc_fail(
+						    s->err, MC_ERR_HEADER,
+						    "the JPEG is malformed: block %u,%u of component %d holds the "
+						    "%s coefficient %d, outside %d..%d, the range of %d-bit JPEG: it "
+						    "cannot be written back, so the image is not redacted",
+						    bx, by, c, k ? "AC" : "DC", v, k ? -hi : lo, hi, p);
+				}
+		}
+	}
+	return MC_OK;
 }
 
 /* Copies the hidden blocks out of (to_record) or back into the coefficient arrays, in the
@@ -329,6 +360,7 @@ static mc_status read_image(jstate *s, const uint8_t *image, size_t len)
  * libjpeg writes itself, not JFXX thumbnails, not our segments) and side as APP11 segments. */
 static mc_status write_image(jstate *s, const uint8_t *side, size_t side_len)
 {
+	s->writing = true;
 	jpeg_create_compress(&s->c);
 	s->c_init = true;
 	s->dest.init_destination = dest_init;
@@ -413,6 +445,8 @@ static mc_status redact_body(jstate *s, const uint8_t *image, size_t len)
 			return mc_fail(s->err, MC_ERR_UNSUPPORTED,
 			               "the JPEG already carries sealed regions (APP11 " RD_JPEG_ID
 			               "): restore it first");
+	if ((st = coefs_check(s)) != MC_OK)
+		return st;
 	s->r.fill = s->params->fill;
 	if ((st = snap_regions(s)) != MC_OK)
 		return st;
@@ -451,8 +485,8 @@ static mc_status restore_body(jstate *s, const uint8_t *image, size_t len)
 	if ((st = collect_segments(s, &s->side, &s->side_len)) != MC_OK)
 		return st;
 	rd_record image_r = s->r;
-	if ((st = rd_open(s->side, s->side_len, MC_REDACT_JPEG, s->id, s->open, &s->record, &s->record_len, &s->r,
-	                  s->info, s->err)) != MC_OK)
+	if ((st = rd_unseal(s->opener, s->side, s->side_len, MC_REDACT_JPEG, &s->record, &s->record_len, &s->r, s->info,
+	                    s->err)) != MC_OK)
 		return st;
 	/* [MC-RGN-9] */
 	bool same = s->r.width == image_r.width && s->r.height == image_r.height &&
@@ -484,13 +518,18 @@ static mc_status run(jstate *s, const uint8_t *image, size_t len)
 	if (setjmp(s->jump)) {
 		if (s->out_of_memory)
 			return mc_fail(s->err, MC_ERR_NOMEM, "out of memory");
-		return mc_fail(s->err, MC_ERR_HEADER, "the JPEG cannot be %s: %s", s->restore ? "restored" : "read",
+		return mc_fail(s->err, MC_ERR_HEADER, "the JPEG cannot be %s: %s",
+		               s->restore   ? "restored"
+		               : s->writing ? "written"
+		                            : "read",
 		               s->msg);
 	}
 	return s->restore ? restore_body(s, image, len) : redact_body(s, image, len);
 }
 
-static mc_status jpeg_call(jstate *s, const uint8_t *image, size_t len, uint8_t **out, size_t *out_len)
+/* Runs s (redact or restore) with libjpeg's handlers set, then destroys the libjpeg objects; on
+ * success s->out holds the image. The caller frees the rest with jstate_free. */
+static mc_status jpeg_call(jstate *s, const uint8_t *image, size_t len)
 {
 	s->d.err = jpeg_std_error(&s->jerr);
 	s->c.err = &s->jerr;
@@ -505,19 +544,29 @@ static mc_status jpeg_call(jstate *s, const uint8_t *image, size_t len, uint8_t 
 		jpeg_destroy_compress(&s->c);
 	if (s->d_init)
 		jpeg_destroy_decompress(&s->d);
-	if (st == MC_OK) {
-		*out = s->out.p;
-		*out_len = s->out.len;
-	} else {
-		rd_buf_free(&s->out);
-	}
+	s->c_init = s->d_init = false;
+	return st;
+}
+
+static void jstate_free(jstate *s)
+{
+	rd_buf_free(&s->out);
 	free(s->mask);
 	mc_buf_free(s->record, s->record_len);
 	if (s->restore)
 		free(s->side);
 	else
 		mc_buf_free(s->side, s->side_len);
-	return st;
+	mc_wipe(s->block, sizeof s->block); /* the last output bytes: a restored image's */
+	free(s);
+}
+
+/* Hands s->out to the caller. */
+static void take_output(jstate *s, uint8_t **out, size_t *out_len)
+{
+	*out = s->out.p;
+	*out_len = s->out.len;
+	s->out = (rd_buf){0};
 }
 
 mc_status rd_jpeg_redact(const uint8_t *image, size_t len, const mc_redact_params *p, uint8_t **out, size_t *out_len,
@@ -529,23 +578,29 @@ mc_status rd_jpeg_redact(const uint8_t *image, size_t len, const mc_redact_param
 	s->params = p;
 	s->info = info;
 	s->err = err;
-	mc_status st = jpeg_call(s, image, len, out, out_len);
-	free(s);
+	mc_status st = jpeg_call(s, image, len);
+	if (st == MC_OK)
+		st = rd_check_restores(MC_REDACT_JPEG, s->out.p, s->out.len, s->side, s->side_len, s->record,
+		                       s->record_len, err);
+	if (st == MC_OK)
+		take_output(s, out, out_len);
+	jstate_free(s);
 	return st;
 }
 
-mc_status rd_jpeg_restore(const uint8_t *image, size_t len, const mc_identity *id, const mc_open_params *open,
-                          uint8_t **out, size_t *out_len, mc_redact_info *info, mc_err *err)
+mc_status rd_jpeg_restore(const uint8_t *image, size_t len, const rd_opener *o, uint8_t **out, size_t *out_len,
+                          mc_redact_info *info, mc_err *err)
 {
 	jstate *s = calloc(1, sizeof *s);
 	if (!s)
 		return mc_fail(err, MC_ERR_NOMEM, "out of memory");
 	s->restore = true;
-	s->id = id;
-	s->open = open;
+	s->opener = o;
 	s->info = info;
 	s->err = err;
-	mc_status st = jpeg_call(s, image, len, out, out_len);
-	free(s);
+	mc_status st = jpeg_call(s, image, len);
+	if (st == MC_OK)
+		take_output(s, out, out_len);
+	jstate_free(s);
 	return st;
 }

@@ -509,6 +509,13 @@ mc_status rd_png_redact(const uint8_t *image, size_t len, const mc_redact_params
 		goto cleanup;
 	if ((st = png_write(image, len, &im, side, side_len, out, out_len, &metadata, err)) != MC_OK)
 		goto cleanup;
+	png_image_free(&im); /* the check decodes the output again */
+	if ((st = rd_check_restores(MC_REDACT_PNG, *out, *out_len, side, side_len, record, record_len, err)) != MC_OK) {
+		mc_buf_free(*out, *out_len);
+		*out = NULL;
+		*out_len = 0;
+		goto cleanup;
+	}
 	rd_info_fill(info, &r, side_len);
 	info->metadata_kept = metadata;
 cleanup:
@@ -518,8 +525,8 @@ cleanup:
 	return st;
 }
 
-mc_status rd_png_restore(const uint8_t *image, size_t len, const mc_identity *id, const mc_open_params *open,
-                         uint8_t **out, size_t *out_len, mc_redact_info *info, mc_err *err)
+mc_status rd_png_restore(const uint8_t *image, size_t len, const rd_opener *o, uint8_t **out, size_t *out_len,
+                         mc_redact_info *info, mc_err *err)
 {
 	png_image im;
 	rd_record r;
@@ -530,7 +537,7 @@ mc_status rd_png_restore(const uint8_t *image, size_t len, const mc_identity *id
 	mc_status st = png_load(image, len, true, &im, err);
 	if (st != MC_OK)
 		return st;
-	if ((st = rd_open(im.side, im.side_len, MC_REDACT_PNG, id, open, &record, &record_len, &r, info, err)) != MC_OK)
+	if ((st = rd_unseal(o, im.side, im.side_len, MC_REDACT_PNG, &record, &record_len, &r, info, err)) != MC_OK)
 		goto cleanup;
 	/* [MC-RGN-9] the visible image must be the one the record was made from */
 	sha256_pixels(&im, digest);

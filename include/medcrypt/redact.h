@@ -76,10 +76,15 @@ typedef struct mc_redact_info {
  * keeps its exact coefficients; all APPn and COM markers are copied. DICOM: explicit or implicit
  * VR little endian with native 8- or 16-bit pixel data, 1 or 3 samples, every frame hidden alike.
  *
+ * Before returning, the output is restored in memory with the record just sealed, exactly as
+ * mc_restore would, and checked against the original: nothing is returned that mc_restore could
+ * not undo.
+ *
  * Errors: MC_ERR_MISUSE (no region, too many, empty, outside the image; bad params, as for
  * mc_seal), MC_ERR_UNSUPPORTED (not PNG, JPEG or DICOM, a bit depth, colour space, sampling or
- * transfer syntax that is not handled, an image that already carries sealed regions), MC_ERR_HEADER (the image is
- * malformed or exceeds the limits above), MC_ERR_NOMEM, MC_ERR_CRYPTO.
+ * transfer syntax that is not handled, an image that already carries sealed regions, an output
+ * that would not restore), MC_ERR_HEADER (the image is malformed, a JPEG DCT coefficient beyond
+ * the range of its precision included, or exceeds the limits above), MC_ERR_NOMEM, MC_ERR_CRYPTO.
  */
 mc_status mc_redact(const uint8_t *image, size_t len, const mc_redact_params *params, uint8_t **out, size_t *out_len,
                     mc_redact_info *info, mc_err *err);

@@ -296,6 +296,24 @@ expect_exit 4 "truncated PNG" $M redact --region 0,0,1,1 -r $K/alice.pub -o x.pn
 head -c 2000 j420.jpg >trunc.jpg
 expect_exit 4 "truncated JPEG" $M redact --region 0,0,1,1 -r $K/alice.pub -o x.jpg trunc.jpg
 no_output x.jpg
+# issue 10, found by fuzz_redact: a Huffman table codes an AC coefficient of 1726 in the first luma
+# block, beyond 8-bit JPEG's -1023..1023. libjpeg decodes it but cannot encode it: redact used to
+# hide it, seal it and exit 0, and restore then refused ("DCT coefficient out of range"), the
+# region lost. Now redact refuses it wherever the regions are, names it, and writes nothing.
+cp "$REPO/tests/data/redact-jpeg-coef-out-of-range.jpg" coef.jpg
+for region in 0,0,1,1 16,8,4,8; do
+	expect_exit 4 "JPEG with a coefficient out of range ($region)" $M redact --region $region -r $K/alice.pub -o x.jpg coef.jpg
+	grep -q "block 0,0 of component 0 holds the AC coefficient 1726, outside -1023..1023, the range of 8-bit JPEG" "$T/.err" &&
+		ok || bad "no clear message: $(cat "$T/.err")"
+	no_output x.jpg
+done
+# the same picture encoded validly redacts and restores to the same pixels
+djpeg -pnm coef.jpg >coef.pnm && cjpeg -sample 1x1 coef.pnm >coef-valid.jpg
+check "the valid re-encoding: redact" $M redact --region 0,0,1,1 -r $K/alice.pub -o coef.red.jpg coef-valid.jpg
+check "the valid re-encoding: restore" $M restore -k $K/alice.key -o coef.back.jpg coef.red.jpg
+djpeg -pnm coef-valid.jpg >a.pnm
+djpeg -pnm coef.back.jpg >c.pnm
+same a.pnm c.pnm
 expect_exit 1 "output exists" $M redact --region 0,0,1,1 -r $K/alice.pub -o rgb8.png rgb8.png
 check "--force" $M redact --region 0,0,1,1 -r $K/alice.pub --force -o rgb8-black.red.png rgb8.png
 # 1-bit PNGs are refused clearly

@@ -621,6 +621,213 @@ static void test_dicom(const char *name, bool explicit_vr, uint16_t bits, uint16
 	free(dcm);
 }
 
+/* ---- what restore cannot write back (issue 10) ---- */
+
+typedef struct coef_edit {
+	int c;
+	uint32_t bx, by;
+	int k;
+	JCOEF value;
+} coef_edit;
+
+/* jpg with some coefficients changed, written again by libjpeg's transcoder; arithmetic coded when
+ * arith: the Huffman encoder refuses a coefficient beyond the range of 8-bit JPEG, the arithmetic
+ * one writes it, and the decoder reads it back as it reads one a crafted Huffman table codes. */
+static uint8_t *jpeg_recode(const uint8_t *jpg, size_t len, const coef_edit *edits, size_t n, bool arith,
+                            size_t *out_len)
+{
+	struct jpeg_decompress_struct d;
+	struct jpeg_compress_struct c;
+	struct jpeg_error_mgr jerr;
+	unsigned char *out = NULL;
+	unsigned long ol = 0;
+	d.err = c.err = jpeg_std_error(&jerr);
+	jpeg_create_decompress(&d);
+	jpeg_create_compress(&c);
+	jpeg_mem_src(&d, jpg, (unsigned long)len);
+	jpeg_read_header(&d, TRUE);
+	jvirt_barray_ptr *arr = jpeg_read_coefficients(&d);
+	for (size_t i = 0; i < n; i++) {
+		JBLOCKARRAY row = (*d.mem->access_virt_barray)((j_common_ptr)&d, arr[edits[i].c], edits[i].by, 1, TRUE);
+		row[0][edits[i].bx][edits[i].k] = edits[i].value;
+	}
+	jpeg_mem_dest(&c, &out, &ol);
+	jpeg_copy_critical_parameters(&d, &c);
+	c.arith_code = arith;
+	c.optimize_coding = !arith;
+	jpeg_write_coefficients(&c, arr);
+	jpeg_finish_compress(&c);
+	jpeg_finish_decompress(&d);
+	jpeg_destroy_compress(&c);
+	jpeg_destroy_decompress(&d);
+	*out_len = ol;
+	return out;
+}
+
+/* [MC-RGN-14] A coefficient beyond 8-bit JPEG's range (DC -1024..1023, AC -1023..1023) is refused
+ * before anything is sealed, wherever it lies: libjpeg decodes it but cannot encode it, so a
+ * hidden one could never be restored. The fixture is fuzz_redact's find: a Huffman table codes an
+ * AC coefficient of 1726 in the first luma block; redact used to hide it, seal it and write an
+ * image whose restore failed with "DCT coefficient out of range". Coefficients at the very edge of
+ * the range redact and restore exactly. */
+static void test_jpeg_coef_range(const char *vector_dir)
+{
+	char path[4096];
+	uint8_t *fixture = NULL, *out = NULL, *back = NULL;
+	size_t fixture_len = 0, out_len = 0, back_len = 0;
+	snprintf(path, sizeof path, "%s/../data/redact-jpeg-coef-out-of-range.jpg", vector_dir);
+	FILE *f = fopen(path, "rb");
+	CHECK(f != NULL, "fixture %s", path);
+	if (f) {
+		fixture = malloc(4096);
+		fixture_len = fread(fixture, 1, 4096, f);
+		fclose(f);
+	}
+	const mc_pubkey *recipients[] = {alice_pub};
+	mc_region corner = {0, 0, 1, 1}, elsewhere = {16, 8, 4, 8};
+	mc_redact_params p = {.regions = &corner, .n_regions = 1, .recipients = recipients, .n_recipients = 1};
+	mc_err err = {0};
+	for (int f2 = MC_FILL_BLACK; fixture && f2 <= MC_FILL_PIXELATE; f2++) {
+		p.fill = (mc_redact_fill)f2;
+		p.regions = f2 == MC_FILL_NOISE ? &elsewhere : &corner;
+		mc_status st = mc_redact(fixture, fixture_len, &p, &out, &out_len, NULL, &err);
+		CHECK(
+		    st == MC_ERR_HEADER && !out && !out_len &&
+		        strstr(err.msg, "block 0,0 of component 0 holds the AC coefficient 1726, outside -1023..1023"),
+		    "fixture, fill %d: %s: %s", f2, mc_status_name(st), err.msg);
+		mc_buf_free(out, out_len);
+		out = NULL;
+	}
+	free(fixture);
+
+	size_t len, bad_len;
+	uint8_t *jpg = jpeg_encode(24, 16, 1, 1, 1, false, &len); /* 3 x 2 blocks */
+	p.fill = MC_FILL_BLACK;
+	p.regions = &corner;
+	static const struct {
+		coef_edit e;
+		const char *why;
+	} beyond[] = {
+	    {{0, 0, 0, 5, 1500}, "block 0,0 of component 0 holds the AC coefficient 1500"},
+	    {{0, 2, 1, 63, -1024}, "block 2,1 of component 0 holds the AC coefficient -1024"},
+	    {{0, 1, 0, 0, 1024}, "block 1,0 of component 0 holds the DC coefficient 1024"},
+	    {{0, 0, 0, 0, -1025}, "block 0,0 of component 0 holds the DC coefficient -1025"},
+	};
+	for (size_t i = 0; i < sizeof beyond / sizeof beyond[0]; i++) {
+		uint8_t *bad = jpeg_recode(jpg, len, &beyond[i].e, 1, true, &bad_len);
+		mc_status st = mc_redact(bad, bad_len, &p, &out, &out_len, NULL, &err);
+		CHECK(st == MC_ERR_HEADER && !out && strstr(err.msg, beyond[i].why), "beyond %zu: %s: %s", i,
+		      mc_status_name(st), err.msg);
+		mc_buf_free(out, out_len);
+		out = NULL;
+		free(bad);
+	}
+
+	/* the edges: DC -1024 next to 1023 (a difference of 2047), AC +-1023 */
+	static const coef_edit edge[] = {{0, 0, 0, 0, -1024}, {0, 0, 0, 1, 1023},  {0, 0, 0, 63, -1023},
+	                                 {0, 1, 0, 0, 1023},  {0, 1, 0, 8, -1023}, {0, 2, 1, 0, -1024}};
+	uint8_t *ok = jpeg_recode(jpg, len, edge, sizeof edge / sizeof edge[0], false, &bad_len);
+	coefs a, b;
+	CHECK(jpeg_coefs(ok, bad_len, &a) && a.c[0][0] == -1024 && a.c[0][64] == 1023, "edge JPEG");
+	mc_region hide[] = {{0, 0, 8, 8}, {8, 0, 8, 8}, {0, 8, 24, 8}};
+	for (size_t i = 0; i < 3; i++) {
+		p.regions = &hide[i];
+		mc_status st = mc_redact(ok, bad_len, &p, &out, &out_len, NULL, &err);
+		CHECK(st == MC_OK, "edge, region %zu: redact: %s", i, err.msg);
+		if (st == MC_OK)
+			st = mc_restore(out, out_len, alice, NULL, &back, &back_len, NULL, &err);
+		CHECK(st == MC_OK, "edge, region %zu: restore: %s", i, err.msg);
+		if (st == MC_OK) {
+			CHECK(jpeg_coefs(back, back_len, &b) && memcmp(a.c[0], b.c[0], 6 * 64 * sizeof(JCOEF)) == 0,
+			      "edge, region %zu: restored coefficients equal the original", i);
+			coefs_free(&b);
+		}
+		mc_buf_free(back, back_len);
+		mc_buf_free(out, out_len);
+		back = out = NULL;
+	}
+	coefs_free(&a);
+	free(ok);
+	free(jpg);
+}
+
+/* The side data an mc_redact output carries (one APP11 segment for a small JPEG). */
+static const uint8_t *side_of(const uint8_t *img, size_t len, size_t *side_len)
+{
+	if (rd_is_png(img, len)) {
+		size_t at = find_chunk(img, len, "mcRG");
+		*side_len = at ? ld32(img + at) : 0;
+		return at ? img + at + 8 : NULL;
+	}
+	const uint8_t *p = memmem(img, len, "MCRG", 4);
+	if (!p)
+		return NULL;
+	if (rd_is_jpeg(img, len))
+		*side_len = (size_t)(p[-22] << 8 | p[-21]) - 2 - RD_JPEG_ID_LEN - 4; /* FF EB length id seq count */
+	else
+		*side_len = ld32(p - 4);
+	return p;
+}
+
+/* rd_check_restores, mc_redact's last step: it passes the output mc_redact returns, and refuses
+ * (MC_ERR_UNSUPPORTED, nothing restored kept) side data that is not the one sealed, a record of
+ * another length, and a record whose data does not give back the original's digest. */
+static void test_check_restores(void)
+{
+	pixels px = {.w = 40, .h = 30, .bpp = 3, .len = 3600};
+	px.p = malloc(px.len);
+	fill_pattern(px.p, px.len, 77);
+	size_t n, lens[3];
+	uint8_t *images[3];
+	images[0] = png_encode(&px, 2, 8, &lens[0]);
+	images[1] = jpeg_encode(40, 30, 3, 2, 2, false, &lens[1]);
+	images[2] = make_dicom(true, 30, 40, 16, 1, 0, "2 ", "MONOCHROME2", 0, &n, &lens[2]);
+	static const mc_redact_kind kinds[3] = {MC_REDACT_PNG, MC_REDACT_JPEG, MC_REDACT_DICOM};
+	const mc_pubkey *recipients[] = {alice_pub};
+	mc_region g = {3, 4, 20, 10};
+	mc_redact_params p = {.regions = &g, .n_regions = 1, .recipients = recipients, .n_recipients = 1};
+	for (int i = 0; i < 3; i++) {
+		uint8_t *red = NULL, *record = NULL;
+		size_t red_len = 0, record_len = 0, side_len = 0;
+		mc_err err = {0};
+		rd_record r;
+		mc_redact_info info;
+		memset(&info, 0, sizeof info);
+		CHECK(mc_redact(images[i], lens[i], &p, &red, &red_len, NULL, &err) == MC_OK, "kind %d: redact: %s",
+		      kinds[i], err.msg);
+		const uint8_t *side = red ? side_of(red, red_len, &side_len) : NULL;
+		CHECK(side && rd_open(side, side_len, kinds[i], alice, NULL, &record, &record_len, &r, &info, &err) ==
+		                  MC_OK,
+		      "kind %d: open: %s", kinds[i], err.msg);
+		if (!record) {
+			mc_buf_free(red, red_len);
+			continue;
+		}
+		mc_status st = rd_check_restores(kinds[i], red, red_len, side, side_len, record, record_len, &err);
+		CHECK(st == MC_OK, "kind %d: the output restores: %s", kinds[i], err.msg);
+		record[record_len - 1] ^= 1; /* the last original sample or coefficient */
+		st = rd_check_restores(kinds[i], red, red_len, side, side_len, record, record_len, &err);
+		CHECK(st == MC_ERR_UNSUPPORTED && strstr(err.msg, RD_NOT_RESTORABLE) && strstr(err.msg, "digest"),
+		      "kind %d: altered record: %s: %s", kinds[i], mc_status_name(st), err.msg);
+		record[record_len - 1] ^= 1;
+		st = rd_check_restores(kinds[i], red, red_len, side, side_len, record, record_len - 1, &err);
+		CHECK(st == MC_ERR_UNSUPPORTED && strstr(err.msg, RD_NOT_RESTORABLE), "kind %d: shorter record: %s",
+		      kinds[i], err.msg);
+		uint8_t *other = malloc(side_len);
+		memcpy(other, side, side_len);
+		other[side_len - 1] ^= 1;
+		st = rd_check_restores(kinds[i], red, red_len, other, side_len, record, record_len, &err);
+		CHECK(st == MC_ERR_UNSUPPORTED && strstr(err.msg, "differ"), "kind %d: other side data: %s", kinds[i],
+		      err.msg);
+		free(other);
+		mc_buf_free(record, record_len);
+		mc_buf_free(red, red_len);
+	}
+	for (int i = 0; i < 3; i++)
+		free(images[i]);
+	free(px.p);
+}
+
 /* ---- refusals and the record parser ---- */
 
 static void test_refusals(void)
@@ -821,6 +1028,8 @@ int main(int argc, char **argv)
 	test_dicom("dicom 16-bit signed", false, 16, 1, 0, NULL, "MONOCHROME2", 1);
 	test_dicom("dicom RGB planar 0", true, 8, 3, 0, "2 ", "RGB", 0);
 	test_dicom("dicom RGB planar 1", false, 8, 3, 1, NULL, "RGB", 0);
+	test_jpeg_coef_range(argv[1]);
+	test_check_restores();
 	test_refusals();
 	test_record();
 	test_format_vector();
