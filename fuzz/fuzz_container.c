@@ -22,6 +22,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "format.h"
 #include "fuzz_keys.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -262,11 +263,12 @@ static void rewrite(mc_file *f, const uint8_t *data, size_t size)
 	const uint8_t *tail = data + hlen;
 	size_t rest = size - hlen, n0 = mc_file_n_wraps(f);
 	size_t added = 0;
-	if (mc_file_add_detached_wrap(f, tail, rest < 35 + 65535 + 1 ? rest : 35 + 65535 + 1, &err) == MC_OK)
+	const size_t max_wrap = FMT_WRAP_FIXED_LEN + 65535;
+	if (mc_file_add_detached_wrap(f, tail, rest < max_wrap + 1 ? rest : max_wrap + 1, &err) == MC_OK)
 		added++;
-	if (rest >= 35) {
-		size_t wl = 35 + (size_t)(tail[33] << 8 | tail[34]);
-		if (wl <= rest && mc_file_add_detached_wrap(f, tail, wl, &err) == MC_OK)
+	mc_format_wrap head;
+	if (rest >= FMT_WRAP_FIXED_LEN && mc_format_parse_wrap_head(tail, &head, NULL) == MC_FORMAT_OK) {
+		if (head.len <= rest && mc_file_add_detached_wrap(f, tail, head.len, &err) == MC_OK)
 			added++;
 	}
 	CHECK(mc_file_n_wraps(f) == n0 + added);

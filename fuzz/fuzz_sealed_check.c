@@ -21,14 +21,17 @@
  *     order; the wraps are the input's wrap records byte for byte; the library parses the blob
  *     with no wrap, and with the detached wraps added writes back the input's header;
  *   - a refusing sink gives MCD_SEALED_SINK exactly when the blob is longer than it accepts;
- *   - differential: where the library defines the answer, the server agrees with it.
+ *   - differential: where the library defines the answer, the server agrees with it;
+ *   - the share check (mcd_sealed_check_wrap, handlers/shares.c) takes every wrap the upload
+ *     check kept, for its own recipient only; and on the body taken as one detached wrap it
+ *     agrees with the library's mc_file_add_detached_wrap.
+ * Both sides parse the layout with lib/format.c; what this target checks is everything around
+ * it: the streaming, the sinks, the signature, and the callers' use of the parser.
  *
- * Intended differences (the server is stricter; API.md §15, FORMAT.md §4 and §7):
+ * Intended differences (the server is stricter; API.md §15, FORMAT.md §4):
  *   - wrap_count 0 is refused: the server stores only what someone can open;
  *   - a wrap type other than 1 (RSA-OAEP) is refused: the server must match every wrap to a
- *     user's key, while [MC-WRAP-2] makes a reader skip unknown types;
- *   - an empty final chunk after a full one is refused from the length alone ([MC-PAY-4]); the
- *     library's mc_file_payload_size accepts that length and its reader fails the chunk later.
+ *     user's key, while [MC-WRAP-2] makes a reader skip unknown types.
  * Where the library stops at a truncated header the server may still be waiting (OK) or may
  * have refused for one of the reasons above; nothing else.
  */
@@ -40,6 +43,7 @@
 #include <string.h>
 
 #include "../src/medcryptd/sealed_check.h"
+#include "format.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -52,8 +56,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 	} while (0)
 
 #define CONTROL_LEN      16
-#define CHUNK_CT         65552u
-#define TAG              16u
 #define BYTE_BY_BYTE_MAX 4096 /* bodies up to this size are also fed one byte at a time */
 
 /* memcmp, for buffers that may be NULL when empty. */
@@ -176,9 +178,16 @@ static void run_checker(struct run *r, const uint8_t *body, size_t n, uint64_t t
 	for (size_t i = 0; i < r->n_wraps; i++) {
 		size_t wl = 0;
 		const uint8_t *w = mcd_sealed_wrap(s, i, &wl);
-		CHECK(w != NULL && wl >= 35 + 384 && wl <= 35 + 1024);
-		CHECK(w[0] == 1 && (size_t)(w[33] << 8 | w[34]) + 35 == wl);
-		CHECK(mcd_sealed_wrap_recipient(s, i) == w + 1);
+		mc_format_wrap view;
+		CHECK(w != NULL && wl >= FMT_WRAP_FIXED_LEN + FMT_OAEP_MIN_LEN && wl <= FMT_OAEP_WRAP_MAX_LEN);
+		CHECK(mc_format_parse_wrap(w, wl, &view, NULL) == MC_FORMAT_OK && view.type == FMT_WRAP_RSA_OAEP);
+		CHECK(mcd_sealed_wrap_recipient(s, i) == view.recipient);
+		/* what an upload may carry, a share may too, and for that recipient only */
+		CHECK(mcd_sealed_check_wrap(w, wl, view.recipient, NULL) == MCD_WRAP_OK);
+		uint8_t other[FMT_RECIPIENT_LEN];
+		memcpy(other, view.recipient, sizeof other);
+		other[0] ^= 1;
+		CHECK(mcd_sealed_check_wrap(w, wl, other, NULL) == MCD_WRAP_OTHER_RECIPIENT);
 		uint8_t *grown = realloc(r->wraps, r->wraps_len + wl);
 		CHECK(grown != NULL);
 		r->wraps = grown;
@@ -294,9 +303,10 @@ static void check_blob(const struct run *r, const uint8_t *body, size_t header_l
 	CHECK(s1 == s2 && (s1 != MC_OK || (n1 == n2 && p1 == p2)));
 	const uint8_t *w = r->wraps;
 	for (size_t i = 0; i < r->n_wraps; i++) {
-		size_t wl = 35 + (size_t)(w[33] << 8 | w[34]);
-		CHECK(mc_file_add_detached_wrap(blob, w, wl, &err) == MC_OK);
-		w += wl;
+		mc_format_wrap view;
+		CHECK(mc_format_parse_wrap_head(w, &view, NULL) == MC_FORMAT_OK);
+		CHECK(mc_file_add_detached_wrap(blob, w, view.len, &err) == MC_OK);
+		w += view.len;
 	}
 	struct mem_out out = {0};
 	CHECK(mc_file_write_header(blob, (mc_output){mem_write, &out}, &err) == MC_OK);
@@ -304,6 +314,36 @@ static void check_blob(const struct run *r, const uint8_t *body, size_t header_l
 	free(out.buf);
 	mc_file_free(orig);
 	mc_file_free(blob);
+}
+
+/* The body taken as one detached wrap, as POST .../shares receives it: the share check agrees
+ * with the library's mc_file_add_detached_wrap (on a blob with no wrap), apart from the server's
+ * RSA-OAEP-only policy. */
+static void check_detached(const uint8_t *w, size_t len)
+{
+	uint8_t blob[FMT_WRAPS_OFF + FMT_CORE_FIXED_LEN + 2 * FMT_SECTION_LEN_LEN + FMT_MAC_LEN] = {0};
+	static const uint8_t file_id[FMT_FILE_ID_LEN];
+	mc_format_core core = {FMT_CIPHER_CHACHA20_POLY1305, FMT_CHUNK_LOG2, FMT_SIG_NONE, file_id, 0};
+	mc_format_put_prefix(blob);
+	mc_format_put_core_fixed(blob + FMT_WRAPS_OFF, &core);
+	mc_err err = {0};
+	mc_file *f = NULL;
+	CHECK(lib_read(blob, sizeof blob, &f, &err) == MC_OK && mc_file_n_wraps(f) == 0);
+	bool lib_ok = mc_file_add_detached_wrap(f, w, len, &err) == MC_OK;
+	unsigned type = 0;
+	const uint8_t *fp = lib_ok ? mc_file_wrap_recipient(f, 0, &type) : NULL;
+	static const uint8_t nobody[FMT_RECIPIENT_LEN];
+	const char *why = NULL;
+	mcd_wrap_check c = mcd_sealed_check_wrap(w, len, fp ? fp : nobody, &why);
+	if (lib_ok && type == FMT_WRAP_RSA_OAEP) {
+		CHECK(c == MCD_WRAP_OK && why == NULL);
+	} else {
+		if (c != MCD_WRAP_BAD)
+			fprintf(stderr, "fuzz_sealed_check: the library %s the wrap (%s), the share check %d\n",
+			        lib_ok ? "takes" : "refuses", lib_ok ? "" : err.msg, c);
+		CHECK(c == MCD_WRAP_BAD && why != NULL);
+	}
+	mc_file_free(f);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -325,6 +365,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	else if (total_mode == 2)
 		total = n ? (uint64_t)n - 1 - extra % n : 0;
 	bool longer = total < n; /* the body runs past its Content-Length */
+	check_detached(body, n);
 
 	/* ---- split independence ---- */
 	struct run one, cut, bytes = {0};
@@ -366,16 +407,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	/* ---- the blob's layout, from the input alone ---- */
 	bool header_out = one.sink_calls > 0;
-	size_t wraps_end = 11 + one.wraps_len;
+	size_t wraps_end = FMT_WRAPS_OFF + one.wraps_len;
 	size_t header_len = 0;
 	if (header_out) {
-		CHECK(one.wraps_done && n >= 11 && one.first_call_len == one.header_len);
-		CHECK(one.n_wraps == (size_t)(body[9] << 8 | body[10]));
-		header_len = wraps_end + one.header_len - 11;
+		size_t count = 0;
+		CHECK(one.wraps_done && n >= FMT_WRAPS_OFF && one.first_call_len == one.header_len);
+		CHECK(mc_format_parse_wrap_count(body + FMT_PREFIX_LEN, &count, NULL) == MC_FORMAT_OK &&
+		      one.n_wraps == count);
+		header_len = wraps_end + one.header_len - FMT_WRAPS_OFF;
 		CHECK(header_len <= n);
-		CHECK(memcmp(one.header, body, 9) == 0 && one.header[9] == 0 && one.header[10] == 0);
-		CHECK(same_bytes(one.wraps, body + 11, one.wraps_len));
-		CHECK(memcmp(one.header + 11, body + wraps_end, one.header_len - 11) == 0);
+		CHECK(memcmp(one.header, body, FMT_PREFIX_LEN) == 0 && one.header[FMT_PREFIX_LEN] == 0 &&
+		      one.header[FMT_PREFIX_LEN + 1] == 0);
+		CHECK(same_bytes(one.wraps, body + FMT_WRAPS_OFF, one.wraps_len));
+		CHECK(memcmp(one.header + FMT_WRAPS_OFF, body + wraps_end, one.header_len - FMT_WRAPS_OFF) == 0);
 		CHECK(one.sink_len == one.header_len + (n - header_len));
 		CHECK(same_bytes(one.sink + one.header_len, body + header_len, n - header_len));
 	} else {
@@ -404,11 +448,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			uint64_t chunks = 0, pt_len = 0;
 			mc_err perr = {0};
 			bool lib_ok = mc_file_payload_size(f, total, &chunks, &pt_len, &perr) == MC_OK;
-			bool empty_final_after_full = false;
-			if (lib_ok) {
-				uint64_t payload = total - mc_file_header_len(f) - mc_file_sig_len(f);
-				empty_final_after_full = chunks > 1 && payload - (chunks - 1) * CHUNK_CT == TAG;
-			}
 			/* A signed file whose every byte arrived: the signature, checked by both without a
 			 * key (the server at finish, the library with mc_file_verify_payload). */
 			bool sig_ok = true;
@@ -425,7 +464,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			/* The verdict on everything that arrived: after finish when it all did, else after
 			 * the last feed (finish then says truncated, checked above). */
 			bool server_ok = (total == n ? one.done : one.fed) == MCD_SEALED_OK;
-			bool lib_says = lib_ok && !empty_final_after_full && sig_ok;
+			bool lib_says = lib_ok && sig_ok;
 			if (server_ok)
 				CHECK(header_out && header_len == mc_file_header_len(f));
 			if (server_ok != lib_says) {
@@ -437,19 +476,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				        mc_file_sig_len(f), (unsigned long long)chunks);
 				CHECK(server_ok == lib_says);
 			}
-			if (empty_final_after_full)
-				CHECK(strcmp(one.reason, "empty final chunk after a full one") == 0);
 			if (server_ok && total == n)
 				check_blob(&one, body, header_len, total);
 		}
 		/* Recipients, in order. */
 		if (header_out)
 			for (size_t i = 0, off = 0; i < one.n_wraps; i++) {
-				CHECK(memcmp(mc_file_wrap_recipient(f, i, NULL), one.wraps + off + 1, 32) == 0);
-				off += 35 + (size_t)(one.wraps[off + 33] << 8 | one.wraps[off + 34]);
+				mc_format_wrap view;
+				CHECK(mc_format_parse_wrap_head(one.wraps + off, &view, NULL) == MC_FORMAT_OK);
+				CHECK(memcmp(mc_file_wrap_recipient(f, i, NULL), view.recipient, FMT_RECIPIENT_LEN) ==
+				      0);
+				off += view.len;
 			}
 		mc_file_free(f);
-	} else if (st != MC_ERR_NOMEM && n >= 11) {
+	} else if (st != MC_ERR_NOMEM && n >= FMT_WRAPS_OFF) {
 		/* Nothing the library refuses gets past the server's header check. */
 		CHECK(!header_out);
 		if (!strstr(err.msg, "truncated")) {

@@ -3,8 +3,10 @@
  * the payload readers built on it: the streaming open with signature check (§7–8), the
  * key-less signature verification, and random access to one chunk.
  *
- * Parsing reads field by field with explicit big-endian loads and checks every length against
- * the limits of §10 before it allocates.
+ * Every field that needs no key is parsed by format.c, the parser the server shares, so the
+ * library and the server cannot disagree on the layout; this file adds what needs keys or
+ * OpenSSL (the signer key, the MAC, the AEADs). Lengths are checked against the limits of §10
+ * before anything is allocated.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -13,11 +15,20 @@
 
 #include "internal.h"
 
+/* format.h spells the spec's values once; the public enums and limits must be the same. */
+_Static_assert(MC_CIPHER_CHACHA20_POLY1305 == FMT_CIPHER_CHACHA20_POLY1305 &&
+                   MC_CIPHER_AES_256_GCM == FMT_CIPHER_AES_256_GCM,
+               "cipher numbers");
+_Static_assert(MC_SIG_NONE == FMT_SIG_NONE && MC_SIG_ED25519 == FMT_SIG_ED25519 && MC_SIG_RSA_PSS == FMT_SIG_RSA_PSS,
+               "signature algorithm numbers");
+_Static_assert(MC_RSA_MIN_BITS == FMT_RSA_MIN_BITS && MC_RSA_MAX_BITS == FMT_RSA_MAX_BITS, "RSA key sizes");
+_Static_assert(MC_FP_LEN == FMT_RECIPIENT_LEN && MC_CHUNK_SIZE == FMT_CHUNK_PT, "fingerprint and chunk sizes");
+
+/* One wrap, kept as its bytes on the wire (a detached wrap, FORMAT.md §4) and the view
+ * format.c parsed from them. */
 struct wrap {
-	uint8_t type;
-	uint8_t recipient[32];
-	uint16_t len;
-	uint8_t *body;
+	uint8_t *bytes;
+	mc_format_wrap view; /* points into bytes */
 };
 
 struct mc_file {
@@ -43,7 +54,7 @@ void mc_file_free(mc_file *f)
 	if (!f)
 		return;
 	for (size_t i = 0; i < f->n_wraps; i++)
-		free(f->wraps[i].body);
+		free(f->wraps[i].bytes);
 	free(f->wraps);
 	free(f->core);
 	mc_pubkey_free(f->signer);
@@ -78,43 +89,75 @@ static mc_status core_read(mc_file *f, mc_input in, size_t len, const char *what
 	return st;
 }
 
-static bool has_recipient(const mc_file *f, uint8_t type, const uint8_t fp[32])
+/* A verdict of format.c as the library's status, with its reason as the message. */
+static mc_status format_fail(mc_err *err, mc_format_verdict v, const char *why)
+{
+	mc_status st = v == MC_FORMAT_UNSUPPORTED ? MC_ERR_UNSUPPORTED
+	               : v == MC_FORMAT_PAYLOAD   ? MC_ERR_PAYLOAD
+	                                          : MC_ERR_HEADER;
+	return mc_fail(err, st, "%s", why);
+}
+
+static bool has_conflict(const mc_file *f, const mc_format_wrap *w)
 {
 	for (size_t i = 0; i < f->n_wraps; i++)
-		if (f->wraps[i].type == type && memcmp(f->wraps[i].recipient, fp, 32) == 0)
+		if (mc_format_wraps_conflict(&f->wraps[i].view, w))
 			return true;
 	return false;
 }
 
-/* Parses one wrap's fixed part and body (FORMAT.md §4) and appends it. */
-static mc_status read_wrap(mc_file *f, mc_input in, mc_err *err)
+/* Appends the len bytes of one wrap (malloc'd; owned by f from now on, freed on failure). */
+static mc_status append_wrap(mc_file *f, uint8_t *bytes, size_t len, mc_err *err)
 {
-	uint8_t fixed[FMT_WRAP_FIXED_LEN];
-	mc_status st = need(in, fixed, sizeof fixed, "a wrap", err);
-	if (st != MC_OK)
-		return st;
-	struct wrap w = {.type = fixed[0], .len = ld16(fixed + 33)};
-	memcpy(w.recipient, fixed + 1, 32);
-	if (w.type == FMT_WRAP_RSA_OAEP && (w.len < MC_RSA_MIN_BITS / 8 || w.len > MC_RSA_MAX_BITS / 8))
-		return mc_fail(err, MC_ERR_HEADER, "an RSA-OAEP wrap of %u bytes does not fit a 3072..8192-bit key",
-		               w.len);
-	if (has_recipient(f, w.type, w.recipient)) /* [MC-WRAP-4] */
-		return mc_fail(err, MC_ERR_HEADER, "two wraps name the same recipient");
-	if (!(w.body = malloc(w.len + 1u)))
-		return mc_fail(err, MC_ERR_NOMEM, "out of memory");
-	if ((st = need(in, w.body, w.len, "a wrap", err)) != MC_OK) {
-		free(w.body);
+	struct wrap w = {.bytes = bytes};
+	const char *why = NULL;
+	mc_format_verdict v = mc_format_parse_wrap(bytes, len, &w.view, &why);
+	mc_status st = MC_OK;
+	if (v != MC_FORMAT_OK)
+		st = format_fail(err, v, why);
+	else if (has_conflict(f, &w.view)) /* [MC-WRAP-4] */
+		st = mc_fail(err, MC_ERR_HEADER, "two wraps name the same recipient");
+	if (st != MC_OK) {
+		free(bytes);
 		return st;
 	}
 	f->wraps[f->n_wraps++] = w;
 	return MC_OK;
 }
 
+/* Reads one wrap (FORMAT.md §4): its fixed part is checked before its body is read. */
+static mc_status read_wrap(mc_file *f, mc_input in, mc_err *err)
+{
+	uint8_t head[FMT_WRAP_FIXED_LEN];
+	mc_format_wrap w;
+	const char *why = NULL;
+	mc_status st = need(in, head, sizeof head, "a wrap", err);
+	if (st != MC_OK)
+		return st;
+	mc_format_verdict v = mc_format_parse_wrap_head(head, &w, &why);
+	if (v != MC_FORMAT_OK)
+		return format_fail(err, v, why);
+	/* [MC-WRAP-4] is decided by the head: before the body, as the server's check decides it */
+	if (has_conflict(f, &w))
+		return mc_fail(err, MC_ERR_HEADER, "two wraps name the same recipient");
+	uint8_t *bytes = malloc(w.len);
+	if (!bytes)
+		return mc_fail(err, MC_ERR_NOMEM, "out of memory");
+	memcpy(bytes, head, sizeof head);
+	if ((st = need(in, bytes + sizeof head, w.body_len, "a wrap", err)) != MC_OK) {
+		free(bytes);
+		return st;
+	}
+	return append_wrap(f, bytes, w.len, err);
+}
+
 mc_status mc_file_read(mc_input in, mc_file **out, mc_err *err)
 {
-	uint8_t buf[4];
+	uint8_t count[FMT_WRAP_COUNT_LEN];
 	size_t off;
 	mc_status st;
+	mc_format_verdict v;
+	const char *why = NULL;
 	*out = NULL;
 	mc_file *f = calloc(1, sizeof *f);
 	if (!f)
@@ -122,28 +165,23 @@ mc_status mc_file_read(mc_input in, mc_file **out, mc_err *err)
 
 	/* §3 prefix */
 	size_t got = 0;
+	unsigned version = 0;
 	if ((st = mc_read_full(in, f->prefix, FMT_PREFIX_LEN, &got, err)) != MC_OK)
 		goto fail;
-	if (got < FMT_MAGIC_LEN || memcmp(f->prefix, FMT_MAGIC, FMT_MAGIC_LEN) != 0) { /* [MC-PRE-1] */
-		st = mc_fail(err, MC_ERR_HEADER, "not a medcrypt file (bad magic)");
-		goto fail;
-	}
-	if (got < FMT_PREFIX_LEN) {
-		st = mc_fail(err, MC_ERR_HEADER, "the header is truncated (in the prefix)");
-		goto fail;
-	}
-	if (f->prefix[8] != FMT_VERSION) { /* [MC-PRE-2] */
-		st = mc_fail(err, MC_ERR_UNSUPPORTED, "container version %u is not supported (this reader knows 1)",
-		             f->prefix[8]);
+	if ((v = mc_format_parse_prefix(f->prefix, got, &version, &why)) != MC_FORMAT_OK) { /* [MC-PRE-1], [MC-PRE-2] */
+		st = v == MC_FORMAT_UNSUPPORTED
+		         ? mc_fail(err, MC_ERR_UNSUPPORTED,
+		                   "container version %u is not supported (this reader knows %d)", version, FMT_VERSION)
+		         : format_fail(err, v, why);
 		goto fail;
 	}
 
 	/* §4 wraps */
-	if ((st = need(in, buf, 2, "the wrap count", err)) != MC_OK)
+	size_t n_wraps;
+	if ((st = need(in, count, sizeof count, "the wrap count", err)) != MC_OK)
 		goto fail;
-	size_t n_wraps = ld16(buf);
-	if (n_wraps > FMT_MAX_WRAPS) { /* [MC-WRAP-1] */
-		st = mc_fail(err, MC_ERR_HEADER, "%zu wraps: more than the limit of %d", n_wraps, FMT_MAX_WRAPS);
+	if ((v = mc_format_parse_wrap_count(count, &n_wraps, &why)) != MC_FORMAT_OK) { /* [MC-WRAP-1] */
+		st = format_fail(err, v, why);
 		goto fail;
 	}
 	f->wraps = calloc(FMT_MAX_WRAPS, sizeof *f->wraps);
@@ -155,31 +193,18 @@ mc_status mc_file_read(mc_input in, mc_file **out, mc_err *err)
 		if ((st = read_wrap(f, in, err)) != MC_OK)
 			goto fail;
 
-	/* §5 core */
-	if ((st = core_read(f, in, 37, "the core", &off, err)) != MC_OK)
+	/* §5 core: the fixed part, [MC-CORE-1], [MC-CORE-2], [MC-CORE-4] */
+	mc_format_core core;
+	if ((st = core_read(f, in, FMT_CORE_FIXED_LEN, "the core", &off, err)) != MC_OK)
 		goto fail;
-	const uint8_t *c = f->core;
-	f->cipher = (mc_cipher)c[0];
-	if (!mc_aead_cipher(f->cipher)) { /* [MC-CORE-1] */
-		st = mc_fail(err, MC_ERR_UNSUPPORTED, "cipher %u is not supported", c[0]);
-		goto fail;
-	}
-	if (c[1] != FMT_CHUNK_LOG2) { /* [MC-CORE-2] */
-		st = mc_fail(err, MC_ERR_UNSUPPORTED, "chunk size 2^%u is not supported", c[1]);
+	if ((v = mc_format_parse_core_fixed(f->core, &core, &why)) != MC_FORMAT_OK) {
+		st = format_fail(err, v, why);
 		goto fail;
 	}
-	f->sig_alg = (mc_sig_alg)c[34];
-	size_t signer_len = ld16(c + 35);
-	if (f->sig_alg != MC_SIG_NONE && f->sig_alg != MC_SIG_ED25519 && f->sig_alg != MC_SIG_RSA_PSS) {
-		st = mc_fail(err, MC_ERR_UNSUPPORTED, "signature algorithm %u is not supported", c[34]);
-		goto fail;
-	}
-	/* [MC-CORE-4] */
-	if ((f->sig_alg == MC_SIG_NONE) != (signer_len == 0) || signer_len > FMT_MAX_SIGNER_LEN) {
-		st = mc_fail(err, MC_ERR_HEADER, "the signer field does not match the signature algorithm");
-		goto fail;
-	}
-	if (signer_len) {
+	f->cipher = (mc_cipher)core.cipher;
+	f->sig_alg = (mc_sig_alg)core.sig_alg;
+	size_t signer_len = core.signer_len;
+	if (signer_len) { /* [MC-CORE-4]: a key of the type sig_alg names */
 		if ((st = core_read(f, in, signer_len, "the signer key", &off, err)) != MC_OK)
 			goto fail;
 		mc_err kerr;
@@ -190,20 +215,19 @@ mc_status mc_file_read(mc_input in, mc_file **out, mc_err *err)
 		}
 	}
 	/* [MC-CORE-5], [MC-CORE-6] */
-	for (int section = 0; section < 2; section++) {
-		size_t limit = section == 0 ? FMT_MAX_META : FMT_MAX_PREVIEW;
-		if ((st = core_read(f, in, 4, "the core", &off, err)) != MC_OK)
+	for (int section = MC_FORMAT_META; section <= MC_FORMAT_PREVIEW; section++) {
+		size_t len;
+		if ((st = core_read(f, in, FMT_SECTION_LEN_LEN, "the core", &off, err)) != MC_OK)
 			goto fail;
-		size_t len = ld32(f->core + off);
-		if (len != 0 && (len < FMT_TAG_LEN || len > limit + FMT_TAG_LEN)) {
-			st = mc_fail(err, MC_ERR_HEADER, "the %s section has an invalid length (%zu)",
-			             section == 0 ? "metadata" : "preview", len);
+		if ((v = mc_format_parse_section_len(f->core + off, (mc_format_section)section, &len, &why)) !=
+		    MC_FORMAT_OK) {
+			st = format_fail(err, v, why);
 			goto fail;
 		}
-		if (len &&
-		    (st = core_read(f, in, len, section == 0 ? "the metadata" : "the preview", &off, err)) != MC_OK)
+		if (len && (st = core_read(f, in, len, section == MC_FORMAT_META ? "the metadata" : "the preview", &off,
+		                           err)) != MC_OK)
 			goto fail;
-		if (section == 0) {
+		if (section == MC_FORMAT_META) {
 			f->meta_off = off;
 			f->meta_len = len;
 		} else {
@@ -213,10 +237,10 @@ mc_status mc_file_read(mc_input in, mc_file **out, mc_err *err)
 	}
 	if ((st = core_read(f, in, FMT_MAC_LEN, "the header MAC", &off, err)) != MC_OK)
 		goto fail;
-	f->file_id = f->core + 2;
-	f->header_len = FMT_PREFIX_LEN + 2 + f->core_len;
+	f->file_id = f->core + FMT_CORE_FILE_ID_OFF; /* the core has its final address now */
+	f->header_len = FMT_WRAPS_OFF + f->core_len;
 	for (size_t i = 0; i < f->n_wraps; i++)
-		f->header_len += FMT_WRAP_FIXED_LEN + f->wraps[i].len;
+		f->header_len += f->wraps[i].view.len;
 	*out = f;
 	return MC_OK;
 fail:
@@ -267,8 +291,8 @@ const uint8_t *mc_file_wrap_recipient(const mc_file *f, size_t i, unsigned *type
 	if (i >= f->n_wraps)
 		return NULL;
 	if (type)
-		*type = f->wraps[i].type;
-	return f->wraps[i].recipient;
+		*type = f->wraps[i].view.type;
+	return f->wraps[i].view.recipient;
 }
 
 /* Decrypts one encrypted header section at unlock ([MC-CORE-9]). */
@@ -297,19 +321,19 @@ mc_status mc_file_unlock(mc_file *f, const mc_identity *id, mc_err *err)
 	uint8_t hkey[FMT_KEY_LEN], mac[FMT_MAC_LEN];
 	uint8_t *mac_input = NULL;
 	mc_status st;
-	const struct wrap *w = NULL;
+	const mc_format_wrap *w = NULL;
 
 	if (f->unlocked)
 		return MC_OK;
 	if (!mc_identity_has_enc(id))
 		return mc_fail(err, MC_ERR_KEY, "the identity was loaded without its encryption key");
 	for (size_t i = 0; i < f->n_wraps; i++) /* [MC-WRAP-5] only the wrap that names our key */
-		if (f->wraps[i].type == FMT_WRAP_RSA_OAEP &&
-		    memcmp(f->wraps[i].recipient, mc_identity_enc_fp(id), 32) == 0)
-			w = &f->wraps[i];
+		if (f->wraps[i].view.type == FMT_WRAP_RSA_OAEP &&
+		    memcmp(f->wraps[i].view.recipient, mc_identity_enc_fp(id), FMT_RECIPIENT_LEN) == 0)
+			w = &f->wraps[i].view;
 	if (!w)
 		return mc_fail(err, MC_ERR_NO_MATCH, "this file has no wrap for your key (it was not shared with you)");
-	if ((st = mc_oaep_unwrap(mc_identity_enc_key(id), w->body, w->len, f->file_key, err)) != MC_OK)
+	if ((st = mc_oaep_unwrap(mc_identity_enc_key(id), w->body, w->body_len, f->file_key, err)) != MC_OK)
 		return st;
 
 	/* [MC-CORE-7], [MC-CORE-8] */
@@ -376,13 +400,10 @@ mc_status mc_file_preview(const mc_file *f, uint8_t **out, size_t *len, mc_err *
 void mc_sig_message(const uint8_t header_digest[32], uint64_t n_chunks, const uint8_t payload_digest[32],
                     uint8_t msg[FMT_SIG_MSG_LEN])
 {
-	memcpy(msg, FMT_SIG_CONTEXT, FMT_SIG_CONTEXT_LEN); /* the literal's terminating zero is the 00 byte */
-	memcpy(msg + FMT_SIG_CONTEXT_LEN, header_digest, 32);
-	st64(msg + FMT_SIG_CONTEXT_LEN + 32, n_chunks);
-	memcpy(msg + FMT_SIG_CONTEXT_LEN + 40, payload_digest, 32);
+	mc_format_sig_message(header_digest, n_chunks, payload_digest, msg);
 }
 
-static mc_status header_digest(const mc_file *f, uint8_t out[32], mc_err *err)
+static mc_status header_digest(const mc_file *f, uint8_t out[FMT_DIGEST_LEN], mc_err *err)
 {
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	unsigned int n = 0;
@@ -415,7 +436,7 @@ static mc_status check_signature(const mc_file *f, const mc_stream_result *res, 
 {
 	if (f->sig_alg == MC_SIG_NONE)
 		return MC_OK;
-	uint8_t hd[32], msg[FMT_SIG_MSG_LEN];
+	uint8_t hd[FMT_DIGEST_LEN], msg[FMT_SIG_MSG_LEN];
 	mc_status st = header_digest(f, hd, err);
 	if (st != MC_OK)
 		return st;
@@ -477,38 +498,45 @@ mc_status mc_file_verify_payload(mc_file *f, mc_input in, const mc_open_params *
 	return run_payload(f, in, NULL, NULL, params, info, err);
 }
 
+/* The chunks of a container of file_len bytes with this header (FORMAT.md §7). */
+static mc_status payload_layout(const mc_file *f, uint64_t file_len, mc_format_payload *pl, mc_err *err)
+{
+	const char *why = NULL;
+	if (file_len < f->header_len)
+		return mc_fail(err, MC_ERR_PAYLOAD, "the file is truncated: no payload");
+	mc_format_verdict v = mc_format_payload_layout(file_len - f->header_len, mc_file_sig_len(f), pl, &why);
+	return v == MC_FORMAT_OK ? MC_OK : format_fail(err, v, why);
+}
+
 mc_status mc_file_payload_size(const mc_file *f, uint64_t file_len, uint64_t *n_chunks, uint64_t *plaintext_len,
                                mc_err *err)
 {
-	uint64_t fixed = f->header_len + mc_file_sig_len(f);
-	if (file_len < fixed + FMT_TAG_LEN)
-		return mc_fail(err, MC_ERR_PAYLOAD, "the file is truncated: no payload");
-	uint64_t payload = file_len - fixed;
-	uint64_t n = (payload + FMT_CHUNK_CT - 1) / FMT_CHUNK_CT;
-	uint64_t last = payload - (n - 1) * FMT_CHUNK_CT;
-	if (last < FMT_TAG_LEN || n > FMT_MAX_CHUNKS)
-		return mc_fail(err, MC_ERR_PAYLOAD, "the payload length is not a valid chunk sequence");
-	*n_chunks = n;
-	*plaintext_len = payload - n * FMT_TAG_LEN;
-	return MC_OK;
+	mc_format_payload pl;
+	mc_status st = payload_layout(f, file_len, &pl, err);
+	if (st == MC_OK) {
+		*n_chunks = pl.n_chunks;
+		*plaintext_len = pl.plaintext_len;
+	}
+	return st;
 }
 
 mc_status mc_file_read_chunk(const mc_file *f, int fd, uint64_t file_len, uint64_t index, uint8_t *out, size_t *out_len,
                              mc_err *err)
 {
-	uint64_t n, pt_len;
+	mc_format_payload pl;
 	uint8_t *ct = NULL;
 	mc_chunk_ctx ctx;
 	mc_status st;
 	if (!f->unlocked)
 		return mc_fail(err, MC_ERR_MISUSE, "the file is not unlocked");
-	if ((st = mc_file_payload_size(f, file_len, &n, &pt_len, err)) != MC_OK)
+	if ((st = payload_layout(f, file_len, &pl, err)) != MC_OK)
 		return st;
+	uint64_t n = pl.n_chunks;
 	if (index >= n)
 		return mc_fail(err, MC_ERR_MISUSE, "chunk %llu is past the end (the file has %llu)",
 		               (unsigned long long)index, (unsigned long long)n);
-	uint64_t off = f->header_len + index * FMT_CHUNK_CT;
-	size_t len = index + 1 == n ? (size_t)(file_len - mc_file_sig_len(f) - off) : FMT_CHUNK_CT;
+	uint64_t off = f->header_len + index * FMT_CHUNK_CT; /* [MC-PAY-7] */
+	size_t len = index + 1 == n ? (size_t)pl.last_len : FMT_CHUNK_CT;
 	if (!(ct = malloc(len)))
 		return mc_fail(err, MC_ERR_NOMEM, "out of memory");
 	size_t done = 0;
@@ -537,28 +565,34 @@ mc_status mc_file_read_chunk(const mc_file *f, int fd, uint64_t file_len, uint64
 
 mc_status mc_file_add_recipient(mc_file *f, const mc_pubkey *recipient, mc_err *err)
 {
-	struct wrap w = {.type = FMT_WRAP_RSA_OAEP};
+	mc_format_wrap named = {.type = FMT_WRAP_RSA_OAEP, .recipient = mc_pubkey_fp(recipient)};
+	uint8_t *body = NULL, *bytes;
 	size_t len = 0;
 	if (!f->unlocked)
 		return mc_fail(err, MC_ERR_MISUSE, "the file must be unlocked to add a recipient");
-	if (has_recipient(f, FMT_WRAP_RSA_OAEP, mc_pubkey_fp(recipient)))
+	if (has_conflict(f, &named))
 		return mc_fail(err, MC_ERR_MISUSE, "that key is already a recipient");
 	if (f->n_wraps >= FMT_MAX_WRAPS)
 		return mc_fail(err, MC_ERR_MISUSE, "the file already has %d recipients", FMT_MAX_WRAPS);
-	mc_status st = mc_oaep_wrap(mc_pubkey_evp(recipient), f->file_key, &w.body, &len, err);
+	mc_status st = mc_oaep_wrap(mc_pubkey_evp(recipient), f->file_key, &body, &len, err);
 	if (st != MC_OK)
 		return st;
-	w.len = (uint16_t)len;
-	memcpy(w.recipient, mc_pubkey_fp(recipient), 32);
-	f->wraps[f->n_wraps++] = w;
-	return MC_OK;
+	if (len > FMT_OAEP_MAX_LEN || !(bytes = malloc(FMT_WRAP_FIXED_LEN + len))) {
+		free(body);
+		return len > FMT_OAEP_MAX_LEN ? mc_fail(err, MC_ERR_MISUSE, "the recipient key is too large")
+		                              : mc_fail(err, MC_ERR_NOMEM, "out of memory");
+	}
+	mc_format_put_wrap_head(bytes, FMT_WRAP_RSA_OAEP, named.recipient, (uint16_t)len);
+	memcpy(bytes + FMT_WRAP_FIXED_LEN, body, len);
+	free(body);
+	return append_wrap(f, bytes, FMT_WRAP_FIXED_LEN + len, err);
 }
 
 mc_status mc_file_remove_recipient(mc_file *f, const uint8_t fp[MC_FP_LEN], mc_err *err)
 {
 	for (size_t i = 0; i < f->n_wraps; i++) {
-		if (memcmp(f->wraps[i].recipient, fp, 32) == 0) {
-			free(f->wraps[i].body);
+		if (memcmp(f->wraps[i].view.recipient, fp, FMT_RECIPIENT_LEN) == 0) {
+			free(f->wraps[i].bytes);
 			memmove(&f->wraps[i], &f->wraps[i + 1], (f->n_wraps - i - 1) * sizeof *f->wraps);
 			f->n_wraps--;
 			return MC_OK;
@@ -567,35 +601,22 @@ mc_status mc_file_remove_recipient(mc_file *f, const uint8_t fp[MC_FP_LEN], mc_e
 	return mc_fail(err, MC_ERR_MISUSE, "that key is not a recipient of this file");
 }
 
-struct mem_in {
-	const uint8_t *p;
-	size_t left;
-};
-
-static long mem_read(void *ctx, uint8_t *buf, size_t len)
-{
-	struct mem_in *m = ctx;
-	if (len > m->left)
-		len = m->left;
-	memcpy(buf, m->p, len);
-	m->p += len;
-	m->left -= len;
-	return (long)len;
-}
-
 mc_status mc_file_add_detached_wrap(mc_file *f, const uint8_t *wrap, size_t len, mc_err *err)
 {
-	struct mem_in m = {wrap, len};
 	if (f->n_wraps >= FMT_MAX_WRAPS)
 		return mc_fail(err, MC_ERR_MISUSE, "the file already has %d recipients", FMT_MAX_WRAPS);
-	size_t before = f->n_wraps;
-	mc_status st = read_wrap(f, (mc_input){mem_read, &m}, err);
-	if (st == MC_OK && m.left != 0) {
-		free(f->wraps[--f->n_wraps].body);
-		st = mc_fail(err, MC_ERR_HEADER, "trailing bytes after the detached wrap");
-	}
-	(void)before;
-	return st;
+	/* The length is checked before the copy: a detached wrap is at most FMT_WRAP_FIXED_LEN +
+	 * 65535 bytes. */
+	mc_format_wrap w;
+	const char *why = NULL;
+	mc_format_verdict v = mc_format_parse_wrap(wrap, len, &w, &why);
+	if (v != MC_FORMAT_OK)
+		return format_fail(err, v, why);
+	uint8_t *bytes = malloc(len);
+	if (!bytes)
+		return mc_fail(err, MC_ERR_NOMEM, "out of memory");
+	memcpy(bytes, wrap, len);
+	return append_wrap(f, bytes, len, err);
 }
 
 mc_status mc_file_wrap_bytes(const mc_file *f, size_t i, uint8_t **out, size_t *len, mc_err *err)
@@ -605,32 +626,24 @@ mc_status mc_file_wrap_bytes(const mc_file *f, size_t i, uint8_t **out, size_t *
 	if (i >= f->n_wraps)
 		return mc_fail(err, MC_ERR_MISUSE, "no wrap %zu", i);
 	const struct wrap *w = &f->wraps[i];
-	uint8_t *buf = malloc(FMT_WRAP_FIXED_LEN + (size_t)w->len);
+	uint8_t *buf = malloc(w->view.len);
 	if (!buf)
 		return mc_fail(err, MC_ERR_NOMEM, "out of memory");
-	buf[0] = w->type;
-	memcpy(buf + 1, w->recipient, 32);
-	st16(buf + 33, w->len);
-	memcpy(buf + FMT_WRAP_FIXED_LEN, w->body, w->len);
+	memcpy(buf, w->bytes, w->view.len);
 	*out = buf;
-	*len = FMT_WRAP_FIXED_LEN + (size_t)w->len;
+	*len = w->view.len;
 	return MC_OK;
 }
 
 mc_status mc_file_write_header(const mc_file *f, mc_output out, mc_err *err)
 {
-	uint8_t buf[FMT_WRAP_FIXED_LEN];
+	uint8_t count[FMT_WRAP_COUNT_LEN];
 	mc_status st = mc_write(out, f->prefix, FMT_PREFIX_LEN, err);
-	st16(buf, (uint16_t)f->n_wraps);
+	mc_format_put_wrap_count(count, (uint16_t)f->n_wraps);
 	if (st == MC_OK)
-		st = mc_write(out, buf, 2, err);
-	for (size_t i = 0; st == MC_OK && i < f->n_wraps; i++) {
-		buf[0] = f->wraps[i].type;
-		memcpy(buf + 1, f->wraps[i].recipient, 32);
-		st16(buf + 33, f->wraps[i].len);
-		if ((st = mc_write(out, buf, sizeof buf, err)) == MC_OK)
-			st = mc_write(out, f->wraps[i].body, f->wraps[i].len, err);
-	}
+		st = mc_write(out, count, sizeof count, err);
+	for (size_t i = 0; st == MC_OK && i < f->n_wraps; i++)
+		st = mc_write(out, f->wraps[i].bytes, f->wraps[i].view.len, err);
 	if (st == MC_OK)
 		st = mc_write(out, f->core, f->core_len, err);
 	return st;

@@ -332,7 +332,8 @@ static mc_status slurp(const char *path, uint8_t **out, size_t *len, mc_err *err
 	                   : mc_fail(err, MC_ERR_NOMEM, "out of memory");
 	close(fd);
 	if (st != MC_OK) {
-		free(buf);
+		/* the read may have filled part of it before it failed */
+		mc_buf_free(buf, (size_t)sb.st_size + 1);
 		return st;
 	}
 	*out = buf;
@@ -340,17 +341,26 @@ static mc_status slurp(const char *path, uint8_t **out, size_t *len, mc_err *err
 	return MC_OK;
 }
 
-/* The next PEM block of a key file: its name and DER bytes (free both with OPENSSL_free).
- * False at the end, or at text that is not PEM. */
+/* The next PEM block of a key file: its name and DER bytes (release both with pem_block_free).
+ * False at the end, or at text that is not PEM. PEM_FLAG_SECURE: the decoder's own line and
+ * base64 buffers, which hold a plain private key as it is decoded, are wiped when freed too. */
 static bool next_pem(BIO *bio, char **name, unsigned char **der, long *der_len)
 {
 	char *header = NULL;
-	if (PEM_read_bio(bio, name, &header, der, der_len) != 1) {
+	if (PEM_read_bio_ex(bio, name, &header, der, der_len, PEM_FLAG_SECURE | PEM_FLAG_EAY_COMPATIBLE) != 1) {
 		ERR_clear_error();
 		return false;
 	}
-	OPENSSL_free(header);
+	OPENSSL_secure_free(header);
 	return true;
+}
+
+/* Wipes and frees a block from next_pem. NULLs are harmless. */
+static void pem_block_free(char *name, unsigned char *der, long der_len)
+{
+	if (der)
+		OPENSSL_secure_clear_free(der, (size_t)der_len);
+	OPENSSL_secure_free(name);
 }
 
 /* A crafted key file could ask for billions of PBKDF2 iterations and hang the reader. */
@@ -379,9 +389,12 @@ static bool iterations_acceptable(const X509_SIG *p8e)
 	return ok;
 }
 
-/* Decrypts one PEM block of a key file into a key. */
+/* Decrypts one PEM block of a key file into a key; with pkcs8 non-NULL, also gives the key's
+ * unencrypted PKCS#8 DER (free with mc_buf_free), encoded straight from the decrypted
+ * structure into a buffer of ours. */
 static mc_status decode_private(const char *pem_name, const unsigned char *der, long der_len, const char *pass,
-                                size_t pass_len, EVP_PKEY **key, bool *plain, mc_err *err)
+                                size_t pass_len, EVP_PKEY **key, bool *plain, uint8_t **pkcs8, size_t *pkcs8_len,
+                                mc_err *err)
 {
 	PKCS8_PRIV_KEY_INFO *p8 = NULL;
 	const unsigned char *p = der;
@@ -409,6 +422,17 @@ static mc_status decode_private(const char *pem_name, const unsigned char *der, 
 	} else {
 		return mc_fail(err, MC_ERR_KEY, "unexpected PEM block \"%.40s\" in key file", pem_name);
 	}
+	if (pkcs8) {
+		int n = i2d_PKCS8_PRIV_KEY_INFO(p8, NULL);
+		unsigned char *q = *pkcs8 = n > 0 ? malloc((size_t)n) : NULL;
+		if (!q || i2d_PKCS8_PRIV_KEY_INFO(p8, &q) != n) {
+			mc_buf_free(*pkcs8, n > 0 ? (size_t)n : 0);
+			*pkcs8 = NULL;
+			PKCS8_PRIV_KEY_INFO_free(p8);
+			return mc_fail_ssl(err, MC_ERR_NOMEM, "cannot encode the private key");
+		}
+		*pkcs8_len = (size_t)n;
+	}
 	*key = EVP_PKCS82PKEY(p8);
 	PKCS8_PRIV_KEY_INFO_free(p8);
 	if (!*key)
@@ -416,8 +440,12 @@ static mc_status decode_private(const char *pem_name, const unsigned char *der, 
 	return MC_OK;
 }
 
-mc_status mc_identity_load(const char *path, const char *passphrase, size_t passphrase_len, int which,
-                           mc_identity **out, mc_err *err)
+static mc_status identity_parse(const uint8_t *file, size_t file_len, const char *passphrase, size_t passphrase_len,
+                                int which, mc_identity **out, uint8_t *pkcs8[2], size_t pkcs8_len[2], mc_err *err);
+
+/* mc_identity_load and mc_identity_load_pkcs8: pkcs8 NULL or both keys' DER. */
+static mc_status identity_load(const char *path, const char *passphrase, size_t passphrase_len, int which,
+                               mc_identity **out, uint8_t *pkcs8[2], size_t pkcs8_len[2], mc_err *err)
 {
 	uint8_t *file = NULL;
 	size_t file_len = 0;
@@ -427,7 +455,7 @@ mc_status mc_identity_load(const char *path, const char *passphrase, size_t pass
 	mc_status st = slurp(path, &file, &file_len, err);
 	if (st != MC_OK)
 		return st;
-	st = mc_identity_parse(file, file_len, passphrase, passphrase_len, which, out, err);
+	st = identity_parse(file, file_len, passphrase, passphrase_len, which, out, pkcs8, pkcs8_len, err);
 	mc_buf_free(file, file_len);
 	if (st == MC_ERR_KEY && err && strstr(err->msg, "holds no") == err->msg) {
 		mc_fail(err, MC_ERR_KEY, "%.200s holds no PEM private key", path);
@@ -435,8 +463,28 @@ mc_status mc_identity_load(const char *path, const char *passphrase, size_t pass
 	return st;
 }
 
+mc_status mc_identity_load(const char *path, const char *passphrase, size_t passphrase_len, int which,
+                           mc_identity **out, mc_err *err)
+{
+	return identity_load(path, passphrase, passphrase_len, which, out, NULL, NULL, err);
+}
+
+mc_status mc_identity_load_pkcs8(const char *path, const char *passphrase, size_t passphrase_len, mc_identity **out,
+                                 uint8_t *pkcs8[2], size_t pkcs8_len[2], mc_err *err)
+{
+	pkcs8[0] = pkcs8[1] = NULL;
+	pkcs8_len[0] = pkcs8_len[1] = 0;
+	return identity_load(path, passphrase, passphrase_len, MC_IDENTITY_BOTH, out, pkcs8, pkcs8_len, err);
+}
+
 mc_status mc_identity_parse(const uint8_t *file, size_t file_len, const char *passphrase, size_t passphrase_len,
                             int which, mc_identity **out, mc_err *err)
+{
+	return identity_parse(file, file_len, passphrase, passphrase_len, which, out, NULL, NULL, err);
+}
+
+static mc_status identity_parse(const uint8_t *file, size_t file_len, const char *passphrase, size_t passphrase_len,
+                                int which, mc_identity **out, uint8_t *pkcs8[2], size_t pkcs8_len[2], mc_err *err)
 {
 	mc_identity *id = NULL;
 	BIO *bio = NULL;
@@ -471,8 +519,7 @@ mc_status mc_identity_parse(const uint8_t *file, size_t file_len, const char *pa
 			EVP_PKEY *pub = n_public < 2 ? d2i_PUBKEY(NULL, &p, der_len) : NULL;
 			if (pub)
 				publics[n_public++] = pub;
-			OPENSSL_free(der);
-			OPENSSL_free(name);
+			pem_block_free(name, der, der_len);
 			continue;
 		}
 		if (block < 2) {
@@ -480,9 +527,7 @@ mc_status mc_identity_parse(const uint8_t *file, size_t file_len, const char *pa
 			ders[block] = der;
 			der_lens[block] = der_len;
 		} else {
-			OPENSSL_cleanse(der, (size_t)der_len);
-			OPENSSL_free(der);
-			OPENSSL_free(name);
+			pem_block_free(name, der, der_len);
 		}
 		block++;
 	}
@@ -490,16 +535,14 @@ mc_status mc_identity_parse(const uint8_t *file, size_t file_len, const char *pa
 	int sign_block = block >= 2 ? 1 : (which == MC_IDENTITY_SIGN ? 0 : -1);
 	if (block > 0 && enc_block >= 0 && (which & MC_IDENTITY_ENC))
 		st = decode_private(names[enc_block], ders[enc_block], der_lens[enc_block], passphrase, passphrase_len,
-		                    &id->enc, &id->plaintext_on_disk, err);
+		                    &id->enc, &id->plaintext_on_disk, pkcs8 ? &pkcs8[0] : NULL,
+		                    pkcs8 ? &pkcs8_len[0] : NULL, err);
 	if (st == MC_OK && block > 0 && sign_block >= 0 && (which & MC_IDENTITY_SIGN))
 		st = decode_private(names[sign_block], ders[sign_block], der_lens[sign_block], passphrase,
-		                    passphrase_len, &id->sign, &id->plaintext_on_disk, err);
-	for (int i = 0; i < 2; i++) {
-		if (ders[i])
-			OPENSSL_cleanse(ders[i], (size_t)der_lens[i]);
-		OPENSSL_free(ders[i]);
-		OPENSSL_free(names[i]);
-	}
+		                    passphrase_len, &id->sign, &id->plaintext_on_disk, pkcs8 ? &pkcs8[1] : NULL,
+		                    pkcs8 ? &pkcs8_len[1] : NULL, err);
+	for (int i = 0; i < 2; i++)
+		pem_block_free(names[i], ders[i], der_lens[i]);
 	if (st == MC_OK && n_public == 2 &&
 	    ((id->enc && EVP_PKEY_eq(id->enc, publics[0]) != 1) ||
 	     (id->sign && EVP_PKEY_eq(id->sign, publics[1]) != 1)))
@@ -532,7 +575,28 @@ mc_status mc_identity_parse(const uint8_t *file, size_t file_len, const char *pa
 cleanup:
 	BIO_free(bio);
 	mc_identity_free(id);
+	for (int i = 0; pkcs8 && st != MC_OK && i < 2; i++) {
+		mc_buf_free(pkcs8[i], pkcs8_len[i]);
+		pkcs8[i] = NULL;
+		pkcs8_len[i] = 0;
+	}
 	return st;
+}
+
+char *mc_pubkey_pem(const mc_pubkey *pk)
+{
+	BIO *b = pk ? BIO_new(BIO_s_mem()) : NULL;
+	char *data = NULL, *pem = NULL;
+	if (b && PEM_write_bio_PUBKEY(b, pk->pkey) == 1) {
+		long n = BIO_get_mem_data(b, &data);
+		if (n > 0 && (pem = malloc((size_t)n + 1))) {
+			memcpy(pem, data, (size_t)n);
+			pem[n] = '\0';
+		}
+	}
+	BIO_free(b);
+	ERR_clear_error();
+	return pem;
 }
 
 void mc_pubkey_free(mc_pubkey *pk)
@@ -667,8 +731,7 @@ mc_status mc_pubkey_parse(const uint8_t *file, size_t file_len, mc_key_role role
 		} else if (strstr(name, "PRIVATE KEY")) {
 			st = mc_fail(err, MC_ERR_KEY, "this is a private key: give the public identity (.pub) instead");
 		}
-		OPENSSL_free(name);
-		OPENSSL_free(der);
+		pem_block_free(name, der, der_len); /* it may be a plain private key given by mistake */
 		if (st != MC_OK)
 			break;
 		if (key && n < 2)
@@ -715,9 +778,7 @@ mc_status mc_identity_file_signer(const char *path, mc_pubkey **out, mc_err *err
 			if (publics[n])
 				n++;
 		}
-		OPENSSL_cleanse(der, (size_t)der_len);
-		OPENSSL_free(der);
-		OPENSSL_free(name);
+		pem_block_free(name, der, der_len);
 	}
 	BIO_free(bio);
 	mc_buf_free(file, file_len);
@@ -729,5 +790,124 @@ mc_status mc_identity_file_signer(const char *path, mc_pubkey **out, mc_err *err
 	}
 	EVP_PKEY_free(publics[0]);
 	EVP_PKEY_free(publics[1]);
+	return st;
+}
+
+/* ---- what a key file holds (mc_key_file_kind) ---- */
+
+static void describe_public(EVP_PKEY *key, mc_key_type *type, unsigned *bits)
+{
+	if (EVP_PKEY_is_a(key, "RSA") || EVP_PKEY_is_a(key, "RSA-PSS"))
+		*type = MC_KEY_TYPE_RSA;
+	else if (EVP_PKEY_is_a(key, "ED25519"))
+		*type = MC_KEY_TYPE_ED25519;
+	else
+		*type = MC_KEY_TYPE_OTHER;
+	int b = EVP_PKEY_get_bits(key);
+	*bits = b > 0 ? (unsigned)b : 0;
+}
+
+/* The algorithm of a plain PKCS#8 block, from its AlgorithmIdentifier: the key is not built. */
+static mc_key_type plain_private_type(const unsigned char *der, long der_len)
+{
+	const unsigned char *p = der;
+	PKCS8_PRIV_KEY_INFO *p8 = d2i_PKCS8_PRIV_KEY_INFO(NULL, &p, der_len);
+	const ASN1_OBJECT *obj = NULL;
+	mc_key_type type = MC_KEY_TYPE_UNKNOWN;
+	if (p8 && PKCS8_pkey_get0(&obj, NULL, NULL, NULL, p8) == 1) {
+		int nid = OBJ_obj2nid(obj);
+		type = nid == NID_rsaEncryption || nid == NID_rsassaPss ? MC_KEY_TYPE_RSA
+		       : nid == NID_ED25519                             ? MC_KEY_TYPE_ED25519
+		                                                        : MC_KEY_TYPE_OTHER;
+	}
+	PKCS8_PRIV_KEY_INFO_free(p8); /* wipes the key octets it holds */
+	ERR_clear_error();
+	return type;
+}
+
+mc_status mc_key_file_kind_parse(const uint8_t *file, size_t file_len, mc_key_file_info *info, mc_err *err)
+{
+	memset(info, 0, sizeof *info);
+	if (!file || file_len > MAX_KEY_FILE)
+		return mc_fail(err, MC_ERR_KEY, "not a key file");
+	BIO *bio = BIO_new_mem_buf(file, (int)file_len);
+	if (!bio)
+		return mc_fail(err, MC_ERR_NOMEM, "out of memory");
+	unsigned n_private = 0, n_public = 0, public_bits[2] = {0, 0};
+	mc_key_type private_type[2] = {MC_KEY_TYPE_UNKNOWN, MC_KEY_TYPE_UNKNOWN};
+	mc_key_type public_type[2] = {MC_KEY_TYPE_UNKNOWN, MC_KEY_TYPE_UNKNOWN};
+	bool encrypted = false;
+	for (;;) {
+		char *name = NULL;
+		unsigned char *der = NULL;
+		long der_len = 0;
+		if (!next_pem(bio, &name, &der, &der_len))
+			break;
+		const unsigned char *p = der;
+		EVP_PKEY *pub = NULL;
+		if (strcmp(name, "ENCRYPTED PRIVATE KEY") == 0) {
+			encrypted = true;
+			n_private++; /* its type is behind the passphrase */
+		} else if (strcmp(name, "PRIVATE KEY") == 0) {
+			if (n_private < 2)
+				private_type[n_private] = plain_private_type(der, der_len);
+			n_private++;
+		} else if (strstr(name, "PRIVATE KEY")) {
+			if (n_private < 2) /* "RSA PRIVATE KEY" and the like, which mc_identity_load refuses */
+				private_type[n_private] =
+				    strncmp(name, "RSA ", 4) == 0 ? MC_KEY_TYPE_RSA : MC_KEY_TYPE_OTHER;
+			n_private++;
+		} else if (strcmp(name, "PUBLIC KEY") == 0) {
+			pub = d2i_PUBKEY(NULL, &p, der_len);
+		} else if (strcmp(name, "RSA PUBLIC KEY") == 0) {
+			pub = d2i_PublicKey(EVP_PKEY_RSA, NULL, &p, der_len);
+		} else if (strcmp(name, "CERTIFICATE") == 0) {
+			X509 *cert = d2i_X509(NULL, &p, der_len);
+			pub = cert ? X509_get_pubkey(cert) : NULL;
+			X509_free(cert);
+		}
+		if (pub) {
+			if (n_public < 2)
+				describe_public(pub, &public_type[n_public], &public_bits[n_public]);
+			n_public++;
+			EVP_PKEY_free(pub);
+		}
+		ERR_clear_error();
+		pem_block_free(name, der, der_len);
+	}
+	BIO_free(bio);
+	if (n_private) {
+		/* A NAME.key shows its keys by their clear public halves ([MC-KEY-2]), in the same order. */
+		info->kind = MC_KEY_FILE_PRIVATE;
+		info->encrypted = encrypted;
+		info->n_keys = n_private;
+		for (int i = 0; i < 2; i++) {
+			bool shown = (unsigned)i < n_public && public_type[i] != MC_KEY_TYPE_UNKNOWN;
+			info->type[i] = shown ? public_type[i] : private_type[i];
+			info->bits[i] = shown ? public_bits[i] : 0;
+		}
+	} else if (n_public) {
+		info->kind = MC_KEY_FILE_PUBLIC;
+		info->n_keys = n_public;
+		for (int i = 0; i < 2; i++) {
+			info->type[i] = public_type[i];
+			info->bits[i] = public_bits[i];
+		}
+	}
+	return mc_ok(err);
+}
+
+mc_status mc_key_file_kind(const char *path, mc_key_file_info *info, mc_err *err)
+{
+	uint8_t *file = NULL;
+	size_t file_len = 0;
+	memset(info, 0, sizeof *info);
+	if (!path)
+		return mc_fail(err, MC_ERR_MISUSE, "no key file given");
+	mc_status st = slurp(path, &file, &file_len, err);
+	if (st != MC_OK)
+		return st;
+	st = mc_key_file_kind_parse(file, file_len, info, err);
+	mc_buf_free(file, file_len);
 	return st;
 }

@@ -46,10 +46,10 @@ static mc_status put_section(struct buf *core, const mc_seal_params *p, const ui
                              const uint8_t file_id[FMT_FILE_ID_LEN], const char *label, const uint8_t *pt, size_t len,
                              mc_err *err)
 {
-	uint8_t lenbuf[4], key[FMT_KEY_LEN];
+	uint8_t lenbuf[FMT_SECTION_LEN_LEN], key[FMT_KEY_LEN];
 	size_t ct_len = pt ? len + FMT_TAG_LEN : 0;
-	st32(lenbuf, (uint32_t)ct_len);
-	buf_put(core, lenbuf, 4);
+	mc_format_put_section_len(lenbuf, (uint32_t)ct_len);
+	buf_put(core, lenbuf, sizeof lenbuf);
 	if (!pt)
 		return MC_OK;
 	uint8_t *at = buf_grow(core, ct_len);
@@ -90,11 +90,14 @@ static mc_status check_params(const mc_seal_params *p, mc_err *err)
 	return MC_OK;
 }
 
+/* tmp holds each fixed field in turn: the wrap count and head, a fingerprint, the core's fixed part */
+_Static_assert(FMT_WRAP_FIXED_LEN <= FMT_CORE_FIXED_LEN && MC_FP_LEN <= FMT_CORE_FIXED_LEN, "tmp too small");
+
 mc_status mc_seal(const mc_seal_params *params, mc_input in, mc_output out, mc_err *err)
 {
 	mc_seal_params p;
 	uint8_t file_key[FMT_KEY_LEN], file_id[FMT_FILE_ID_LEN], hkey[FMT_KEY_LEN], payload_key[FMT_KEY_LEN];
-	uint8_t prefix[FMT_PREFIX_LEN], hdr_digest[32], msg[FMT_SIG_MSG_LEN], sig[1024], tmp[FMT_WRAP_FIXED_LEN];
+	uint8_t prefix[FMT_PREFIX_LEN], hdr_digest[32], msg[FMT_SIG_MSG_LEN], sig[1024], tmp[FMT_CORE_FIXED_LEN];
 	struct buf core = {0}, wraps = {0};
 	uint8_t *spki = NULL;
 	size_t spki_len = 0, siglen = 0;
@@ -120,20 +123,18 @@ mc_status mc_seal(const mc_seal_params *params, mc_input in, mc_output out, mc_e
 	if (RAND_priv_bytes(file_key, sizeof file_key) != 1 || RAND_bytes(file_id, sizeof file_id) != 1)
 		return mc_fail_ssl(err, MC_ERR_CRYPTO, "the random generator failed");
 
-	memcpy(prefix, FMT_MAGIC, FMT_MAGIC_LEN);
-	prefix[8] = FMT_VERSION;
+	/* every field through the writers of lib/format.c, which the readers share */
+	mc_format_put_prefix(prefix);
 
 	/* §4 wraps */
-	st16(tmp, (uint16_t)p.n_recipients);
-	buf_put(&wraps, tmp, 2);
+	mc_format_put_wrap_count(tmp, (uint16_t)p.n_recipients);
+	buf_put(&wraps, tmp, FMT_WRAP_COUNT_LEN);
 	for (size_t i = 0; i < p.n_recipients; i++) {
 		uint8_t *w = NULL;
 		size_t wlen = 0;
 		if ((st = mc_oaep_wrap(mc_pubkey_evp(p.recipients[i]), file_key, &w, &wlen, err)) != MC_OK)
 			goto cleanup;
-		tmp[0] = FMT_WRAP_RSA_OAEP;
-		memcpy(tmp + 1, mc_pubkey_fp(p.recipients[i]), 32);
-		st16(tmp + 33, (uint16_t)wlen);
+		mc_format_put_wrap_head(tmp, FMT_WRAP_RSA_OAEP, mc_pubkey_fp(p.recipients[i]), (uint16_t)wlen);
 		buf_put(&wraps, tmp, FMT_WRAP_FIXED_LEN);
 		buf_put(&wraps, w, wlen);
 		free(w);
@@ -141,10 +142,6 @@ mc_status mc_seal(const mc_seal_params *params, mc_input in, mc_output out, mc_e
 
 	/* §5 core, MAC input = prefix || core_without_mac */
 	buf_put(&core, prefix, FMT_PREFIX_LEN);
-	tmp[0] = (uint8_t)p.cipher;
-	tmp[1] = FMT_CHUNK_LOG2;
-	buf_put(&core, tmp, 2);
-	buf_put(&core, file_id, sizeof file_id);
 	if (sign_key && (st = mc_spki_fp(sign_key, tmp, &spki, &spki_len, err)) != MC_OK)
 		goto cleanup;
 	if (p.signer_public) {
@@ -157,9 +154,13 @@ mc_status mc_seal(const mc_seal_params *params, mc_input in, mc_output out, mc_e
 		memcpy(spki, der, len);
 		spki_len = len;
 	}
-	tmp[0] = (uint8_t)sig_alg;
-	st16(tmp + 1, (uint16_t)spki_len);
-	buf_put(&core, tmp, 3);
+	mc_format_core fixed = {.cipher = (unsigned)p.cipher,
+	                        .chunk_log2 = FMT_CHUNK_LOG2,
+	                        .sig_alg = (unsigned)sig_alg,
+	                        .file_id = file_id,
+	                        .signer_len = spki_len};
+	mc_format_put_core_fixed(tmp, &fixed);
+	buf_put(&core, tmp, FMT_CORE_FIXED_LEN);
 	buf_put(&core, spki, spki_len);
 	if ((st = put_section(&core, &p, file_key, file_id, FMT_INFO_META, p.metadata, p.metadata_len, err)) != MC_OK ||
 	    (st = put_section(&core, &p, file_key, file_id, FMT_INFO_PREVIEW, p.preview, p.preview_len, err)) != MC_OK)

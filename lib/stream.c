@@ -197,13 +197,18 @@ static mc_status fill_slot(struct engine *e, struct slot *s, mc_stream_result *r
 		return mc_fail(err, MC_ERR_NOMEM, "out of memory");
 	if (!s->out && !(s->out = malloc(SLOT_CHUNKS * out_unit(e))))
 		return mc_fail(err, MC_ERR_NOMEM, "out of memory");
+	/* The wipe is accounted before the read: a read that fails midway has already put plaintext
+	 * anywhere in the span it was given, and returns no count of it. */
+	size_t peak = s->in_peak;
+	if (want + reserve > s->in_peak)
+		s->in_peak = want + reserve;
 	memcpy(s->in, e->tail, e->tail_len);
 	mc_status st = mc_read_full(e->in, s->in + e->tail_len, want + reserve - e->tail_len, &got, err);
 	if (st != MC_OK)
 		return st;
 	got += e->tail_len;
-	if (got > s->in_peak)
-		s->in_peak = got;
+	/* A read that succeeded wrote got bytes: the wipe stays with what the slot ever held. */
+	s->in_peak = got > peak ? got : peak;
 	if (got == want + reserve) {
 		s->in_len = want;
 		e->tail_len = reserve;

@@ -4,7 +4,11 @@
  * An identity is a user's two private keys: an RSA key that receives file keys (wraps) and a
  * signing key (Ed25519, or RSA-PSS). A public key (mc_pubkey) is one key of someone else's,
  * loaded from a NAME.pub identity, a bare PEM key or an X.509 certificate.
- * The private keys live in OpenSSL EVP_PKEY objects; nothing here copies them out.
+ * The private keys live in OpenSSL EVP_PKEY objects; only mc_identity_load_pkcs8 hands them
+ * out, for a program that keeps them wrapped under a key of its own.
+ *
+ * Key files are parsed here only: a program that needs to know what a file holds before it
+ * loads it (whether to ask for a passphrase) asks mc_key_file_kind.
  */
 #ifndef MEDCRYPT_KEY_H
 #define MEDCRYPT_KEY_H
@@ -62,6 +66,57 @@ mc_status mc_identity_parse(const uint8_t *file, size_t file_len, const char *pa
  * holds no public keys. Whether it matches the private key is checked when the key is loaded. */
 mc_status mc_identity_file_signer(const char *path, mc_pubkey **out, mc_err *err);
 
+/* What a key file holds, as mc_key_file_kind reads it without a passphrase. */
+typedef enum mc_key_file_contents {
+	MC_KEY_FILE_NONE = 0,    /* no PEM key block: not a key file */
+	MC_KEY_FILE_PRIVATE = 1, /* private keys: a NAME.key, or a bare PKCS#8 private key */
+	MC_KEY_FILE_PUBLIC = 2   /* public keys only: a NAME.pub, a bare public key, a certificate */
+} mc_key_file_contents;
+
+/* The algorithm of a key as a file shows it. */
+typedef enum mc_key_type {
+	MC_KEY_TYPE_UNKNOWN = 0, /* not shown without the passphrase (an encrypted key without its clear public half) */
+	MC_KEY_TYPE_RSA = 1,
+	MC_KEY_TYPE_ED25519 = 2,
+	MC_KEY_TYPE_OTHER = 3 /* a key medcrypt does not use (EC, DSA, ...) */
+} mc_key_type;
+
+typedef struct mc_key_file_info {
+	mc_key_file_contents kind;
+	/* PRIVATE: 1 when a private key is passphrase-encrypted, so loading it needs the passphrase
+	 * (mc_identity_load); 0 when every private key is plain PKCS#8. Always 0 for PUBLIC and NONE. */
+	int encrypted;
+	/* PRIVATE: the PEM private key blocks; PUBLIC: the public keys and certificates. */
+	unsigned n_keys;
+	/* The first two keys in file order (for a NAME.key or NAME.pub: the encryption key, then the
+	 * signing key), as the file shows them in clear: a NAME.key by its public halves
+	 * ([MC-KEY-2]), a plain private key by its algorithm, a public key by itself. bits is the
+	 * RSA modulus size, 256 for Ed25519, 0 when not shown. */
+	mc_key_type type[2];
+	unsigned bits[2];
+} mc_key_file_info;
+
+/* Says what the key file at path holds, without a passphrase and without decrypting anything:
+ * private or only public keys, whether a private key is encrypted, and the key types the file
+ * shows in clear. The file is read as mc_identity_load reads it (O_NOFOLLOW, a regular file of
+ * at most 256 KiB) and its bytes are wiped before this returns. The keys themselves are not
+ * checked (sizes, matching halves): mc_identity_load and mc_pubkey_load do that.
+ * Errors: MC_ERR_IO when the file cannot be opened or read; MC_ERR_KEY for a symbolic link, or a
+ * file that is not regular or too large. A file without a PEM key block is MC_OK with kind
+ * MC_KEY_FILE_NONE. info is zeroed first. */
+mc_status mc_key_file_kind(const char *path, mc_key_file_info *info, mc_err *err);
+
+/* The same from the bytes of a key file in memory (file_len at most 256 KiB, else MC_ERR_KEY). */
+mc_status mc_key_file_kind_parse(const uint8_t *file, size_t file_len, mc_key_file_info *info, mc_err *err);
+
+/* mc_identity_load(path, passphrase, passphrase_len, MC_IDENTITY_BOTH, out, err), which also
+ * gives the two private keys as the file holds them, as unencrypted PKCS#8 DER: pkcs8[0] the
+ * encryption key, pkcs8[1] the signing key. For a program that keeps them wrapped under a key
+ * of its own (the account key bundle of docs/API.md §13). Each is key material: release it with
+ * mc_buf_free(pkcs8[i], pkcs8_len[i]). On failure both are NULL. */
+mc_status mc_identity_load_pkcs8(const char *path, const char *passphrase, size_t passphrase_len, mc_identity **out,
+                                 uint8_t *pkcs8[2], size_t pkcs8_len[2], mc_err *err);
+
 /* Frees the identity and its keys. NULL is harmless. */
 void mc_identity_free(mc_identity *id);
 
@@ -92,6 +147,9 @@ mc_status mc_pubkey_from_spki(const uint8_t *der, size_t len, mc_key_role role, 
 mc_status mc_pubkey_from_identity(const mc_identity *id, mc_key_role role, mc_pubkey **out, mc_err *err);
 
 void mc_pubkey_free(mc_pubkey *pk);
+/* The key as PEM text ("PUBLIC KEY", SubjectPublicKeyInfo), NUL-terminated: free with free().
+ * NULL when pk is NULL or out of memory. */
+char *mc_pubkey_pem(const mc_pubkey *pk);
 const uint8_t *mc_pubkey_fp(const mc_pubkey *pk);
 /* For a signer key: the algorithm it signs with (Ed25519 or RSA-PSS); MC_SIG_NONE otherwise. */
 mc_sig_alg mc_pubkey_sig_alg(const mc_pubkey *pk);

@@ -10,9 +10,7 @@
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
 #include <openssl/pem.h>
-#include <openssl/pkcs12.h>
 #include <openssl/rand.h>
-#include <openssl/x509.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -278,16 +276,14 @@ static void put_u32be(uint8_t *p, uint32_t v)
 	p[3] = (uint8_t)v;
 }
 
-static char *public_pem(EVP_PKEY *key)
+/* The public key of one of the identity's keys as PEM (free with free()), NULL on failure. */
+static char *public_pem(const mc_identity *id, mc_key_role role)
 {
-	BIO *b = BIO_new(BIO_s_mem());
-	char *data = NULL, *out = NULL;
-	if (b && PEM_write_bio_PUBKEY(b, key) == 1) {
-		long n = BIO_get_mem_data(b, &data);
-		out = n > 0 ? strndup(data, (size_t)n) : NULL;
-	}
-	BIO_free(b);
-	return out;
+	mc_pubkey *pk = NULL;
+	mc_err ignored;
+	char *pem = mc_pubkey_from_identity(id, role, &pk, &ignored) == MC_OK ? mc_pubkey_pem(pk) : NULL;
+	mc_pubkey_free(pk);
+	return pem;
 }
 
 mc_status account_bundle_from_key_file(const char *path, const char *pass, size_t pass_len, uint8_t **bundle,
@@ -296,88 +292,36 @@ mc_status account_bundle_from_key_file(const char *path, const char *pass, size_
 	*bundle = NULL;
 	*bundle_len = 0;
 	*enc_pem = *sign_pem = NULL;
-	mc_status st = MC_OK;
-	/* Check the file as the library reads it (O_NOFOLLOW, size, key kinds and sizes) first. */
+	/* The library reads the file (O_NOFOLLOW, size, key kinds and sizes) and hands over the two
+	 * private keys as it decrypted them; the file is parsed nowhere else. */
 	mc_identity *id = NULL;
-	if ((st = mc_identity_load(path, pass, pass_len, MC_IDENTITY_BOTH, &id, err)) != MC_OK)
+	uint8_t *der[2];
+	size_t der_len[2];
+	mc_status st = mc_identity_load_pkcs8(path, pass, pass_len, &id, der, der_len, err);
+	if (st != MC_OK)
 		return st;
-	mc_identity_free(id);
-
-	FILE *f = fopen(path, "re");
-	BIO *bio = f ? BIO_new_fp(f, BIO_CLOSE) : NULL;
-	unsigned char *der[2] = {NULL, NULL};
-	int der_len[2] = {0, 0};
-	EVP_PKEY *keys[2] = {NULL, NULL};
-	int n = 0;
-	if (!bio) {
-		if (f)
-			fclose(f);
-		return fail(err, MC_ERR_IO, "cannot open %s", path);
-	}
-	while (n < 2) {
-		char *name = NULL, *header = NULL;
-		unsigned char *data = NULL;
-		long len = 0;
-		if (PEM_read_bio(bio, &name, &header, &data, &len) != 1)
-			break;
-		const unsigned char *p = data;
-		PKCS8_PRIV_KEY_INFO *p8 = NULL;
-		if (strcmp(name, "ENCRYPTED PRIVATE KEY") == 0) {
-			X509_SIG *p8e = d2i_X509_SIG(NULL, &p, len);
-			p8 = p8e ? PKCS8_decrypt_ex(p8e, pass, (int)pass_len, NULL, NULL) : NULL;
-			X509_SIG_free(p8e);
-		} else if (strcmp(name, "PRIVATE KEY") == 0) {
-			p8 = d2i_PKCS8_PRIV_KEY_INFO(NULL, &p, len);
-		}
-		OPENSSL_cleanse(data, (size_t)len);
-		OPENSSL_free(data);
-		OPENSSL_free(name);
-		OPENSSL_free(header);
-		if (!p8)
-			continue;
-		der_len[n] = i2d_PKCS8_PRIV_KEY_INFO(p8, &der[n]);
-		keys[n] = EVP_PKCS82PKEY(p8);
-		PKCS8_PRIV_KEY_INFO_free(p8);
-		if (der_len[n] <= 0 || !keys[n]) {
-			st = fail(err, MC_ERR_KEY, "%s: unreadable private key", path);
-			n++;
-			goto cleanup;
-		}
-		n++;
-	}
-	if (n != 2) {
-		st = fail(err, MC_ERR_KEY, "%s does not hold an encryption and a signing key", path);
-		goto cleanup;
-	}
-	size_t total = 8 + (size_t)der_len[0] + (size_t)der_len[1];
-	uint8_t *b = malloc(total);
-	*enc_pem = public_pem(keys[0]);
-	*sign_pem = public_pem(keys[1]);
+	size_t total = 8 + der_len[0] + der_len[1];
+	uint8_t *b = malloc(total); /* key files are at most 256 KiB: the lengths fit 32 bits */
+	*enc_pem = public_pem(id, MC_ROLE_RECIPIENT);
+	*sign_pem = public_pem(id, MC_ROLE_SIGNER);
 	if (!b || !*enc_pem || !*sign_pem) {
 		free(b);
+		free(*enc_pem);
+		free(*sign_pem);
+		*enc_pem = *sign_pem = NULL;
 		st = fail(err, MC_ERR_NOMEM, "out of memory");
 		goto cleanup;
 	}
 	put_u32be(b, (uint32_t)der_len[0]);
-	memcpy(b + 4, der[0], (size_t)der_len[0]);
+	memcpy(b + 4, der[0], der_len[0]);
 	put_u32be(b + 4 + der_len[0], (uint32_t)der_len[1]);
-	memcpy(b + 8 + der_len[0], der[1], (size_t)der_len[1]);
+	memcpy(b + 8 + der_len[0], der[1], der_len[1]);
 	*bundle = b;
 	*bundle_len = total;
 cleanup:
-	for (int i = 0; i < 2; i++) {
-		if (der[i]) {
-			OPENSSL_cleanse(der[i], (size_t)der_len[i]);
-			OPENSSL_free(der[i]);
-		}
-		EVP_PKEY_free(keys[i]);
-	}
-	BIO_free(bio);
-	if (st != MC_OK) {
-		free(*enc_pem);
-		free(*sign_pem);
-		*enc_pem = *sign_pem = NULL;
-	}
+	mc_buf_free(der[0], der_len[0]);
+	mc_buf_free(der[1], der_len[1]);
+	mc_identity_free(id);
 	return st;
 }
 

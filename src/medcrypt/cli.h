@@ -81,8 +81,9 @@ typedef struct passphrase {
 } passphrase;
 mc_status passphrase_get(passphrase *pp, int fd, const char *prompt, bool confirm, mc_err *err);
 void passphrase_free(passphrase *pp);
-/* The passphrase for a key file: asked for only when the file holds an encrypted key (pp is
- * left empty otherwise). */
+/* The passphrase for a key file: asked for only when the file holds an encrypted key, as
+ * mc_key_file_kind says (pp is left empty otherwise). A file that cannot be read (missing, a
+ * symbolic link, too large) is an error before anyone is asked. */
 mc_status identity_passphrase(const char *path, int passphrase_fd, passphrase *pp, mc_err *err);
 /* Warns on stderr when a loaded identity was not passphrase-protected on disk. */
 void warn_unprotected(const char *path, const mc_identity *id);
@@ -118,6 +119,14 @@ typedef struct progress {
 void progress_init(progress *pr, const char *what, long long total);
 int progress_cb(void *ctx, uint64_t done);
 void progress_end(progress *pr);
+
+/* Makes jansson wipe every block it frees (the size is kept in a header of each block). main()
+ * calls it before any other jansson call: blocks allocated before would be freed wrongly. */
+void json_use_wiping_alloc(void);
+/* The text of json as json_dumps gives it, in memory from malloc: release it with free()
+ * (after mc_wipe when it may hold a secret). NULL when out of memory or not dumpable.
+ * json_dumps itself must not be used: its text comes from the wiping allocator. */
+char *json_text(const json_t *json, size_t flags);
 
 /* JSON output helpers. */
 void json_print(json_t *obj);

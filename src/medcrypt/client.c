@@ -187,13 +187,7 @@ static mc_status session_read(session *s, bool logged_out_ok, mc_err *err)
 		if (v && !(*fields[i] = strdup(v)))
 			st = fail(err, MC_ERR_NOMEM, "out of memory");
 	}
-	if (j) {
-		/* the token was in there: wipe jansson's copies too */
-		json_t *t = json_object_get(j, "token");
-		if (json_is_string(t))
-			mc_wipe((char *)json_string_value(t), json_string_length(t));
-	}
-	json_decref(j);
+	json_decref(j); /* jansson's copies of the token and CSRF token are wiped as it frees them */
 	if (st == MC_OK && (!s->url || !s->username))
 		st = fail(err, CLI_ERR_SESSION, "the session file %s is damaged: run 'medcrypt login' again", path);
 	if (st == MC_OK && !logged_out_ok && (!s->token || !*s->token || !s->csrf || !*s->csrf))
@@ -225,10 +219,7 @@ mc_status session_save(const session *s, mc_err *err)
 	json_object_set_new(j, "token", json_string(s->token ? s->token : ""));
 	json_object_set_new(j, "csrf", json_string(s->csrf ? s->csrf : ""));
 	json_object_set_new(j, "key", s->key_path ? json_string(s->key_path) : json_null());
-	char *text = json_dumps(j, JSON_INDENT(2));
-	json_t *t = json_object_get(j, "token");
-	if (json_is_string(t))
-		mc_wipe((char *)json_string_value(t), json_string_length(t));
+	char *text = json_text(j, JSON_INDENT(2));
 	json_decref(j);
 	if (!text)
 		return fail(err, MC_ERR_NOMEM, "out of memory");
@@ -863,7 +854,7 @@ mc_status client_request(client *c, const char *method, const char *path, json_t
 	char *text = NULL;
 	struct curl_slist *extra = NULL;
 	if (body) {
-		text = json_dumps(body, JSON_COMPACT);
+		text = json_text(body, JSON_COMPACT);
 		if (!text)
 			return fail(err, MC_ERR_NOMEM, "out of memory");
 		extra = curl_slist_append(NULL, "Content-Type: application/json");

@@ -229,15 +229,6 @@ static json_t *json_b64(const uint8_t *buf, size_t len)
 	return j;
 }
 
-/* Wipes the authentication key held in a request body. */
-static void wipe_body(json_t *body)
-{
-	json_t *k = json_object_get(body, "auth_key");
-	if (json_is_string(k))
-		mc_wipe((char *)json_string_value(k), json_string_length(k));
-	json_decref(body);
-}
-
 mc_status session_reauth(client *c, const session *s, int passphrase_fd, passphrase *pp, mc_err *err)
 {
 	struct prelogin pl;
@@ -254,7 +245,7 @@ mc_status session_reauth(client *c, const session *s, int passphrase_fd, passphr
 		json_t *body = json_object();
 		json_object_set_new(body, "auth_key", json_b64(auth, sizeof auth));
 		st = post_auth(c, "/api/v1/reauth", body, pl.pow, 204, NULL, "re-authentication", err);
-		wipe_body(body);
+		json_decref(body); /* its auth key is wiped by the JSON allocator */
 	}
 	json_decref(pl.pow);
 	mc_wipe(auth, sizeof auth);
@@ -494,7 +485,7 @@ mc_status cmd_login(int argc, char **argv, mc_err *err)
 		       json_string_value(json_object_get(u, "role")) ?: "?");
 	}
 cleanup:
-	wipe_body(body);
+	json_decref(body); /* its auth key is wiped by the JSON allocator */
 	json_decref(resp);
 	json_decref(pl.pow);
 	mc_buf_free(bundle, bundle_len);
@@ -660,7 +651,7 @@ cleanup:
 		unlink(key);
 		unlink(pub);
 	}
-	wipe_body(body);
+	json_decref(body); /* its auth key is wiped by the JSON allocator */
 	json_decref(resp);
 	mc_wipe(code, sizeof code);
 	mc_wipe(auth, sizeof auth);

@@ -153,7 +153,7 @@ static mc_status send_metadata(const char *path, const char *user_meta, char **o
 		json_object_update(doc, user);
 		json_decref(user);
 	}
-	*out = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	*out = json_text(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(doc);
 	if (!*out)
 		return fail_st(err, MC_ERR_NOMEM, "out of memory");

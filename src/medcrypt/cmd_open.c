@@ -393,8 +393,10 @@ mc_status cmd_inspect(int argc, char **argv, mc_err *err)
 		if (o.key) {
 			printf("header MAC  ok\n");
 			json_t *mj = json_object_get(j, "metadata");
-			char *dump = json_is_object(mj) ? json_dumps(mj, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+			char *dump = json_is_object(mj) ? json_text(mj, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
 			printf("metadata    %s\n", dump ? dump : meta ? "(not a JSON object: not shown)" : "(none)");
+			if (dump)
+				mc_wipe(dump, strlen(dump)); /* patient data */
 			free(dump);
 		}
 		json_decref(j);

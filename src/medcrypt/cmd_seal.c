@@ -110,7 +110,7 @@ static mc_status input_metadata(const char *in_path, const json_t *user, bool au
 	}
 	if (!doc)
 		return MC_OK;
-	char *compact = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	char *compact = json_text(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(doc);
 	if (!compact)
 		return MC_ERR_NOMEM;

@@ -371,6 +371,7 @@ void usage_of(const char *command, FILE *f)
 int main(int argc, char **argv)
 {
 	mc_err err = {0};
+	json_use_wiping_alloc(); /* first: every jansson block is freed by it */
 	/* No core dump may carry a key or plaintext to disk. */
 	struct rlimit no_core = {0, 0};
 	setrlimit(RLIMIT_CORE, &no_core);

@@ -8,6 +8,8 @@
 #include <libgen.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,24 +139,14 @@ mc_status passphrase_get(passphrase *pp, int fd, const char *prompt, bool confir
 
 mc_status identity_passphrase(const char *path, int passphrase_fd, passphrase *pp, mc_err *err)
 {
-	/* Ask for a passphrase only when the file holds an encrypted key. O_NOFOLLOW: a symlinked
-	 * key is refused below, before anyone is asked. */
-	int kfd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	FILE *f = kfd >= 0 ? fdopen(kfd, "r") : NULL;
-	if (kfd >= 0 && !f)
-		close(kfd);
-	bool encrypted = true;
-	if (f) {
-		char line[128];
-		encrypted = false;
-		while (fgets(line, sizeof line, f))
-			if (strstr(line, "BEGIN ENCRYPTED PRIVATE KEY"))
-				encrypted = true;
-		fclose(f);
-	}
+	/* Ask for a passphrase only when the file holds an encrypted key. The library reads the
+	 * file (O_NOFOLLOW, wiped after): a symlinked or unreadable key is refused here, before
+	 * anyone is asked. */
+	mc_key_file_info info;
 	memset(pp, 0, sizeof *pp);
-	if (!encrypted)
-		return MC_OK;
+	mc_status st = mc_key_file_kind(path, &info, err);
+	if (st != MC_OK || !info.encrypted)
+		return st;
 	char prompt[300];
 	snprintf(prompt, sizeof prompt, "Passphrase for %.250s: ", path);
 	return passphrase_get(pp, passphrase_fd, prompt, false, err);
@@ -397,6 +389,51 @@ void progress_end(progress *pr)
 {
 	if (pr->enabled && now() - pr->start >= 0.2)
 		fprintf(stderr, "\r\033[K");
+}
+
+/* jansson's blocks carry their size in a header of their own, so that freeing one wipes it
+ * whole: server answers and the session file hold session tokens, CSRF tokens and auth keys,
+ * and jansson copies every string it parses or is given. */
+static void *json_alloc_wiped(size_t size)
+{
+	if (size > SIZE_MAX - sizeof(max_align_t))
+		return NULL;
+	max_align_t *block = malloc(sizeof *block + size);
+	if (!block)
+		return NULL;
+	memcpy(block, &size, sizeof size);
+	return block + 1;
+}
+
+static void json_free_wiped(void *p)
+{
+	if (!p)
+		return;
+	max_align_t *block = (max_align_t *)p - 1;
+	size_t size;
+	memcpy(&size, block, sizeof size);
+	mc_wipe(p, size);
+	free(block);
+}
+
+void json_use_wiping_alloc(void)
+{
+	json_set_alloc_funcs(json_alloc_wiped, json_free_wiped);
+}
+
+char *json_text(const json_t *json, size_t flags)
+{
+	size_t n = json_dumpb(json, NULL, 0, flags);
+	char *text = n ? malloc(n + 1) : NULL;
+	if (!text)
+		return NULL;
+	if (json_dumpb(json, text, n, flags) != n) {
+		mc_wipe(text, n);
+		free(text);
+		return NULL;
+	}
+	text[n] = '\0';
+	return text;
 }
 
 void json_print(json_t *obj)

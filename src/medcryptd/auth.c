@@ -11,6 +11,7 @@
 #include <argon2.h>
 #include <errno.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <pthread.h>
@@ -45,24 +46,45 @@ struct mcd_auth {
 	size_t n_used;
 };
 
-static void hmac(const uint8_t key[32], const void *a, size_t alen, const void *b, size_t blen, uint8_t out[32])
+/* One-shot HMAC-SHA-256 of the server secret over a || b. False when OpenSSL fails (logged, out
+ * wiped): every caller refuses its request then, so a failure can never turn a CSRF token, a
+ * proof-of-work MAC or a decoy salt into a constant. */
+static bool hmac(const uint8_t key[32], const void *a, size_t alen, const void *b, size_t blen, uint8_t out[32])
 {
-	/* One-shot HMAC over a || b. */
 	uint8_t stackbuf[256];
 	uint8_t *msg = alen + blen <= sizeof stackbuf ? stackbuf : malloc(alen + blen);
-	unsigned int len = 32;
-	if (!msg) {
-		memset(out, 0, 32);
-		return;
+	unsigned int len = 0;
+	bool ok = false, nomem = !msg;
+	if (msg) {
+		memcpy(msg, a, alen);
+		if (blen)
+			memcpy(msg + alen, b, blen);
+		ok = HMAC(EVP_sha256(), key, 32, msg, alen + blen, out, &len) != NULL && len == 32;
+		OPENSSL_cleanse(msg, alen + blen);
+		if (msg != stackbuf)
+			free(msg);
 	}
-	memcpy(msg, a, alen);
-	if (blen)
-		memcpy(msg + alen, b, blen);
-	if (!HMAC(EVP_sha256(), key, 32, msg, alen + blen, out, &len))
-		memset(out, 0, 32);
-	OPENSSL_cleanse(msg, alen + blen);
-	if (msg != stackbuf)
-		free(msg);
+	if (!ok) {
+		OPENSSL_cleanse(out, 32);
+		unsigned long e = ERR_get_error();
+		const char *why = e ? ERR_reason_error_string(e) : NULL;
+		if (!why)
+			why = nomem ? "out of memory" : "unknown";
+		mcd_log(MCD_LOG_ERROR, "auth", "HMAC-SHA-256 failed: %s", why);
+		ERR_clear_error();
+	}
+	return ok;
+}
+
+/* SHA-256 of len bytes; false when OpenSSL fails (logged). */
+static bool sha256(const void *msg, size_t len, uint8_t out[32])
+{
+	if (EVP_Digest(msg, len, out, NULL, EVP_sha256(), NULL) == 1)
+		return true;
+	OPENSSL_cleanse(out, 32);
+	mcd_log(MCD_LOG_ERROR, "auth", "SHA-256 failed");
+	ERR_clear_error();
+	return false;
 }
 
 static char *hash_encoded(const uint8_t key[32])
@@ -70,9 +92,13 @@ static char *hash_encoded(const uint8_t key[32])
 	uint8_t salt[ARGON_SALT];
 	size_t enclen = argon2_encodedlen(ARGON_T, ARGON_M, ARGON_P, ARGON_SALT, ARGON_LEN, Argon2_id);
 	char *enc = malloc(enclen);
-	if (!enc || !mcd_random(salt, sizeof salt) ||
-	    argon2id_hash_encoded(ARGON_T, ARGON_M, ARGON_P, key, 32, salt, sizeof salt, ARGON_LEN, enc, enclen) !=
-	        ARGON2_OK) {
+	if (!enc || !mcd_random(salt, sizeof salt)) {
+		free(enc);
+		return NULL;
+	}
+	int rc = argon2id_hash_encoded(ARGON_T, ARGON_M, ARGON_P, key, 32, salt, sizeof salt, ARGON_LEN, enc, enclen);
+	if (rc != ARGON2_OK) {
+		mcd_log(MCD_LOG_ERROR, "auth", "argon2id_hash_encoded: %s", argon2_error_message(rc));
 		free(enc);
 		return NULL;
 	}
@@ -161,22 +187,27 @@ mcd_hash_result mcd_auth_verify(mcd_server *srv, const char *encoded, const uint
 	return MCD_HASH_OK;
 }
 
-void mcd_auth_decoy_salt(mcd_server *srv, const char *username, uint8_t salt[16])
+bool mcd_auth_decoy_salt(mcd_server *srv, const char *username, uint8_t salt[16])
 {
 	uint8_t mac[32];
-	hmac(srv->secret, "prelogin", 8, username, strlen(username), mac);
+	bool ok = hmac(srv->secret, "prelogin", 8, username, strlen(username), mac);
 	memcpy(salt, mac, 16);
 	OPENSSL_cleanse(mac, sizeof mac);
+	return ok;
 }
 
 /* ---- sessions ---- */
 
-void mcd_csrf_token(mcd_server *srv, const uint8_t token_hash[32], char out[48])
+bool mcd_csrf_token(mcd_server *srv, const uint8_t token_hash[32], char out[48])
 {
 	uint8_t mac[32];
-	hmac(srv->secret, "csrf", 4, token_hash, 32, mac);
-	mcd_b64url_encode(mac, sizeof mac, out);
+	bool ok = hmac(srv->secret, "csrf", 4, token_hash, 32, mac);
+	if (ok)
+		mcd_b64url_encode(mac, sizeof mac, out);
+	else
+		OPENSSL_cleanse(out, 48);
 	OPENSSL_cleanse(mac, sizeof mac);
+	return ok;
 }
 
 bool mcd_session_start(mcd_request *r, int64_t user_id, const mcd_audit_event *ev, char cookie[160], char csrf[48])
@@ -187,7 +218,8 @@ bool mcd_session_start(mcd_request *r, int64_t user_id, const mcd_audit_event *e
 	if (!mcd_random(token, sizeof token))
 		goto cleanup;
 	mcd_session se = {0};
-	if (EVP_Digest(token, sizeof token, se.token_hash, NULL, EVP_sha256(), NULL) != 1)
+	/* The CSRF token before the session: no session is stored that could not be given one. */
+	if (!sha256(token, sizeof token, se.token_hash) || !mcd_csrf_token(r->srv, se.token_hash, csrf))
 		goto cleanup;
 	int64_t now = mcd_now();
 	se.user_id = user_id;
@@ -199,12 +231,13 @@ bool mcd_session_start(mcd_request *r, int64_t user_id, const mcd_audit_event *e
 		goto cleanup;
 	mcd_b64url_encode(token, sizeof token, token_text);
 	snprintf(cookie, 160, COOKIE_NAME "=%s; Path=/; Secure; HttpOnly; SameSite=Strict", token_text);
-	mcd_csrf_token(r->srv, se.token_hash, csrf);
 	r->session = se;
 	memcpy(r->token_hash, se.token_hash, 32);
 	mcd_metrics_add(MCD_M_SESSIONS_CREATED, 1);
 	ok = true;
 cleanup:
+	if (!ok)
+		OPENSSL_cleanse(csrf, 48);
 	OPENSSL_cleanse(token, sizeof token);
 	OPENSSL_cleanse(token_text, sizeof token_text);
 	return ok;
@@ -215,29 +248,31 @@ const char *mcd_session_clear_cookie(void)
 	return COOKIE_NAME "=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0";
 }
 
-bool mcd_session_load(mcd_request *r)
+mcd_check mcd_session_load(mcd_request *r)
 {
 	mcd_store *st = r->srv->store;
 	const char *cookie = MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, COOKIE_NAME);
 	uint8_t token[32];
 	if (!cookie || !mcd_b64url_decode_exact(cookie, token, sizeof token))
-		return false;
+		return MCD_CHECK_FAIL;
 	uint8_t hash[32];
-	bool ok = EVP_Digest(token, sizeof token, hash, NULL, EVP_sha256(), NULL) == 1;
+	bool ok = sha256(token, sizeof token, hash);
 	OPENSSL_cleanse(token, sizeof token);
+	if (!ok)
+		return MCD_CHECK_ERROR;
 	mcd_session se;
-	if (!ok || st->ops->session_get(st, hash, &se) != MCD_STORE_OK)
-		return false;
+	if (st->ops->session_get(st, hash, &se) != MCD_STORE_OK)
+		return MCD_CHECK_FAIL;
 	int64_t now = mcd_now();
 	int64_t idle = r->srv->cfg.session_idle_seconds;
 	if (now - se.last_seen > idle || now >= se.expires) {
 		st->ops->session_delete(st, hash, NULL);
-		return false;
+		return MCD_CHECK_FAIL;
 	}
 	mcd_user *u = NULL;
 	if (st->ops->user_by_id(st, se.user_id, &u) != MCD_STORE_OK || u->disabled) {
 		mcd_user_free(u);
-		return false;
+		return MCD_CHECK_FAIL;
 	}
 	/* Reads must not write on every request: last_seen moves at most once a minute (or a
 	 * thirtieth of the idle time, when tests make it short). */
@@ -247,18 +282,19 @@ bool mcd_session_load(mcd_request *r)
 	r->user = u;
 	r->session = se;
 	memcpy(r->token_hash, hash, 32);
-	return true;
+	return MCD_CHECK_PASS;
 }
 
-bool mcd_csrf_check(mcd_request *r)
+mcd_check mcd_csrf_check(mcd_request *r)
 {
 	const char *got = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-CSRF-Token");
 	char want[48];
-	mcd_csrf_token(r->srv, r->token_hash, want);
+	if (!mcd_csrf_token(r->srv, r->token_hash, want))
+		return MCD_CHECK_ERROR;
 	size_t n = strlen(want);
 	bool ok = got && strlen(got) == n && CRYPTO_memcmp(got, want, n) == 0;
 	OPENSSL_cleanse(want, sizeof want);
-	return ok;
+	return ok ? MCD_CHECK_PASS : MCD_CHECK_FAIL;
 }
 
 /* ---- lockout ---- */
@@ -353,25 +389,28 @@ void mcd_throttle_success(mcd_server *srv, const char *username)
 
 /* ---- proof of work ---- */
 
-static void pow_mac(mcd_server *srv, const uint8_t head[16], uint8_t mac[16])
+static bool pow_mac(mcd_server *srv, const uint8_t head[16], uint8_t mac[16])
 {
 	uint8_t full[32];
-	hmac(srv->secret, "pow", 3, head, 16, full);
+	bool ok = hmac(srv->secret, "pow", 3, head, 16, full);
 	memcpy(mac, full, 16);
 	OPENSSL_cleanse(full, sizeof full);
+	return ok;
 }
 
-void mcd_pow_challenge(mcd_server *srv, char out[48])
+bool mcd_pow_challenge(mcd_server *srv, char out[48])
 {
 	uint8_t c[32];
 	uint64_t now = (uint64_t)mcd_now();
 	for (int i = 0; i < 8; i++)
 		c[i] = (uint8_t)(now >> (56 - 8 * i));
-	mcd_random(c + 8, 8);
-	pow_mac(srv, c, c + 16);
-	char *b64 = mcd_b64_encode(c, sizeof c);
-	snprintf(out, 48, "%s", b64 ? b64 : "");
+	char *b64 = NULL;
+	if (mcd_random(c + 8, 8) && pow_mac(srv, c, c + 16))
+		b64 = mcd_b64_encode(c, sizeof c);
+	bool ok = b64 != NULL;
+	snprintf(out, 48, "%s", ok ? b64 : "");
 	free(b64);
+	return ok;
 }
 
 static bool leading_zero_bits(const uint8_t *h, unsigned bits)
@@ -407,16 +446,19 @@ static bool pow_spend(struct mcd_auth *a, const uint8_t id[16], int64_t now)
 	return fresh;
 }
 
-bool mcd_pow_check(mcd_server *srv, const char *challenge_b64, const char *nonce_b64)
+mcd_check mcd_pow_check(mcd_server *srv, const char *challenge_b64, const char *nonce_b64)
 {
 	uint8_t *c = NULL, *nonce = NULL;
 	size_t clen = 0, nlen = 0;
-	bool ok = false;
+	mcd_check result = MCD_CHECK_FAIL;
 	if (!challenge_b64 || !nonce_b64 || !mcd_b64_decode(challenge_b64, &c, &clen) || clen != 32 ||
 	    !mcd_b64_decode(nonce_b64, &nonce, &nlen) || nlen < 1 || nlen > 64)
 		goto cleanup;
 	uint8_t mac[16];
-	pow_mac(srv, c, mac);
+	if (!pow_mac(srv, c, mac)) {
+		result = MCD_CHECK_ERROR;
+		goto cleanup;
+	}
 	if (CRYPTO_memcmp(mac, c + 16, 16) != 0)
 		goto cleanup;
 	uint64_t when = 0;
@@ -428,11 +470,14 @@ bool mcd_pow_check(mcd_server *srv, const char *challenge_b64, const char *nonce
 	uint8_t msg[96], h[32];
 	memcpy(msg, c, 32);
 	memcpy(msg + 32, nonce, nlen);
-	if (EVP_Digest(msg, 32 + nlen, h, NULL, EVP_sha256(), NULL) != 1 || !leading_zero_bits(h, srv->cfg.pow_bits))
+	if (!sha256(msg, 32 + nlen, h)) {
+		result = MCD_CHECK_ERROR;
 		goto cleanup;
-	ok = pow_spend(srv->auth, c, now);
+	}
+	if (leading_zero_bits(h, srv->cfg.pow_bits) && pow_spend(srv->auth, c, now))
+		result = MCD_CHECK_PASS;
 cleanup:
 	free(c);
 	free(nonce);
-	return ok;
+	return result;
 }

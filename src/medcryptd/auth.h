@@ -6,6 +6,10 @@
  *
  * Every secret a function here handles (auth keys, tokens, the server secret) is wiped after
  * use and compared with CRYPTO_memcmp. Nothing here writes a secret to a log.
+ *
+ * Every MAC, digest, KDF and random call here can fail, and each failure is logged and
+ * reported to the caller, which refuses the request with 500 "internal": a token, salt or
+ * challenge is never answered from a MAC that was not computed.
  */
 #ifndef MEDCRYPTD_AUTH_H
 #define MEDCRYPTD_AUTH_H
@@ -21,6 +25,11 @@
 bool mcd_auth_init(mcd_server *srv);
 void mcd_auth_fini(mcd_server *srv);
 
+/* The outcome of a check of a request: it passed; it failed (the request is refused as that
+ * check says, e.g. 401 or 403); or it could not be made (a MAC or digest failed, logged: the
+ * caller answers 500). */
+typedef enum mcd_check { MCD_CHECK_PASS = 0, MCD_CHECK_FAIL = 1, MCD_CHECK_ERROR = 2 } mcd_check;
+
 typedef enum mcd_hash_result { MCD_HASH_OK = 0, MCD_HASH_BUSY = 1, MCD_HASH_ERROR = 2 } mcd_hash_result;
 
 /* Argon2id(auth_key) with a fresh salt and the server's parameters (t=2, m=19456 KiB, p=1), as
@@ -31,22 +40,27 @@ mcd_hash_result mcd_auth_hash(mcd_server *srv, const uint8_t auth_key[32], char 
  * costs the same time and always fails. */
 mcd_hash_result mcd_auth_verify(mcd_server *srv, const char *encoded, const uint8_t auth_key[32], bool *match);
 
-/* The stable pre-login salt of an unknown username: HMAC(secret, "prelogin" || username)[:16]. */
-void mcd_auth_decoy_salt(mcd_server *srv, const char *username, uint8_t salt[16]);
+/* The stable pre-login salt of an unknown username: HMAC(secret, "prelogin" || username)[:16].
+ * False when the MAC failed (logged; salt is then zeros and must not be used). */
+bool mcd_auth_decoy_salt(mcd_server *srv, const char *username, uint8_t salt[16]);
 
 /* Starts a session for user_id (its audit event ev, e.g. "login", is appended with it). Fills
  * the Set-Cookie header value (cookie, 160 bytes) and the CSRF token (csrf, 48 bytes), and
- * r->session/r->token_hash. False on a store failure. */
+ * r->session/r->token_hash. False (csrf wiped, no session stored) when the randomness, a
+ * digest, the CSRF MAC or the store failed. */
 bool mcd_session_start(mcd_request *r, int64_t user_id, const mcd_audit_event *ev, char cookie[160], char csrf[48]);
 /* Loads the session named by the request's cookie and its user into r (r->user, r->session).
- * False when there is none, it expired (it is deleted then) or the user is disabled. */
-bool mcd_session_load(mcd_request *r);
+ * FAIL when there is none, it expired (it is deleted then) or the user is disabled; ERROR when
+ * the cookie's digest could not be computed. */
+mcd_check mcd_session_load(mcd_request *r);
 /* The Set-Cookie value that clears the cookie. */
 const char *mcd_session_clear_cookie(void);
-/* The CSRF token of a session: base64url(HMAC(secret, "csrf" || token_hash)). */
-void mcd_csrf_token(mcd_server *srv, const uint8_t token_hash[32], char out[48]);
-/* Whether the request carries its session's CSRF token (constant-time comparison). */
-bool mcd_csrf_check(mcd_request *r);
+/* The CSRF token of a session: base64url(HMAC(secret, "csrf" || token_hash)). False (out
+ * wiped) when the MAC failed. */
+bool mcd_csrf_token(mcd_server *srv, const uint8_t token_hash[32], char out[48]);
+/* Whether the request carries its session's CSRF token (constant-time comparison): PASS or
+ * FAIL; ERROR when the expected token could not be computed. */
+mcd_check mcd_csrf_check(mcd_request *r);
 
 /* Lockout and proof of work for one attempt by username from address. */
 typedef struct mcd_gate {
@@ -62,10 +76,12 @@ mcd_gate mcd_throttle_fail(mcd_request *r, const char *username);
 /* Records a success: the account's counters start again (not the address's). */
 void mcd_throttle_success(mcd_server *srv, const char *username);
 
-/* A new challenge (32 bytes: time, random, MAC), base64 into out (48 bytes). */
-void mcd_pow_challenge(mcd_server *srv, char out[48]);
-/* Whether challenge (base64) is ours, fresh, unused, and SHA-256(challenge || nonce) starts
- * with cfg.pow_bits zero bits. A good one is marked used. */
-bool mcd_pow_check(mcd_server *srv, const char *challenge_b64, const char *nonce_b64);
+/* A new challenge (32 bytes: time, random, MAC), base64 into out (48 bytes). False (out empty)
+ * when the randomness or the MAC failed. */
+bool mcd_pow_challenge(mcd_server *srv, char out[48]);
+/* PASS when challenge (base64) is ours, fresh, unused, and SHA-256(challenge || nonce) starts
+ * with cfg.pow_bits zero bits (a good one is marked used); FAIL otherwise; ERROR when the MAC
+ * or the digest could not be computed. */
+mcd_check mcd_pow_check(mcd_server *srv, const char *challenge_b64, const char *nonce_b64);
 
 #endif

@@ -265,16 +265,24 @@ static bool admit(mcd_request *r)
 {
 	const mcd_route *rt = r->route;
 	if (rt->right != MCD_RIGHT_PUBLIC) {
-		if (!mcd_session_load(r)) {
-			mcd_reply_error(r, 401, "unauthenticated");
+		mcd_check session = mcd_session_load(r);
+		if (session != MCD_CHECK_PASS) {
+			if (session == MCD_CHECK_ERROR)
+				mcd_reply_error(r, 500, "internal");
+			else
+				mcd_reply_error(r, 401, "unauthenticated");
 			return false;
 		}
 		if (!mcd_role_has(r->user->role, rt->right)) {
 			mcd_reply_error(r, 403, "forbidden");
 			return false;
 		}
-		if (rt->csrf && !mcd_csrf_check(r)) {
-			mcd_reply_error(r, 403, "csrf");
+		mcd_check csrf = rt->csrf ? mcd_csrf_check(r) : MCD_CHECK_PASS;
+		if (csrf != MCD_CHECK_PASS) {
+			if (csrf == MCD_CHECK_ERROR)
+				mcd_reply_error(r, 500, "internal"); /* never 403: the MAC was not computed */
+			else
+				mcd_reply_error(r, 403, "csrf");
 			return false;
 		}
 		if (rt->reauth && r->session.reauth_at + MCD_REAUTH_SECONDS < mcd_now()) {

@@ -8,6 +8,11 @@
  * as it passes and the signature is verified at the end with the signer key from the header
  * (FORMAT.md §8: public-key verification, no file key involved), so a signed upload that was
  * truncated, extended or altered is refused too. Requirement IDs are cited where enforced.
+ *
+ * The states only gather bytes: each field is parsed and judged by lib/format.c, the parser
+ * libmedcrypt's reader uses too, with the sizes and limits of lib/format.h. What is the server's
+ * own is its policy on top (API.md §15: at least one wrap, RSA-OAEP wraps only), the signer key
+ * check and the signature, which need OpenSSL's public-key code only.
  */
 #include "sealed_check.h"
 
@@ -19,22 +24,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "format.h"
 #include "sha256_many.h"
 
-#define MAGIC            "\x89MEDC\r\n\x1a"
-#define PREFIX_LEN       9
-#define BLOB_PREFIX_LEN  11 /* prefix and wrap_count */
-#define MAX_WRAPS        1024
-#define WRAP_FIXED       35
-#define CORE_FIXED       37 /* cipher chunk_log2 file_id(32) sig_alg signer_len(2) */
-#define MAX_SIGNER       2048
-#define TAG              16
-#define CHUNK_CT         65552ull
-#define MAX_META         (1048576u + TAG)
-#define MAX_PREVIEW      (8388608u + TAG)
-#define MAC_LEN          32
-#define BATCH_BYTES      (MC_SHA256_MANY_MAX * CHUNK_CT)
+#define BATCH_BYTES      ((size_t)MC_SHA256_MANY_MAX * FMT_CHUNK_CT)
 #define BATCH_MIN_CHUNKS 32 /* below 2 MiB the copy is not worth it */
+/* The small fields gathered before they are parsed: prefix and wrap_count, or a wrap's head. */
+#define SMALL_LEN (FMT_WRAP_FIXED_LEN > FMT_WRAPS_OFF ? FMT_WRAP_FIXED_LEN : FMT_WRAPS_OFF)
 
 enum state {
 	S_PREFIX,
@@ -51,9 +47,10 @@ enum state {
 	S_DONE_BAD
 };
 
+/* A wrap as received (a detached wrap, FORMAT.md §4) and its fields, pointing into bytes. */
 struct wrap {
 	uint8_t *bytes;
-	size_t len;
+	mc_format_wrap view;
 };
 
 struct mcd_sealed {
@@ -68,10 +65,10 @@ struct mcd_sealed {
 	 * the hashing time. Otherwise each chunk is hashed as it streams by. */
 	uint8_t *batch;
 	size_t batch_fill;
-	uint8_t sig[1024];
+	uint8_t sig[FMT_MAX_SIG_LEN];
 	enum state state;
 	size_t need, have;
-	uint8_t small[WRAP_FIXED];
+	uint8_t small[SMALL_LEN];
 	unsigned wrap_count;
 	struct wrap *wraps;
 	size_t n_wraps;
@@ -83,16 +80,6 @@ struct mcd_sealed {
 	char reason[96];
 };
 
-static uint32_t be16(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 8 | p[1];
-}
-
-static uint32_t be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 mcd_sealed *mcd_sealed_new(uint64_t total)
 {
 	mcd_sealed *s = calloc(1, sizeof *s);
@@ -100,7 +87,7 @@ mcd_sealed *mcd_sealed_new(uint64_t total)
 		return NULL;
 	s->total = total;
 	s->state = S_PREFIX;
-	s->need = BLOB_PREFIX_LEN;
+	s->need = FMT_WRAPS_OFF;
 	return s;
 }
 
@@ -147,12 +134,12 @@ static bool check_signer(mcd_sealed *s, const uint8_t *der, size_t len)
 	const unsigned char *p = der;
 	EVP_PKEY *key = d2i_PUBKEY(NULL, &p, (long)len);
 	bool ok = key && (size_t)(p - der) == len;
-	if (ok && s->sig_alg == 1) {
+	if (ok && s->sig_alg == FMT_SIG_ED25519) {
 		ok = EVP_PKEY_is_a(key, "ED25519");
-		s->sig_len = 64;
-	} else if (ok && s->sig_alg == 2) {
+		s->sig_len = FMT_ED25519_SIG_LEN;
+	} else if (ok && s->sig_alg == FMT_SIG_RSA_PSS) {
 		int bits = EVP_PKEY_get_bits(key);
-		ok = EVP_PKEY_is_a(key, "RSA") && bits >= 3072 && bits <= 8192;
+		ok = EVP_PKEY_is_a(key, "RSA") && bits >= FMT_RSA_MIN_BITS && bits <= FMT_RSA_MAX_BITS;
 		s->sig_len = ok ? (size_t)EVP_PKEY_get_size(key) : 0;
 	}
 	if (ok && s->sig_len > sizeof s->sig)
@@ -169,43 +156,49 @@ static bool check_signer(mcd_sealed *s, const uint8_t *der, size_t len)
 	return ok;
 }
 
-/* [MC-PAY-1..4], [MC-PAY-6]: payload_len bytes after the core hold chunks of 65552 bytes, a
- * last chunk of 16..65552 (16, the empty chunk, only when it is the only one), and sig_len
- * bytes of signature ([MC-PAY-3]). */
+/* [MC-PAY-1..4], [MC-PAY-6]: the payload_len bytes after the core are a chunk sequence and
+ * sig_len bytes of signature ([MC-PAY-3]), as format.c lays them out. */
 static bool check_payload(mcd_sealed *s, uint64_t payload_len)
 {
-	if (payload_len < s->sig_len)
-		return bad(s, "payload shorter than the signature");
-	uint64_t l = payload_len - s->sig_len;
-	if (l < TAG)
-		return bad(s, "payload missing or shorter than one tag");
-	uint64_t n = (l + CHUNK_CT - 1) / CHUNK_CT;
-	uint64_t last = l - (n - 1) * CHUNK_CT;
-	if (last < TAG)
-		return bad(s, "final chunk shorter than a tag");
-	if (n > 1 && last == TAG)
-		return bad(s, "empty final chunk after a full one");
-	if (n > 0xffffffffull) /* [MC-PAY-6]: at most 2^32 - 1 chunks */
-		return bad(s, "too many chunks");
-	s->chunks_len = l;
-	if (s->signer && n >= BATCH_MIN_CHUNKS && mc_sha256_many_simd() && !(s->batch = malloc(BATCH_BYTES)))
+	mc_format_payload pl;
+	const char *why = NULL;
+	if (mc_format_payload_layout(payload_len, s->sig_len, &pl, &why) != MC_FORMAT_OK)
+		return bad(s, why);
+	s->chunks_len = pl.chunks_len;
+	if (s->signer && pl.n_chunks >= BATCH_MIN_CHUNKS && mc_sha256_many_simd() && !(s->batch = malloc(BATCH_BYTES)))
 		return bad(s, "out of memory");
 	return true;
 }
 
-static bool has_recipient(const mcd_sealed *s, const uint8_t *fp)
+/* API.md §15, on top of FORMAT.md §4: a wrap the server cannot map to a user's key (any type
+ * but RSA-OAEP) cannot be checked against the recipient table, so it is refused. */
+static const char *wrap_policy(const mc_format_wrap *w)
 {
-	for (size_t i = 0; i < s->n_wraps; i++)
-		if (memcmp(s->wraps[i].bytes + 1, fp, 32) == 0)
-			return true;
-	return false;
+	return w->type == FMT_WRAP_RSA_OAEP ? NULL : "wrap type other than RSA-OAEP";
+}
+
+mcd_wrap_check mcd_sealed_check_wrap(const uint8_t *wrap, size_t len, const uint8_t fp[FMT_RECIPIENT_LEN],
+                                     const char **why)
+{
+	mc_format_wrap w;
+	const char *reason = NULL;
+	mcd_wrap_check c = MCD_WRAP_OK;
+	if (mc_format_parse_wrap(wrap, len, &w, &reason) != MC_FORMAT_OK || (reason = wrap_policy(&w))) {
+		c = MCD_WRAP_BAD;
+	} else if (memcmp(w.recipient, fp, FMT_RECIPIENT_LEN) != 0) {
+		c = MCD_WRAP_OTHER_RECIPIENT;
+		reason = "the wrap names another key";
+	}
+	if (why)
+		*why = reason;
+	return c;
 }
 
 static bool start_core(mcd_sealed *s)
 {
 	s->state = S_CORE;
-	s->need = CORE_FIXED;
-	return reserve(s, CORE_FIXED + MAX_SIGNER + 4) || bad(s, "out of memory");
+	s->need = FMT_CORE_FIXED_LEN;
+	return reserve(s, FMT_CORE_FIXED_LEN + FMT_MAX_SIGNER_LEN + FMT_SECTION_LEN_LEN) || bad(s, "out of memory");
 }
 
 static bool in_header(enum state st)
@@ -217,64 +210,63 @@ static bool in_header(enum state st)
 static bool step(mcd_sealed *s)
 {
 	const uint8_t *field = in_header(s->state) ? s->hdr + s->hdr_len - s->need : NULL;
+	const char *why = NULL;
 	switch (s->state) {
-	case S_PREFIX:
-		if (memcmp(s->small, MAGIC, 8) != 0)
-			return bad(s, "bad magic"); /* [MC-PRE-1] */
-		if (s->small[8] != 1)
-			return bad(s, "unsupported version"); /* [MC-PRE-2] */
-		s->wrap_count = be16(s->small + PREFIX_LEN);
-		if (s->wrap_count > MAX_WRAPS)
-			return bad(s, "more than 1024 wraps"); /* [MC-WRAP-1] */
-		if (s->wrap_count == 0)
+	case S_PREFIX: {
+		size_t count;
+		/* [MC-PRE-1], [MC-PRE-2], [MC-WRAP-1] */
+		if (mc_format_parse_prefix(s->small, FMT_PREFIX_LEN, NULL, &why) != MC_FORMAT_OK ||
+		    mc_format_parse_wrap_count(s->small + FMT_PREFIX_LEN, &count, &why) != MC_FORMAT_OK)
+			return bad(s, why);
+		if (count == 0)
 			return bad(s, "no wrap"); /* the server stores what someone can open */
-		if (!(s->wraps = calloc(s->wrap_count, sizeof *s->wraps)) || !reserve(s, BLOB_PREFIX_LEN))
+		s->wrap_count = (unsigned)count;
+		if (!(s->wraps = calloc(s->wrap_count, sizeof *s->wraps)) || !reserve(s, FMT_WRAPS_OFF))
 			return bad(s, "out of memory");
-		memcpy(s->hdr, s->small, PREFIX_LEN);
-		s->hdr[9] = s->hdr[10] = 0; /* the blob has wrap_count 0 */
-		s->hdr_len = BLOB_PREFIX_LEN;
+		memcpy(s->hdr, s->small, FMT_PREFIX_LEN);
+		mc_format_put_wrap_count(s->hdr + FMT_PREFIX_LEN, 0); /* the blob has no wraps */
+		s->hdr_len = FMT_WRAPS_OFF;
 		s->state = S_WRAP_HEAD;
-		s->need = WRAP_FIXED;
-		return true;
-	case S_WRAP_HEAD: {
-		unsigned type = s->small[0], wrap_len = be16(s->small + 33);
-		/* A type the server cannot map to a user's key cannot be checked against the
-		 * recipient table, so only RSA-OAEP wraps are accepted (API.md §15). */
-		if (type != 1)
-			return bad(s, "wrap type other than RSA-OAEP");
-		if (wrap_len < 384 || wrap_len > 1024)
-			return bad(s, "wrap_len outside 384..1024"); /* [MC-WRAP-2] */
-		if (has_recipient(s, s->small + 1))
-			return bad(s, "two wraps for one recipient"); /* [MC-WRAP-4] */
-		struct wrap *w = &s->wraps[s->n_wraps];
-		if (!(w->bytes = malloc(WRAP_FIXED + wrap_len)))
-			return bad(s, "out of memory");
-		memcpy(w->bytes, s->small, WRAP_FIXED);
-		w->len = WRAP_FIXED + wrap_len;
-		s->state = S_WRAP_BODY;
-		s->need = wrap_len;
+		s->need = FMT_WRAP_FIXED_LEN;
 		return true;
 	}
-	case S_WRAP_BODY:
+	case S_WRAP_HEAD: {
+		mc_format_wrap head;
+		if (mc_format_parse_wrap_head(s->small, &head, &why) != MC_FORMAT_OK) /* [MC-WRAP-2] */
+			return bad(s, why);
+		if ((why = wrap_policy(&head)))
+			return bad(s, why);
+		for (size_t i = 0; i < s->n_wraps; i++)
+			if (mc_format_wraps_conflict(&s->wraps[i].view, &head))
+				return bad(s, "two wraps name the same recipient"); /* [MC-WRAP-4] */
+		struct wrap *w = &s->wraps[s->n_wraps];
+		if (!(w->bytes = malloc(head.len)))
+			return bad(s, "out of memory");
+		memcpy(w->bytes, s->small, FMT_WRAP_FIXED_LEN);
+		w->view.len = head.len;
+		s->state = S_WRAP_BODY;
+		s->need = head.body_len;
+		return true;
+	}
+	case S_WRAP_BODY: {
+		/* The whole wrap, parsed as the share handler parses a detached one. */
+		struct wrap *w = &s->wraps[s->n_wraps];
+		if (mc_format_parse_wrap(w->bytes, w->view.len, &w->view, &why) != MC_FORMAT_OK)
+			return bad(s, why);
 		s->n_wraps++;
 		if (s->n_wraps < s->wrap_count) {
 			s->state = S_WRAP_HEAD;
-			s->need = WRAP_FIXED;
+			s->need = FMT_WRAP_FIXED_LEN;
 			return true;
 		}
 		return start_core(s);
+	}
 	case S_CORE: {
-		unsigned cipher = field[0], chunk_log2 = field[1];
-		s->sig_alg = field[34];
-		s->signer_len = be16(field + 35);
-		if (cipher != 1 && cipher != 2)
-			return bad(s, "unsupported cipher"); /* [MC-CORE-1] */
-		if (chunk_log2 != 16)
-			return bad(s, "unsupported chunk size"); /* [MC-CORE-2] */
-		if (s->sig_alg > 2)
-			return bad(s, "unsupported signature algorithm"); /* [MC-CORE-4] */
-		if ((s->sig_alg == 0) != (s->signer_len == 0) || s->signer_len > MAX_SIGNER)
-			return bad(s, "signer length does not fit sig_alg");
+		mc_format_core core; /* [MC-CORE-1], [MC-CORE-2], [MC-CORE-4] */
+		if (mc_format_parse_core_fixed(field, &core, &why) != MC_FORMAT_OK)
+			return bad(s, why);
+		s->sig_alg = core.sig_alg;
+		s->signer_len = core.signer_len;
 		s->state = S_SIGNER;
 		s->need = s->signer_len;
 		return true;
@@ -283,13 +275,13 @@ static bool step(mcd_sealed *s)
 		if (s->signer_len && !check_signer(s, field, s->signer_len))
 			return bad(s, "signer key does not fit sig_alg");
 		s->state = S_META_LEN;
-		s->need = 4;
+		s->need = FMT_SECTION_LEN_LEN;
 		return true;
 	case S_META_LEN: {
-		uint32_t n = be32(field);
-		if (n != 0 && (n < TAG || n > MAX_META))
-			return bad(s, "meta_len out of range"); /* [MC-CORE-5] */
-		if (!reserve(s, (size_t)n + 4))
+		size_t n;
+		if (mc_format_parse_section_len(field, MC_FORMAT_META, &n, &why) != MC_FORMAT_OK) /* [MC-CORE-5] */
+			return bad(s, why);
+		if (!reserve(s, n + FMT_SECTION_LEN_LEN))
 			return bad(s, "out of memory");
 		s->state = S_META;
 		s->need = n;
@@ -297,13 +289,13 @@ static bool step(mcd_sealed *s)
 	}
 	case S_META:
 		s->state = S_PREVIEW_LEN;
-		s->need = 4;
+		s->need = FMT_SECTION_LEN_LEN;
 		return true;
 	case S_PREVIEW_LEN: {
-		uint32_t n = be32(field);
-		if (n != 0 && (n < TAG || n > MAX_PREVIEW))
-			return bad(s, "preview_len out of range"); /* [MC-CORE-6] */
-		if (!reserve(s, (size_t)n + MAC_LEN))
+		size_t n;
+		if (mc_format_parse_section_len(field, MC_FORMAT_PREVIEW, &n, &why) != MC_FORMAT_OK) /* [MC-CORE-6] */
+			return bad(s, why);
+		if (!reserve(s, n + FMT_MAC_LEN))
 			return bad(s, "out of memory");
 		s->state = S_PREVIEW;
 		s->need = n;
@@ -311,7 +303,7 @@ static bool step(mcd_sealed *s)
 	}
 	case S_PREVIEW:
 		s->state = S_MAC;
-		s->need = MAC_LEN;
+		s->need = FMT_MAC_LEN;
 		return true;
 	case S_MAC:
 		if (!check_payload(s, s->total - s->consumed))
@@ -327,15 +319,15 @@ static bool step(mcd_sealed *s)
 static bool hash_batch(mcd_sealed *s)
 {
 	const uint8_t *msgs[MC_SHA256_MANY_MAX];
-	uint8_t h[MC_SHA256_MANY_MAX][32];
-	unsigned full = (unsigned)(s->batch_fill / CHUNK_CT);
-	size_t rest = s->batch_fill % CHUNK_CT;
+	uint8_t h[MC_SHA256_MANY_MAX][FMT_DIGEST_LEN];
+	unsigned full = (unsigned)(s->batch_fill / FMT_CHUNK_CT);
+	size_t rest = s->batch_fill % FMT_CHUNK_CT;
 	for (unsigned i = 0; i <= full && i < MC_SHA256_MANY_MAX; i++)
-		msgs[i] = s->batch + (size_t)i * CHUNK_CT;
-	bool ok = (full == 0 || mc_sha256_many(msgs, CHUNK_CT, full, h)) &&
+		msgs[i] = s->batch + (size_t)i * FMT_CHUNK_CT;
+	bool ok = (full == 0 || mc_sha256_many(msgs, FMT_CHUNK_CT, full, h)) &&
 	          (rest == 0 || mc_sha256_many(msgs + full, rest, 1, h + full));
 	unsigned n = full + (rest != 0);
-	ok = ok && EVP_DigestUpdate(s->digest_md, h, 32 * (size_t)n) == 1;
+	ok = ok && EVP_DigestUpdate(s->digest_md, h, FMT_DIGEST_LEN * (size_t)n) == 1;
 	s->n_chunks += n;
 	s->batch_fill = 0;
 	return ok || bad(s, "SHA-256 failed");
@@ -368,7 +360,7 @@ static bool hash_payload(mcd_sealed *s, const uint8_t *buf, size_t len)
 			s->payload_pos += len;
 			return true;
 		}
-		uint64_t room = CHUNK_CT - s->chunk_fill, left = s->chunks_len - s->payload_pos;
+		uint64_t room = FMT_CHUNK_CT - s->chunk_fill, left = s->chunks_len - s->payload_pos;
 		size_t take = len;
 		if (take > room)
 			take = (size_t)room;
@@ -380,11 +372,11 @@ static bool hash_payload(mcd_sealed *s, const uint8_t *buf, size_t len)
 		s->payload_pos += take;
 		buf += take;
 		len -= take;
-		if (s->chunk_fill == CHUNK_CT || s->payload_pos == s->chunks_len) {
-			uint8_t h[32];
+		if (s->chunk_fill == FMT_CHUNK_CT || s->payload_pos == s->chunks_len) {
+			uint8_t h[FMT_DIGEST_LEN];
 			unsigned int hl = 0;
 			if (EVP_DigestFinal_ex(s->chunk_md, h, &hl) != 1 ||
-			    EVP_DigestUpdate(s->digest_md, h, 32) != 1 ||
+			    EVP_DigestUpdate(s->digest_md, h, FMT_DIGEST_LEN) != 1 ||
 			    EVP_DigestInit_ex2(s->chunk_md, EVP_sha256(), NULL) != 1)
 				return bad(s, "SHA-256 failed");
 			s->n_chunks++;
@@ -397,24 +389,23 @@ static bool hash_payload(mcd_sealed *s, const uint8_t *buf, size_t len)
 /* [MC-SIG-4], without trust: the signature verifies under the signer key of the header. */
 static bool verify_signature(mcd_sealed *s)
 {
-	uint8_t header_digest[32], payload_digest[32], msg[22 + 32 + 8 + 32];
+	uint8_t header_digest[FMT_DIGEST_LEN], payload_digest[FMT_DIGEST_LEN], msg[FMT_SIG_MSG_LEN];
 	unsigned int n = 0;
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	bool ok =
-	    md && EVP_DigestInit_ex2(md, EVP_sha256(), NULL) == 1 && EVP_DigestUpdate(md, s->hdr, PREFIX_LEN) == 1 &&
-	    EVP_DigestUpdate(md, s->hdr + BLOB_PREFIX_LEN, s->hdr_len - BLOB_PREFIX_LEN) == 1 &&
-	    EVP_DigestFinal_ex(md, header_digest, &n) == 1 && EVP_DigestFinal_ex(s->digest_md, payload_digest, &n) == 1;
-	memcpy(msg, "medcrypt/v1 signature", 22); /* with its terminating zero: the 00 byte */
-	memcpy(msg + 22, header_digest, 32);
-	for (int i = 0; i < 8; i++)
-		msg[54 + i] = (uint8_t)(s->n_chunks >> (56 - 8 * i));
-	memcpy(msg + 62, payload_digest, 32);
+	/* header_digest = SHA256(prefix || core): the blob's header without its wrap count */
+	bool ok = md && EVP_DigestInit_ex2(md, EVP_sha256(), NULL) == 1 &&
+	          EVP_DigestUpdate(md, s->hdr, FMT_PREFIX_LEN) == 1 &&
+	          EVP_DigestUpdate(md, s->hdr + FMT_WRAPS_OFF, s->hdr_len - FMT_WRAPS_OFF) == 1 &&
+	          EVP_DigestFinal_ex(md, header_digest, &n) == 1 &&
+	          EVP_DigestFinal_ex(s->digest_md, payload_digest, &n) == 1;
+	mc_format_sig_message(header_digest, s->n_chunks, payload_digest, msg);
 	EVP_PKEY_CTX *pctx = NULL;
 	EVP_MD_CTX_reset(md);
-	ok = ok && EVP_DigestVerifyInit(md, &pctx, s->sig_alg == 2 ? EVP_sha256() : NULL, NULL, s->signer) == 1;
-	if (ok && s->sig_alg == 2)
+	ok = ok &&
+	     EVP_DigestVerifyInit(md, &pctx, s->sig_alg == FMT_SIG_RSA_PSS ? EVP_sha256() : NULL, NULL, s->signer) == 1;
+	if (ok && s->sig_alg == FMT_SIG_RSA_PSS) /* FORMAT.md §2 */
 		ok = EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) == 1 &&
-		     EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, 32) == 1 &&
+		     EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, FMT_PSS_SALT_LEN) == 1 &&
 		     EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, EVP_sha256()) == 1;
 	ok = ok && EVP_DigestVerify(md, s->sig, s->sig_len, msg, sizeof msg) == 1;
 	EVP_MD_CTX_free(md);
@@ -438,7 +429,7 @@ mcd_sealed_result mcd_sealed_feed(mcd_sealed *s, const uint8_t *buf, size_t len,
 		if (s->state == S_PREFIX || s->state == S_WRAP_HEAD)
 			dest = s->small + s->have;
 		else if (s->state == S_WRAP_BODY)
-			dest = s->wraps[s->n_wraps].bytes + WRAP_FIXED + s->have;
+			dest = s->wraps[s->n_wraps].bytes + FMT_WRAP_FIXED_LEN + s->have;
 		else
 			dest = s->hdr + s->hdr_len;
 		memcpy(dest, buf, take);
@@ -490,13 +481,13 @@ size_t mcd_sealed_n_wraps(const mcd_sealed *s)
 
 const uint8_t *mcd_sealed_wrap(const mcd_sealed *s, size_t i, size_t *len)
 {
-	*len = s->wraps[i].len;
+	*len = s->wraps[i].view.len;
 	return s->wraps[i].bytes;
 }
 
 const uint8_t *mcd_sealed_wrap_recipient(const mcd_sealed *s, size_t i)
 {
-	return s->wraps[i].bytes + 1;
+	return s->wraps[i].view.recipient;
 }
 
 bool mcd_sealed_wraps_done(const mcd_sealed *s)

@@ -11,6 +11,10 @@
  * with wrap_count 0, API.md §15) to a sink as they become final: the header once the core is
  * complete, then payload bytes straight from the caller's buffer, without a copy. The wraps are
  * kept in memory (at most 1024, each at most 1059 bytes); so is the header (at most ~9.1 MiB).
+ *
+ * Every field is parsed by lib/format.c (format.h), the parser libmedcrypt's reader uses, which
+ * needs no crypto; this module adds only the server's policy, the signer key check and the
+ * signature verification.
  */
 #ifndef MEDCRYPTD_SEALED_CHECK_H
 #define MEDCRYPTD_SEALED_CHECK_H
@@ -18,6 +22,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "format.h"
 
 typedef struct mcd_sealed mcd_sealed;
 
@@ -51,5 +57,18 @@ const uint8_t *mcd_sealed_wrap_recipient(const mcd_sealed *s, size_t i);
 bool mcd_sealed_wraps_done(const mcd_sealed *s);
 /* The blob's header (prefix, wrap_count 0, core), owned by s; valid once the core is complete. */
 const uint8_t *mcd_sealed_header(const mcd_sealed *s, size_t *len);
+
+typedef enum mcd_wrap_check {
+	MCD_WRAP_OK = 0,             /* a wrap the server accepts, naming fp */
+	MCD_WRAP_BAD = 1,            /* not exactly one wrap (FORMAT.md §4), or not one the server takes */
+	MCD_WRAP_OTHER_RECIPIENT = 2 /* a wrap the server takes, naming another key */
+} mcd_wrap_check;
+
+/* One detached wrap of len bytes, as POST .../shares sends it, judged as an uploaded file's
+ * wraps are: parsed by lib/format.c (mc_format_parse_wrap), then the server's policy (API.md §15:
+ * RSA-OAEP only), then its recipient compared with fp. why (optional) gets a static reason for
+ * the log, NULL for MCD_WRAP_OK. */
+mcd_wrap_check mcd_sealed_check_wrap(const uint8_t *wrap, size_t len, const uint8_t fp[FMT_RECIPIENT_LEN],
+                                     const char **why);
 
 #endif

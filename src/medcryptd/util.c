@@ -36,6 +36,7 @@ bool mcd_random(uint8_t *buf, size_t len)
 	if (RAND_bytes(buf, (int)len) == 1)
 		return true;
 	memset(buf, 0, len);
+	mcd_log(MCD_LOG_ERROR, "util", "RAND_bytes failed");
 	return false;
 }
 

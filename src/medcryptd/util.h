@@ -15,7 +15,7 @@ int64_t mcd_now(void);
 /* Monotonic seconds, for durations. */
 double mcd_monotonic(void);
 
-/* Fills buf from the CSPRNG; false (and buf zeroed) on failure. */
+/* Fills buf from the CSPRNG; false (logged, buf zeroed) on failure. */
 bool mcd_random(uint8_t *buf, size_t len);
 
 /* Standard base64 with padding; malloc'd NUL-terminated text, NULL when out of memory. */

@@ -3,8 +3,12 @@
  * against vectors computed independently by tests/unit/account_vectors.py (the argon2 tool,
  * Python's NFC, python3-cryptography's HKDF and AES-GCM): key derivation from ASCII and from
  * non-NFC passwords, the recovery key, the key-bundle wrap, recovery codes, the proof of work,
- * the KDF bounds, the password policy, and key file <-> bundle round trips.
+ * the KDF bounds, the password policy, and key file <-> bundle round trips. Also the CLI's
+ * helpers that guard secrets (src/medcrypt/util.c): the passphrase is asked for only when
+ * lib/key.c finds an encrypted key, and every jansson block is wiped when freed (free_watch.h).
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +17,7 @@
 
 #include "account.h"
 #include "check.h"
+#include "free_watch.h"
 
 static const uint8_t SALT[16] = "medcrypt-salt-16";
 
@@ -226,8 +231,107 @@ static void test_bundle(void)
 	CHECK(system(cmd) == 0, "cleanup");
 }
 
+/* ---- util.c: key files sniffed by lib/key.c, wiping JSON (issue 10) ---- */
+
+/* identity_passphrase on a file holding text, with "pass\n" waiting on a passphrase fd:
+ * returns the status, whether the passphrase was read, and leaves pp wiped. */
+static mc_status sniff(const char *dir, const char *name, const char *text, bool *asked)
+{
+	char path[600];
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	if (text) {
+		FILE *f = fopen(path, "w");
+		CHECK(f && fputs(text, f) >= 0 && fclose(f) == 0, "write %s", path);
+	}
+	int fds[2];
+	CHECK(pipe(fds) == 0 && write(fds[1], "pass\n", 5) == 5, "pipe");
+	passphrase pp;
+	mc_err err = {0};
+	mc_status st = identity_passphrase(path, fds[0], &pp, &err);
+	char c;
+	fcntl(fds[0], F_SETFL, O_NONBLOCK);
+	*asked = read(fds[0], &c, 1) < 0 && errno == EAGAIN;
+	CHECK(!*asked || (pp.len == 4 && memcmp(pp.buf, "pass", 4) == 0), "%s: the passphrase read", name);
+	CHECK(*asked || pp.len == 0, "%s: no passphrase when none was asked for", name);
+	passphrase_free(&pp);
+	close(fds[0]);
+	close(fds[1]);
+	return st;
+}
+
+static void test_key_sniffing(void)
+{
+	char dir[] = "/tmp/mc-sniff-XXXXXX";
+	CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+	bool asked = false;
+	CHECK(sniff(dir, "enc.key",
+	            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n",
+	            &asked) == MC_OK &&
+	          asked,
+	      "an encrypted key asks for its passphrase");
+	/* A mention of an encrypted key in a comment is not one: only a PEM parser tells (the CLI
+	 * used to grep for the text, and asked). */
+	CHECK(sniff(dir, "plain.key",
+	            "# converted from -----BEGIN ENCRYPTED PRIVATE KEY-----\n"
+	            "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIHabq/Xny0FfTL6FTijdXyyysIqJZHxzG8vdm79YEawo\n"
+	            "-----END PRIVATE KEY-----\n",
+	            &asked) == MC_OK &&
+	          !asked,
+	      "a plain key asks nothing");
+	CHECK(sniff(dir, "x.pub", "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n", &asked) == MC_OK &&
+	          !asked,
+	      "a public file asks nothing");
+	CHECK(sniff(dir, "missing.key", NULL, &asked) == MC_ERR_IO && !asked, "a missing file fails before asking");
+	char link[600], target[600];
+	snprintf(target, sizeof target, "%s/enc.key", dir);
+	snprintf(link, sizeof link, "%s/link.key", dir);
+	CHECK(symlink(target, link) == 0, "symlink");
+	CHECK(sniff(dir, "link.key", NULL, &asked) == MC_ERR_KEY && !asked, "a symlinked key fails before asking");
+	char cmd[100];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	CHECK(system(cmd) == 0, "cleanup");
+}
+
+static void test_json_wipes(void)
+{
+	static const char marker[] = "csrf-token-marker-0123456789abcdef";
+	size_t seen = 0;
+	/* the watch itself: a block freed unwiped is seen */
+	char *volatile plain = malloc(sizeof marker); /* volatile: the compiler may not drop the copy */
+	memcpy(plain, marker, sizeof marker);
+	free_watch_start(marker, sizeof marker - 1);
+	free(plain);
+	CHECK(free_watch_stop(&seen) == 1 && seen == 1, "free_watch sees a secret left in a freed block");
+
+	/* an answer with a CSRF token and a session file's token: every copy jansson made is
+	 * wiped as it is freed (the CLI used to wipe the token field only) */
+	const char *text = "{\"csrf_token\":\"csrf-token-marker-0123456789abcdef\","
+	                   "\"user\":{\"token\":\"csrf-token-marker-0123456789abcdef\"}}";
+	free_watch_start(marker, sizeof marker - 1);
+	json_t *j = json_loads(text, 0, NULL);
+	CHECK(j && json_object_set_new(j, "copy", json_string(marker)) == 0, "parse");
+	char *dumped = json_text(j, JSON_COMPACT);
+	json_decref(j);
+	size_t left = free_watch_stop(&seen);
+	CHECK(seen >= 4, "jansson frees through the wiping allocator: %zu blocks", seen);
+	CHECK(left == 0, "%zu freed JSON blocks still held the token", left);
+	CHECK(dumped && strstr(dumped, marker) && dumped[strlen(dumped) - 1] == '}', "json_text: %s",
+	      dumped ? dumped : "NULL");
+	/* json_text is from malloc: free() takes it */
+	if (dumped) {
+		mc_wipe(dumped, strlen(dumped));
+		free(dumped);
+	}
+	json_t *scalar = json_string("x");
+	CHECK(json_text(scalar, 0) == NULL, "json_text of a bare string is NULL, as json_dumps");
+	json_decref(scalar);
+}
+
 int main(void)
 {
+	json_use_wiping_alloc(); /* before any jansson call, as medcrypt's main does */
+	test_key_sniffing();
+	test_json_wipes();
 	test_derive();
 	test_kdf_bounds();
 	test_recovery();

@@ -2,9 +2,11 @@
  * test_container.c: the library end to end in memory: round trips of both ciphers across the
  * chunk and slot boundaries, several recipients, metadata and preview, random access by chunk,
  * share and unshare without re-encryption, detached wraps, and a flipped bit in every header
- * field, chunk and signature failing with the class docs/FORMAT.md gives it.
+ * field, chunk and signature failing with the class docs/FORMAT.md gives it, and plaintext
+ * wiped before it is freed when a read fails midway (free_watch.h).
  * usage: test_container VECTOR_DIR   (for its keys/)
  */
+#include <errno.h>
 #include <medcrypt/container.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +14,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "free_watch.h"
 #include "testutil.h"
 
 static mc_identity *alice, *bob, *signer_ed, *signer_pss;
@@ -413,6 +416,98 @@ static void test_tampering(void)
 	sealed_free(&other);
 }
 
+/* ---- a read that fails midway: no plaintext is left in freed memory (issue 10) ---- */
+
+static const char MARKER[] = "plaintext-marker"; /* its 16 letters, repeated, are the plaintext */
+
+/* A source of len bytes that fails with EIO once fail_at bytes were read; data NULL: the
+ * plaintext marker repeated. Reads are short (at most 100000 bytes), as from a pipe. */
+struct failing_input {
+	const uint8_t *data;
+	size_t len, pos, fail_at;
+};
+
+static long failing_read(void *ctx, uint8_t *buf, size_t len)
+{
+	struct failing_input *in = ctx;
+	if (in->pos >= in->fail_at) {
+		errno = EIO;
+		return -1;
+	}
+	size_t n = in->len - in->pos;
+	if (n > len)
+		n = len;
+	if (n > 100000)
+		n = 100000;
+	if (n > in->fail_at - in->pos)
+		n = in->fail_at - in->pos;
+	for (size_t i = 0; i < n; i++)
+		buf[i] = in->data ? in->data[in->pos + i] : (uint8_t)MARKER[(in->pos + i) % 16];
+	in->pos += n;
+	return (long)n;
+}
+
+static int discard_write(void *ctx, const uint8_t *buf, size_t len)
+{
+	(void)ctx, (void)buf, (void)len;
+	return 0;
+}
+
+static void test_read_failure_wipes(void)
+{
+	/* in the first slot; in the second, with the first one at the workers; after the ring of
+	 * four slots came round */
+	static const size_t fail_at[] = {300000, 1500000, 5000000};
+	const mc_pubkey *rcpts[] = {alice_pub};
+	for (size_t i = 0; i < sizeof fail_at / sizeof fail_at[0]; i++) {
+		for (unsigned threads = 1; threads <= 3; threads += 2) {
+			struct failing_input in = {.len = SIZE_MAX, .fail_at = fail_at[i]};
+			membuf file = {0};
+			mc_seal_params p = {.cipher = MC_CIPHER_AES_256_GCM,
+			                    .recipients = rcpts,
+			                    .n_recipients = 1,
+			                    .threads = threads};
+			mc_err err = {0};
+			size_t seen = 0;
+			free_watch_start(MARKER, 16);
+			mc_status st = mc_seal(&p, (mc_input){failing_read, &in}, membuf_out(&file), &err);
+			size_t left = free_watch_stop(&seen);
+			CHECK(st == MC_ERR_IO, "seal with a read failing after %zu bytes: %d %s", fail_at[i], st,
+			      err.msg);
+			CHECK(seen > 0, "the watch saw the frees of the seal");
+			CHECK(left == 0,
+			      "seal, read failing after %zu bytes, %u threads: %zu freed blocks held plaintext",
+			      fail_at[i], threads, left);
+			membuf_free(&file);
+		}
+	}
+
+	/* Opening: the plaintext of the chunks opened before the failing read is wiped too. */
+	struct failing_input plain = {.len = 3000000, .fail_at = SIZE_MAX};
+	membuf file = {0};
+	mc_seal_params p = {.cipher = MC_CIPHER_CHACHA20_POLY1305, .recipients = rcpts, .n_recipients = 1};
+	mc_err err = {0};
+	CHECK(mc_seal(&p, (mc_input){failing_read, &plain}, membuf_out(&file), &err) == MC_OK, "seal: %s", err.msg);
+	for (size_t at = 1000000; at < file.len; at += 900000) {
+		struct failing_input in = {.data = file.p, .len = file.len, .fail_at = at};
+		mc_file *f = NULL;
+		size_t seen = 0;
+		free_watch_start(MARKER, 16);
+		mc_status st = mc_file_read((mc_input){failing_read, &in}, &f, &err);
+		if (st == MC_OK)
+			st = mc_file_unlock(f, alice, &err);
+		if (st == MC_OK)
+			st = mc_file_open_payload(f, (mc_input){failing_read, &in}, (mc_output){discard_write, NULL},
+			                          NULL, NULL, &err);
+		mc_file_free(f);
+		size_t left = free_watch_stop(&seen);
+		CHECK(st == MC_ERR_IO, "open with a read failing after %zu bytes: %d %s", at, st, err.msg);
+		CHECK(seen > 0 && left == 0,
+		      "open, read failing after %zu bytes: %zu of %zu freed blocks held plaintext", at, left, seen);
+	}
+	membuf_free(&file);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -432,6 +527,7 @@ int main(int argc, char **argv)
 		test_random_access();
 		test_share_unshare_detached();
 		test_tampering();
+		test_read_failure_wipes();
 	}
 	mc_identity_free(alice);
 	mc_identity_free(bob);

@@ -10,7 +10,8 @@
  * sequence, and passes otherwise; a refusal for lack of trust in a valid signer is the reader's
  * business and passes. On top of FORMAT.md the server refuses files without any RSA-OAEP wrap and
  * with wraps of unknown types. The vectors whose verdict is not given by `expect:` alone are
- * listed below with the reason.
+ * listed below with the reason. Every wrap an accepted file carries must pass the share check
+ * (mcd_sealed_check_wrap) for its own recipient and no other.
  *
  * usage: test_sealed_check VECTOR_DIR
  */
@@ -73,6 +74,22 @@ static mcd_sealed_result run(const uint8_t *body, size_t len, size_t piece, size
 	}
 	if (r == MCD_SEALED_OK)
 		r = mcd_sealed_finish(s);
+	/* What an upload may carry, a share may carry too (mcd_sealed_check_wrap, handlers/shares.c):
+	 * each kept wrap, for its own recipient only, and not a byte shorter or longer. */
+	for (size_t i = 0; r == MCD_SEALED_OK && i < mcd_sealed_n_wraps(s) && i < 4; i++) {
+		size_t wl = 0;
+		const uint8_t *w = mcd_sealed_wrap(s, i, &wl), *fp = mcd_sealed_wrap_recipient(s, i);
+		uint8_t other[FMT_RECIPIENT_LEN], longer[FMT_OAEP_WRAP_MAX_LEN + 1];
+		memcpy(other, fp, sizeof other);
+		other[31] ^= 0x80;
+		memcpy(longer, w, wl);
+		longer[wl] = 0;
+		CHECK(mcd_sealed_check_wrap(w, wl, fp, NULL) == MCD_WRAP_OK &&
+		          mcd_sealed_check_wrap(w, wl, other, NULL) == MCD_WRAP_OTHER_RECIPIENT &&
+		          mcd_sealed_check_wrap(w, wl - 1, fp, NULL) == MCD_WRAP_BAD &&
+		          mcd_sealed_check_wrap(longer, wl + 1, fp, NULL) == MCD_WRAP_BAD,
+		      "the share check of wrap %zu", i);
+	}
 	mcd_sealed_free(s);
 	return r;
 }

@@ -27,7 +27,10 @@ static void reply_locked(mcd_request *r, int64_t retry_after)
 static void reply_pow(mcd_request *r)
 {
 	char challenge[48];
-	mcd_pow_challenge(r->srv, challenge);
+	if (!mcd_pow_challenge(r->srv, challenge)) {
+		mcd_reply_error(r, 500, "internal");
+		return;
+	}
 	mcd_reply_error_with(
 	    r, 403, "pow_required",
 	    json_pack("{s:{s:s, s:i}}", "pow", "challenge", challenge, "bits", (int)r->srv->cfg.pow_bits));
@@ -100,8 +103,14 @@ void mcd_h_login(mcd_request *r)
 	}
 	if (g.pow_required) {
 		json_t *pow = json_object_get(body, "pow");
-		if (!json_is_object(pow) ||
-		    !mcd_pow_check(r->srv, mcd_json_str(pow, "challenge"), mcd_json_str(pow, "nonce"))) {
+		mcd_check solved = json_is_object(pow) ? mcd_pow_check(r->srv, mcd_json_str(pow, "challenge"),
+		                                                       mcd_json_str(pow, "nonce"))
+		                                       : MCD_CHECK_FAIL;
+		if (solved == MCD_CHECK_ERROR) {
+			mcd_reply_error(r, 500, "internal");
+			goto cleanup;
+		}
+		if (solved != MCD_CHECK_PASS) {
 			reply_pow(r);
 			goto cleanup;
 		}

@@ -10,7 +10,10 @@
 void mcd_h_me(mcd_request *r)
 {
 	char csrf[48];
-	mcd_csrf_token(r->srv, r->token_hash, csrf);
+	if (!mcd_csrf_token(r->srv, r->token_hash, csrf)) {
+		mcd_reply_error(r, 500, "internal");
+		return;
+	}
 	int64_t idle = r->session.last_seen + MCD_SESSION_IDLE_SECONDS;
 	if (idle > r->session.expires)
 		idle = r->session.expires;

@@ -26,13 +26,18 @@ void mcd_h_prelogin(mcd_request *r)
 	mcd_user *u = NULL;
 	uint8_t salt[16];
 	uint32_t t = 3, m = 65536, p = 1; /* the client defaults of API.md §13 */
+	/* The decoy salt is computed for every name, so that a failing MAC answers 500 for known
+	 * and unknown names alike, and never a constant salt. */
+	if (!mcd_auth_decoy_salt(r->srv, username, salt)) {
+		json_decref(body);
+		mcd_reply_error(r, 500, "internal");
+		return;
+	}
 	mcd_store_status s = st->ops->user_by_name(st, username, &u);
 	if (s == MCD_STORE_OK && !u->disabled) {
 		memcpy(salt, u->kdf_salt, 16);
 		t = u->kdf_t, m = u->kdf_m, p = u->kdf_p;
-	} else if (s == MCD_STORE_OK || s == MCD_STORE_NOT_FOUND) {
-		mcd_auth_decoy_salt(r->srv, username, salt);
-	} else {
+	} else if (s != MCD_STORE_OK && s != MCD_STORE_NOT_FOUND) {
 		mcd_user_free(u);
 		json_decref(body);
 		mcd_reply_store(r, s);
@@ -44,7 +49,10 @@ void mcd_h_prelogin(mcd_request *r)
 	json_t *pow = json_null();
 	if (g.pow_required) {
 		char challenge[48];
-		mcd_pow_challenge(r->srv, challenge);
+		if (!mcd_pow_challenge(r->srv, challenge)) {
+			mcd_reply_error(r, 500, "internal");
+			return;
+		}
 		pow = json_pack("{s:s, s:i}", "challenge", challenge, "bits", (int)r->srv->cfg.pow_bits);
 	}
 	char *salt_b64 = mcd_b64_encode(salt, sizeof salt);

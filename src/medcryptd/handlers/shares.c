@@ -2,7 +2,8 @@
  * shares.c: POST /api/v1/images/{id}/shares and DELETE /api/v1/images/{id}/shares/{username}
  * (API.md §15; both need a re-authentication in the last 5 minutes, which the router checks).
  * Sharing needs a wrap of one's own (one shares what one can open), a recipient of a role the
- * sharer may send to, and a detached wrap that names the recipient's current encryption key.
+ * sharer may send to, and a detached wrap that names the recipient's current encryption key,
+ * checked as an upload's wraps are (sealed_check.h, lib/format.c).
  * Revoking is for the image's sender, or for whoever granted that wrap; to anyone else the
  * share does not exist (404).
  */
@@ -10,21 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../log.h"
 #include "../rights.h"
+#include "../sealed_check.h"
 #include "handlers.h"
-
-#define WRAP_FIXED 35
-
-/* FORMAT.md §4: one RSA-OAEP wrap, exactly, naming fp. 0 ok, 1 malformed, 2 other recipient. */
-static int check_wrap(const uint8_t *w, size_t len, const uint8_t fp[32])
-{
-	if (len < WRAP_FIXED || w[0] != 1)
-		return 1;
-	size_t wrap_len = (size_t)w[33] << 8 | w[34];
-	if (wrap_len < 384 || wrap_len > 1024 || len != WRAP_FIXED + wrap_len)
-		return 1;
-	return memcmp(w + 1, fp, 32) == 0 ? 0 : 2;
-}
 
 void mcd_h_share_add(mcd_request *r)
 {
@@ -38,7 +28,7 @@ void mcd_h_share_add(mcd_request *r)
 	if (!body)
 		return;
 	const char *to_name = mcd_json_str(body, "to");
-	if (!to_name || !mcd_json_b64(body, "wrap", WRAP_FIXED, WRAP_FIXED + 1024, &wrap, &wrap_len)) {
+	if (!to_name || !mcd_json_b64(body, "wrap", FMT_WRAP_FIXED_LEN, FMT_OAEP_WRAP_MAX_LEN, &wrap, &wrap_len)) {
 		mcd_reply_error(r, 400, "bad_request");
 		goto cleanup;
 	}
@@ -60,9 +50,12 @@ void mcd_h_share_add(mcd_request *r)
 		mcd_reply_error(r, 403, "forbidden");
 		goto cleanup;
 	}
-	int c = check_wrap(wrap, wrap_len, to->enc_fp);
-	if (c) {
-		mcd_reply_error(r, 400, c == 1 ? "bad_container" : "unknown_recipient");
+	/* one RSA-OAEP wrap, exactly, naming the recipient's key: the check of uploaded wraps */
+	const char *why = NULL;
+	mcd_wrap_check c = mcd_sealed_check_wrap(wrap, wrap_len, to->enc_fp, &why);
+	if (c != MCD_WRAP_OK) {
+		mcd_log(MCD_LOG_INFO, "share", "refused: %s", why);
+		mcd_reply_error(r, 400, c == MCD_WRAP_BAD ? "bad_container" : "unknown_recipient");
 		goto cleanup;
 	}
 	mcd_wrap row = {.user_id = to->id, .granted_by = r->user->id, .wrap = wrap, .wrap_len = wrap_len};
