@@ -539,7 +539,8 @@ static mc_status run_frames(parser *p, bool in_meta)
 				return st;
 		}
 		uint32_t tag = ((uint32_t)load16(f, t) << 16) | load16(f, t + 2);
-		if (!in_meta && f->kind == F_ROOT && tag >> 16 == 0x0002) /* PS3.10 7.1: group 0002 is the meta group's */
+		if (!in_meta && f->kind == F_ROOT &&
+		    tag >> 16 == 0x0002) /* PS3.10 7.1: group 0002 is the meta group's */
 			return mc_fail(p->err, MC_ERR_HEADER,
 			               "malformed DICOM: (0002,%04X) at offset %llu, after the file meta group ended",
 			               tag & 0xFFFF, (unsigned long long)tag_offset);

@@ -92,7 +92,8 @@ mc_status mc_reid(mc_input in, mc_rewind_fn rewind, uint64_t total, mc_output ou
 /*
  * The UID that uid (len bytes, trailing NUL or space padding ignored) maps to under key: "2.25."
  * and the decimal value of the first 128 bits of HMAC-SHA-256(key, "medcrypt deid uid v1" NUL
- * uid). out gets at most 44 characters and a terminator. MC_ERR_MISUSE for an empty UID or one of more than 64 characters.
+ * uid). out gets at most 44 characters and a terminator. MC_ERR_MISUSE for an empty UID or one of more than 64
+ * characters.
  */
 mc_status mc_deid_map_uid(const uint8_t key[MC_DEID_UID_KEY_LEN], const char *uid, size_t len, char out[64],
                           mc_err *err);
