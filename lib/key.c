@@ -663,6 +663,16 @@ mc_status mc_pubkey_from_spki(const uint8_t *der, size_t len, mc_key_role role, 
 		EVP_PKEY_free(key);
 		return mc_fail_ssl(err, MC_ERR_KEY, "not a DER SubjectPublicKeyInfo");
 	}
+	/* DER has one encoding of each key ([MC-CORE-4], [MC-KEY-3]): BER variants such as a long-form
+	 * length would give a fingerprint other than the SHA-256 of the bytes a header carries. */
+	unsigned char *canonical = NULL;
+	int clen = i2d_PUBKEY(key, &canonical);
+	bool same = clen > 0 && (size_t)clen == len && memcmp(canonical, der, len) == 0;
+	OPENSSL_free(canonical);
+	if (!same) {
+		EVP_PKEY_free(key);
+		return mc_fail(err, MC_ERR_KEY, "the SubjectPublicKeyInfo is not in canonical DER");
+	}
 	return pubkey_wrap(key, role, out, err);
 }
 

@@ -134,6 +134,12 @@ static bool check_signer(mcd_sealed *s, const uint8_t *der, size_t len)
 	const unsigned char *p = der;
 	EVP_PKEY *key = d2i_PUBKEY(NULL, &p, (long)len);
 	bool ok = key && (size_t)(p - der) == len;
+	if (ok) { /* canonical DER only, as the library reads it (lib/key.c mc_pubkey_from_spki) */
+		unsigned char *canonical = NULL;
+		int clen = i2d_PUBKEY(key, &canonical);
+		ok = clen > 0 && (size_t)clen == len && memcmp(canonical, der, len) == 0;
+		OPENSSL_free(canonical);
+	}
 	if (ok && s->sig_alg == FMT_SIG_ED25519) {
 		ok = EVP_PKEY_is_a(key, "ED25519");
 		s->sig_len = FMT_ED25519_SIG_LEN;

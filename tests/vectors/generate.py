@@ -343,6 +343,17 @@ def main():
     f.signer = H("not a key") + H("x")[:12]
     f.remac()
     vec("hdr_signer_not_der", f, "header failure", "sig_alg 1, signer is 44 bytes that are not an SPKI")
+    f = F("hdr_signer_long_form_len", stream("lf", 10), signer=ED)
+    assert f.signer[0] == 0x30 and f.signer[1] < 0x80
+    f.signer = b"\x30\x81" + f.signer[1:]  # the same SPKI with its outer length in long form (BER, not DER)
+    f.remac()
+    vec("hdr_signer_long_form_len", f, "header failure",
+        "sig_alg 1, the Ed25519 SPKI with a long-form outer length: BER, not the DER [MC-CORE-4] asks for")
+    f = F("hdr_truncated_core_cipher_3", stream("tc", 10))
+    f.cipher = 3
+    f.remac()
+    vec("hdr_truncated_core_cipher_3", f.bytes()[:f.core_offset() + 20], "header failure",
+        "cipher 3, cut inside file_id: the core's fixed part is read whole before its values (§9)")
 
     # ---- unsupported
     for name, attr, val, why in (("unsup_version_2", "version", 2, "version 2"),
@@ -486,6 +497,10 @@ def main():
     sig("sig_pss_flip", lambda f: setattr(f, "sig", flip(f.sig)), "RSA-PSS signature bit flipped", signer=PSSK, trust=PSSK, c=2)
     sig("sig_ed25519_flip_no_trust", lambda f: setattr(f, "sig", flip(f.sig, 0)), "Ed25519 signature bit flipped, no trust set", trust=None)
     sig("sig_untrusted_signer", lambda f: None, "valid Ed25519 signature, trust is signer_pss.pub", trust=PSSK)
+    f = F("sig_untrusted_signer_truncated", stream("ut", 70000), signer=ED)
+    vec("sig_untrusted_signer_truncated", f.bytes()[:-100], "signature failure",
+        "Ed25519-signed, 100 bytes cut, trust is signer_pss.pub: trust is decided before the payload [MC-SIG-4]",
+        trust=PSSK)
     sig("sig_untrusted_signer_pss", lambda f: None, "valid RSA-PSS signature by signer_pss, trust is signer_ed25519.pub", signer=PSSK, trust=ED)
     sig("sig_other_header_digest", lambda f: setattr(f, "sig", f.sign(f.message(header_digest=H("other header")))),
         "Ed25519 signature over a different header_digest")

@@ -91,16 +91,17 @@ def open_container(data, identity, trust=None):
         seen.add((wtype, recipient))
         wraps.append((wtype, recipient, body))
     core_start = r.pos
-    cipher = r.int(1)
+    fixed = r.take(37)                      # §9: the fixed part whole, then its values
+    cipher = fixed[0]
     if cipher not in (1, 2):
         raise Fail(UNSUP, f"cipher {cipher}")                            # MC-CORE-1
-    if r.int(1) != 16:
+    if fixed[1] != 16:
         raise Fail(UNSUP, "chunk_log2 is not 16")                        # MC-CORE-2
-    file_id = r.take(32)
-    sig_alg = r.int(1)
+    file_id = fixed[2:34]
+    sig_alg = fixed[34]
     if sig_alg not in (0, 1, 2):
         raise Fail(UNSUP, f"sig_alg {sig_alg}")                          # MC-CORE-4
-    signer_len = r.int(2)
+    signer_len = int.from_bytes(fixed[35:37], "big")
     if (sig_alg == 0 and signer_len != 0) or (sig_alg != 0 and not 1 <= signer_len <= 2048):
         raise Fail(HDR, f"signer_len {signer_len} with sig_alg {sig_alg}")
     signer = load_signer(sig_alg, r.take(signer_len)) if sig_alg else None
@@ -140,6 +141,9 @@ def open_container(data, identity, trust=None):
         except InvalidTag:
             raise Fail(MAC, f"{name} AEAD failed")                       # MC-CORE-9
 
+    if trust is not None and (signer is None or fp(signer) != fp(trust)):   # MC-SIG-4: before the payload
+        raise Fail(SIG, "signer is not trusted" if signer else "unsigned, but a trusted signer is required")
+
     sig_len = {0: 0, 1: 64, 2: nbytes(signer) if sig_alg == 2 else 0}[sig_alg]   # MC-PAY-3
     end = len(data) - sig_len
     if end <= r.pos:
@@ -171,8 +175,6 @@ def open_container(data, identity, trust=None):
         except InvalidSignature:
             raise Fail(SIG, "signature did not verify")                  # MC-SIG-4
         signer_fp = fp(signer)
-    if trust is not None and signer_fp != fp(trust):
-        raise Fail(SIG, "signer is not trusted" if signer_fp else "unsigned, but a trusted signer is required")
     return b"".join(out), small["meta"], small["preview"], signer_fp
 
 
