@@ -530,19 +530,35 @@ static void inv_row(mc_rows *r, uint32_t y, const uint8_t *px, uint32_t x0, uint
 	ir->inner->row(ir->inner, y, ir->line, x0, dx);
 }
 
+/* The first frame's fragments, one after the other, into *data (malloc'd, *len bytes). */
+static mc_status read_first_frame(dicom_image *im, uint8_t **data, size_t *len, mc_err *err)
+{
+	mc_outbuf o = mc_outbuf_of(malloc(im->frame_bytes ? im->frame_bytes : 1), im->frame_bytes);
+	if (!o.p)
+		return mc_fail(err, MC_ERR_NOMEM, "out of memory");
+	for (size_t i = 0; i < im->n_frags; i++) {
+		size_t n = im->frags[i].length;
+		mc_status st = n <= o.cap - o.len ? pread_all(im->fd, o.p + o.len, n, im->frags[i].offset, err)
+		                                  : mc_fail(err, MC_ERR_MISUSE,
+		                                            "the fragments outgrow the frame they were counted for");
+		if (st != MC_OK) {
+			free(o.p);
+			return st;
+		}
+		o.len += n;
+	}
+	*data = o.p;
+	*len = o.len;
+	return MC_OK;
+}
+
 static mc_status jpeg_frame_rows(dicom_image *im, mc_rows *r, mc_err *err)
 {
 	if (im->n_frags == 0)
 		return mc_fail(err, MC_ERR_HEADER, "malformed DICOM: the encapsulated pixel data has no fragment");
-	uint8_t *data = malloc(im->frame_bytes ? im->frame_bytes : 1);
-	if (!data)
-		return mc_fail(err, MC_ERR_NOMEM, "out of memory");
+	uint8_t *data = NULL;
 	size_t at = 0;
-	mc_status st = MC_OK;
-	for (size_t i = 0; i < im->n_frags && st == MC_OK; i++) {
-		st = pread_all(im->fd, data + at, im->frags[i].length, im->frags[i].offset, err);
-		at += im->frags[i].length;
-	}
+	mc_status st = read_first_frame(im, &data, &at, err);
 	if (st == MC_OK) {
 		inverting_rows ir = {.base = {.begin = inv_begin, .row = inv_row},
 		                     .inner = r,
@@ -679,14 +695,9 @@ static mc_status lossless_frame_rows(dicom_image *im, mc_rows *r, mc_err *err)
 	if (st != MC_OK)
 		return st;
 	size_t bps = im->bits_allocated / 8;
-	uint8_t *data = malloc(im->frame_bytes ? im->frame_bytes : 1), *out = malloc(frame);
-	if (!data || !out)
-		st = mc_fail(err, MC_ERR_NOMEM, "out of memory");
+	uint8_t *data = NULL, *out = malloc(frame);
 	size_t at = 0;
-	for (size_t i = 0; i < im->n_frags && st == MC_OK; i++) {
-		st = pread_all(im->fd, data + at, im->frags[i].length, im->frags[i].offset, err);
-		at += im->frags[i].length;
-	}
+	st = out ? read_first_frame(im, &data, &at, err) : mc_fail(err, MC_ERR_NOMEM, "out of memory");
 	if (st == MC_OK)
 		st = mc_jpeg_lossless_decode(data, at, im->columns, im->rows, im->samples, (unsigned)bps, out, err);
 	if (st == MC_ERR_HEADER || st == MC_ERR_UNSUPPORTED) {
