@@ -1,5 +1,5 @@
 # medcrypt: a thin wrapper over meson. `make test` is what CI runs (.ci/run).
-#   make            build (release) into build/
+#   make            build (release) into build/, and the web client into web/dist/ (web/build.mjs)
 #   make test       bootstrap, build, run every suite, then again under ASan+UBSan
 #   make run        bootstrap, build, and run the server medcryptd on https://localhost:8443
 #                   (scripts/run-server; the CLI demo is scripts/demo)
@@ -11,8 +11,11 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
+# The web client medcryptd serves: rebuilt when a source, the build script or the lockfile changes.
+WEB_DIST    := web/dist/manifest.json
+WEB_SOURCES := $(shell find web/src web/static -type f 2>/dev/null) web/build.mjs web/package.json web/package-lock.json
 
-.PHONY: all bootstrap build test test-release test-asan run bench fuzz format clean
+.PHONY: all bootstrap build web test test-release test-asan run bench fuzz format clean
 
 all: build
 
@@ -28,8 +31,14 @@ $(ASAN_BUILD)/build.ninja:
 $(FUZZ_BUILD)/build.ninja:
 	CC=clang meson setup $(FUZZ_BUILD) --buildtype=debugoptimized -Dfuzz=true -Db_lundef=false
 
-build: bootstrap $(BUILD)/build.ninja
+build: bootstrap $(BUILD)/build.ninja web
 	ninja -C $(BUILD)
+
+web: $(WEB_DIST)
+
+# npm ci (scripts/bootstrap) comes first; it does not make web/dist out of date by itself.
+$(WEB_DIST): $(WEB_SOURCES) | bootstrap
+	cd web && npm run --silent build
 
 test: build $(ASAN_BUILD)/build.ninja $(FUZZ_BUILD)/build.ninja
 	ninja -C $(ASAN_BUILD)
@@ -50,4 +59,4 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) web/dist

@@ -622,6 +622,7 @@ void http_response_clear(http_response *r)
 	memset(r, 0, sizeof *r);
 	r->retry_after = -1;
 	r->content_len = -1;
+	r->upload_offset = -1;
 }
 
 /* ---- one exchange ---- */
@@ -647,6 +648,7 @@ struct exchange {
 	bool headers_done;
 	/* upload */
 	int in_fd;
+	long long in_left; /* bytes still to send from in_fd, or -1: until its end */
 	bool read_failed;
 	int read_errno;
 	/* progress */
@@ -669,6 +671,8 @@ static size_t on_header(char *buf, size_t size, size_t n, void *arg)
 		x->r->etag[0] = '\0';
 		x->r->retry_after = -1;
 		x->r->content_len = -1;
+		x->r->upload_offset = -1;
+		x->r->location[0] = '\0';
 		return len;
 	}
 	char *colon = strchr(line, ':');
@@ -682,6 +686,12 @@ static size_t on_header(char *buf, size_t size, size_t n, void *arg)
 		snprintf(x->r->etag, sizeof x->r->etag, "%s", value);
 	} else if (strcasecmp(line, "Retry-After") == 0) {
 		x->r->retry_after = strtol(value, NULL, 10);
+	} else if (strcasecmp(line, "Upload-Offset") == 0) {
+		char *end;
+		long long v = strtoll(value, &end, 10);
+		x->r->upload_offset = *value >= '0' && *value <= '9' && !*end ? v : -1;
+	} else if (strcasecmp(line, "Location") == 0) {
+		snprintf(x->r->location, sizeof x->r->location, "%s", value);
 	} else if (strcasecmp(line, "Content-Length") == 0) {
 		x->r->content_len = strtoll(value, NULL, 10);
 	} else if (strcasecmp(line, "Set-Cookie") == 0 && strncmp(value, COOKIE_NAME "=", sizeof COOKIE_NAME) == 0) {
@@ -747,8 +757,13 @@ static size_t on_body(char *buf, size_t size, size_t n, void *arg)
 static size_t on_upload_read(char *buf, size_t size, size_t n, void *arg)
 {
 	struct exchange *x = arg;
+	size_t want = size * n;
+	if (x->in_left >= 0 && (long long)want > x->in_left)
+		want = (size_t)x->in_left;
+	if (want == 0)
+		return 0;
 	for (;;) {
-		ssize_t got = read(x->in_fd, buf, size * n);
+		ssize_t got = read(x->in_fd, buf, want);
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got < 0) {
@@ -757,8 +772,10 @@ static size_t on_upload_read(char *buf, size_t size, size_t n, void *arg)
 			return CURL_READFUNC_ABORT;
 		}
 		x->file_written += got;
+		if (x->in_left >= 0)
+			x->in_left -= got;
 		if (x->pr)
-			progress_cb(x->pr, (uint64_t)x->file_written);
+			progress_cb(x->pr, (uint64_t)(x->pr_base + x->file_written));
 		return (size_t)got;
 	}
 }
@@ -834,9 +851,11 @@ static void exchange_init(struct exchange *x, client *c, http_response *r)
 	x->r = r;
 	x->fd = -1;
 	x->in_fd = -1;
+	x->in_left = -1;
 	memset(r, 0, sizeof *r);
 	r->retry_after = -1;
 	r->content_len = -1;
+	r->upload_offset = -1;
 }
 
 static void exchange_done(struct exchange *x)
@@ -1009,6 +1028,134 @@ mc_status client_upload(client *c, const char *path, int fd, long long size, con
 	curl_easy_setopt(c->curl, CURLOPT_READDATA, NULL);
 	curl_easy_setopt(c->curl, CURLOPT_HTTPGET, 1L);
 	exchange_done(&x);
+	return st;
+}
+
+/* ---- resumable uploads (tus 1.0, API.md §15a) ---- */
+
+#define TUS_PIECE    (16LL << 20)
+#define TUS_FAILURES 6  /* in a row, before giving up */
+#define TUS_WAIT_MAX 30 /* seconds between attempts, at most */
+
+/* One tus request: POST (creation, extra carries Upload-Length), HEAD, or PATCH with len bytes
+ * of fd from offset (fd >= 0). extra is consumed. */
+static mc_status tus_exchange(client *c, const char *method, const char *path, struct curl_slist *extra, int fd,
+                              long long offset, long long len, progress *pr, http_response *r, mc_err *err)
+{
+	struct exchange x;
+	exchange_init(&x, c, r);
+	extra = curl_slist_append(extra, "Tus-Resumable: 1.0.0");
+	if (fd >= 0) {
+		if (lseek(fd, (off_t)offset, SEEK_SET) != (off_t)offset) {
+			curl_slist_free_all(extra);
+			return fail(err, MC_ERR_IO, "cannot read the file to upload: %s", strerror(errno));
+		}
+		char offset_header[64];
+		snprintf(offset_header, sizeof offset_header, "Upload-Offset: %lld", offset);
+		extra = curl_slist_append(extra, offset_header);
+		x.in_fd = fd;
+		x.in_left = len;
+		x.pr = pr;
+		x.pr_base = offset;
+		extra = curl_slist_append(extra, "Content-Type: application/offset+octet-stream");
+		curl_easy_setopt(c->curl, CURLOPT_POST, 1L);
+		curl_easy_setopt(c->curl, CURLOPT_READFUNCTION, on_upload_read);
+		curl_easy_setopt(c->curl, CURLOPT_READDATA, &x);
+		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	} else if (strcmp(method, "HEAD") == 0) {
+		curl_easy_setopt(c->curl, CURLOPT_NOBODY, 1L);
+	} else {
+		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, "");
+		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
+	}
+	mc_status st = perform(c, method, path, &x, extra, err);
+	curl_easy_setopt(c->curl, CURLOPT_READFUNCTION, NULL);
+	curl_easy_setopt(c->curl, CURLOPT_READDATA, NULL);
+	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, NULL);
+	curl_easy_setopt(c->curl, CURLOPT_HTTPGET, 1L); /* also clears NOBODY */
+	exchange_done(&x);
+	return st;
+}
+
+/* A Location the client follows: a path under endpoint, printable, without a query. */
+static bool upload_location(const char *endpoint, const char *location, char *out, size_t out_size)
+{
+	size_t n = strlen(endpoint);
+	if (strncmp(location, endpoint, n) != 0 || location[n] != '/' || strlen(location) >= out_size)
+		return false;
+	for (const char *p = location + n + 1; *p; p++)
+		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || *p == '-' ||
+		      *p == '_'))
+			return false;
+	snprintf(out, out_size, "%s", location);
+	return location[n + 1] != '\0';
+}
+
+mc_status client_tus_upload(client *c, const char *endpoint, int fd, long long size, const char *what, http_response *r,
+                            mc_err *err)
+{
+	char len_header[64], path[256];
+	snprintf(len_header, sizeof len_header, "Upload-Length: %lld", size);
+	mc_status st = tus_exchange(c, "POST", endpoint, curl_slist_append(NULL, len_header), -1, 0, 0, NULL, r, err);
+	if (st != MC_OK || r->status != 201)
+		return st; /* the caller maps the answer (404: a server without resumable uploads) */
+	if (!upload_location(endpoint, r->location, path, sizeof path))
+		return fail(err, CLI_ERR_NETWORK, "%s: the server gave no usable Location for the upload", what);
+	progress pr;
+	progress_init(&pr, what, size);
+	long long offset = 0;
+	int failures = 0;
+	long wait = 1;
+	for (;;) {
+		long long len = size - offset < TUS_PIECE ? size - offset : TUS_PIECE;
+		http_response_clear(r);
+		st = tus_exchange(c, "PATCH", path, NULL, fd, offset, len, &pr, r, err);
+		if (st == MC_OK && r->status == 204) {
+			if (r->upload_offset != offset + len || r->upload_offset >= size) {
+				st = fail(err, CLI_ERR_NETWORK, "%s: the server reported an unexpected offset", what);
+				break;
+			}
+			offset = r->upload_offset;
+			failures = 0;
+			wait = 1;
+			continue;
+		}
+		if (st == MC_OK && r->status == 404) {
+			st = fail(err, CLI_ERR_NETWORK, "%s: the server no longer has this upload (it expired)", what);
+			break;
+		}
+		bool retriable = st == CLI_ERR_NETWORK || (st == MC_OK && (r->status == 409 || r->status >= 500));
+		if (!retriable || ++failures > TUS_FAILURES)
+			break; /* the final answer (201 or a refusal), or out of attempts */
+		if (st == MC_OK && r->status == 503 && r->retry_after > wait)
+			wait = r->retry_after < TUS_WAIT_MAX ? r->retry_after : TUS_WAIT_MAX;
+		char why[160];
+		if (st == MC_OK)
+			snprintf(why, sizeof why, "HTTP %ld", r->status);
+		else
+			snprintf(why, sizeof why, "%.150s", err->msg);
+		fprintf(stderr, "medcrypt: the upload was interrupted (%s); resuming in %ld s (attempt %d of %d)\n",
+		        why, wait, failures, TUS_FAILURES);
+		sleep((unsigned)wait);
+		wait = wait * 2 < TUS_WAIT_MAX ? wait * 2 : TUS_WAIT_MAX;
+		/* Where the server is: the bytes it holds durably. */
+		http_response head;
+		mc_err head_err = {0};
+		mc_status hs = tus_exchange(c, "HEAD", path, NULL, -1, 0, 0, NULL, &head, &head_err);
+		if (hs == MC_OK && head.status == 404) {
+			http_response_clear(&head);
+			st = fail(err, CLI_ERR_NETWORK,
+			          "%s: the server no longer has this upload (it expired, or it completed while the "
+			          "connection was down: see 'medcrypt ls')",
+			          what);
+			break;
+		}
+		if (hs == MC_OK && head.status == 200 && head.upload_offset >= 0 && head.upload_offset < size)
+			offset = head.upload_offset;
+		/* Otherwise the next PATCH tries the old offset; a 409 brings us back here. */
+		http_response_clear(&head);
+	}
+	progress_end(&pr);
 	return st;
 }
 

@@ -71,10 +71,12 @@ void client_limit_rate(client *c, long long bytes_per_second);
 /* A response: status, the JSON body when there is one, and the headers a caller needs. */
 typedef struct http_response {
 	long status;
-	json_t *json;          /* parsed body (object), or NULL */
-	long retry_after;      /* Retry-After in seconds, or -1 */
-	char etag[128];        /* ETag, or "" */
-	long long content_len; /* Content-Length, or -1 */
+	json_t *json;            /* parsed body (object), or NULL */
+	long retry_after;        /* Retry-After in seconds, or -1 */
+	char etag[128];          /* ETag, or "" */
+	long long content_len;   /* Content-Length, or -1 */
+	long long upload_offset; /* Upload-Offset (tus), or -1 */
+	char location[256];      /* Location, or "" */
 } http_response;
 void http_response_clear(http_response *r);
 
@@ -99,6 +101,17 @@ mc_status client_get_bytes(client *c, const char *path, size_t max, uint8_t **ou
  * with progress on stderr. */
 mc_status client_upload(client *c, const char *path, int fd, long long size, const char *what, http_response *r,
                         mc_err *err);
+
+/* Uploads size bytes read from fd (from its start) with the tus 1.0 protocol of API.md §15a:
+ * creates an upload at endpoint, PATCHes it in pieces of 16 MiB, and when a connection drops,
+ * or the server answers 5xx or 409, waits (1 s, doubling to 30 s), asks HEAD for the offset and
+ * resumes there; at most 6 failures in a row. Progress with time left on stderr. MC_OK when the
+ * server gave a final answer, which is in r: 201 with the image's JSON when the upload was
+ * stored, else the error (the creation's 404 from a server without resumable uploads, a 400 or
+ * 403 refusal of the completed file, ...), for http_error. Otherwise the error of the last
+ * attempt (CLI_ERR_NETWORK), or MC_ERR_IO when fd cannot be read. */
+mc_status client_tus_upload(client *c, const char *endpoint, int fd, long long size, const char *what, http_response *r,
+                            mc_err *err);
 
 /* Downloads path into fd (positioned at its end) starting at offset: with offset > 0 it sends
  * Range: bytes=offset- and If-Range: if_range. On 200 fd is truncated to 0 first, on 206 bytes

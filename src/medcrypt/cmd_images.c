@@ -1,6 +1,7 @@
 /*
  * cmd_images.c: the image commands of the medcryptd client (docs/API.md §15): `send` seals a
- * file locally for the recipients' directory keys and the sender, signed, and uploads it;
+ * file locally for the recipients' directory keys and the sender, signed, and uploads it
+ * (resumably, §15a);
  * `ls` lists what I may open and decrypts each item's metadata locally; `get` downloads a blob
  * (resuming a previous .part with Range and If-Range), opens it with my detached wrap and
  * requires the sender's current signing key before the output appears; `share` makes a detached
@@ -266,8 +267,10 @@ mc_status cmd_send(int argc, char **argv, mc_err *err)
 	if ((st = send_metadata(path, meta_path, &meta, err)) != MC_OK)
 		goto cleanup;
 
-	/* Seal into an unnamed temporary file (ciphertext only), then upload it whole with its
-	 * Content-Length: the server stores it only once every byte arrived and checked out. */
+	/* Seal into an unnamed temporary file (ciphertext only), then upload it as a resumable
+	 * upload (API.md §15a), which survives a dropped connection or a server restart: the server
+	 * stores it only once every byte arrived and checked out. A server without resumable
+	 * uploads (404) gets the whole file in one POST with its Content-Length. */
 	const char *tmpdir = getenv("TMPDIR");
 	char tmp_path[4200];
 	snprintf(tmp_path, sizeof tmp_path, "%s/medcrypt-send-XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
@@ -299,7 +302,15 @@ mc_status cmd_send(int argc, char **argv, mc_err *err)
 		goto cleanup;
 	}
 	http_response r;
-	st = client_upload(cl, "/api/v1/images", sealed, (long long)sb.st_size, "uploading", &r, err);
+	st = client_tus_upload(cl, "/api/v1/uploads", sealed, (long long)sb.st_size, "uploading", &r, err);
+	if (st == MC_OK && r.status == 404) { /* only the creation answers 404 here */
+		http_response_clear(&r);
+		if (lseek(sealed, 0, SEEK_SET) != 0) {
+			st = fail_st(err, MC_ERR_IO, "cannot read back the sealed copy");
+			goto cleanup;
+		}
+		st = client_upload(cl, "/api/v1/images", sealed, (long long)sb.st_size, "uploading", &r, err);
+	}
 	if (st == MC_OK && r.status != 201)
 		st = http_error(&r, "upload", err);
 	const char *image_id = json_string_value(json_object_get(r.json, "id"));

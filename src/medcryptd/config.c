@@ -35,7 +35,13 @@ static const struct setting settings[] = {
     {"cert", K_STRING, AT(cert_file), 0, 0, "PEM",
      "TLS certificate (default: DATA_DIR/tls.crt, self-signed at first start)"},
     {"key", K_STRING, AT(key_file), 0, 0, "PEM", "TLS private key (with --cert)"},
+    {"web-root", K_STRING, AT(web_root), 0, 0, "DIR",
+     "the web client's files, web/build.mjs's output (default ./web/dist if it exists; none: API only)"},
     {"max-upload", K_U64, AT(max_upload), 1024, UINT64_MAX, "BYTES", "largest sealed upload (default 4294967296)"},
+    {"upload-expiry", K_UINT, AT(upload_expiry), 1, 30 * 24 * 3600, "SECONDS",
+     "an unfinished resumable upload is removed this long after its last PATCH (default 86400)"},
+    {"max-open-uploads", K_UINT, AT(max_open_uploads), 1, 1024, "N",
+     "unfinished resumable uploads per user (default 16)"},
     {"max-hashes", K_UINT, AT(max_hashes), 1, 64, "N", "Argon2id computations at once (default 2)"},
     {"threads", K_UINT, AT(threads), 1, 256, "N", "HTTP worker threads (default 4)"},
     {"allow-patient-signup", K_FLAG, AT(allow_patient_signup), 0, 0, NULL,
@@ -59,6 +65,8 @@ static void set_defaults(mcd_config *cfg)
 	cfg->port = 8443;
 	cfg->data_dir = strdup("./medcryptd-data");
 	cfg->max_upload = 4ull << 30;
+	cfg->upload_expiry = 24 * 3600;
+	cfg->max_open_uploads = 16;
 	cfg->max_hashes = 2;
 	cfg->threads = 4;
 	cfg->log_level = MCD_LOG_INFO;
@@ -279,6 +287,7 @@ void mcd_config_free(mcd_config *cfg)
 	free(cfg->data_dir);
 	free(cfg->cert_file);
 	free(cfg->key_file);
+	free(cfg->web_root);
 	memset(cfg, 0, sizeof *cfg);
 }
 

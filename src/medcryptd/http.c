@@ -57,6 +57,9 @@ static const struct {
     {"conflict", "conflicts with the current state"},
     {"length_required", "Content-Length is required"},
     {"too_large", "too large"},
+    {"tus_version", "this server speaks Tus-Resumable 1.0.0"},
+    {"unsupported_media_type", "PATCH takes Content-Type: application/offset+octet-stream"},
+    {"too_many_uploads", "too many unfinished uploads: finish or delete one"},
     {"range_not_satisfiable", "the range is outside the resource"},
     {"locked", "too many failed logins; try again later"},
     {"busy", "the server is busy; try again shortly"},
@@ -208,16 +211,26 @@ void mcd_reply_after_audit(mcd_request *r, const mcd_audit_event *ev)
 
 /* ---- the request cycle ---- */
 
-static void add_security_headers(struct MHD_Response *resp)
+#define CSP_API "default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+/* The web client's pages (API.md §20, SECURITY.md §3.14): WebAssembly may be compiled
+ * ('wasm-unsafe-eval': hash-wasm's Argon2id, the DICOM codecs), workers may start from blob:
+ * URLs, images may be blob: or data: URLs (decrypted in the page); never inline script or
+ * style, never eval. */
+#define CSP_PAGE                                                                                                       \
+	"default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self' blob:; style-src 'self'; "        \
+	"img-src 'self' blob: data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "                         \
+	"frame-ancestors 'none'; form-action 'self'"
+
+/* API.md §12 on every answer; a page answer keeps the Cache-Control its handler chose. */
+static void add_security_headers(struct MHD_Response *resp, bool page)
 {
 	MHD_add_response_header(resp, "Strict-Transport-Security", "max-age=63072000; includeSubDomains");
-	MHD_add_response_header(resp, "Content-Security-Policy",
-	                        "default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; "
-	                        "frame-ancestors 'none'");
+	MHD_add_response_header(resp, "Content-Security-Policy", page ? CSP_PAGE : CSP_API);
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
 	MHD_add_response_header(resp, "X-Frame-Options", "DENY");
 	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
-	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	if (!page || !MHD_get_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL))
+		MHD_add_response_header(resp, "Cache-Control", "no-store");
 }
 
 static enum MHD_Result queue(mcd_request *r)
@@ -226,7 +239,9 @@ static enum MHD_Result queue(mcd_request *r)
 		mcd_reply_error(r, 500, "internal");
 	if (!r->response)
 		return MHD_NO;
-	add_security_headers(r->response);
+	add_security_headers(r->response, r->page);
+	if (mcd_tus_route(r->route))
+		MHD_add_response_header(r->response, "Tus-Resumable", "1.0.0");
 	enum MHD_Result rc = MHD_queue_response(r->conn, r->status, r->response);
 	MHD_destroy_response(r->response);
 	r->response = NULL;
@@ -300,7 +315,7 @@ static bool admit(mcd_request *r)
 			mcd_reply_error(r, 413, "too_large");
 			return false;
 		}
-		return mcd_upload_begin(r);
+		return rt->handler == mcd_h_tus_patch ? mcd_tus_patch_begin(r) : mcd_upload_begin(r);
 	}
 	if (r->has_content_length && r->content_length > rt->body_limit) {
 		mcd_reply_error(r, 413, "too_large");
@@ -327,6 +342,7 @@ static mcd_request *request_new(mcd_server *srv, struct MHD_Connection *conn, co
 	r->srv = srv;
 	r->conn = conn;
 	r->method = method;
+	r->url = url;
 	r->started = mcd_monotonic();
 	peer_address(conn, r->address, sizeof r->address);
 	r->route = mcd_route_match(method, url, r->params);
@@ -382,6 +398,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (*upload_data_size > 0) {
 		size_t n = *upload_data_size;
 		*upload_data_size = 0;
+		if (r->route->stream && r->tus_patch)
+			return mcd_tus_patch_data(r, (const uint8_t *)upload_data, n) ? MHD_YES : MHD_NO;
 		if (r->route->stream)
 			return mcd_upload_data(r, (const uint8_t *)upload_data, n) ? MHD_YES : MHD_NO;
 		if (r->body_too_large || r->body_len + n > r->route->body_limit) {
@@ -425,6 +443,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	         "completed", toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "yes" : "no", NULL);
 	mcd_metrics_request(r->route, r->queued ? r->status : 0, seconds);
 	mcd_upload_free(r);
+	mcd_tus_patch_free(r);
 	if (r->response)
 		MHD_destroy_response(r->response);
 	mcd_user_free(r->user);
@@ -475,7 +494,8 @@ struct MHD_Daemon *mcd_http_start(mcd_server *srv, const char *cert_pem, const c
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->connection_limit, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
 	    (unsigned int)cfg->per_ip_limit, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
 	    MHD_OPTION_CONNECTION_MEMORY_INCREMENT, (size_t)CONNECTION_INCREMENT, MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
-	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_SIGPIPE_HANDLED_BY_APP, (int)1, MHD_OPTION_END);
+	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_SIGPIPE_HANDLED_BY_APP, (int)1,
+	    MHD_OPTION_UNESCAPE_CALLBACK, mcd_unescape_uri, NULL, MHD_OPTION_END);
 	if (!d)
 		mcd_log(MCD_LOG_ERROR, "http",
 		        "cannot start the HTTPS daemon on %s port %u (address in use, or a bad "

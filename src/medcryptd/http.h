@@ -21,12 +21,14 @@
 
 struct mcd_route;
 struct mcd_upload;
+struct mcd_tus_patch;
 
 typedef struct mcd_request {
 	mcd_server *srv;
 	struct MHD_Connection *conn;
 	const struct mcd_route *route;
 	const char *method;
+	const char *url;    /* the decoded path (mcd_unescape_uri), query excluded; libmicrohttpd's */
 	char params[2][72]; /* {id}, {username} in pattern order */
 	char address[64];   /* the peer's numeric address */
 	double started;
@@ -44,7 +46,12 @@ typedef struct mcd_request {
 	uint8_t token_hash[32];
 	/* The upload route's parser and blob writer (handlers/upload.c). */
 	struct mcd_upload *upload;
+	/* A resumable upload's PATCH (handlers/tus.c). */
+	struct mcd_tus_patch *tus_patch;
 	bool queued; /* a reply went to libmicrohttpd */
+	/* The web client's answer (handlers/static.c): the pages' CSP, and the handler's own
+	 * Cache-Control instead of no-store. */
+	bool page;
 	/* mcd_reply_after_audit: the connection is suspended until the record is committed. */
 	bool waiting;
 	atomic_bool audit_done;

@@ -21,10 +21,12 @@
 #include "config.h"
 #include "handlers/audit_log.h"
 #include "handlers/invitations.h"
+#include "handlers/tus.h"
 #include "http.h"
 #include "log.h"
 #include "tlscert.h"
 #include "util.h"
+#include "webroot.h"
 
 #define VERSION     "0.1.0"
 #define DB_NAME     "medcryptd.db"
@@ -32,6 +34,7 @@
 #define SECRET_NAME "server.secret"
 #define CERT_NAME   "tls.crt"
 #define KEY_NAME    "tls.key"
+#define WEB_DEFAULT "web/dist" /* the build's output, from the top of the source tree (make run) */
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
@@ -132,6 +135,35 @@ static bool load_tls(const mcd_config *cfg, char **cert_pem, char **key_pem)
 	return ok;
 }
 
+/* The web client's files (API.md §20): the configured directory, which must load, or
+ * WEB_DEFAULT when it exists; "none", or no WEB_DEFAULT, serves the API alone. *source tells
+ * which directory was read, or why there is none. False: a configured or present root failed
+ * to load (said on stderr). */
+static bool load_web(const mcd_config *cfg, mcd_webroot **web, const char **source)
+{
+	*web = NULL;
+	const char *dir = cfg->web_root;
+	if (dir && !strcmp(dir, "none")) {
+		*source = "none (--web-root none)";
+		return true;
+	}
+	struct stat st;
+	if (!dir && stat(WEB_DEFAULT, &st) != 0) {
+		*source = "none (no ./" WEB_DEFAULT "; build it with `make`, or name one with --web-root)";
+		return true;
+	}
+	*source = dir ? dir : WEB_DEFAULT;
+	char err[512];
+	if (!(*web = mcd_webroot_load(*source, err, sizeof err))) {
+		fprintf(stderr,
+		        "medcryptd: web client: %s\n  (build it with `make` or `npm run build` in web/, or start with "
+		        "--web-root none)\n",
+		        err);
+		return false;
+	}
+	return true;
+}
+
 static void url_of(const mcd_config *cfg, char *out, size_t cap)
 {
 	const char *h = cfg->listen_host;
@@ -191,12 +223,15 @@ static int serve(mcd_config *cfg)
 	if (!db || !blobs)
 		goto cleanup;
 	bool first_start = !is_file(db);
-	if (!load_secret(cfg->data_dir, srv.secret) || !load_tls(cfg, &cert_pem, &key_pem))
+	const char *web_source = NULL;
+	if (!load_secret(cfg->data_dir, srv.secret) || !load_tls(cfg, &cert_pem, &key_pem) ||
+	    !load_web(cfg, &srv.web, &web_source))
 		goto cleanup;
 	if (!(srv.signer = mcd_audit_signer_open(cfg->data_dir)) ||
 	    !(srv.store = mcd_store_sqlite_open(db, srv.signer)) || !(srv.blobs = mcd_blobstore_fs_open(blobs)) ||
-	    !mcd_auth_init(&srv))
+	    !mcd_auth_init(&srv) || !(srv.tus = mcd_tus_open(&srv)))
 		goto cleanup;
+	mcd_tus_sweep(&srv);
 	char url[128], fp[96];
 	url_of(cfg, url, sizeof url);
 	if (!mcd_tls_fingerprint(cert_pem, fp)) {
@@ -224,6 +259,10 @@ static int serve(mcd_config *cfg)
 	OPENSSL_cleanse(key_pem, strlen(key_pem));
 	printf("medcryptd %s is listening on %s\n", VERSION, url);
 	printf("data directory: %s\n", cfg->data_dir);
+	if (srv.web)
+		printf("web client: %s/ (%zu files from %s)\n", url, mcd_webroot_count(srv.web), web_source);
+	else
+		printf("web client: %s\n", web_source);
 	printf("TLS certificate SHA-256 fingerprint:\n  %s\n", fp);
 	if (first_start) {
 		print_invitation(url, code, expires, "admin");
@@ -232,14 +271,16 @@ static int serve(mcd_config *cfg)
 	fflush(stdout);
 	mcd_log(MCD_LOG_INFO, "main", "listening on %s port %u", cfg->listen_host, cfg->port);
 	for (;;) {
-		struct timespec minute = {60, 0};
-		int sig = sigtimedwait(&stop_signals, NULL, &minute);
+		/* Housekeeping every minute, or sooner when uploads expire sooner. */
+		struct timespec tick = {srv.cfg.upload_expiry < 60 ? (time_t)srv.cfg.upload_expiry : 60, 0};
+		int sig = sigtimedwait(&stop_signals, NULL, &tick);
 		if (sig == SIGINT || sig == SIGTERM) {
 			mcd_log(MCD_LOG_INFO, "main", "stopping on signal %d", sig);
 			break;
 		}
 		int64_t now = mcd_now();
 		srv.store->ops->sessions_expire(srv.store, now - (int64_t)srv.cfg.session_idle_seconds, now);
+		mcd_tus_sweep(&srv);
 	}
 	mcd_http_stop(&srv, daemon);
 	daemon = NULL;
@@ -248,6 +289,8 @@ static int serve(mcd_config *cfg)
 cleanup:
 	mcd_http_stop(&srv, daemon);
 	mcd_auth_fini(&srv);
+	mcd_tus_close(srv.tus);
+	mcd_webroot_free(srv.web); /* after the daemon: its answers point into it */
 	if (srv.blobs)
 		srv.blobs->ops->close(srv.blobs);
 	if (srv.store)

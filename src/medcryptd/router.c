@@ -13,6 +13,8 @@
 
 #define KIB          1024
 #define ACCOUNT_BODY (64 * KIB) /* PEM keys and wrapped PKCS#8 key bundles of RSA-8192 fit */
+/* Matches every path but /api and what is under it (handlers/static.c checks the rest). */
+#define STATIC_PATTERN "/*"
 
 static const mcd_route routes[] = {
     /* method, pattern, name, right, csrf, reauth, body limit, stream, handler */
@@ -30,6 +32,12 @@ static const mcd_route routes[] = {
     {"PATCH", "/api/v1/users/{username}", "user_patch", MCD_RIGHT_MANAGE_USERS, true, false, 4 * KIB, false,
      mcd_h_user_patch},
     {"POST", "/api/v1/images", "upload", MCD_RIGHT_UPLOAD, true, false, 0, true, mcd_h_upload},
+    /* Resumable uploads (tus 1.0, API.md §15a); {id} is an upload id, shaped like an image id. */
+    {"OPTIONS", "/api/v1/uploads", "tus_options", MCD_RIGHT_PUBLIC, false, false, 0, false, mcd_h_tus_options},
+    {"POST", "/api/v1/uploads", "tus_create", MCD_RIGHT_UPLOAD, true, false, 0, false, mcd_h_tus_create},
+    {"GET", "/api/v1/uploads/{id}", "tus_head", MCD_RIGHT_UPLOAD, true, false, 0, false, mcd_h_tus_head},
+    {"PATCH", "/api/v1/uploads/{id}", "tus_patch", MCD_RIGHT_UPLOAD, true, false, 0, true, mcd_h_tus_patch},
+    {"DELETE", "/api/v1/uploads/{id}", "tus_delete", MCD_RIGHT_UPLOAD, true, false, 0, false, mcd_h_tus_delete},
     {"GET", "/api/v1/images", "images", MCD_RIGHT_READ_IMAGES, false, false, 0, false, mcd_h_images_list},
     {"GET", "/api/v1/images/{id}", "image", MCD_RIGHT_READ_IMAGES, false, false, 0, false, mcd_h_image_get},
     {"DELETE", "/api/v1/images/{id}", "image_delete", MCD_RIGHT_DELETE, true, false, 0, false, mcd_h_image_delete},
@@ -43,6 +51,8 @@ static const mcd_route routes[] = {
     {"GET", "/api/v1/audit/key", "audit_key", MCD_RIGHT_PUBLIC, false, false, 0, false, mcd_h_audit_key},
     {"GET", "/healthz", "healthz", MCD_RIGHT_PUBLIC, false, false, 0, false, mcd_h_healthz},
     {"GET", "/metrics", "metrics", MCD_RIGHT_PUBLIC, false, false, 0, false, mcd_h_metrics},
+    /* The web client (API.md §20): any other path outside /api/; keep it the last row. */
+    {"GET", STATIC_PATTERN, "static", MCD_RIGHT_PUBLIC, false, false, 0, false, mcd_h_static},
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 
@@ -59,6 +69,8 @@ static bool is_image_id(const char *s, size_t n)
 /* Matches one pattern segment by segment; a parameter segment is checked for its shape. */
 static bool match(const char *pattern, const char *path, char params[2][72])
 {
+	if (!strcmp(pattern, STATIC_PATTERN))
+		return path[0] == '/' && strcmp(path, "/api") != 0 && strncmp(path, "/api/", 5) != 0;
 	int np = 0;
 	const char *p = pattern, *u = path;
 	while (*p && *u) {

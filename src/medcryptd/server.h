@@ -33,7 +33,10 @@ typedef struct mcd_config {
 	char *data_dir;
 	char *cert_file; /* NULL: DATA_DIR/tls.crt, made at first start */
 	char *key_file;
+	char *web_root; /* NULL: ./web/dist when it exists; "none": no web client */
 	uint64_t max_upload;
+	unsigned upload_expiry;    /* seconds a resumable upload lives after its last PATCH */
+	unsigned max_open_uploads; /* unfinished resumable uploads per user */
 	unsigned max_hashes;
 	unsigned threads;
 	bool allow_patient_signup;
@@ -52,6 +55,7 @@ typedef struct mcd_config {
 } mcd_config;
 
 struct mcd_auth;
+struct mcd_webroot;
 typedef struct mcd_server {
 	mcd_config cfg;
 	mcd_store *store;
@@ -60,6 +64,8 @@ typedef struct mcd_server {
 	uint8_t secret[32]; /* DATA_DIR/server.secret: CSRF, pre-login salts, proof-of-work MACs */
 	struct mcd_auth *auth;
 	struct mcd_audit_queue *audit_queue; /* http.c: downloads' records (audit_queue.h) */
+	struct mcd_tus *tus;                 /* resumable uploads (handlers/tus.h) */
+	struct mcd_webroot *web;             /* the web client's files (webroot.h); NULL: none */
 } mcd_server;
 
 #endif

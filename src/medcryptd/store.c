@@ -59,6 +59,14 @@ void mcd_image_free(mcd_image *im)
 	free(im);
 }
 
+void mcd_partial_free(mcd_partial *p)
+{
+	if (!p)
+		return;
+	free(p->metadata);
+	free(p);
+}
+
 void mcd_wrap_free(mcd_wrap *w)
 {
 	if (!w)

@@ -115,6 +115,19 @@ typedef struct mcd_wrap {
 	size_t wrap_len;
 } mcd_wrap;
 
+/* A resumable upload in progress (API.md §15a). Its bytes are in DATA_DIR/uploads/ID, which
+ * handlers/tus.c keeps; the row says whose it is and how many of them are durable. */
+typedef struct mcd_partial {
+	char id[33]; /* 32 hex digits */
+	int64_t owner_id;
+	uint64_t length;   /* Upload-Length */
+	uint64_t received; /* the durable offset: always below length (the last byte completes it) */
+	char *metadata;    /* Upload-Metadata as the client sent it, or NULL */
+	int64_t created;
+	int64_t expires;
+} mcd_partial;
+void mcd_partial_free(mcd_partial *p);
+
 typedef struct mcd_store mcd_store;
 
 /* Callbacks for listings: return 0 to go on, non-zero to stop. The row is valid only during
@@ -123,6 +136,7 @@ typedef int (*mcd_user_cb)(void *ctx, const mcd_user *u);
 typedef int (*mcd_image_cb)(void *ctx, const mcd_image *im,
                             const mcd_wrap *my_wrap /* NULL for the sender without a wrap */);
 typedef int (*mcd_audit_cb)(void *ctx, const mcd_audit_record *r);
+typedef int (*mcd_partial_cb)(void *ctx, const mcd_partial *p);
 typedef int (*mcd_checkpoint_cb)(void *ctx, int64_t seq, const uint8_t hash[32], const uint8_t *sig, size_t sig_len);
 
 /* The operations of a metadata store. Every function pointer is set. */
@@ -193,6 +207,17 @@ typedef struct mcd_store_ops {
 	                                 const mcd_audit_event *ev);
 	/* Whether any image references the blob (for cleanup of orphans at start). */
 	mcd_store_status (*blob_referenced)(mcd_store *s, const uint8_t sha256[32], bool *yes);
+
+	/* Resumable uploads (not audited: only the image a completed one makes is). partial_create
+	 * inserts p unless its owner already has max_open uploads that have not expired at now
+	 * (CONFLICT then, as for an id taken). partial_advance sets the durable offset and the
+	 * expiry (NOT_FOUND when the row is gone). partials_expired lists the uploads whose expiry
+	 * is at or before now; its callback may call partial_delete. */
+	mcd_store_status (*partial_create)(mcd_store *s, const mcd_partial *p, unsigned max_open, int64_t now);
+	mcd_store_status (*partial_get)(mcd_store *s, const char *id, mcd_partial **out);
+	mcd_store_status (*partial_advance)(mcd_store *s, const char *id, uint64_t received, int64_t expires);
+	mcd_store_status (*partial_delete)(mcd_store *s, const char *id);
+	mcd_store_status (*partials_expired)(mcd_store *s, int64_t now, mcd_partial_cb cb, void *ctx);
 
 	/* Audit chain (audit.h computes the hashes). */
 	mcd_store_status (*audit_append)(mcd_store *s, const mcd_audit_event *ev);

@@ -101,6 +101,18 @@ static const char *const migrations[] = {
     " seq INTEGER PRIMARY KEY,"
     " hash BLOB NOT NULL,"
     " sig BLOB NOT NULL);",
+    /* 2: resumable uploads (API.md §15a). received < length: the last byte completes the
+     * upload, which then becomes an image (or is refused) and its row goes. */
+    "CREATE TABLE partials("
+    " id TEXT PRIMARY KEY CHECK (length(id) = 32),"
+    " owner_id INTEGER NOT NULL REFERENCES users(id),"
+    " length INTEGER NOT NULL CHECK (length > 0),"
+    " received INTEGER NOT NULL CHECK (received >= 0 AND received < length),"
+    " metadata TEXT,"
+    " created INTEGER NOT NULL,"
+    " expires INTEGER NOT NULL);"
+    "CREATE INDEX partials_owner ON partials(owner_id, expires);"
+    "CREATE INDEX partials_expires ON partials(expires);",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -109,7 +121,8 @@ static const char *const migrations[] = {
 #define USER_COLS                                                                                                      \
 	"id, username, display_name, role, enc_public_pem, sign_public_pem, enc_fp, sign_fp, kdf_salt, kdf_t, kdf_m, " \
 	"kdf_p, auth_hash, wrapped_password, wrapped_recovery, created, disabled"
-#define IMAGE_COLS "i.id, i.sender_id, u.username, i.blob_sha256, i.size, i.header, i.created"
+#define PARTIAL_COLS "id, owner_id, length, received, metadata, created, expires"
+#define IMAGE_COLS   "i.id, i.sender_id, u.username, i.blob_sha256, i.size, i.header, i.created"
 
 enum stmt_id {
 	ST_BEGIN,
@@ -161,6 +174,12 @@ enum stmt_id {
 	ST_CP_INSERT,
 	ST_CP_GET,
 	ST_CP_LIST,
+	ST_PART_COUNT,
+	ST_PART_INSERT,
+	ST_PART_GET,
+	ST_PART_ADVANCE,
+	ST_PART_DELETE,
+	ST_PART_EXPIRED,
 	ST_N
 };
 
@@ -233,6 +252,13 @@ static const char *const stmt_sql[ST_N] = {
     [ST_CP_INSERT] = "INSERT INTO checkpoints(seq, hash, sig) VALUES (?1, ?2, ?3)",
     [ST_CP_GET] = "SELECT hash FROM checkpoints WHERE seq = ?1",
     [ST_CP_LIST] = "SELECT seq, hash, sig FROM checkpoints ORDER BY seq",
+    [ST_PART_COUNT] = "SELECT count(*) FROM partials WHERE owner_id = ?1 AND expires > ?2",
+    [ST_PART_INSERT] = "INSERT INTO partials(id, owner_id, length, received, metadata, created, expires) "
+                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [ST_PART_GET] = "SELECT " PARTIAL_COLS " FROM partials WHERE id = ?1",
+    [ST_PART_ADVANCE] = "UPDATE partials SET received = ?2, expires = ?3 WHERE id = ?1",
+    [ST_PART_DELETE] = "DELETE FROM partials WHERE id = ?1",
+    [ST_PART_EXPIRED] = "SELECT " PARTIAL_COLS " FROM partials WHERE expires <= ?1 ORDER BY expires, id",
 };
 
 /* ---- connections ---- */
@@ -1674,6 +1700,149 @@ static mcd_store_status sq_checkpoints_list(mcd_store *base, mcd_checkpoint_cb c
 	return r;
 }
 
+/* -- resumable uploads -- */
+
+/* Fills p from a row of PARTIAL_COLS, pointing into the statement. */
+static void partial_view(sqlite3_stmt *st, mcd_partial *p)
+{
+	memset(p, 0, sizeof *p);
+	snprintf(p->id, sizeof p->id, "%s", col_text(st, 0));
+	p->owner_id = sqlite3_column_int64(st, 1);
+	p->length = (uint64_t)sqlite3_column_int64(st, 2);
+	p->received = (uint64_t)sqlite3_column_int64(st, 3);
+	p->metadata = sqlite3_column_type(st, 4) == SQLITE_NULL ? NULL : (char *)col_text(st, 4);
+	p->created = sqlite3_column_int64(st, 5);
+	p->expires = sqlite3_column_int64(st, 6);
+}
+
+static mcd_store_status sq_partial_create(mcd_store *base, const mcd_partial *p, unsigned max_open, int64_t now)
+{
+	sq_store *s = sq(base);
+	if (!image_id_valid(p->id) || p->length == 0 || p->length > INT64_MAX || p->received >= p->length) {
+		mcd_log(MCD_LOG_ERROR, "store", "partial_create: bad id, length or offset");
+		return MCD_STORE_ERROR;
+	}
+	mcd_store_status r;
+	conn *c = writer_begin(s, &r);
+	if (!c)
+		return r;
+	/* Counted in the insert's transaction, so two creations at once cannot both pass. */
+	sqlite3_stmt *st = q(c, ST_PART_COUNT);
+	if (!st)
+		return writer_end(c, MCD_STORE_ERROR);
+	sqlite3_bind_int64(st, 1, p->owner_id);
+	sqlite3_bind_int64(st, 2, now);
+	if (sqlite3_step(st) != SQLITE_ROW)
+		r = db_fail(c, "count a user's uploads");
+	else if (sqlite3_column_int64(st, 0) >= (int64_t)max_open)
+		r = MCD_STORE_CONFLICT;
+	q_done(c, ST_PART_COUNT, st);
+	if (r != MCD_STORE_OK)
+		return writer_end(c, r);
+	if (!(st = q(c, ST_PART_INSERT)))
+		return writer_end(c, MCD_STORE_ERROR);
+	bind_text(st, 1, p->id);
+	sqlite3_bind_int64(st, 2, p->owner_id);
+	sqlite3_bind_int64(st, 3, (int64_t)p->length);
+	sqlite3_bind_int64(st, 4, (int64_t)p->received);
+	bind_text(st, 5, p->metadata);
+	sqlite3_bind_int64(st, 6, p->created);
+	sqlite3_bind_int64(st, 7, p->expires);
+	return writer_end(c, run_write(c, ST_PART_INSERT, st, "insert an upload"));
+}
+
+static mcd_store_status sq_partial_get(mcd_store *base, const char *id, mcd_partial **out)
+{
+	sq_store *s = sq(base);
+	*out = NULL;
+	conn *c = reader_get(s);
+	sqlite3_stmt *st = q(c, ST_PART_GET);
+	mcd_store_status r = MCD_STORE_ERROR;
+	if (st) {
+		bind_text(st, 1, id);
+		int rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			mcd_partial v;
+			partial_view(st, &v);
+			mcd_partial *p = malloc(sizeof *p);
+			if (p) {
+				*p = v;
+				p->metadata = v.metadata ? strdup(v.metadata) : NULL;
+			}
+			if (!p || (v.metadata && !p->metadata)) {
+				mcd_partial_free(p);
+				r = MCD_STORE_NOMEM;
+			} else {
+				*out = p;
+				r = MCD_STORE_OK;
+			}
+		} else {
+			r = rc == SQLITE_DONE ? MCD_STORE_NOT_FOUND : db_fail(c, "read an upload");
+		}
+		q_done(c, ST_PART_GET, st);
+	}
+	reader_put(c);
+	return r;
+}
+
+static mcd_store_status sq_partial_advance(mcd_store *base, const char *id, uint64_t received, int64_t expires)
+{
+	sq_store *s = sq(base);
+	mcd_store_status r;
+	conn *c = writer_begin(s, &r);
+	if (!c)
+		return r;
+	sqlite3_stmt *st = q(c, ST_PART_ADVANCE);
+	if (!st)
+		return writer_end(c, MCD_STORE_ERROR);
+	bind_text(st, 1, id);
+	sqlite3_bind_int64(st, 2, (int64_t)received);
+	sqlite3_bind_int64(st, 3, expires);
+	r = run_write(c, ST_PART_ADVANCE, st, "advance an upload");
+	if (r == MCD_STORE_OK && sqlite3_changes(c->db) == 0)
+		r = MCD_STORE_NOT_FOUND;
+	return writer_end(c, r);
+}
+
+static mcd_store_status sq_partial_delete(mcd_store *base, const char *id)
+{
+	sq_store *s = sq(base);
+	mcd_store_status r;
+	conn *c = writer_begin(s, &r);
+	if (!c)
+		return r;
+	sqlite3_stmt *st = q(c, ST_PART_DELETE);
+	if (!st)
+		return writer_end(c, MCD_STORE_ERROR);
+	bind_text(st, 1, id);
+	r = run_write(c, ST_PART_DELETE, st, "delete an upload");
+	if (r == MCD_STORE_OK && sqlite3_changes(c->db) == 0)
+		r = MCD_STORE_NOT_FOUND;
+	return writer_end(c, r);
+}
+
+static mcd_store_status sq_partials_expired(mcd_store *base, int64_t now, mcd_partial_cb cb, void *ctx)
+{
+	sq_store *s = sq(base);
+	conn *c = reader_get(s);
+	sqlite3_stmt *st = q(c, ST_PART_EXPIRED);
+	mcd_store_status r = MCD_STORE_ERROR;
+	if (st) {
+		sqlite3_bind_int64(st, 1, now);
+		int rc;
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			mcd_partial v;
+			partial_view(st, &v);
+			if (cb(ctx, &v) != 0)
+				break;
+		}
+		r = rc == SQLITE_ROW || rc == SQLITE_DONE ? MCD_STORE_OK : db_fail(c, "list expired uploads");
+		q_done(c, ST_PART_EXPIRED, st);
+	}
+	reader_put(c);
+	return r;
+}
+
 static const mcd_store_ops sqlite_ops = {
     .close = sq_close,
     .health = sq_health,
@@ -1710,6 +1879,11 @@ static const mcd_store_ops sqlite_ops = {
     .audit_head = sq_audit_head,
     .checkpoint_add = sq_checkpoint_add,
     .checkpoints_list = sq_checkpoints_list,
+    .partial_create = sq_partial_create,
+    .partial_get = sq_partial_get,
+    .partial_advance = sq_partial_advance,
+    .partial_delete = sq_partial_delete,
+    .partials_expired = sq_partials_expired,
 };
 
 /* ---- opening ---- */

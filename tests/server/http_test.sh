@@ -496,21 +496,23 @@ grep -q "invitation" "$T/server.out" && bad "restart prints no invitation" || ok
 server_stop && ok || bad "second stop"
 
 # ---- session lifetimes and the Argon2id limit (API.md §12, §13), with short test settings ----
-server_start --session-idle-seconds 3 --session-max-seconds 9 --max-hashes 1 --hash-wait-seconds 0 ||
+# (an idle limit of 6 s and requests every 2 s: 4 s of slack for a slow, loaded ASan server; four
+# requests span 8 s, longer than the idle limit, so only their activity keeps the session)
+server_start --session-idle-seconds 6 --session-max-seconds 14 --max-hashes 1 --hash-wait-seconds 0 ||
 	bad "start with short sessions"
 login doctor
 expect_status 200 "login (short sessions)"
-sleep 4
+sleep 7
 as doctor GET /api/v1/me
 expect_error 401 unauthenticated "a session idle for longer than the idle limit ends"
 login doctor
 SESSION_START=$SECONDS
-for i in 1 2 3; do
+for i in 1 2 3 4; do
 	sleep 2
 	as doctor GET /api/v1/me
 	expect_status 200 "requests every 2 s keep the session alive ($i)"
 done
-sleep $((10 - (SECONDS - SESSION_START)))
+sleep $((15 - (SECONDS - SESSION_START)))
 as doctor GET /api/v1/me
 expect_error 401 unauthenticated "the session ends at its absolute limit, however active"
 # Twelve logins at once with one Argon2id slot and no waiting: some are told the server is busy,
@@ -542,6 +544,7 @@ server_stop && ok || bad "stop (short sessions)"
 
 # ---- configuration: flags over environment over file ----
 listened_port() { # listened_port ARGS...: starts medcryptd, prints the port it announced, stops it
+	: >cfg.out # emptied before the start, so the wait cannot read the previous one's line
 	"$MEDCRYPTD" "$@" >cfg.out 2>>"$T/server.log" &
 	local pid=$! i
 	for i in $(seq 1 300); do grep -q "is listening" cfg.out && break; sleep 0.1; done

@@ -17,6 +17,9 @@ free_port() {
 server_start() {
 	PORT=$(free_port)
 	DATA=${DATA:-$T/data}
+	# Emptied here, not by the redirection below: that runs in the child, and until it does a
+	# restart's wait would read the previous start's "is listening on".
+	: >"$T/server.out"
 	"$MEDCRYPTD" --data-dir "$DATA" --listen "127.0.0.1:$PORT" "$@" >"$T/server.out" 2>>"$T/server.log" &
 	SERVER_PID=$!
 	URL="https://localhost:$PORT"

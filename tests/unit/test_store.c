@@ -2,7 +2,8 @@
  * test_store.c: the SQLite metadata store (src/medcryptd/store_sqlite.c) through store.h: schema
  * migrations on reopen, every operation with its conflict and not-found paths, single-use and
  * expiring invitations, cascading deletion of wraps, blob reference counting, throttling, audit
- * records appended only by operations that succeed, nested reads from a callback, and eight
+ * records appended only by operations that succeed, resumable uploads (the per-user cap, the
+ * offset that must stay below the length, expiry), nested reads from a callback, and eight
  * threads at once followed by PRAGMA integrity_check and a verified audit chain.
  */
 #include <pthread.h>
@@ -106,7 +107,7 @@ static void test_migrations(const char *dir)
 	s->ops->close(s);
 	struct stat sb;
 	CHECK(stat(db_path, &sb) == 0 && (sb.st_mode & 0777) == 0600, "database mode 0600: %o", sb.st_mode & 0777);
-	CHECK(raw_count("SELECT count(*) FROM schema_version") == 1, "one migration recorded");
+	CHECK(raw_count("SELECT count(*) FROM schema_version") == 2, "two migrations recorded");
 	/* Reopening applies nothing again and keeps the data. */
 	s = mcd_store_sqlite_open(db_path, NULL);
 	CHECK(s != NULL, "reopen");
@@ -115,8 +116,8 @@ static void test_migrations(const char *dir)
 	s = mcd_store_sqlite_open(db_path, NULL);
 	CHECK(s != NULL, "reopen again");
 	s->ops->close(s);
-	CHECK(raw_count("SELECT count(*) FROM schema_version") == 1, "still one migration recorded");
-	CHECK(raw_count("SELECT max(version) FROM schema_version") == 1, "version 1");
+	CHECK(raw_count("SELECT count(*) FROM schema_version") == 2, "still two migrations recorded");
+	CHECK(raw_count("SELECT max(version) FROM schema_version") == 2, "version 2");
 	CHECK(raw_count("SELECT count(*) FROM users WHERE username = 'keeper'") == 1, "data kept");
 	CHECK(raw_count("SELECT count(*) FROM pragma_journal_mode WHERE journal_mode = 'wal'") == 1, "WAL mode");
 	/* A database from a newer server is refused. */
@@ -658,6 +659,63 @@ static void test_threads(const char *dir)
 	mcd_audit_signer_free(signer);
 }
 
+static int expired_cb(void *ctx, const mcd_partial *p)
+{
+	char *ids = ctx;
+	size_t n = strlen(ids);
+	snprintf(ids + n, 512 - n, "%s ", p->id);
+	return 0;
+}
+
+static void test_partials(mcd_store *s)
+{
+	int64_t owner = add_user(s, "uploader", MCD_ROLE_TECHNICIAN);
+	int64_t audit_before = audit_count(s);
+	mcd_partial p = {.owner_id = owner,
+	                 .length = 1000,
+	                 .metadata = (char *)"filename c2Nhbi5tYw==",
+	                 .created = 100,
+	                 .expires = 200};
+	for (int i = 0; i < 3; i++) {
+		snprintf(p.id, sizeof p.id, "%032x", i + 1);
+		p.expires = 200 + i * 100; /* 200, 300, 400 */
+		CHECK(s->ops->partial_create(s, &p, 3, 150) == MCD_STORE_OK, "create upload %d", i);
+	}
+	snprintf(p.id, sizeof p.id, "%032x", 9);
+	CHECK(s->ops->partial_create(s, &p, 3, 150) == MCD_STORE_CONFLICT, "the fourth open upload is refused");
+	CHECK(s->ops->partial_create(s, &p, 3, 250) == MCD_STORE_OK, "once one expired, another may start");
+	snprintf(p.id, sizeof p.id, "%032x", 1);
+	CHECK(s->ops->partial_create(s, &p, 10, 150) == MCD_STORE_CONFLICT, "an id taken");
+	p.received = 1000;
+	snprintf(p.id, sizeof p.id, "%032x", 10);
+	CHECK(s->ops->partial_create(s, &p, 10, 150) == MCD_STORE_ERROR, "an offset at the length is refused");
+	mcd_partial *got = NULL;
+	CHECK(s->ops->partial_get(s, "00000000000000000000000000000002", &got) == MCD_STORE_OK && got &&
+	          got->owner_id == owner && got->length == 1000 && got->received == 0 && got->expires == 300 &&
+	          got->metadata && !strcmp(got->metadata, "filename c2Nhbi5tYw=="),
+	      "read an upload back");
+	mcd_partial_free(got);
+	CHECK(s->ops->partial_advance(s, "00000000000000000000000000000002", 999, 900) == MCD_STORE_OK, "advance");
+	CHECK(s->ops->partial_advance(s, "00000000000000000000000000000002", 1000, 900) == MCD_STORE_ERROR,
+	      "the durable offset never reaches the length");
+	CHECK(s->ops->partial_get(s, "00000000000000000000000000000002", &got) == MCD_STORE_OK && got &&
+	          got->received == 999 && got->expires == 900,
+	      "the offset and expiry were written");
+	mcd_partial_free(got);
+	CHECK(s->ops->partial_advance(s, "0000000000000000000000000000dead", 1, 1) == MCD_STORE_NOT_FOUND,
+	      "advance a missing upload");
+	char ids[512] = "";
+	CHECK(s->ops->partials_expired(s, 400, expired_cb, ids) == MCD_STORE_OK, "list expired");
+	CHECK(!strcmp(ids, "00000000000000000000000000000001 00000000000000000000000000000003 "
+	                   "00000000000000000000000000000009 "),
+	      "expired at 400: all but the advanced one, oldest first: %s", ids);
+	CHECK(s->ops->partial_delete(s, "00000000000000000000000000000001") == MCD_STORE_OK, "delete");
+	CHECK(s->ops->partial_delete(s, "00000000000000000000000000000001") == MCD_STORE_NOT_FOUND, "delete twice");
+	CHECK(s->ops->partial_get(s, "00000000000000000000000000000001", &got) == MCD_STORE_NOT_FOUND && !got,
+	      "a deleted upload is gone");
+	CHECK(audit_count(s) == audit_before, "uploads in progress are not audited");
+}
+
 int main(void)
 {
 	mcd_log_set_level(MCD_LOG_ERROR);
@@ -676,6 +734,7 @@ int main(void)
 	test_images(s);
 	test_checkpoint_add(s);
 	test_bad_events(s);
+	test_partials(s);
 	bool ok = false;
 	CHECK(s->ops->integrity_check(s, &ok) == MCD_STORE_OK && ok, "integrity_check");
 	s->ops->close(s);

@@ -35,6 +35,13 @@ void mcd_h_audit_verify(mcd_request *r);
 void mcd_h_audit_key(mcd_request *r);
 void mcd_h_healthz(mcd_request *r);
 void mcd_h_metrics(mcd_request *r);
+void mcd_h_static(mcd_request *r);
+
+/* libmicrohttpd's unescape callback (http.c): decodes %HH in paths and query arguments, except
+ * an encoded slash, backslash or NUL, which stay as the three characters "%2F", "%5C", "%00"
+ * so that no decoded path can hold a separator or a NUL the client hid (handlers/static.c
+ * refuses a '%'). Returns the new length. */
+size_t mcd_unescape_uri(void *cls, struct MHD_Connection *conn, char *s);
 
 /* The upload route streams: begin runs once the headers passed every check (false: it replied
  * and the body is discarded), data for each piece of the body, then mcd_h_upload at the end.
@@ -44,6 +51,38 @@ bool mcd_upload_begin(mcd_request *r);
 bool mcd_upload_data(mcd_request *r, const uint8_t *buf, size_t len);
 void mcd_h_upload(mcd_request *r);
 void mcd_upload_free(mcd_request *r);
+
+/* The upload pipeline (upload.c) that POST /api/v1/images and the last PATCH of a resumable
+ * upload (tus.c) both feed: the structural check, the recipients check, the blob writer, then
+ * the image and wrap rows with the audit record. Nothing is stored unless finish succeeds. */
+typedef struct mcd_ingest mcd_ingest;
+/* A pipeline for a sealed file of total bytes sent by r's user. NULL after replying 500. Free
+ * with mcd_ingest_free. */
+mcd_ingest *mcd_ingest_new(mcd_request *r, uint64_t total);
+/* Feeds the next len bytes. False once the upload has been refused (further feeds do nothing). */
+bool mcd_ingest_feed(mcd_ingest *in, mcd_request *r, const uint8_t *buf, size_t len);
+bool mcd_ingest_failed(const mcd_ingest *in);
+/* After the last byte: stores the image and replies 201 {"id", "size", "sha256", "recipients"},
+ * or replies the refusal (400 bad_container or unknown_recipient, 403 forbidden) or 500. Returns
+ * the status it replied with. */
+unsigned mcd_ingest_finish(mcd_ingest *in, mcd_request *r);
+/* Aborts what was not committed and frees in (NULL is harmless). */
+void mcd_ingest_free(mcd_ingest *in, mcd_request *r);
+
+/* Resumable uploads, tus 1.0 (tus.c, API.md §15a). The PATCH route streams like POST
+ * /api/v1/images: begin once the headers passed http.c's checks (false: it replied), data per
+ * piece of the body (false: drop the connection), mcd_h_tus_patch at the end, and
+ * mcd_tus_patch_free when the request completes, whatever happened. */
+void mcd_h_tus_options(mcd_request *r);
+void mcd_h_tus_create(mcd_request *r);
+void mcd_h_tus_head(mcd_request *r);
+void mcd_h_tus_delete(mcd_request *r);
+bool mcd_tus_patch_begin(mcd_request *r);
+bool mcd_tus_patch_data(mcd_request *r, const uint8_t *buf, size_t len);
+void mcd_h_tus_patch(mcd_request *r);
+void mcd_tus_patch_free(mcd_request *r);
+/* Whether the route is one of the above (every answer of theirs carries Tus-Resumable). */
+bool mcd_tus_route(const struct mcd_route *rt);
 
 /* Shared by the handlers (handlers/common.c). */
 

@@ -1,14 +1,16 @@
 /*
- * upload.c: POST /api/v1/images (API.md §15). The body streams through the structural check
- * (sealed_check.c) into a blob writer: the header once the core is complete, then payload
- * bytes straight from libmicrohttpd's buffer (for an upload of 1 MiB or more, through a ring
- * to a writer thread that hashes and writes while this thread reads on: blob_pipe.h). The
- * recipients are checked as soon as the wraps are read, before the payload: every wrap must
- * name an enabled user's current encryption key (400 unknown_recipient) whose role the sender
- * may send to (403 forbidden), except the sender's own. On any failure the writer is aborted
- * and nothing is stored; the rest of the body is read and dropped (or, when more than 64 MiB
- * remain, the connection is closed). On success the blob is committed, then the image row with
- * one wrap row per recipient, and the upload is audited with it.
+ * upload.c: the upload pipeline (API.md §15) and POST /api/v1/images, its first user; the
+ * resumable uploads of tus.c (§15a) are its second, fed from their partial file once the last
+ * byte is there. The bytes stream through the structural check (sealed_check.c) into a blob
+ * writer: the header once the core is complete, then payload bytes straight from the caller's
+ * buffer (for an upload of 1 MiB or more, through a ring to a writer thread that hashes and
+ * writes while this thread reads on: blob_pipe.h). The recipients are checked as soon as the
+ * wraps are read, before the payload: every wrap must name an enabled user's current
+ * encryption key (400 unknown_recipient) whose role the sender may send to (403 forbidden),
+ * except the sender's own. On any failure the writer is aborted and nothing is stored; for POST
+ * the rest of the body is read and dropped (or, when more than 64 MiB remain, the connection is
+ * closed). On success the blob is committed, then the image row with one wrap row per
+ * recipient, and the upload is audited with it.
  */
 #include <inttypes.h>
 #include <openssl/crypto.h>
@@ -27,11 +29,11 @@
 #define DISCARD_MAX (64ull << 20)
 #define PIPE_MIN    (1ull << 20) /* uploads this large get a writer thread (blob_pipe.h) */
 
-struct mcd_upload {
+struct mcd_ingest {
+	uint64_t total; /* the sealed file's size */
 	mcd_sealed *check;
 	mcd_blob_writer *writer;
 	mcd_blob_pipe *pipe; /* NULL: the blob is written inline */
-	uint64_t received;
 	bool recipients_checked;
 	unsigned fail_status; /* 0 while all is well */
 	const char *fail_code;
@@ -40,9 +42,14 @@ struct mcd_upload {
 	size_t n_rows;
 };
 
-static void fail(mcd_request *r, unsigned status, const char *code)
+/* POST /api/v1/images: the pipeline and how much of the body has come. */
+struct mcd_upload {
+	mcd_ingest *ingest;
+	uint64_t received;
+};
+
+static void fail(mcd_ingest *up, mcd_request *r, unsigned status, const char *code)
 {
-	struct mcd_upload *up = r->upload;
 	if (up->fail_status)
 		return;
 	up->fail_status = status;
@@ -56,56 +63,62 @@ static void fail(mcd_request *r, unsigned status, const char *code)
 	mcd_metrics_add(MCD_M_UPLOADS_REJECTED, 1);
 }
 
-bool mcd_upload_begin(mcd_request *r)
+mcd_ingest *mcd_ingest_new(mcd_request *r, uint64_t total)
 {
-	struct mcd_upload *up = calloc(1, sizeof *up);
-	if (!up || !(up->check = mcd_sealed_new(r->content_length))) {
-		free(up);
+	mcd_ingest *up = calloc(1, sizeof *up);
+	if (!up || !(up->check = mcd_sealed_new(total)) ||
+	    r->srv->blobs->ops->begin(r->srv->blobs, &up->writer) != MCD_BLOB_OK) {
+		mcd_ingest_free(up, r);
 		mcd_reply_error(r, 500, "internal");
-		return false;
+		return NULL;
 	}
-	r->upload = up;
-	if (r->srv->blobs->ops->begin(r->srv->blobs, &up->writer) != MCD_BLOB_OK) {
-		mcd_reply_error(r, 500, "internal");
-		return false;
-	}
+	up->total = total;
 	/* A large upload is hashed and written by a thread of its own while this one decrypts and
 	 * checks (and hashes the chunks of a signed file): two cores instead of one. */
-	if (r->content_length >= PIPE_MIN)
+	if (total >= PIPE_MIN)
 		up->pipe = mcd_blob_pipe_start(r->srv->blobs, up->writer);
-	return true;
+	return up;
 }
+
+bool mcd_ingest_failed(const mcd_ingest *up)
+{
+	return up->fail_status != 0;
+}
+
+struct sink_ctx {
+	mcd_ingest *up;
+	mcd_request *r;
+};
 
 static bool sink(void *ctx, const uint8_t *buf, size_t len)
 {
-	mcd_request *r = ctx;
-	if (r->upload->pipe)
-		return mcd_blob_pipe_write(r->upload->pipe, buf, len);
-	return r->srv->blobs->ops->write(r->upload->writer, buf, len) == MCD_BLOB_OK;
+	struct sink_ctx *sc = ctx;
+	if (sc->up->pipe)
+		return mcd_blob_pipe_write(sc->up->pipe, buf, len);
+	return sc->r->srv->blobs->ops->write(sc->up->writer, buf, len) == MCD_BLOB_OK;
 }
 
 /* API.md §14: each wrap names a user the sender may send to, or the sender. */
-static void check_recipients(mcd_request *r)
+static void check_recipients(mcd_ingest *up, mcd_request *r)
 {
-	struct mcd_upload *up = r->upload;
 	mcd_store *st = r->srv->store;
 	size_t n = mcd_sealed_n_wraps(up->check);
 	up->recipients_checked = true;
 	up->rows = calloc(n, sizeof *up->rows);
 	up->names = calloc(n + 1, sizeof *up->names);
 	if (!up->rows || !up->names) {
-		fail(r, 500, "internal");
+		fail(up, r, 500, "internal");
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
 		mcd_user *u = NULL;
 		mcd_store_status s = st->ops->user_by_enc_fp(st, mcd_sealed_wrap_recipient(up->check, i), &u);
 		if (s == MCD_STORE_NOT_FOUND) {
-			fail(r, 400, "unknown_recipient");
+			fail(up, r, 400, "unknown_recipient");
 			return;
 		}
 		if (s != MCD_STORE_OK) {
-			fail(r, 500, "internal");
+			fail(up, r, 500, "internal");
 			return;
 		}
 		bool allowed = u->id == r->user->id || mcd_may_send(r->user->role, u->role);
@@ -119,65 +132,59 @@ static void check_recipients(mcd_request *r)
 		}
 		mcd_user_free(u);
 		if (!allowed) {
-			fail(r, 403, "forbidden");
+			fail(up, r, 403, "forbidden");
 			return;
 		}
 		if (!up->names[i]) {
-			fail(r, 500, "internal");
+			fail(up, r, 500, "internal");
 			return;
 		}
 	}
 }
 
-bool mcd_upload_data(mcd_request *r, const uint8_t *buf, size_t len)
+bool mcd_ingest_feed(mcd_ingest *up, mcd_request *r, const uint8_t *buf, size_t len)
 {
-	struct mcd_upload *up = r->upload;
-	if (!up)
-		return false;
-	up->received += len;
 	if (up->fail_status)
-		return r->content_length - up->received <= DISCARD_MAX || up->received >= r->content_length;
-	mcd_sealed_result res = mcd_sealed_feed(up->check, buf, len, sink, r);
+		return false;
+	struct sink_ctx sc = {up, r};
+	mcd_sealed_result res = mcd_sealed_feed(up->check, buf, len, sink, &sc);
 	if (res == MCD_SEALED_BAD) {
 		mcd_log(MCD_LOG_INFO, "upload", "refused: %s", mcd_sealed_reason(up->check));
-		fail(r, 400, "bad_container");
+		fail(up, r, 400, "bad_container");
 	} else if (res == MCD_SEALED_SINK) {
-		fail(r, 500, "internal");
+		fail(up, r, 500, "internal");
 	} else if (!up->recipients_checked && mcd_sealed_wraps_done(up->check)) {
-		check_recipients(r);
+		check_recipients(up, r);
 	}
-	if (up->fail_status && r->content_length - up->received > DISCARD_MAX)
-		return false;
-	return true;
+	return !up->fail_status;
 }
 
-void mcd_h_upload(mcd_request *r)
+unsigned mcd_ingest_finish(mcd_ingest *up, mcd_request *r)
 {
-	struct mcd_upload *up = r->upload;
 	mcd_store *st = r->srv->store;
 	if (!up->fail_status && mcd_sealed_finish(up->check) != MCD_SEALED_OK) {
 		mcd_log(MCD_LOG_INFO, "upload", "refused: %s", mcd_sealed_reason(up->check));
-		fail(r, 400, "bad_container");
+		fail(up, r, 400, "bad_container");
 	}
 	if (!up->fail_status && !up->recipients_checked)
-		check_recipients(r);
+		check_recipients(up, r);
 	if (!up->fail_status && up->pipe) {
 		bool written = mcd_blob_pipe_close(up->pipe, true);
 		up->pipe = NULL;
 		if (!written)
-			fail(r, 500, "internal");
+			fail(up, r, 500, "internal");
 	}
 	if (up->fail_status) {
 		mcd_reply_error(r, up->fail_status, up->fail_code);
-		return;
+		return up->fail_status;
 	}
 	mcd_image im = {0};
 	uint8_t id_bytes[16];
 	uint64_t size = 0;
 	if (!mcd_random(id_bytes, sizeof id_bytes)) {
-		fail(r, 500, "internal");
+		fail(up, r, 500, "internal");
 		mcd_reply_error(r, 500, "internal");
-		return;
+		return 500;
 	}
 	mcd_hex(id_bytes, sizeof id_bytes, im.id);
 	im.sender_id = r->user->id;
@@ -187,7 +194,7 @@ void mcd_h_upload(mcd_request *r)
 	json_t *names = json_array();
 	for (size_t i = 0; names && i < up->n_rows; i++)
 		json_array_append_new(names, json_string(up->names[i]));
-	json_t *detail_obj = json_pack("{s:I, s:O}", "size", (json_int_t)r->content_length, "recipients", names);
+	json_t *detail_obj = json_pack("{s:I, s:O}", "size", (json_int_t)up->total, "recipients", names);
 	char *detail = detail_obj ? json_dumps(detail_obj, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	json_decref(detail_obj);
 	mcd_audit_event ev = mcd_event(r, "upload", im.id, "ok", detail);
@@ -218,7 +225,7 @@ void mcd_h_upload(mcd_request *r)
 	if (s != MCD_STORE_OK) {
 		json_decref(names);
 		mcd_reply_store(r, s == MCD_STORE_CONFLICT ? MCD_STORE_ERROR : s);
-		return;
+		return r->status;
 	}
 	mcd_metrics_add(MCD_M_UPLOADS, 1);
 	mcd_metrics_add(MCD_M_UPLOAD_BYTES, size);
@@ -227,11 +234,11 @@ void mcd_h_upload(mcd_request *r)
 	mcd_reply_json(r, 201,
 	               json_pack("{s:s, s:I, s:s, s:o}", "id", im.id, "size", (json_int_t)size, "sha256", sha,
 	                         "recipients", names ? names : json_array()));
+	return r->status;
 }
 
-void mcd_upload_free(mcd_request *r)
+void mcd_ingest_free(mcd_ingest *up, mcd_request *r)
 {
-	struct mcd_upload *up = r->upload;
 	if (!up)
 		return;
 	mcd_blob_pipe_close(up->pipe, false);
@@ -243,6 +250,46 @@ void mcd_upload_free(mcd_request *r)
 	free(up->names);
 	free(up->rows);
 	mcd_sealed_free(up->check);
+	free(up);
+}
+
+/* ---- POST /api/v1/images: the whole file in one body ---- */
+
+bool mcd_upload_begin(mcd_request *r)
+{
+	struct mcd_upload *up = calloc(1, sizeof *up);
+	if (!up) {
+		mcd_reply_error(r, 500, "internal");
+		return false;
+	}
+	r->upload = up;
+	return (up->ingest = mcd_ingest_new(r, r->content_length)) != NULL;
+}
+
+bool mcd_upload_data(mcd_request *r, const uint8_t *buf, size_t len)
+{
+	struct mcd_upload *up = r->upload;
+	if (!up || !up->ingest)
+		return false;
+	up->received += len;
+	if (!mcd_ingest_failed(up->ingest))
+		mcd_ingest_feed(up->ingest, r, buf, len);
+	/* A refused upload is read to its end (so the client sees the answer) unless too much is left. */
+	return !mcd_ingest_failed(up->ingest) || r->content_length - up->received <= DISCARD_MAX ||
+	       up->received >= r->content_length;
+}
+
+void mcd_h_upload(mcd_request *r)
+{
+	mcd_ingest_finish(r->upload->ingest, r);
+}
+
+void mcd_upload_free(mcd_request *r)
+{
+	struct mcd_upload *up = r->upload;
+	if (!up)
+		return;
+	mcd_ingest_free(up->ingest, r);
 	free(up);
 	r->upload = NULL;
 }

@@ -37,11 +37,12 @@ function loaderDir() {
 const NEW_URL = /new URL\(\s*(['"])([^'"]+)\1\s*,\s*import\.meta\.url\s*\)/g;
 
 /**
- * viewerUrlPlugin(): the esbuild plugin that rewrites the loader's `new URL(…, import.meta.url)`
- * references (see the file comment). A reference it cannot place fails the build, so a new
+ * viewerUrlPlugin({workerFile}): the esbuild plugin that rewrites the loader's `new URL(…,
+ * import.meta.url)` references (see the file comment); `workerFile` is the decode worker's file
+ * name beside the bundle (default `viewer-worker.js`; web/build.mjs passes its hashed name). A reference it cannot place fails the build, so a new
  * loader version that adds one is noticed instead of fetching a missing file at run time.
  */
-export function viewerUrlPlugin() {
+export function viewerUrlPlugin({ workerFile = `${VIEWER_WORKER}.js` } = {}) {
   return {
     name: 'medcrypt-viewer-urls',
     setup(build) {
@@ -51,7 +52,7 @@ export function viewerUrlPlugin() {
         const imports = [];
         const contents = source.replace(NEW_URL, (whole, _quote, spec) => {
           if (spec === './decodeImageFrameWorker.js') {
-            return `new URL(${JSON.stringify(`./${VIEWER_WORKER}.js`)}, import.meta.url)`;
+            return `new URL(${JSON.stringify(`./${workerFile}`)}, import.meta.url)`;
           }
           if (spec.startsWith('@cornerstonejs/codec-') && /wasm$/.test(spec)) {
             const name = `__medcryptWasm${imports.length}`;
@@ -78,6 +79,16 @@ export function viewerUrlPlugin() {
       build.onLoad({ filter: /^xmlbuilder2$/, namespace: 'medcrypt-viewer-stub' }, () => ({
         contents: "export function create() { throw new Error('VTK XML files are not supported by the viewer'); }",
         loader: 'js',
+      }));
+      // dcmjs inlines ndarray, which compiles its array classes with `new Function` (only for
+      // segmentations, which the viewer never reads). Under the page CSP (no 'unsafe-eval') that
+      // throws an EvalError anyway; here it becomes a function that throws, so the bundle holds
+      // no eval at all (web/test/build.test.js checks every bundle for one).
+      build.onLoad({ filter: /[\\/]dcmjs[\\/]build[\\/]dcmjs\.es\.js$/ }, async (args) => ({
+        contents: `function __medcryptNoEval() { throw new EvalError('code generation is disabled (CSP)'); }\n${
+          (await readFile(args.path, 'utf8')).replace(/\bnew Function\(/g, '__medcryptNoEval(')}`,
+        loader: 'js',
+        resolveDir: dirname(args.path),
       }));
       // The codecs' package exports name the .wasm files without the extension
       // ("@cornerstonejs/codec-charls/decodewasm"); esbuild picks the loader by extension, so

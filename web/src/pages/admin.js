@@ -1,0 +1,417 @@
+/**
+ * admin.js: the administration pages (admin role only; docs/API.md §13 invitations, §16 users,
+ * §17 audit log). Three tabs, each a URL of its own:
+ *
+ *   /admin/users        every account, its role (changed through a confirm dialog) and whether
+ *                       it is disabled (PATCH /api/v1/users/{u}); the admin's own row is
+ *                       read-only, as the server refuses it (409)
+ *   /admin/invitations  a new invitation for a role: the code shown once, as a link to the
+ *                       register page with the code in the fragment (never sent to a server), a
+ *                       QR code of that link (npm `qrcode`, a data: URL image) and a copy button
+ *   /admin/audit        the hash-chained audit log, newest first, in pages (after/limit), under
+ *                       the verification result of /api/v1/audit/verify
+ *
+ * Everyone else sees a plain "not allowed" page (the server refuses them the routes anyway).
+ * GET /api/v1/users lists active accounts only; the disabled ones are found from the audit log's
+ * `disable` records (the latest per account) and read one by one (GET /users/{u} shows a
+ * disabled account to the admin), so the admin can enable them again.
+ */
+import { confirmDialog } from '../app/dialog.js';
+import { h, replaceChildren } from '../app/dom.js';
+import { session } from '../app/session.js';
+import { announce, pageStart } from '../app/shell.js';
+import { groupedFingerprint } from './account.js';
+
+export const ROLES = ['technician', 'doctor', 'patient', 'researcher', 'admin'];
+const TABS = [
+  { path: '/admin/users', label: 'Users' },
+  { path: '/admin/invitations', label: 'Invitations' },
+  { path: '/admin/audit', label: 'Audit log' },
+];
+const ACTION_CLASS = {
+  login_failed: 'text-bg-warning', lockout: 'text-bg-danger', disable: 'text-bg-warning', role_change: 'text-bg-info',
+  register: 'text-bg-success', invite: 'text-bg-primary', key_change: 'text-bg-info', delete: 'text-bg-secondary',
+};
+
+const when = (t) => (t > 0 ? new Date(t * 1000).toLocaleString('en-GB', { dateStyle: 'medium', timeStyle: 'medium' }) : '—');
+const conn = () => session.connection;
+const api = (method, path, options) => conn().request(method, path, options);
+
+/** The "not allowed" page for a signed-in user who is not an admin. */
+function notAllowed(main, user) {
+  pageStart(main, 'Not allowed');
+  main.append(h('div', { class: 'alert alert-warning', role: 'alert', 'data-testid': 'not-allowed' },
+    h('p', { class: 'fw-semibold mb-1' }, 'This page is for administrators only.'),
+    h('p', { class: 'mb-0' }, `You are signed in as ${user.username}, whose role is ${user.role}. `,
+      'If you need to manage users or read the audit log, ask an administrator.')),
+  h('a', { class: 'btn btn-primary', href: '/', dataset: { link: '' } }, 'Back to my start page'));
+}
+
+export async function render(main, { navigate, path }) {
+  const user = session.user;
+  if (!user) {
+    navigate('/login', { replace: true });
+    return;
+  }
+  if (user.role !== 'admin') {
+    notAllowed(main, user);
+    return;
+  }
+  const tab = TABS.find((t) => t.path === path) ?? TABS[0];
+  if (path === '/admin') history.replaceState(null, '', tab.path);
+  pageStart(main, 'Administration');
+  document.title = `${tab.label} · Administration · medcrypt`;
+  const panel = h('section', { id: 'admin-panel', 'aria-labelledby': 'admin-tab-title' });
+  main.append(
+    h('nav', { 'aria-label': 'Administration sections' },
+      h('ul', { class: 'nav nav-tabs mb-4' },
+        TABS.map((t) => h('li', { class: 'nav-item' },
+          h('a', { class: `nav-link${t === tab ? ' active' : ''}`, href: t.path, dataset: { link: '' }, 'aria-current': t === tab ? 'page' : null }, t.label))))),
+    panel);
+  if (tab.path === '/admin/users') await usersPanel(panel, user);
+  else if (tab.path === '/admin/invitations') invitationsPanel(panel);
+  else await auditPanel(panel);
+}
+
+/** A polite live region for the result of an action, and a danger alert for failures. */
+function feedback() {
+  const ok = h('div', { class: 'small text-success-emphasis mb-2', role: 'status', 'aria-live': 'polite', 'data-testid': 'admin-status' });
+  const error = h('div', { class: 'alert alert-danger d-none', role: 'alert' });
+  return {
+    elements: [error, ok],
+    done(text) {
+      error.classList.add('d-none');
+      ok.textContent = text;
+    },
+    failed(text) {
+      ok.textContent = '';
+      error.textContent = text;
+      error.classList.remove('d-none');
+    },
+  };
+}
+
+const reason = (e) => {
+  if (e?.kind === 'unauthenticated') return 'your session ended: sign in again';
+  if (e?.kind === 'conflict') return 'the server refused it (an admin cannot change their own account)';
+  return e?.message ?? 'no answer from the server';
+};
+
+// ---- audit log -------------------------------------------------------------------------------
+
+/** Audit records `after` seq (ascending), at most `limit`: GET /api/v1/audit (NDJSON). */
+async function auditRecords(after, limit) {
+  const { body } = await api('GET', `/api/v1/audit?after=${after}&limit=${limit}`, { as: 'bytes', headers: { Accept: 'application/x-ndjson' }, what: 'audit log' });
+  return new TextDecoder().decode(body).split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
+}
+
+/** Accounts whose latest `disable` audit record disabled them. */
+async function disabledNames() {
+  const latest = new Map();
+  for (let after = 0; ;) {
+    const records = await auditRecords(after, 10000);
+    for (const r of records) if (r.action === 'disable' && r.outcome === 'ok') latest.set(r.object, r.detail?.disabled === true);
+    if (records.length < 10000) break;
+    after = records[records.length - 1].seq;
+  }
+  return [...latest].filter(([, disabled]) => disabled).map(([name]) => name);
+}
+
+// ---- users -------------------------------------------------------------------------------------
+
+async function usersPanel(panel, me) {
+  const fb = feedback();
+  const tbody = h('tbody');
+  const count = h('p', { class: 'text-body-secondary small mb-2' });
+  replaceChildren(panel,
+    h('div', { class: 'd-flex flex-wrap align-items-baseline justify-content-between gap-2' },
+      h('h2', { id: 'admin-tab-title', class: 'h4' }, 'Users'),
+      h('a', { class: 'btn btn-sm btn-primary', href: '/admin/invitations', dataset: { link: '' } }, 'Invite a user')),
+    h('p', { class: 'text-body-secondary' }, 'A role decides what an account may do. Disabling an account ends its sessions at once; enabling it again lets the user sign in with their password.'),
+    ...fb.elements, count,
+    h('div', { class: 'table-responsive' },
+      h('table', { class: 'table table-hover align-middle mc-table', 'aria-describedby': 'admin-tab-title' },
+        h('thead', {}, h('tr', {},
+          h('th', { scope: 'col' }, 'User'), h('th', { scope: 'col' }, 'Role'), h('th', { scope: 'col' }, 'Status'),
+          h('th', { scope: 'col' }, 'Created'), h('th', { scope: 'col', class: 'd-none d-lg-table-cell' }, 'Encryption key'),
+          h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Actions')))),
+        tbody)));
+
+  let users;
+  try {
+    const active = (await api('GET', '/api/v1/users', { what: 'user list' })).body.users ?? [];
+    const names = new Set(active.map((u) => u.username));
+    const disabled = [];
+    for (const name of await disabledNames()) {
+      if (names.has(name)) continue;
+      try {
+        disabled.push({ ...(await api('GET', `/api/v1/users/${encodeURIComponent(name)}`, { what: 'user' })).body, disabled: true });
+      } catch {
+        // gone from the store: nothing to show
+      }
+    }
+    users = [...active.map((u) => ({ ...u, disabled: false })), ...disabled].sort((a, b) => a.username.localeCompare(b.username));
+  } catch (e) {
+    fb.failed(`The user list could not be loaded: ${reason(e)}.`);
+    return;
+  }
+
+  const draw = () => {
+    const off = users.filter((u) => u.disabled).length;
+    count.textContent = `${users.length} account${users.length === 1 ? '' : 's'}${off ? `, ${off} disabled` : ''}.`;
+    replaceChildren(tbody, users.map((u) => userRow(u)));
+  };
+
+  const patch = async (u, change, words) => {
+    try {
+      const { body } = await api('PATCH', `/api/v1/users/${encodeURIComponent(u.username)}`, { json: change, what: 'user change' });
+      Object.assign(u, body, { disabled: Boolean(body.disabled) });
+      draw();
+      fb.done(words);
+      announce(words);
+      return true;
+    } catch (e) {
+      draw();
+      fb.failed(`${u.username} was not changed: ${reason(e)}.`);
+      return false;
+    }
+  };
+
+  function userRow(u) {
+    const self = u.username === me.username;
+    const select = h('select', { class: 'form-select form-select-sm mc-role-select', 'aria-label': `Role of ${u.username}`, disabled: self || u.disabled, 'data-user': u.username },
+      ROLES.map((r) => h('option', { value: r, selected: r === u.role }, r)));
+    select.addEventListener('change', async () => {
+      const to = select.value;
+      const ok = await confirmDialog({
+        title: `Change the role of ${u.username}?`,
+        body: [h('p', {}, `${u.display_name || u.username} becomes a ${to} instead of a ${u.role}.`),
+          h('p', { class: 'mb-0 small text-body-secondary' }, 'What they may do changes at their next request. Images already shared with them stay shared.')],
+        confirm: `Make ${to}`,
+      });
+      if (!ok) {
+        select.value = u.role;
+        select.focus();
+        return;
+      }
+      const from = u.role;
+      await patch(u, { role: to }, `${u.username} is now a ${to} (was ${from}).`);
+      tbody.querySelector(`select[data-user="${CSS.escape(u.username)}"]`)?.focus();
+    });
+    const toggle = self ? h('span', { class: 'small text-body-secondary' }, 'your account')
+      : h('button', { type: 'button', class: `btn btn-sm ${u.disabled ? 'btn-success' : 'btn-danger'}`, 'data-user': u.username,
+        'aria-label': `${u.disabled ? 'Enable' : 'Disable'} ${u.username}`, on: { click: async () => {
+          const disabling = !u.disabled;
+          const ok = await confirmDialog({
+            title: `${disabling ? 'Disable' : 'Enable'} ${u.username}?`,
+            body: disabling
+              ? `${u.display_name || u.username} is signed out everywhere at once and cannot sign in until enabled again. Their images and keys are kept.`
+              : `${u.display_name || u.username} can sign in again with their password.`,
+            confirm: disabling ? 'Disable account' : 'Enable account',
+            danger: disabling,
+          });
+          if (!ok) return;
+          await patch(u, { disabled: disabling }, `${u.username} is ${disabling ? 'disabled' : 'enabled again'}.`);
+          tbody.querySelector(`button[data-user="${CSS.escape(u.username)}"]`)?.focus();
+        } } }, u.disabled ? 'Enable' : 'Disable');
+    return h('tr', { class: u.disabled ? 'mc-disabled-row' : null, dataset: { user: u.username } },
+      h('td', {}, h('div', { class: 'fw-semibold' }, u.username, self && h('span', { class: 'badge text-bg-secondary ms-2' }, 'you')),
+        h('div', { class: 'small text-body-secondary' }, u.display_name && u.display_name !== u.username ? u.display_name : '')),
+      h('td', {}, select),
+      h('td', {}, u.disabled ? h('span', { class: 'badge text-bg-danger' }, 'Disabled') : h('span', { class: 'badge text-bg-success' }, 'Active')),
+      h('td', { class: 'small text-nowrap' }, when(u.created)),
+      h('td', { class: 'd-none d-lg-table-cell' }, h('code', { class: 'small mc-fingerprint', title: groupedFingerprint(u.enc_fingerprint) }, `${groupedFingerprint(u.enc_fingerprint).slice(0, 19)} …`)),
+      h('td', { class: 'text-end' }, toggle));
+  }
+  draw();
+}
+
+// ---- invitations ------------------------------------------------------------------------------
+
+const VALIDITY = [
+  { seconds: 86400, label: '1 day' },
+  { seconds: 7 * 86400, label: '7 days' },
+  { seconds: 30 * 86400, label: '30 days' },
+];
+
+function invitationsPanel(panel) {
+  const fb = feedback();
+  const role = h('select', { id: 'inv-role', class: 'form-select' }, ROLES.map((r) => h('option', { value: r, selected: r === 'doctor' }, r)));
+  const validity = h('select', { id: 'inv-validity', class: 'form-select' }, VALIDITY.map((v) => h('option', { value: String(v.seconds), selected: v.seconds === 7 * 86400 }, v.label)));
+  const submit = h('button', { type: 'submit', class: 'btn btn-primary' }, 'Create invitation');
+  const result = h('div', { class: 'mt-4' });
+  const madeBody = h('tbody');
+  const made = h('div', { class: 'mt-4 d-none' },
+    h('h3', { class: 'h6' }, 'Made on this page'),
+    h('table', { class: 'table table-sm mc-table' },
+      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Role'), h('th', { scope: 'col' }, 'Made'), h('th', { scope: 'col' }, 'Valid until'))), madeBody));
+  const form = h('form', { class: 'row g-3 align-items-end', 'aria-label': 'New invitation' },
+    h('div', { class: 'col-sm-5 col-md-4' }, h('label', { for: 'inv-role', class: 'form-label' }, 'Role of the new account'), role),
+    h('div', { class: 'col-sm-4 col-md-3' }, h('label', { for: 'inv-validity', class: 'form-label' }, 'Valid for'), validity),
+    h('div', { class: 'col-sm-3 col-md-auto' }, submit));
+
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    submit.disabled = true;
+    try {
+      const { body } = await api('POST', '/api/v1/invitations', { json: { role: role.value, expires_in: Number(validity.value) }, expect: [201], what: 'invitation' });
+      await showInvitation(result, body);
+      madeBody.prepend(h('tr', {}, h('td', {}, body.role), h('td', {}, when(Math.floor(Date.now() / 1000))), h('td', {}, when(body.expires))));
+      made.classList.remove('d-none');
+      fb.done(`Invitation for a ${body.role} created. Give the link to the person it is for.`);
+    } catch (e) {
+      fb.failed(`No invitation was made: ${reason(e)}.`);
+    } finally {
+      submit.disabled = false;
+    }
+  });
+
+  replaceChildren(panel,
+    h('h2', { id: 'admin-tab-title', class: 'h4' }, 'Invitations'),
+    h('p', { class: 'text-body-secondary' },
+      'An invitation lets one person create an account with the role you choose. It works once and expires. ',
+      'The code is shown only right after you make it; the server keeps only a hash of it.'),
+    ...fb.elements,
+    h('div', { class: 'card card-body' }, form),
+    result, made);
+}
+
+/** The new invitation: link (code in the fragment), QR code, copy button, the code in groups. */
+async function showInvitation(result, { code, role, expires }) {
+  const link = `${location.origin}/register#code=${code}`;
+  const { default: QRCode } = await import('qrcode');
+  const qr = await QRCode.toDataURL(link, { errorCorrectionLevel: 'M', margin: 2, width: 220, color: { dark: '#000000', light: '#ffffff' } });
+  const linkInput = h('input', { id: 'inv-link', class: 'form-control font-monospace', readonly: true, value: link, 'aria-describedby': 'inv-link-hint' });
+  const copied = h('span', { class: 'small text-success-emphasis ms-2', 'aria-live': 'polite' });
+  const copy = h('button', { type: 'button', class: 'btn btn-secondary', on: { click: async () => {
+    try {
+      await navigator.clipboard.writeText(link);
+      copied.textContent = 'Copied.';
+    } catch {
+      linkInput.focus();
+      linkInput.select();
+      copied.textContent = 'Select the link and copy it (Ctrl+C).';
+    }
+  } } }, 'Copy link');
+  replaceChildren(result,
+    h('div', { class: 'card border-success', 'data-testid': 'invitation' },
+      h('div', { class: 'card-header d-flex justify-content-between flex-wrap gap-2' },
+        h('h3', { class: 'h5 mb-0' }, `Invitation for a ${role}`),
+        h('span', { class: 'small text-body-secondary' }, `valid until ${when(expires)}`)),
+      h('div', { class: 'card-body row g-4' },
+        h('div', { class: 'col-md-8' },
+          h('div', { class: 'alert alert-warning py-2 small' }, h('strong', {}, 'Shown only now. '), 'Copy the link or let them scan the QR code before you leave this page.'),
+          h('label', { for: 'inv-link', class: 'form-label' }, 'Registration link'),
+          h('div', { class: 'input-group' }, linkInput, copy),
+          h('div', { id: 'inv-link-hint', class: 'form-text' },
+            'The code is after the "#": browsers never send that part to a server, so it stays out of every log. ', copied),
+          h('p', { class: 'mt-3 mb-1 small text-body-secondary' }, 'Or read out the code:'),
+          h('p', { class: 'mc-recovery-code mb-0', 'data-testid': 'invitation-code' }, code.replace(/(.{4})(?!$)/g, '$1-'))),
+        h('div', { class: 'col-md-4 text-center' },
+          h('img', { src: qr, class: 'mc-qr img-fluid rounded', width: '220', height: '220', alt: `QR code of the registration link for a ${role}` })))));
+  announce(`Invitation for a ${role} created.`);
+  linkInput.focus();
+  linkInput.select();
+}
+
+// ---- audit log -----------------------------------------------------------------------------------
+
+async function auditPanel(panel) {
+  const fb = feedback();
+  const banner = h('div', { 'data-testid': 'audit-verify', 'aria-live': 'polite' });
+  const size = h('select', { id: 'audit-size', class: 'form-select form-select-sm w-auto' }, [10, 25, 50, 100].map((n) => h('option', { value: String(n), selected: n === 25 }, String(n))));
+  const newer = h('button', { type: 'button', class: 'btn btn-sm btn-outline-light' }, '← Newer');
+  const older = h('button', { type: 'button', class: 'btn btn-sm btn-outline-light' }, 'Older →');
+  const range = h('span', { class: 'small text-body-secondary', 'aria-live': 'polite', 'data-testid': 'audit-range' });
+  const tbody = h('tbody');
+  const recheck = h('button', { type: 'button', class: 'btn btn-sm btn-outline-light' }, 'Verify again');
+  replaceChildren(panel,
+    h('div', { class: 'd-flex flex-wrap align-items-baseline justify-content-between gap-2' },
+      h('h2', { id: 'admin-tab-title', class: 'h4' }, 'Audit log'), recheck),
+    banner, ...fb.elements,
+    h('div', { class: 'd-flex flex-wrap align-items-center gap-2 my-3' },
+      h('label', { for: 'audit-size', class: 'small' }, 'Records per page'), size, newer, older, range),
+    h('div', { class: 'table-responsive' },
+      h('table', { class: 'table table-sm table-hover align-middle mc-table mc-audit' },
+        h('caption', { class: 'visually-hidden' }, 'Audit records, newest first'),
+        h('thead', {}, h('tr', {},
+          ['#', 'Time', 'Actor', 'Action', 'Object', 'Outcome', 'Address', 'Details'].map((t) => h('th', { scope: 'col' }, t)))),
+        tbody)));
+
+  let total = 0; // the highest seq: records are 1..total
+  let firstBad = 0;
+  let page = 0; // 0: the newest
+
+  const verify = async () => {
+    replaceChildren(banner, h('div', { class: 'alert alert-secondary' }, 'Verifying the audit chain…'));
+    const { body: v } = await api('GET', '/api/v1/audit/verify', { what: 'audit verification' });
+    const checked = new Date().toLocaleTimeString('en-GB');
+    if (v.ok) {
+      firstBad = 0;
+      total = v.records;
+      replaceChildren(banner, h('div', { class: 'alert alert-success d-flex align-items-center gap-3 mc-verify', role: 'status' },
+        h('span', { class: 'mc-verify-mark', 'aria-hidden': 'true' }, '✓'),
+        h('div', {},
+          h('div', { class: 'h5 mb-1' }, 'Verified chain'),
+          h('div', { class: 'small' }, `All ${v.records} records are intact and in order; ${v.checkpoints ? `${v.checkpoints} signed checkpoint${v.checkpoints === 1 ? '' : 's'} match` : 'no signed checkpoint yet (the server signs one every 64 records and at shutdown)'}. Checked at ${checked}.`))));
+    } else {
+      firstBad = v.first_bad;
+      const all = await auditRecords(0, 10000); // no count from a broken chain: read it
+      total = all.length ? all[all.length - 1].seq : 0;
+      replaceChildren(banner, h('div', { class: 'alert alert-danger d-flex align-items-center gap-3 mc-verify', role: 'alert' },
+        h('span', { class: 'mc-verify-mark', 'aria-hidden': 'true' }, '✗'),
+        h('div', {},
+          h('div', { class: 'h5 mb-1' }, `Broken at seq ${v.first_bad}`),
+          h('div', { class: 'small' }, `The audit chain does not verify from record ${v.first_bad} on (${v.reason}): it was altered or cut. `,
+            'Keep the server as it is and tell your security officer. Checked at ', checked, '.'))));
+    }
+  };
+
+  const show = async () => {
+    const n = Number(size.value);
+    const hi = total - page * n; // the newest seq of this page
+    const lo = Math.max(0, hi - n);
+    const records = hi > 0 ? await auditRecords(lo, hi - lo) : [];
+    records.sort((a, b) => b.seq - a.seq);
+    replaceChildren(tbody, records.length ? records.map(auditRow) : h('tr', {}, h('td', { colspan: '8', class: 'text-body-secondary' }, 'No records.')));
+    range.textContent = total ? `Records ${lo + 1}–${hi} of ${total}, newest first` : 'No records yet';
+    newer.disabled = page === 0;
+    older.disabled = lo === 0;
+  };
+
+  const auditRow = (r) => h('tr', { class: firstBad && r.seq >= firstBad ? 'table-danger' : null, dataset: { seq: String(r.seq), action: r.action } },
+    h('td', { class: 'text-body-secondary small' }, String(r.seq)),
+    h('td', { class: 'small text-nowrap' }, when(r.time)),
+    h('td', {}, r.actor || h('span', { class: 'text-body-secondary' }, '—')),
+    h('td', {}, h('span', { class: `badge ${ACTION_CLASS[r.action] ?? 'text-bg-secondary'}` }, r.action)),
+    h('td', {}, r.object || '—'),
+    h('td', {}, r.outcome === 'ok' ? h('span', { class: 'text-success-emphasis' }, 'ok') : h('span', { class: 'text-warning-emphasis' }, r.outcome)),
+    h('td', { class: 'small text-body-secondary' }, r.address || '—'),
+    h('td', { class: 'small mc-detail' }, detailText(r.detail)));
+
+  const run = async (fn) => {
+    try {
+      await fn();
+    } catch (e) {
+      fb.failed(`The audit log could not be read: ${reason(e)}.`);
+    }
+  };
+  newer.addEventListener('click', () => run(async () => { page = Math.max(0, page - 1); await show(); }));
+  older.addEventListener('click', () => run(async () => { page += 1; await show(); }));
+  size.addEventListener('change', () => run(async () => { page = 0; await show(); }));
+  recheck.addEventListener('click', () => run(async () => { await verify(); page = 0; await show(); }));
+  await run(async () => {
+    await verify();
+    await show();
+  });
+}
+
+/** An audit record's detail object as short "key: value" text (fingerprints shortened). */
+function detailText(detail) {
+  if (!detail || typeof detail !== 'object') return '';
+  return Object.entries(detail).map(([k, v]) => {
+    let s = typeof v === 'string' ? v : JSON.stringify(v);
+    if (/^[0-9a-f]{64}$/i.test(s)) s = `${s.slice(0, 16)}…`;
+    return `${k}: ${s}`;
+  }).join(', ');
+}

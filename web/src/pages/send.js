@@ -1,0 +1,535 @@
+/**
+ * send.js: the send page (technician, doctor; PRODUCT.md flow 1). Files come from a drop (files
+ * or whole folders, through DataTransferItem entries), the file picker or the folder picker. The
+ * Web Worker (src/worker/send.js) checks each one by its bytes, reads its metadata as `medcrypt
+ * meta` does and makes the optional pixelated preview; the page shows them for confirmation.
+ * Recipients come from the directory (GET /api/v1/users) with their roles and key fingerprints,
+ * checked here against the keys; the sender's own key is always added, as the CLI does. On
+ * "Send", the worker seals each file in turn (ChaCha20-Poly1305 or AES-256-GCM, signed with the
+ * sender's non-extractable key) and uploads it with tus, while this page shows the progress,
+ * speed and time left. The page never parses a file and never sends a byte of plaintext.
+ */
+import { publicKeyFromPem } from '../account/index.js';
+import { fingerprint, toHex } from '../container/index.js';
+import { h, replaceChildren } from '../app/dom.js';
+import { session } from '../app/session.js';
+import { announce, pageStart } from '../app/shell.js';
+import { inspect, upload } from '../send/client.js';
+
+/** Who a sender may send to (docs/API.md §14). */
+const MAY_SEND_TO = { technician: ['doctor', 'patient'], doctor: ['doctor', 'patient', 'researcher'] };
+const ROLE_ORDER = { doctor: 0, patient: 1, researcher: 2 };
+const KIND_LABEL = { dicom: 'DICOM', png: 'PNG', jpeg: 'JPEG' };
+
+export function formatBytes(n) {
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let u = -1;
+  do {
+    v /= 1024;
+    u++;
+  } while (v >= 1024 && u < units.length - 1);
+  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[u]}`;
+}
+
+function formatDuration(s) {
+  if (!Number.isFinite(s)) return '…';
+  if (s < 1) return 'under a second';
+  if (s < 90) return `${Math.round(s)} s`;
+  if (s < 5400) return `${Math.round(s / 60)} min`;
+  return `${(s / 3600).toFixed(1)} h`;
+}
+
+/** "20240131" → "2024-01-31" for display; anything else as it is. */
+const showDate = (d) => (/^\d{8}$/.test(d ?? '') ? `${d.slice(0, 4)}-${d.slice(4, 6)}-${d.slice(6)}` : d);
+
+/** The attributes shown for confirmation, by type: [label, value] pairs. */
+function summary(kind, m) {
+  if (kind === 'dicom') {
+    return [
+      ['Patient', m.PatientName?.replace(/\^+/g, ' ').trim()],
+      ['Patient ID', m.PatientID],
+      ['Study date', showDate(m.StudyDate)],
+      ['Modality', m.Modality],
+      ['Study', m.StudyDescription],
+      ['Size', m.Rows && m.Columns ? `${m.Columns} × ${m.Rows}` : null],
+      ['Frames', m.NumberOfFrames],
+    ].filter(([, v]) => v !== undefined && v !== null && v !== '');
+  }
+  return [
+    ['Size', `${m.Width} × ${m.Height}`],
+    ['Colour', `${m.ColorType}, ${m.BitDepth}-bit`],
+    ['Date', m.DateTimeOriginal ?? m.CreationTime ?? m.DateTime ?? m.ModificationTime],
+  ].filter(([, v]) => v !== undefined && v !== null && v !== '');
+}
+
+/** Every File under a dropped item (a file, or a folder read recursively). */
+async function filesOfEntry(entry, out) {
+  if (entry.isFile) {
+    out.push(await new Promise((res, rej) => entry.file(res, rej)));
+  } else if (entry.isDirectory) {
+    const reader = entry.createReader();
+    for (;;) {
+      const batch = await new Promise((res, rej) => reader.readEntries(res, rej));
+      if (batch.length === 0) break;
+      for (const e of batch) if (!e.name.startsWith('.')) await filesOfEntry(e, out);
+    }
+  }
+}
+
+async function droppedFiles(dataTransfer) {
+  const entries = [...(dataTransfer.items ?? [])].filter((i) => i.kind === 'file').map((i) => i.webkitGetAsEntry?.() ?? null);
+  if (entries.length && entries.every(Boolean)) {
+    const out = [];
+    for (const e of entries) await filesOfEntry(e, out);
+    return out;
+  }
+  return [...(dataTransfer.files ?? [])];
+}
+
+let guarded = false;
+/** A file dropped beside the zone must not make the browser open (and show) the image. */
+function guardDrops() {
+  if (guarded) return;
+  guarded = true;
+  const guard = (e) => {
+    if (!(e.target instanceof Element && e.target.closest('.mc-dropzone'))) e.preventDefault();
+  };
+  window.addEventListener('dragover', guard);
+  window.addEventListener('drop', guard);
+}
+
+export async function render(main, { navigate }) {
+  if (!session.user) {
+    navigate('/login', { replace: true });
+    return;
+  }
+  pageStart(main, 'Send images');
+  const me = session.user;
+  const allowed = MAY_SEND_TO[me.role];
+  if (!allowed) {
+    main.append(h('div', { class: 'alert alert-warning', role: 'note' },
+      'Only technicians and doctors send images. Images shared with you are in your ', h('a', { href: '/inbox', dataset: { link: '' } }, 'inbox'), '.'));
+    return;
+  }
+  if (!session.identity) {
+    main.append(h('div', { class: 'alert alert-info', role: 'note' },
+      'Your keys are locked after a reload: images are sealed and signed in this browser with them. ',
+      h('a', { href: '/login', dataset: { link: '' } }, 'Sign in again'), ' to send.'));
+    return;
+  }
+  const identity = session.identity;
+  const conn = session.connection;
+
+  /* ---- state ---- */
+  const items = []; // {id, file, status, kind, metadata, preview, note, error, row, ...}
+  let itemId = 0;
+  let sending = false;
+  let limits = { maxUpload: Number.MAX_SAFE_INTEGER, endpoint: new URL('/api/v1/uploads', location.origin).href };
+  const recipients = new Map(); // username -> {user, spki, checkbox}
+
+  /* ---- elements ---- */
+  const live = h('div', { id: 'send-live', class: 'visually-hidden', role: 'status', 'aria-live': 'polite' });
+  const say = (text) => {
+    live.textContent = text;
+    announce(text);
+  };
+  const fileInput = h('input', { id: 'send-files', type: 'file', multiple: true, class: 'visually-hidden', tabindex: '-1', 'aria-hidden': 'true',
+    'aria-label': 'Choose files' });
+  const folderInput = h('input', { id: 'send-folder', type: 'file', multiple: true, webkitdirectory: true, class: 'visually-hidden', tabindex: '-1', 'aria-hidden': 'true', 'aria-label': 'Choose a folder' });
+  const pickFiles = h('button', { type: 'button', class: 'btn btn-primary', on: { click: () => fileInput.click() } }, 'Choose files…');
+  const pickFolder = h('button', { type: 'button', class: 'btn btn-outline-light', on: { click: () => folderInput.click() } }, 'Choose a folder…');
+  const drop = h('div', { id: 'send-drop', class: 'mc-dropzone rounded-3 p-3 text-center', role: 'group', 'aria-labelledby': 'send-drop-title', 'aria-describedby': 'send-drop-hint' },
+    h('div', { class: 'mc-dropzone-icon mb-2', 'aria-hidden': 'true' }, '⇪'),
+    h('p', { id: 'send-drop-title', class: 'fs-5 mb-1' }, 'Drop images or a folder here'),
+    h('p', { id: 'send-drop-hint', class: 'text-body-secondary small mb-3' },
+      'DICOM, PNG or JPEG, recognised by their content (not their name). Each file is sealed in this browser before it leaves it.'),
+    h('div', { class: 'd-flex gap-2 justify-content-center flex-wrap' }, pickFiles, pickFolder),
+    fileInput, folderInput);
+  const queue = h('ul', { id: 'send-queue', class: 'list-group mc-send-queue', 'aria-label': 'Files to send' });
+  const emptyQueue = h('p', { class: 'text-body-secondary small mt-3 mb-0' }, 'No files yet.');
+  const clearButton = h('button', { type: 'button', class: 'btn btn-link btn-sm p-0', on: { click: () => clearDone() } }, 'Clear sent and refused files');
+
+  const filter = h('input', { id: 'send-recipient-filter', type: 'search', class: 'form-control form-control-sm mb-2', placeholder: 'Filter by name, user name or role', autocomplete: 'off' });
+  const recipientList = h('div', { id: 'send-recipients', class: 'mc-recipients list-group list-group-flush' },
+    h('p', { class: 'text-body-secondary small p-2 mb-0' }, 'Loading the directory…'));
+  const cipherChacha = h('input', { class: 'form-check-input', type: 'radio', name: 'send-cipher', id: 'send-cipher-chacha', value: 'chacha20', checked: true });
+  const cipherAes = h('input', { class: 'form-check-input', type: 'radio', name: 'send-cipher', id: 'send-cipher-aes', value: 'aes' });
+  const previewBox = h('input', { class: 'form-check-input', type: 'checkbox', id: 'send-preview', checked: true, 'aria-describedby': 'send-preview-hint' });
+  const sendButton = h('button', { type: 'submit', id: 'send-submit', class: 'btn btn-success btn-lg w-100', disabled: true }, 'Seal and send');
+  const sendHint = h('p', { id: 'send-summary', class: 'small text-body-secondary mt-2 mb-0' });
+  const formError = h('div', { class: 'alert alert-danger d-none mt-3 mb-0', role: 'alert', id: 'send-error' });
+
+  const form = h('form', { class: 'row g-4', novalidate: true, 'aria-label': 'Send images' },
+    h('div', { class: 'col-lg-7' },
+      h('section', { class: 'card shadow-sm', 'aria-labelledby': 'send-images-title' },
+        h('div', { class: 'card-header d-flex align-items-center justify-content-between' },
+          h('h2', { id: 'send-images-title', class: 'h5 mb-0' }, h('span', { class: 'badge rounded-pill text-bg-primary me-2' }, '1'), 'Images'),
+          clearButton),
+        h('div', { class: 'card-body' }, drop, emptyQueue, queue))),
+    h('div', { class: 'col-lg-5' },
+      h('section', { class: 'card shadow-sm mb-4', 'aria-labelledby': 'send-recipients-title' },
+        h('div', { class: 'card-header' },
+          h('h2', { id: 'send-recipients-title', class: 'h5 mb-0' }, h('span', { class: 'badge rounded-pill text-bg-primary me-2' }, '2'), 'Recipients')),
+        h('div', { class: 'card-body' },
+          h('label', { for: 'send-recipient-filter', class: 'visually-hidden' }, 'Filter recipients'),
+          filter,
+          h('fieldset', {},
+            h('legend', { class: 'visually-hidden' }, 'Send to'),
+            recipientList),
+          h('p', { class: 'small text-body-secondary mt-2 mb-0' },
+            'You (', me.display_name || me.username, ') are always added, so you can open what you send. ',
+            'Compare a fingerprint with its owner when in doubt.'))),
+      h('section', { class: 'card shadow-sm mb-4', 'aria-labelledby': 'send-options-title' },
+        h('div', { class: 'card-header' },
+          h('h2', { id: 'send-options-title', class: 'h5 mb-0' }, h('span', { class: 'badge rounded-pill text-bg-primary me-2' }, '3'), 'Options')),
+        h('div', { class: 'card-body' },
+          h('fieldset', { class: 'mb-3' },
+            h('legend', { class: 'form-label fs-6' }, 'Cipher'),
+            h('div', { class: 'form-check' }, cipherChacha,
+              h('label', { class: 'form-check-label', for: 'send-cipher-chacha' }, 'ChaCha20-Poly1305 ', h('span', { class: 'badge text-bg-secondary' }, 'fast'))),
+            h('div', { class: 'form-check' }, cipherAes,
+              h('label', { class: 'form-check-label', for: 'send-cipher-aes' }, 'AES-256-GCM'))),
+          h('div', { class: 'form-check mb-3' }, previewBox,
+            h('label', { class: 'form-check-label', for: 'send-preview' }, 'Add a pixelated preview'),
+            h('div', { id: 'send-preview-hint', class: 'form-text' },
+              'Coarse blocks, so no text stays legible; encrypted like the image. Not made for DICOM in the browser.')),
+          h('p', { class: 'small text-body-secondary mb-0' },
+            'To hide regions of an image (burned-in names, for instance), seal it with the command-line tool: ',
+            h('code', {}, 'medcrypt redact'), '.'))),
+      sendButton, sendHint, formError),
+    live);
+  main.append(form);
+
+  /* ---- recipients ---- */
+  async function loadRecipients() {
+    try {
+      const { body } = await conn.request('GET', '/api/v1/users');
+      const users = (body?.users ?? []).filter((u) => allowed.includes(u.role) && u.username !== me.username);
+      users.sort((a, b) => (ROLE_ORDER[a.role] - ROLE_ORDER[b.role]) || (a.display_name || a.username).localeCompare(b.display_name || b.username));
+      const rows = [];
+      for (const u of users) {
+        let spki;
+        try {
+          spki = publicKeyFromPem(u.enc_public_key, 'enc_public_key');
+          if (toHex(await fingerprint(spki)) !== String(u.enc_fingerprint).toLowerCase()) throw new Error('mismatch');
+        } catch {
+          continue; // a key that does not match its fingerprint is never offered
+        }
+        const cid = `send-to-${u.username}`;
+        const box = h('input', { class: 'form-check-input mt-1', type: 'checkbox', id: cid, value: u.username, 'aria-describedby': `${cid}-fp` });
+        box.addEventListener('change', update);
+        const fp = String(u.enc_fingerprint).toLowerCase().match(/.{1,4}/g).join(' ');
+        const row = h('div', { class: 'list-group-item mc-recipient d-flex gap-2', dataset: { search: `${u.display_name} ${u.username} ${u.role}`.toLowerCase() } },
+          box,
+          h('label', { class: 'form-check-label flex-grow-1', for: cid },
+            h('span', { class: 'fw-semibold' }, u.display_name || u.username), ' ',
+            h('span', { class: `badge mc-role-${u.role}` }, u.role), ' ',
+            h('span', { class: 'small text-body-secondary' }, u.username),
+            h('span', { id: `${cid}-fp`, class: 'mc-fingerprint d-block text-body-secondary', title: 'Encryption key fingerprint (SHA-256)' },
+              h('span', { class: 'visually-hidden' }, 'Key fingerprint '), fp)));
+        recipients.set(u.username, { user: u, spki, box, row });
+        rows.push(row);
+      }
+      replaceChildren(recipientList, rows.length ? rows : h('p', { class: 'text-body-secondary small p-2 mb-0' }, `No ${allowed.join(' or ')} accounts in the directory yet.`));
+    } catch (e) {
+      replaceChildren(recipientList, h('p', { class: 'text-danger small p-2 mb-0', role: 'alert' }, `The directory could not be loaded: ${e?.message ?? e}`));
+    }
+    update();
+  }
+  filter.addEventListener('input', () => {
+    const q = filter.value.trim().toLowerCase();
+    for (const { row } of recipients.values()) row.classList.toggle('d-none', q !== '' && !row.dataset.search.includes(q));
+  });
+
+  async function loadLimits() {
+    try {
+      const res = await conn.request('OPTIONS', '/api/v1/uploads', { expect: [200, 204, 404], as: 'none', csrf: false });
+      if (res.status === 404) limits = { maxUpload: 64 * 1024 * 1024, endpoint: null };
+      else {
+        const max = Number.parseInt(res.headers.get('Tus-Max-Size') ?? '', 10);
+        if (Number.isSafeInteger(max) && max > 0) limits.maxUpload = max;
+      }
+    } catch {
+      // no answer: the upload itself will say so
+    }
+  }
+
+  /* ---- the queue ---- */
+  function selected() {
+    return [...recipients.values()].filter((r) => r.box.checked);
+  }
+
+  function update() {
+    const ready = items.filter((i) => i.status === 'ready');
+    const chosen = selected();
+    sendButton.disabled = sending || ready.length === 0 || chosen.length === 0;
+    emptyQueue.classList.toggle('d-none', items.length > 0);
+    clearButton.classList.toggle('d-none', !items.some((i) => ['sent', 'invalid', 'failed'].includes(i.status)));
+    const names = chosen.map((r) => r.user.display_name || r.user.username);
+    sendHint.textContent = sending
+      ? 'Sending… keep this page open.'
+      : `${ready.length} file${ready.length === 1 ? '' : 's'} ready` +
+        (names.length ? ` for ${names.join(', ')}.` : '. Pick at least one recipient.');
+  }
+
+  function addFiles(files) {
+    for (const file of files) {
+      const item = { id: ++itemId, file, status: 'checking' };
+      items.push(item);
+      drawItem(item);
+      queue.append(item.row);
+      check(item);
+    }
+    update();
+    if (files.length) say(`${files.length} file${files.length === 1 ? '' : 's'} added; checking them.`);
+  }
+
+  async function check(item) {
+    const { file } = item;
+    const minSealed = file.size + Math.max(1, Math.ceil(file.size / 65536)) * 16;
+    if (file.size === 0) {
+      setInvalid(item, 'The file is empty (0 bytes).');
+      return;
+    }
+    if (minSealed > limits.maxUpload) {
+      setInvalid(item, `Too large: ${formatBytes(file.size)}; the server accepts at most ${formatBytes(limits.maxUpload)} (sealed).`);
+      return;
+    }
+    try {
+      const r = await inspect(file, { preview: true });
+      if (item.status !== 'checking') return; // removed meanwhile
+      Object.assign(item, { status: 'ready', kind: r.kind, metadata: r.metadata, preview: r.preview, note: r.note });
+    } catch (e) {
+      if (item.status !== 'checking') return;
+      setInvalid(item, e?.message ?? String(e));
+      return;
+    }
+    drawItem(item);
+    update();
+  }
+
+  function setInvalid(item, message) {
+    item.status = 'invalid';
+    item.error = message;
+    drawItem(item);
+    update();
+    say(`${item.file.name}: ${message}`);
+  }
+
+  function removeItem(item) {
+    item.cancel?.();
+    item.status = 'removed';
+    forget(item);
+    item.row.remove();
+    items.splice(items.indexOf(item), 1);
+    update();
+    say(`${item.file.name} removed.`);
+    (queue.querySelector('button') ?? pickFiles).focus();
+  }
+
+  /** Drops what the item holds of the image (metadata, preview, its blob: URL). */
+  function forget(item) {
+    if (item.previewUrl) URL.revokeObjectURL(item.previewUrl);
+    item.previewUrl = null;
+    item.metadata = null;
+    item.preview = null;
+  }
+
+  function clearDone() {
+    for (const item of [...items]) {
+      if (['sent', 'invalid', 'failed'].includes(item.status)) {
+        forget(item);
+        item.row.remove();
+        items.splice(items.indexOf(item), 1);
+      }
+    }
+    update();
+    pickFiles.focus();
+  }
+
+  function drawItem(item) {
+    const { file } = item;
+    const row = item.row ?? h('li', { class: 'list-group-item mc-send-item' });
+    item.row = row;
+    row.dataset.status = item.status;
+    const statusBadge = {
+      checking: ['text-bg-secondary', 'Checking…'],
+      ready: ['text-bg-info', 'Ready'],
+      invalid: ['text-bg-danger', 'Refused'],
+      sending: ['text-bg-primary', 'Sending'],
+      sent: ['text-bg-success', 'Sent'],
+      failed: ['text-bg-danger', 'Failed'],
+    }[item.status];
+    const removable = item.status !== 'sending' && item.status !== 'sent';
+    const title = h('div', { class: 'd-flex align-items-center gap-2 flex-wrap' },
+      h('span', { class: 'fw-semibold text-break mc-file-name' }, file.name || 'unnamed'),
+      item.kind && h('span', { class: 'badge text-bg-dark border' }, KIND_LABEL[item.kind]),
+      h('span', { class: 'small text-body-secondary' }, formatBytes(file.size)),
+      h('span', { class: `badge ms-auto ${statusBadge[0]}` }, statusBadge[1]),
+      removable && h('button', { type: 'button', class: 'btn-close btn-close-white', 'aria-label': `Remove ${file.name}`, on: { click: () => removeItem(item) } }),
+      item.status === 'sending' && h('button', { type: 'button', class: 'btn btn-outline-warning btn-sm', on: { click: () => item.cancel?.() } },
+        'Cancel', h('span', { class: 'visually-hidden' }, ` ${file.name}`)));
+    const body = [];
+    if (item.status === 'invalid' || item.status === 'failed') {
+      body.push(h('p', { class: 'mc-item-error text-danger-emphasis small mb-0 mt-1', role: 'alert' }, item.error));
+    }
+    if (item.metadata && item.status !== 'sent') {
+      if (item.preview && !item.previewUrl) item.previewUrl = URL.createObjectURL(new Blob([item.preview], { type: 'image/png' }));
+      body.push(h('div', { class: 'd-flex gap-3 mt-2' },
+        item.previewUrl && h('img', { src: item.previewUrl, class: 'mc-preview rounded border', alt: `Pixelated preview of ${file.name}`, width: 64, height: 64 }),
+        h('dl', { class: 'mc-meta row small mb-0 flex-grow-1' },
+          summary(item.kind, item.metadata).map(([k, v]) => [h('dt', { class: 'col-4 col-sm-3 text-body-secondary fw-normal' }, k), h('dd', { class: 'col-8 col-sm-9 mb-0 text-break' }, String(v))]))));
+      if (item.note) body.push(h('p', { class: 'small text-body-secondary mb-0 mt-1' }, item.note));
+    }
+    if (item.status === 'sending' || item.status === 'sent') {
+      item.bar = h('div', { class: `progress-bar${item.status === 'sending' ? ' progress-bar-striped progress-bar-animated' : ' bg-success'}` });
+      item.progressEl = h('div', { class: 'progress mt-2', role: 'progressbar', 'aria-label': `Upload of ${file.name}`, 'aria-valuemin': '0', 'aria-valuemax': '100', 'aria-valuenow': '0' }, item.bar);
+      item.progressText = h('p', { class: 'small text-body-secondary mb-0 mt-1 mc-progress-text' });
+      body.push(item.progressEl, item.progressText);
+    }
+    replaceChildren(row, title, body);
+    if (item.progress) showProgress(item, item.progress);
+  }
+
+  function showProgress(item, { phase, sent, total }) {
+    item.progress = { phase, sent, total };
+    if (!item.bar) return;
+    const pct = total ? Math.floor((sent / total) * 100) : 0;
+    item.bar.style.width = `${pct}%`; // CSSOM, which the CSP allows (no style attribute in markup)
+    item.progressEl.setAttribute('aria-valuenow', String(pct));
+    if (item.status === 'sent') {
+      item.progressText.textContent = `Sealed and stored · ${formatBytes(total)} · image ${item.image?.id ?? ''}`;
+      return;
+    }
+    if (phase === 'sealing') {
+      item.progressText.textContent = 'Sealing…';
+      return;
+    }
+    const now = performance.now();
+    const t = item.timing ?? (item.timing = { start: now, lastAt: now, lastSent: sent, speed: 0 });
+    const dt = (now - t.lastAt) / 1000;
+    if (dt >= 0.25) {
+      const instant = (sent - t.lastSent) / dt;
+      t.speed = t.speed ? 0.7 * t.speed + 0.3 * instant : instant;
+      t.lastAt = now;
+      t.lastSent = sent;
+    }
+    const speed = t.speed || (sent / Math.max(0.001, (now - t.start) / 1000));
+    const left = speed > 0 ? (total - sent) / speed : Infinity;
+    item.progressText.textContent = `${pct}% · ${formatBytes(sent)} of ${formatBytes(total)} · ${formatBytes(Math.round(speed))}/s · ${formatDuration(left)} left`;
+    const step = Math.floor(pct / 25);
+    if (step > (item.announced ?? 0) && pct < 100) {
+      item.announced = step;
+      say(`${item.file.name}: ${pct}% sent, ${formatDuration(left)} left.`);
+    }
+  }
+
+  /* ---- sending ---- */
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    if (sending) return;
+    formError.classList.add('d-none');
+    const chosen = selected();
+    const ready = items.filter((i) => i.status === 'ready');
+    if (!chosen.length || !ready.length) return;
+    if (!session.identity || session.user?.username !== me.username) {
+      formError.textContent = 'Your session changed: sign in again to send.';
+      formError.classList.remove('d-none');
+      return;
+    }
+    sending = true;
+    update();
+    const keys = [...chosen.map((r) => r.spki), identity.encryption.spki];
+    const cipher = cipherAes.checked ? 'aes' : 'chacha20';
+    const withPreview = previewBox.checked;
+    const names = chosen.map((r) => r.user.display_name || r.user.username).join(', ');
+    let sent = 0;
+    let failed = 0;
+    for (const item of ready) {
+      if (item.status !== 'ready') continue;
+      item.status = 'sending';
+      drawItem(item);
+      say(`Sealing and sending ${item.file.name}.`);
+      const job = upload({
+        file: item.file,
+        metadata: item.metadata,
+        preview: withPreview ? item.preview : null,
+        recipients: keys,
+        signing: identity.signing,
+        cipher,
+        csrf: conn.csrfToken,
+        maxUpload: limits.maxUpload,
+        endpoint: limits.endpoint,
+      }, (p) => showProgress(item, p));
+      item.cancel = job.cancel;
+      try {
+        item.image = await job.done;
+        item.status = 'sent';
+        forget(item);
+        sent++;
+        drawItem(item);
+        showProgress(item, { phase: 'done', sent: item.image.size, total: item.image.size });
+        say(`${item.file.name} sent to ${names}.`);
+      } catch (e) {
+        item.status = 'failed';
+        item.error = e?.message ?? String(e);
+        failed++;
+        drawItem(item);
+        say(`${item.file.name}: ${item.error}`);
+      }
+      item.cancel = null;
+    }
+    sending = false;
+    update();
+    const text = `${sent} sent${failed ? `, ${failed} failed` : ''}.`;
+    sendHint.replaceChildren(text, ' ', h('a', { href: '/inbox', dataset: { link: '' } }, 'Go to the inbox'));
+    say(text);
+  });
+
+  /* ---- input ---- */
+  fileInput.addEventListener('change', () => {
+    addFiles([...fileInput.files]);
+    fileInput.value = '';
+  });
+  folderInput.addEventListener('change', () => {
+    addFiles([...folderInput.files].filter((f) => !f.name.startsWith('.')));
+    folderInput.value = '';
+  });
+  let depth = 0;
+  drop.addEventListener('dragenter', (e) => {
+    e.preventDefault();
+    depth++;
+    drop.classList.add('mc-dropzone-active');
+  });
+  drop.addEventListener('dragover', (e) => {
+    e.preventDefault();
+    if (e.dataTransfer) e.dataTransfer.dropEffect = 'copy';
+  });
+  drop.addEventListener('dragleave', () => {
+    if (--depth <= 0) {
+      depth = 0;
+      drop.classList.remove('mc-dropzone-active');
+    }
+  });
+  drop.addEventListener('drop', async (e) => {
+    e.preventDefault();
+    depth = 0;
+    drop.classList.remove('mc-dropzone-active');
+    if (e.dataTransfer) addFiles(await droppedFiles(e.dataTransfer));
+  });
+  guardDrops();
+
+  update();
+  await Promise.all([loadLimits(), loadRecipients()]);
+  // Leaving the page: an upload in flight is cancelled (and terminated on the server, so nothing
+  // half-sent stays), and what the page held of the images is dropped.
+  return () => {
+    for (const item of items) {
+      item.cancel?.();
+      forget(item);
+    }
+    items.length = 0;
+  };
+}

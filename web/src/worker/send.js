@@ -1,0 +1,255 @@
+/**
+ * send.js (worker): the send page's work off the page's thread (src/pages/send.js talks to it
+ * through src/send/client.js). Two jobs:
+ *
+ *   {type: 'send:inspect', id, file, preview}  → {type: 'send:inspected', id, type, metadata,
+ *       preview (PNG bytes | null), note} or {type: 'send:failed', id, reason, message}
+ *   {type: 'send:upload', id, file, metadata, preview, recipients (SPKI DER list, the sender's
+ *       own among them), signing (the sender's non-extractable signing key, as importIdentity
+ *       made it), cipher, csrf, maxUpload, endpoint}
+ *       → {type: 'send:progress', id, phase, sent, total}… then {type: 'send:done', id, image}
+ *         or {type: 'send:failed', id, reason, message}
+ *   {type: 'send:cancel', id}
+ *
+ * An upload reads File.stream(), seals it chunk by chunk with src/container seal() and hands the
+ * ciphertext to tus-js-client (POST /api/v1/uploads, then PATCHes of at most `chunk` bytes,
+ * docs/API.md §15a) as it is made: the whole sealed file is never held. The sealed size is exact
+ * before the first byte is sent (header + plaintext + 16 bytes a chunk + the signature), since
+ * tus needs Upload-Length. A dropped PATCH is retried from the server's offset (HEAD). Any
+ * failure terminates the upload (DELETE), so nothing half-sent stays on the server. A server
+ * without /api/v1/uploads gets the sealed file in one POST /api/v1/images (small files only).
+ */
+import { Upload } from 'tus-js-client';
+import { seal } from '../container/index.js';
+import { CHUNK_PT, TAG_LEN } from '../container/format.js';
+import { signatureLength } from '../container/signature.js';
+import { InspectError, inspectFile } from '../send/inspect.js';
+import { makePreview } from '../send/preview.js';
+
+/** The largest sealed file sent in one POST when the server has no tus endpoint. */
+const FALLBACK_MAX = 64 * 1024 * 1024;
+
+const running = new Map(); // id -> {cancel()}
+
+/** The exact size of the sealed file whose header is headerLen bytes. */
+export function sealedSize(headerLen, plaintextLen, signing) {
+  const chunks = Math.max(1, Math.ceil(plaintextLen / CHUNK_PT));
+  return headerLen + plaintextLen + chunks * TAG_LEN + (signing ? signatureLength(signing.sigAlg, signing.bits) : 0);
+}
+
+/** The PATCH size: about a sixteenth of the file, 1 to 32 MiB, a power of two. */
+export function patchSize(total) {
+  let size = 1 << 20;
+  while (size < 32 * (1 << 20) && size * 16 < total) size *= 2;
+  return size;
+}
+
+const fail = (id, reason, message) => self.postMessage({ type: 'send:failed', id, reason, message });
+
+async function inspect({ id, file, preview }) {
+  try {
+    const { type, metadata } = await inspectFile(file, file.name);
+    let png = null;
+    let note = null;
+    if (preview && type !== 'dicom') {
+      try {
+        png = await makePreview(file, metadata.Width, metadata.Height);
+      } catch {
+        note = 'No preview: the browser could not decode this image.';
+      }
+    } else if (preview) {
+      note = 'No preview for DICOM: its pixel data is not decoded in the browser. Use `medcrypt seal --preview` for one.';
+    }
+    self.postMessage({ type: 'send:inspected', id, kind: type, metadata, preview: png, note }, png ? [png.buffer] : []);
+  } catch (e) {
+    if (e instanceof InspectError) fail(id, e.reason, e.message);
+    else fail(id, 'unreadable', `The file could not be read: ${e?.message ?? e}`);
+  }
+}
+
+/** The server's words for a refused upload, as a sentence for the page. */
+function refusal(status, body) {
+  const code = body?.error;
+  if (status === 401) return ['session', 'Your session has ended: sign in again, then send.'];
+  if (status === 403 && code === 'csrf') return ['session', 'The page’s session token is stale: reload the page and sign in again.'];
+  if (status === 403) return ['forbidden', 'You may not send to one of these recipients (the server refused their role).'];
+  if (status === 413) return ['too-large', 'The sealed file is larger than the server accepts.'];
+  if (status === 429) return ['busy', 'You have too many unfinished uploads: wait for them or try again tomorrow.'];
+  if (code === 'unknown_recipient') return ['recipient', 'A recipient’s key is no longer current: reload the page to fetch the directory again.'];
+  if (code === 'bad_container') return ['refused', 'The server refused the sealed file (it did not check out).'];
+  return ['server', `The server answered ${status}${code ? ` (${code})` : ''}.`];
+}
+
+async function upload(msg) {
+  const { id, file, metadata, preview, recipients, signing, cipher, csrf, maxUpload, endpoint } = msg;
+  let cancelled = false;
+  let tus = null;
+  let source = null;
+  const cleanup = async () => {
+    try {
+      await source?.cancel();
+    } catch {
+      // the seal stream is gone already
+    }
+    if (tus) await tus.abort(true).catch(() => {}); // DELETE: nothing half-sent stays
+  };
+  running.set(id, {
+    cancel: async () => {
+      cancelled = true;
+      await cleanup();
+      fail(id, 'cancelled', 'Cancelled: nothing was stored.');
+    },
+  });
+  try {
+    self.postMessage({ type: 'send:progress', id, phase: 'sealing', sent: 0, total: file.size });
+    const stream = await seal(file.stream(), { recipients, signer: { signing }, cipher, metadata, preview: preview ?? null });
+    source = stream.getReader();
+    const first = await source.read(); // the header: wraps, core, encrypted metadata and preview
+    const header = first.value;
+    const total = sealedSize(header.length, file.size, signing);
+    if (total > maxUpload) {
+      await cleanup();
+      fail(id, 'too-large', `Too large: sealed it would be ${formatBytes(total)}; the server accepts at most ${formatBytes(maxUpload)}.`);
+      return;
+    }
+    if (cancelled) return;
+    // A reader for tus: the header we already hold, then the rest of the seal stream.
+    let pending = header;
+    const reader = {
+      read: async () => {
+        if (pending) {
+          const value = pending;
+          pending = null;
+          return { done: false, value };
+        }
+        return source.read();
+      },
+      cancel: () => source.cancel(),
+    };
+    if (endpoint === null) {
+      await fallbackPost(id, reader, total, csrf);
+      return;
+    }
+    const result = await new Promise((resolve, reject) => {
+      let last = 0;
+      tus = new Upload(reader, {
+        endpoint,
+        uploadSize: total,
+        chunkSize: patchSize(total),
+        retryDelays: [0, 1000, 3000, 5000],
+        headers: { 'X-CSRF-Token': csrf },
+        metadata: {}, // Upload-Metadata is not encrypted (§15a): nothing about the file goes there
+        storeFingerprintForResuming: false,
+        removeFingerprintOnSuccess: true,
+        onShouldRetry: (err) => {
+          const status = err?.originalResponse?.getStatus?.() ?? 0;
+          return !cancelled && (status === 0 || status === 409 || status === 423 || status >= 500);
+        },
+        onProgress: (sent, all) => {
+          const now = performance.now();
+          if (now - last < 100 && sent < all) return;
+          last = now;
+          self.postMessage({ type: 'send:progress', id, phase: 'uploading', sent, total: all });
+        },
+        onSuccess: ({ lastResponse }) => resolve(lastResponse),
+        onError: reject,
+      });
+      tus.start();
+    });
+    let image = null;
+    try {
+      image = JSON.parse(result.getBody());
+    } catch {
+      image = null;
+    }
+    if (result.getStatus() !== 201 || !image?.id) throw Object.assign(new Error('unexpected answer'), { originalResponse: result });
+    self.postMessage({ type: 'send:progress', id, phase: 'uploading', sent: total, total });
+    self.postMessage({ type: 'send:done', id, image });
+  } catch (e) {
+    if (cancelled) return;
+    await cleanup();
+    const res = e?.originalResponse;
+    if (res) {
+      let body = null;
+      try {
+        body = JSON.parse(res.getBody());
+      } catch {
+        body = null;
+      }
+      const [reason, message] = refusal(res.getStatus(), body);
+      fail(id, reason, `${message} Nothing was stored.`);
+    } else if (e?.kind) {
+      fail(id, 'seal', `Sealing failed (${e.kind}): ${e.message}. Nothing was stored.`);
+    } else {
+      fail(id, 'network', `The upload failed: ${e?.message ?? e}. Nothing was stored.`);
+    }
+  } finally {
+    running.delete(id);
+  }
+}
+
+/** POST /api/v1/images with the whole sealed file, for a server without tus (§15). */
+async function fallbackPost(id, reader, total, csrf) {
+  if (total > FALLBACK_MAX) {
+    await reader.cancel();
+    fail(id, 'too-large', 'The server does not offer resumable uploads, and the file is too large to send in one piece.');
+    return;
+  }
+  const parts = [];
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    parts.push(value);
+  }
+  self.postMessage({ type: 'send:progress', id, phase: 'uploading', sent: 0, total });
+  const res = await fetch('/api/v1/images', {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/octet-stream', 'X-CSRF-Token': csrf, Accept: 'application/json' },
+    body: new Blob(parts),
+    credentials: 'same-origin',
+    redirect: 'error',
+    cache: 'no-store',
+  });
+  let body = null;
+  try {
+    body = await res.json();
+  } catch {
+    body = null;
+  }
+  if (res.status !== 201 || !body?.id) {
+    const [reason, message] = refusal(res.status, body);
+    fail(id, reason, `${message} Nothing was stored.`);
+    return;
+  }
+  self.postMessage({ type: 'send:progress', id, phase: 'uploading', sent: total, total });
+  self.postMessage({ type: 'send:done', id, image: body });
+}
+
+export function formatBytes(n) {
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let u = -1;
+  do {
+    v /= 1024;
+    u++;
+  } while (v >= 1024 && u < units.length - 1);
+  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[u]}`;
+}
+
+/** Handles a send-page message; false for a message of another type. */
+export function handleSendMessage(message) {
+  switch (message?.type) {
+    case 'send:inspect':
+      inspect(message);
+      return true;
+    case 'send:upload':
+      upload(message);
+      return true;
+    case 'send:cancel':
+      running.get(message.id)?.cancel();
+      return true;
+    default:
+      return false;
+  }
+}

@@ -1,0 +1,464 @@
+/**
+ * admin.test.js: sign-up, sign-in, "My account" and the admin pages in Chromium, against a real
+ * medcryptd serving a web build this test makes (docs/API.md §13, §16, §17, §20):
+ *
+ *   1. the admin registers through the page from the first-start invitation, as a fragment link
+ *      (/register#code=...): the code leaves the address bar, a weak password is refused by the
+ *      live strength meter before anything is sent, the recovery code is printed (window.print),
+ *      downloaded (.txt) and confirmed before going on;
+ *   2. the admin makes invitations for a technician, a doctor and a patient on the page (link
+ *      with the code in the fragment, QR code, copy button);
+ *   3. each of them registers through the page (weak password refused first, recovery code
+ *      confirmed); the patient gets "not allowed" at /admin and sees their fingerprints at
+ *      /account; the doctor signs out everywhere;
+ *   4. the admin changes a role, disables the patient (whose session ends) and enables them again,
+ *      each through a confirm dialog (Cancel leaves the role as it was);
+ *   5. the audit log shows these events under "Verified chain", in pages;
+ *   6. signing in shows its progress; a wrong password gives a clear error; after failures the
+ *      proof of work is shown, then the lockout with its countdown;
+ *   7. a request recorder saw no request body carrying a password or a recovery code, and no
+ *      URL carrying an invitation code.
+ * axe-core finds no serious or critical violation on any page (login, register, recovery code,
+ * account, not allowed, users, invitations, audit). Screenshots (1280x800) go to docs/screenshots/.
+ *
+ * MEDCRYPTD_BIN must name the server binary (tests/run-all sets it, with MEDCRYPT_BIN); without
+ * it every test here fails. Chromium is /usr/bin/chromium (scripts/bootstrap installs it).
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { X509Certificate, createHash } from 'node:crypto';
+import { constants } from 'node:fs';
+import { access, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, before, test } from 'node:test';
+import AxeBuilder from '@axe-core/playwright';
+import { chromium } from 'playwright-core';
+import { buildClient } from '../../build.mjs';
+import { REPO } from '../helpers.js';
+
+const DBIN = process.env.MEDCRYPTD_BIN ? resolve(process.env.MEDCRYPTD_BIN) : undefined;
+const CHROMIUM = process.env.MEDCRYPT_CHROMIUM ?? '/usr/bin/chromium';
+const SHOTS = join(REPO, 'docs', 'screenshots');
+const SLOW = 180_000; // registration: RSA-3072 key generation and two Argon2id (64 MiB) in the page
+
+const pw = (user) => `${user}'s passphrase: granite cello orbit 42`;
+const WEAK = 'password1234'; // 12 characters, zxcvbn score 0
+
+let dir;
+let server;
+let url;
+let browser;
+let firstInvitation;
+const contexts = {}; // user -> {context, page}
+const requests = []; // every request any page made: {url, method, body}
+const secrets = { passwords: new Set([WEAK]), recoveryCodes: [], invitations: [] };
+const links = {}; // role -> registration link
+
+function freePort() {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.on('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => res(port));
+    });
+  });
+}
+
+async function startServer(webRoot) {
+  const port = await freePort();
+  const child = spawn(DBIN, ['--listen', `127.0.0.1:${port}`, '--data-dir', join(dir, 'data'), '--web-root', webRoot, '--pow-bits', '10'],
+    { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let log = '';
+  child.stderr.on('data', (d) => (log = (log + d).slice(-4000)));
+  await new Promise((res, rej) => {
+    const timer = setTimeout(() => rej(new Error(`medcryptd did not start: ${log}`)), 30000);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      rej(new Error(`medcryptd exited ${code}: ${log}`));
+    });
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (/is listening on/.test(out) && /invitation: [A-Z2-7]{32}/.test(out)) {
+        clearTimeout(timer);
+        res();
+      }
+    });
+  });
+  child.removeAllListeners('exit');
+  url = /is listening on (https:\/\/localhost:\d+)/.exec(out)[1];
+  firstInvitation = /invitation: ([A-Z2-7]{32})/.exec(out)[1];
+  return child;
+}
+
+/** A new browser context (its own cookies: one person at one computer) with a page, recorded. */
+async function newPage(name) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: url });
+  context.on('request', (r) => requests.push({ url: r.url(), method: r.method(), body: r.postData() ?? '' }));
+  const page = await context.newPage();
+  page.setDefaultTimeout(30000);
+  contexts[name] = { context, page };
+  return page;
+}
+
+/** No serious or critical axe-core violation on the page as it is now. */
+async function axe(page, what) {
+  const { violations } = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']).analyze();
+  const bad = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  assert.deepEqual(bad.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`), [], `axe on ${what}`);
+}
+
+async function shot(page, name) {
+  await mkdir(SHOTS, { recursive: true });
+  await page.screenshot({ path: join(SHOTS, `${name}.png`) });
+}
+
+/**
+ * Registers through /register from `link`: a weak password first (refused on the page, nothing
+ * sent), then pw(username); prints, downloads and confirms the recovery code. Resolves to it.
+ */
+async function registerThroughPage(page, link, { username, display, screenshot }) {
+  secrets.passwords.add(pw(username));
+  await page.goto(link);
+  const invitation = page.locator('#reg-invitation');
+  await invitation.waitFor();
+  assert.match(await invitation.inputValue(), /^[A-Z2-7]{32}$/, 'the invitation code is filled in from the link');
+  assert.equal(new URL(page.url()).hash, '', 'the code left the address bar');
+  assert.equal(new URL(page.url()).pathname, '/register');
+  if (screenshot) await axe(page, 'register');
+
+  await page.fill('#reg-username', username);
+  await page.fill('#reg-display', display);
+  await page.fill('#reg-password', WEAK);
+  await page.locator('#reg-strength-summary').filter({ hasText: 'Not accepted yet' }).waitFor();
+  assert.match(await page.locator('#reg-strength').innerText(), /At least 12 characters \(12 now\)/);
+  await page.fill('#reg-confirm', WEAK);
+  const registersBefore = requests.filter((r) => r.url.endsWith('/api/v1/register')).length;
+  await page.click('button[type=submit]');
+  await page.locator('#reg-error').filter({ hasText: 'too easy to guess' }).waitFor();
+  assert.equal(await page.evaluate(() => document.activeElement?.id), 'reg-password', 'focus goes back to the password');
+  assert.equal(requests.filter((r) => r.url.endsWith('/api/v1/register')).length, registersBefore, 'a weak password is not sent');
+
+  await page.fill('#reg-password', pw(username));
+  await page.locator('#reg-strength-summary').filter({ hasText: 'Good enough' }).waitFor();
+  await page.fill('#reg-confirm', pw(username));
+  if (screenshot) {
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await shot(page, 'register');
+  }
+  await page.click('button[type=submit]');
+  const codeEl = page.locator('[data-testid=recovery-code]');
+  await codeEl.waitFor({ timeout: SLOW });
+  const code = (await codeEl.innerText()).trim();
+  assert.match(code, /^([A-Z2-7]{4}-){7}[A-Z2-7]{4}$/);
+  secrets.recoveryCodes.push(code);
+  if (screenshot) {
+    await axe(page, 'recovery code');
+    await shot(page, 'register-recovery');
+  }
+
+  // Print: window.print() with the print stylesheet (stubbed: headless Chromium has no dialog).
+  await page.evaluate(() => {
+    window.mcPrinted = 0;
+    window.print = () => {
+      window.mcPrinted += 1;
+    };
+  });
+  await page.getByRole('button', { name: 'Print' }).click();
+  assert.equal(await page.evaluate(() => window.mcPrinted), 1);
+  await page.emulateMedia({ media: 'print' });
+  assert.equal(await page.locator('#app-header').isVisible(), false, 'the navbar is not printed');
+  assert.equal(await page.getByRole('button', { name: 'Print' }).isVisible(), false, 'the buttons are not printed');
+  assert.equal(await codeEl.isVisible(), true, 'the code is printed');
+  await page.emulateMedia({ media: 'screen' });
+
+  // Download: a .txt made in the page.
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download (.txt)' }).click()]);
+  assert.equal(download.suggestedFilename(), `medcrypt-recovery-${username}.txt`);
+  const text = await readFile(await download.path(), 'utf8');
+  assert.ok(text.includes(code) && text.includes(`Account: ${username}`), 'the download holds the code and the account');
+
+  const next = page.getByRole('button', { name: 'Continue' });
+  assert.equal(await next.isDisabled(), true, 'Continue waits for the confirmation');
+  await page.getByLabel('I have saved my recovery code somewhere safe').check();
+  await next.click();
+  await page.waitForURL((u) => u.pathname !== '/register');
+  assert.equal(await page.locator('[data-testid=recovery-code]').count(), 0, 'the code left the page');
+  return code;
+}
+
+before(async () => {
+  assert.ok(DBIN, 'MEDCRYPTD_BIN is not set: it must name the medcryptd binary (e.g. build/src/medcryptd/medcryptd)');
+  await access(DBIN, constants.X_OK).catch(() => assert.fail(`MEDCRYPTD_BIN=${DBIN} is not an executable file`));
+  await access(CHROMIUM, constants.X_OK).catch(() => assert.fail(`${CHROMIUM} is missing (scripts/bootstrap installs chromium)`));
+  dir = await mkdtemp(join(tmpdir(), 'medcrypt-web-admin-'));
+  await buildClient({ outdir: join(dir, 'web') });
+  server = await startServer(join(dir, 'web'));
+  // Trust exactly this server's self-signed certificate (its SPKI pinned), nothing else.
+  const cert = new X509Certificate(await readFile(join(dir, 'data', 'tls.crt')));
+  const spki = createHash('sha256').update(cert.publicKey.export({ type: 'spki', format: 'der' })).digest('base64');
+  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: [`--ignore-certificate-errors-spki-list=${spki}`] });
+});
+
+after(async () => {
+  await browser?.close();
+  if (server) {
+    server.kill('SIGTERM');
+    await new Promise((res) => server.once('exit', res));
+  }
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+test('the admin registers through the page from the first-start invitation link (fragment)', { timeout: SLOW * 2 }, async () => {
+  secrets.invitations.push(firstInvitation);
+  const page = await newPage('admin');
+  await registerThroughPage(page, `${url}/register#code=${firstInvitation}`, { username: 'admin', display: 'Ada Admin', screenshot: true });
+  await page.waitForURL(`${url}/admin/users`);
+  await page.locator('tr[data-user=admin]').waitFor();
+  assert.match(await page.locator('tr[data-user=admin]').innerText(), /you/);
+  await page.getByRole('link', { name: 'My account' }).click();
+  await page.locator('[data-testid=acct-username]').filter({ hasText: 'admin' }).waitFor();
+  assert.match(await page.locator('main').innerText(), /unlocked in this tab/, 'the keys made at sign-up are in this tab');
+  await page.getByRole('link', { name: 'Admin' }).click();
+  await page.waitForURL(`${url}/admin/users`);
+});
+
+test('the admin creates invitations for a technician, a doctor and a patient', { timeout: SLOW }, async () => {
+  const { page } = contexts.admin;
+  await page.getByRole('link', { name: 'Invitations' }).click();
+  await page.waitForURL(`${url}/admin/invitations`);
+  await axe(page, 'admin invitations (empty)');
+  for (const role of ['technician', 'doctor', 'patient']) {
+    await page.selectOption('#inv-role', role);
+    await page.getByRole('button', { name: 'Create invitation' }).click();
+    const card = page.locator('[data-testid=invitation]').filter({ hasText: `Invitation for a ${role}` });
+    await card.waitFor();
+    const link = await page.locator('#inv-link').inputValue();
+    assert.match(link, new RegExp(`^${url}/register#code=[A-Z2-7]{32}$`));
+    links[role] = link;
+    secrets.invitations.push(link.split('#code=')[1]);
+    assert.match(await card.locator('img').getAttribute('src'), /^data:image\/png;base64,/, 'a QR code of the link');
+    await page.getByRole('button', { name: 'Copy link' }).click();
+    await page.getByText('Copied.').waitFor();
+    assert.equal(await page.evaluate(() => navigator.clipboard.readText()), link);
+  }
+  assert.equal(await page.locator('table tbody tr').count(), 3, 'the invitations made are listed, without codes');
+  await axe(page, 'admin invitations');
+  await shot(page, 'admin-invitations');
+});
+
+test('a technician, a doctor and a patient register through the page', { timeout: SLOW * 4 }, async () => {
+  const people = [['technician', 'tech', 'Tom Technician'], ['doctor', 'doctor', 'Dr. Dana Doctor'], ['patient', 'patient', 'Pat Patient']];
+  for (const [role, username, display] of people) {
+    const page = await newPage(username);
+    await registerThroughPage(page, links[role], { username, display });
+    await page.waitForURL(`${url}/inbox`);
+    const { user } = await page.evaluate(() => fetch('/api/v1/me').then((r) => r.json()));
+    assert.equal(user.role, role);
+  }
+  // A used invitation is refused with a clear message.
+  const page = await newPage('late');
+  await page.goto(links.doctor);
+  await page.fill('#reg-username', 'late');
+  await page.fill('#reg-password', pw('late'));
+  await page.fill('#reg-confirm', pw('late'));
+  secrets.passwords.add(pw('late'));
+  await page.click('button[type=submit]');
+  await page.locator('#reg-error').filter({ hasText: 'already used or expired' }).waitFor({ timeout: SLOW });
+  await contexts.late.context.close();
+});
+
+test('a non-admin at /admin gets the not-allowed page; My account shows the fingerprints', { timeout: SLOW }, async () => {
+  const { page } = contexts.patient;
+  await page.goto(`${url}/admin/users`);
+  await page.locator('[data-testid=not-allowed]').waitFor();
+  assert.equal(await page.locator('h1').innerText(), 'Not allowed');
+  assert.match(await page.locator('[data-testid=not-allowed]').innerText(), /administrators only.*role is patient/s);
+  await axe(page, 'not allowed');
+
+  await page.getByRole('link', { name: 'My account' }).click();
+  await page.waitForURL(`${url}/account`);
+  await page.locator('[data-testid=acct-enc-fp]').waitFor();
+  const { user } = await page.evaluate(() => fetch('/api/v1/me').then((r) => r.json()));
+  const grouped = (hex) => hex.toUpperCase().match(/.{4}/g).join(' ');
+  assert.equal(await page.locator('[data-testid=acct-username]').innerText(), 'patient');
+  assert.equal(await page.locator('[data-testid=acct-role]').innerText(), 'patient');
+  assert.equal(await page.locator('[data-testid=acct-enc-fp]').innerText(), grouped(user.enc_fingerprint));
+  assert.equal(await page.locator('[data-testid=acct-sign-fp]').innerText(), grouped(user.sign_fingerprint));
+  assert.match(await page.locator('main').innerText(), /password change|Changing your password/i);
+  assert.match(await page.locator('main').innerText(), /locked \(sign in again to unlock\)/, 'after the reload the keys are locked');
+  await axe(page, 'my account');
+  await shot(page, 'account');
+});
+
+test('signing out everywhere ends every session of the account', { timeout: SLOW }, async () => {
+  const { page } = contexts.doctor;
+  await page.goto(`${url}/account`); // a reload: the session stays, the keys are locked
+  await page.locator('[data-testid=acct-username]').waitFor();
+  assert.match(await page.locator('main').innerText(), /locked/);
+  await page.getByRole('button', { name: 'Sign out everywhere' }).click();
+  const dialog = page.getByRole('dialog', { name: 'Sign out everywhere?' });
+  await dialog.waitFor();
+  await axe(page, 'confirm dialog');
+  await dialog.getByRole('button', { name: 'Sign out everywhere' }).click();
+  await page.waitForURL(`${url}/login`);
+  assert.equal(await page.evaluate(() => fetch('/api/v1/me').then((r) => r.status)), 401);
+});
+
+test('the admin changes a role, disables and re-enables a user', { timeout: SLOW }, async () => {
+  const { page } = contexts.admin;
+  await page.getByRole('link', { name: 'Users' }).click();
+  await page.waitForURL(`${url}/admin/users`);
+  for (const u of ['admin', 'tech', 'doctor', 'patient']) await page.locator(`tr[data-user="${u}"]`).waitFor();
+  await axe(page, 'admin users');
+  assert.equal(await page.getByLabel('Role of admin').isDisabled(), true, 'the admin cannot change their own role');
+
+  // Cancel leaves the role as it was; nothing is sent.
+  const role = page.getByLabel('Role of tech');
+  const patches = () => requests.filter((r) => r.method === 'PATCH').length;
+  await role.selectOption('researcher');
+  await page.getByRole('dialog', { name: 'Change the role of tech?' }).getByRole('button', { name: 'Cancel' }).click();
+  assert.equal(await role.inputValue(), 'technician');
+  assert.equal(patches(), 0);
+  await role.selectOption('researcher');
+  const dialog = page.getByRole('dialog', { name: 'Change the role of tech?' });
+  await axe(page, 'role change dialog');
+  await dialog.getByRole('button', { name: 'Make researcher' }).click();
+  await page.locator('[data-testid=admin-status]').filter({ hasText: 'tech is now a researcher (was technician).' }).waitFor();
+  assert.equal(await page.getByLabel('Role of tech').inputValue(), 'researcher');
+
+  // Disable the patient: their session ends at once.
+  await page.getByRole('button', { name: 'Disable patient' }).click();
+  await page.getByRole('dialog', { name: 'Disable patient?' }).getByRole('button', { name: 'Disable account' }).click();
+  await page.locator('[data-testid=admin-status]').filter({ hasText: 'patient is disabled.' }).waitFor();
+  assert.match(await page.locator('tr[data-user=patient]').innerText(), /Disabled/);
+  assert.equal(await contexts.patient.page.evaluate(() => fetch('/api/v1/me').then((r) => r.status)), 401, 'the disabled user is signed out');
+
+  // Still listed after a reload (the server lists active users only; the page reads the audit log).
+  await page.reload();
+  await page.locator('tr[data-user=patient]').filter({ hasText: 'Disabled' }).waitFor();
+  assert.match(await page.locator('main').innerText(), /4 accounts, 1 disabled/);
+  await shot(page, 'admin-users');
+
+  await page.getByRole('button', { name: 'Enable patient' }).click();
+  await page.getByRole('dialog', { name: 'Enable patient?' }).getByRole('button', { name: 'Enable account' }).click();
+  await page.locator('[data-testid=admin-status]').filter({ hasText: 'patient is enabled again.' }).waitFor();
+  assert.match(await page.locator('tr[data-user=patient]').innerText(), /Active/);
+  assert.equal(patches(), 3);
+});
+
+test('the audit log shows these events under a verified chain, in pages', { timeout: SLOW }, async () => {
+  const { page } = contexts.admin;
+  await page.getByRole('link', { name: 'Audit log' }).click();
+  await page.waitForURL(`${url}/admin/audit`);
+  const banner = page.locator('[data-testid=audit-verify]');
+  await banner.filter({ hasText: 'Verified chain' }).waitFor();
+  const { records } = await page.evaluate(() => fetch('/api/v1/audit/verify').then((r) => r.json()));
+  assert.match(await banner.innerText(), new RegExp(`All ${records} records are intact`));
+  await page.selectOption('#audit-size', '100');
+  await page.locator('[data-testid=audit-range]').filter({ hasText: `Records 1–${records} of ${records}` }).waitFor();
+  for (const action of ['register', 'invite', 'role_change', 'disable', 'logout']) {
+    assert.ok(await page.locator(`tr[data-action=${action}]`).count() > 0, `an audit row for ${action}`);
+  }
+  assert.equal(await page.locator('tr[data-action=register]').count(), 4);
+  assert.equal(await page.locator('tr[data-action=disable]').count(), 2);
+  const roleRow = await page.locator('tr[data-action=role_change]').innerText();
+  assert.match(roleRow, /admin\s+role_change\s+tech/);
+  assert.match(roleRow, /from: technician, to: researcher/);
+
+  // Paging: 10 a page, newest first; Older and Newer.
+  await page.selectOption('#audit-size', '10');
+  const range = page.locator('[data-testid=audit-range]');
+  await range.filter({ hasText: `Records ${records - 9}–${records} of ${records}` }).waitFor();
+  assert.equal(await page.locator('tbody tr').first().getAttribute('data-seq'), String(records));
+  await page.getByRole('button', { name: 'Older →' }).click();
+  assert.ok(records > 10, `over 10 records (${records})`);
+  await range.filter({ hasText: `Records ${Math.max(0, records - 20) + 1}–${records - 10} of ${records}` }).waitFor();
+  assert.equal(await page.locator('tbody tr').count(), Math.min(10, records - 10));
+  assert.equal(await page.locator('tbody tr').first().getAttribute('data-seq'), String(records - 10));
+  assert.equal(await page.getByRole('button', { name: '← Newer' }).isDisabled(), false);
+  await page.getByRole('button', { name: '← Newer' }).click();
+  await range.filter({ hasText: `Records ${records - 9}–${records}` }).waitFor();
+  assert.equal(await page.getByRole('button', { name: '← Newer' }).isDisabled(), true);
+  await axe(page, 'admin audit');
+  await page.selectOption('#audit-size', '25');
+  await range.filter({ hasText: 'of' }).waitFor();
+  await shot(page, 'admin-audit');
+});
+
+test('signing in shows its progress; a wrong password, the proof of work and the lockout are said plainly', { timeout: SLOW * 2 }, async () => {
+  const page = await newPage('signin');
+  await page.goto(`${url}/login`);
+  await page.locator('#login-username').waitFor();
+  await axe(page, 'login');
+  await page.fill('#login-username', 'doctor');
+  await shot(page, 'login');
+
+  // Every step the page showed, as text, in order.
+  const watch = () => page.evaluate(() => {
+    window.mcSteps = [];
+    const box = document.querySelector('[data-testid=progress]');
+    new MutationObserver(() => {
+      const t = box.innerText.trim();
+      if (t && window.mcSteps.at(-1) !== t) window.mcSteps.push(t);
+    }).observe(box, { subtree: true, childList: true, characterData: true });
+  });
+  const steps = () => page.evaluate(() => window.mcSteps.join('\n'));
+
+  await watch();
+  await page.fill('#login-password', pw('doctor'));
+  await page.click('button[type=submit]');
+  await page.waitForURL(`${url}/inbox`, { timeout: SLOW });
+  assert.match(await steps(), /Deriving keys from your password \(Argon2id\)/);
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.waitForURL(`${url}/login`);
+
+  const error = page.locator('#login-error');
+  for (let failure = 1; failure <= 3; failure++) {
+    await page.fill('#login-username', 'doctor');
+    await page.fill('#login-password', `not the password ${failure}`);
+    await watch();
+    await page.click('button[type=submit]');
+    await error.filter({ hasText: 'Wrong user name or password' }).waitFor({ timeout: SLOW });
+    assert.equal(await page.locator('#login-password').inputValue(), '', 'the wrong password is cleared');
+    if (failure === 1) await shot(page, 'login-error');
+  }
+  // From the 3rd failure the server asks for a proof of work: the page says so.
+  await page.fill('#login-password', 'not the password 4');
+  await watch();
+  await page.click('button[type=submit]');
+  await error.filter({ hasText: 'Wrong user name or password' }).waitFor({ timeout: SLOW });
+  assert.match(await steps(), /proof of work/i);
+  // The 5th failure locks: the message says for how long and the button waits.
+  await page.fill('#login-password', 'not the password 5');
+  await page.click('button[type=submit]');
+  await error.filter({ hasText: 'Sign-in is locked for a while' }).waitFor({ timeout: SLOW });
+  assert.match(await error.innerText(), /Try again in \d+ seconds \(at \d\d:\d\d:\d\d\)/);
+  assert.equal(await page.locator('button[type=submit]').isDisabled(), true);
+  await axe(page, 'login (locked)');
+  await shot(page, 'login-locked');
+});
+
+test('no request carried a password or a recovery code, nor an invitation code in its URL', () => {
+  assert.ok(requests.length > 50, `requests recorded (${requests.length})`);
+  const bodies = requests.map((r) => r.body).filter(Boolean);
+  assert.ok(bodies.some((b) => b.includes('"auth_key"')), 'the recorder saw the login bodies');
+  for (const p of secrets.passwords) {
+    for (const form of [p, JSON.stringify(p).slice(1, -1)]) {
+      assert.ok(!bodies.some((b) => b.includes(form)), `a request body holds the password ${JSON.stringify(p)}`);
+    }
+  }
+  assert.equal(secrets.recoveryCodes.length, 4);
+  for (const code of secrets.recoveryCodes) {
+    const bare = code.replaceAll('-', '');
+    assert.ok(!bodies.some((b) => b.includes(code) || b.toUpperCase().includes(bare)), 'a request body holds a recovery code');
+  }
+  assert.equal(secrets.invitations.length, 4);
+  for (const code of secrets.invitations) {
+    assert.ok(!requests.some((r) => r.url.toUpperCase().includes(code)), 'a request URL holds an invitation code');
+  }
+});
