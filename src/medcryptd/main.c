@@ -175,7 +175,7 @@ static void url_of(const mcd_config *cfg, char *out, size_t cap)
 		snprintf(out, cap, "https://%s:%u", h, cfg->port);
 }
 
-static void print_invitation(const char *url, const char *code, int64_t expires, const char *role)
+static void print_invitation(const char *url, const char *code, int64_t expires, const char *role, bool web)
 {
 	char when[64];
 	time_t t = (time_t)expires;
@@ -183,12 +183,19 @@ static void print_invitation(const char *url, const char *code, int64_t expires,
 	gmtime_r(&t, &tm);
 	strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", &tm);
 	printf("One-time %s invitation (valid until %s):\n"
-	       "  invitation: %s\n"
-	       "Create the account from a terminal (compare the fingerprint above when asked):\n"
-	       "  medcrypt register %s --user NAME --url %s\n"
+	       "  invitation: %s\n",
+	       role, when, code);
+	if (web) /* the code rides in the fragment, which a browser never sends (API.md §20) */
+		printf("Create the account in a browser:\n"
+		       "  %s/register#code=%s\n"
+		       "or from a terminal (compare the fingerprint above when asked):\n",
+		       url, code);
+	else
+		printf("Create the account from a terminal (compare the fingerprint above when asked):\n");
+	printf("  medcrypt register %s --user NAME --url %s\n"
 	       "and sign in later with:\n"
 	       "  medcrypt login %s --user NAME\n",
-	       role, when, code, code, url, url);
+	       code, url, url);
 }
 
 /* A signed checkpoint at the current head of the chain (API.md §17: at shutdown). */
@@ -265,7 +272,7 @@ static int serve(mcd_config *cfg)
 		printf("web client: %s\n", web_source);
 	printf("TLS certificate SHA-256 fingerprint:\n  %s\n", fp);
 	if (first_start) {
-		print_invitation(url, code, expires, "admin");
+		print_invitation(url, code, expires, "admin", srv.web != NULL);
 		OPENSSL_cleanse(code, sizeof code);
 	}
 	fflush(stdout);
@@ -402,7 +409,7 @@ static int invite(const mcd_config *cfg, const char *role_name, const char *expi
 		mcd_audit_event ev = {mcd_now(), "-", "-", "invite", mcd_role_name(role), "ok", detail};
 		if (mcd_invitation_new(st, role, lifetime, 0, &ev, code, &expires) == MCD_STORE_OK) {
 			url_of(cfg, url, sizeof url);
-			print_invitation(url, code, expires, mcd_role_name(role));
+			print_invitation(url, code, expires, mcd_role_name(role), true);
 			OPENSSL_cleanse(code, sizeof code);
 			rc = EXIT_OK;
 		}

@@ -70,6 +70,7 @@ server_kill() {
 api() {
 	local method=$1 path=$2
 	shift 2
+	rm -f "$T/body" "$T/headers" # never a stale answer read as this one's
 	STATUS=$(curl -sS --tlsv1.3 --cacert "$CERT" --resolve "localhost:$PORT:127.0.0.1" -X "$method" \
 		${SRC:+--interface "$SRC"} -o "$T/body" -D "$T/headers" -w '%{http_code}' "$@" "$URL$path" 2>"$T/curl.err")
 	[ -n "$STATUS" ] || STATUS=000

@@ -48,6 +48,9 @@ server_start --web-root "$WEB" || { bad "server start"; summary server-static; e
 grep -q "^web client: $URL/ ([0-9]* files from $WEB)" "$T/server.out" && ok ||
 	bad "start-up names the web client's URL: $(grep 'web client' "$T/server.out")"
 grep -q "skipping /leak.txt: a symbolic link" "$T/server.log" && ok || bad "the log names the skipped link"
+# the first start's admin invitation as a browser link, the code in the fragment (never sent)
+INVITE=$(awk '/invitation:/ {print $2; exit}' "$T/server.out")
+grep -qxF "  $URL/register#code=$INVITE" "$T/server.out" && ok || bad "the invitation as a browser link: $(cat "$T/server.out")"
 
 has_header() { # has_header "Name: value" WHAT: exactly that header on the last reply
 	if tr -d '\r' <"$T/headers" | grep -qixF "$1"; then ok; else bad "$2: missing '$1': $(tr -d '\r' <"$T/headers" | head -20 | tr '\n' '|')"; fi

@@ -146,14 +146,17 @@ as tech HEAD /api/v1/uploads/NOT-AN-ID "${TUS[@]}" -I
 head -c 1000000 scan.mc >piece1
 tail -c +1000001 scan.mc | head -c 1000000 >piece2
 tail -c +2000001 scan.mc >piece3
-as tech PATCH "$LOC" "${TUS[@]}" -H 'Content-Type: application/octet-stream' -H 'Upload-Offset: 0' --data-binary @piece1
+# The refusals below are of headers, answered before the body is read: a small body, so that curl
+# has sent it all before the server answers and closes (a 1 MB one raced the close: status 000).
+head -c 100 piece1 >small
+as tech PATCH "$LOC" "${TUS[@]}" -H 'Content-Type: application/octet-stream' -H 'Upload-Offset: 0' --data-binary @small
 expect_error 415 unsupported_media_type "PATCH as application/octet-stream"
-as tech PATCH "$LOC" -H 'Content-Type: application/offset+octet-stream' -H 'Upload-Offset: 0' --data-binary @piece1
+as tech PATCH "$LOC" -H 'Content-Type: application/offset+octet-stream' -H 'Upload-Offset: 0' --data-binary @small
 expect_error 412 tus_version "PATCH without Tus-Resumable"
-patch tech "$LOC" 5 piece1
+patch tech "$LOC" 5 small
 expect_error 409 conflict "PATCH at a wrong offset"
 [ "$(header Upload-Offset)" = 0 ] && ok || bad "a 409 names the server's offset"
-as tech PATCH "$LOC" "${TUS[@]}" -H 'Content-Type: application/offset+octet-stream' --data-binary @piece1
+as tech PATCH "$LOC" "${TUS[@]}" -H 'Content-Type: application/offset+octet-stream' --data-binary @small
 expect_error 400 bad_request "PATCH without Upload-Offset"
 { cat scan.mc; printf 'X'; } >toolong
 patch tech "$LOC" 0 toolong

@@ -333,7 +333,7 @@ export async function render(main, { navigate, params }) {
     const fillCandidates = async () => {
       let users = [];
       try {
-        users = await loadDirectory();
+        users = await loadDirectory({ fresh: true });
       } catch (e) {
         status.textContent = `Could not read the directory: ${errorText(e)}`;
       }

@@ -19,7 +19,7 @@
  *   7. a request recorder saw no request body carrying a password or a recovery code, and no
  *      URL carrying an invitation code.
  * axe-core finds no serious or critical violation on any page (login, register, recovery code,
- * account, not allowed, users, invitations, audit). Screenshots (1280x800) go to docs/screenshots/.
+ * account, not allowed, users, invitations, audit). Screenshots (1280x800) go to MEDCRYPT_SHOTS.
  *
  * MEDCRYPTD_BIN must name the server binary (tests/run-all sets it, with MEDCRYPT_BIN); without
  * it every test here fails. Chromium is /usr/bin/chromium (scripts/bootstrap installs it).
@@ -40,7 +40,9 @@ import { REPO } from '../helpers.js';
 
 const DBIN = process.env.MEDCRYPTD_BIN ? resolve(process.env.MEDCRYPTD_BIN) : undefined;
 const CHROMIUM = process.env.MEDCRYPT_CHROMIUM ?? '/usr/bin/chromium';
-const SHOTS = join(REPO, 'docs', 'screenshots');
+// Screenshots: into MEDCRYPT_SHOTS (docs/screenshots/ to refresh the README's), else a temporary
+// directory, so that `make test` leaves the tracked ones alone.
+const SHOTS = process.env.MEDCRYPT_SHOTS || join(tmpdir(), `medcrypt-shots-${process.pid}`);
 const SLOW = 180_000; // registration: RSA-3072 key generation and two Argon2id (64 MiB) in the page
 
 const pw = (user) => `${user}'s passphrase: granite cello orbit 42`;

@@ -21,7 +21,7 @@
  *   6. a request recorder saw no request body carrying a password, a private key (the CLI's key
  *      files decrypted here), or plaintext image or metadata bytes.
  * axe-core finds no serious or critical violation on the inbox, view, share and directory pages;
- * no page error and no CSP violation. Screenshots (1280x800) go to docs/screenshots/ (inbox,
+ * no page error and no CSP violation. Screenshots (1280x800) go to MEDCRYPT_SHOTS (inbox,
  * view-png, view-dicom, share, users).
  *
  * MEDCRYPT_BIN and MEDCRYPTD_BIN must name the binaries (tests/run-all sets them); without them
@@ -49,7 +49,9 @@ const BIN = process.env.MEDCRYPT_BIN ? resolve(process.env.MEDCRYPT_BIN) : undef
 const DBIN = process.env.MEDCRYPTD_BIN ? resolve(process.env.MEDCRYPTD_BIN) : undefined;
 const CHROMIUM = process.env.MEDCRYPT_CHROMIUM ?? '/usr/bin/chromium';
 const PYTHON = '/usr/bin/python3'; // Debian's, which has python3-pydicom
-const SHOTS = join(REPO, 'docs', 'screenshots');
+// Screenshots: into MEDCRYPT_SHOTS (docs/screenshots/ to refresh the README's), else a temporary
+// directory, so that `make test` leaves the tracked ones alone.
+const SHOTS = process.env.MEDCRYPT_SHOTS || join(tmpdir(), `medcrypt-shots-${process.pid}`);
 const FRAMES = 10;
 
 const pw = (user) => `${user}'s passphrase: granite cello orbit 42`;

@@ -21,8 +21,8 @@
  *   5. axe finds no serious or critical violation on the page.
  *
  * MEDCRYPT_BIN and MEDCRYPTD_BIN must name the binaries (tests/run-all sets them); without them
- * the test fails. Screenshots go to docs/screenshots/send.png (queue and progress) and
- * send-refused.png (the four refusals); MEDCRYPT_SHOTS names another directory.
+ * the test fails. Screenshots go to MEDCRYPT_SHOTS: send.png (queue and progress) and
+ * send-refused.png (the four refusals).
  */
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
@@ -45,7 +45,9 @@ import { mapStorage } from '../account/helpers.js';
 const BIN = process.env.MEDCRYPT_BIN ? resolve(process.env.MEDCRYPT_BIN) : undefined;
 const DBIN = process.env.MEDCRYPTD_BIN ? resolve(process.env.MEDCRYPTD_BIN) : undefined;
 const CHROMIUM = process.env.MEDCRYPT_CHROMIUM || '/usr/bin/chromium';
-const SHOTS = process.env.MEDCRYPT_SHOTS || join(REPO, 'docs', 'screenshots');
+// Screenshots: into MEDCRYPT_SHOTS (docs/screenshots/ to refresh the README's), else a temporary
+// directory, so that `make test` leaves the tracked ones alone.
+const SHOTS = process.env.MEDCRYPT_SHOTS || join(tmpdir(), `medcrypt-shots-${process.pid}`);
 const MAX_UPLOAD = 3 * 1024 * 1024;
 const pw = (user) => `${user}'s passphrase: granite cello orbit 42`;
 
