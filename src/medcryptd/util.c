@@ -143,7 +143,7 @@ void mcd_hex(const uint8_t *buf, size_t len, char *out)
 	out[2 * len] = 0;
 }
 
-static int hex_value(char c)
+int mcd_hex_value(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -159,7 +159,7 @@ bool mcd_unhex(const char *text, uint8_t *out, size_t len)
 	if (strlen(text) != 2 * len)
 		return false;
 	for (size_t i = 0; i < len; i++) {
-		int hi = hex_value(text[2 * i]), lo = hex_value(text[2 * i + 1]);
+		int hi = mcd_hex_value(text[2 * i]), lo = mcd_hex_value(text[2 * i + 1]);
 		if (hi < 0 || lo < 0)
 			return false;
 		out[i] = (uint8_t)(hi << 4 | lo);

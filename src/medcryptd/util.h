@@ -30,6 +30,9 @@ bool mcd_b64url_decode_exact(const char *text, uint8_t *out, size_t want);
 
 /* Lower-case hex into out (room for 2*len+1). */
 void mcd_hex(const uint8_t *buf, size_t len, char *out);
+/* The value of one hex digit (either case), or -1. */
+int mcd_hex_value(char c);
+
 /* Parses exactly 2*len hex digits; false otherwise. */
 bool mcd_unhex(const char *text, uint8_t *out, size_t len);
 

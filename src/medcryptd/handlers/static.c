@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "../util.h"
 #include "../webroot.h"
 #include "handlers.h"
 
@@ -24,24 +25,13 @@
 #define CACHE_IMMUTABLE  "public, max-age=31536000, immutable"
 #define CACHE_REVALIDATE "no-cache"
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 size_t mcd_unescape_uri(void *cls, struct MHD_Connection *conn, char *s)
 {
 	(void)cls;
 	(void)conn;
 	char *w = s;
 	for (const char *p = s; *p;) {
-		int hi = p[0] == '%' ? hex_value(p[1]) : -1, lo = hi >= 0 ? hex_value(p[2]) : -1;
+		int hi = p[0] == '%' ? mcd_hex_value(p[1]) : -1, lo = hi >= 0 ? mcd_hex_value(p[2]) : -1;
 		int c = hi * 16 + lo;
 		if (hi < 0 || lo < 0 || c == 0 || c == '/' || c == '\\') {
 			*w++ = *p++; /* literal, malformed, or kept encoded */

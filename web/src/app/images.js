@@ -112,19 +112,7 @@ export function fileKind(bytes) {
   return previewType(bytes);
 }
 
-/** Bytes as people read them: "12.3 MB". */
-export function formatSize(n) {
-  if (!Number.isFinite(n)) return '';
-  if (n < 1000) return `${n} B`;
-  const units = ['kB', 'MB', 'GB', 'TB'];
-  let v = n;
-  let i = -1;
-  do {
-    v /= 1000;
-    i++;
-  } while (v >= 1000 && i < units.length - 1);
-  return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
-}
+export { formatSize } from './format.js';
 
 /** A time (seconds since the epoch) as "YYYY-MM-DD HH:MM" in the browser's zone. */
 export function formatTime(t) {

@@ -15,23 +15,13 @@ import { h, replaceChildren } from '../app/dom.js';
 import { session } from '../app/session.js';
 import { announce, pageStart } from '../app/shell.js';
 import { inspect, upload } from '../send/client.js';
+import { formatSize } from '../app/format.js';
 
 /** Who a sender may send to (docs/API.md §14). */
 const MAY_SEND_TO = { technician: ['doctor', 'patient'], doctor: ['doctor', 'patient', 'researcher'] };
 const ROLE_ORDER = { doctor: 0, patient: 1, researcher: 2 };
 const KIND_LABEL = { dicom: 'DICOM', png: 'PNG', jpeg: 'JPEG' };
 
-export function formatBytes(n) {
-  if (n < 1024) return `${n} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let u = -1;
-  do {
-    v /= 1024;
-    u++;
-  } while (v >= 1024 && u < units.length - 1);
-  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[u]}`;
-}
 
 function formatDuration(s) {
   if (!Number.isFinite(s)) return '…';
@@ -294,7 +284,7 @@ export async function render(main, { navigate }) {
       return;
     }
     if (minSealed > limits.maxUpload) {
-      setInvalid(item, `Too large: ${formatBytes(file.size)}; the server accepts at most ${formatBytes(limits.maxUpload)} (sealed).`);
+      setInvalid(item, `Too large: ${formatSize(file.size)}; the server accepts at most ${formatSize(limits.maxUpload)} (sealed).`);
       return;
     }
     try {
@@ -366,7 +356,7 @@ export async function render(main, { navigate }) {
     const title = h('div', { class: 'd-flex align-items-center gap-2 flex-wrap' },
       h('span', { class: 'fw-semibold text-break mc-file-name' }, file.name || 'unnamed'),
       item.kind && h('span', { class: 'badge text-bg-dark border' }, KIND_LABEL[item.kind]),
-      h('span', { class: 'small text-body-secondary' }, formatBytes(file.size)),
+      h('span', { class: 'small text-body-secondary' }, formatSize(file.size)),
       h('span', { class: `badge ms-auto ${statusBadge[0]}` }, statusBadge[1]),
       removable && h('button', { type: 'button', class: 'btn-close btn-close-white', 'aria-label': `Remove ${file.name}`, on: { click: () => removeItem(item) } }),
       item.status === 'sending' && h('button', { type: 'button', class: 'btn btn-outline-warning btn-sm', on: { click: () => item.cancel?.() } },
@@ -400,7 +390,7 @@ export async function render(main, { navigate }) {
     item.bar.style.width = `${pct}%`; // CSSOM, which the CSP allows (no style attribute in markup)
     item.progressEl.setAttribute('aria-valuenow', String(pct));
     if (item.status === 'sent') {
-      item.progressText.textContent = `Sealed and stored · ${formatBytes(total)} · image ${item.image?.id ?? ''}`;
+      item.progressText.textContent = `Sealed and stored · ${formatSize(total)} · image ${item.image?.id ?? ''}`;
       return;
     }
     if (phase === 'sealing') {
@@ -418,7 +408,7 @@ export async function render(main, { navigate }) {
     }
     const speed = t.speed || (sent / Math.max(0.001, (now - t.start) / 1000));
     const left = speed > 0 ? (total - sent) / speed : Infinity;
-    item.progressText.textContent = `${pct}% · ${formatBytes(sent)} of ${formatBytes(total)} · ${formatBytes(Math.round(speed))}/s · ${formatDuration(left)} left`;
+    item.progressText.textContent = `${pct}% · ${formatSize(sent)} of ${formatSize(total)} · ${formatSize(Math.round(speed))}/s · ${formatDuration(left)} left`;
     const step = Math.floor(pct / 25);
     if (step > (item.announced ?? 0) && pct < 100) {
       item.announced = step;

@@ -25,6 +25,7 @@ import { CHUNK_PT, TAG_LEN } from '../container/format.js';
 import { signatureLength } from '../container/signature.js';
 import { InspectError, inspectFile } from '../send/inspect.js';
 import { makePreview } from '../send/preview.js';
+import { formatSize } from '../app/format.js';
 
 /** The largest sealed file sent in one POST when the server has no tus endpoint. */
 const FALLBACK_MAX = 64 * 1024 * 1024;
@@ -147,7 +148,7 @@ async function upload(msg) {
     const total = sealedSize(header.length, file.size, signing);
     if (total > maxUpload) {
       await cleanup();
-      fail(id, 'too-large', `Too large: sealed it would be ${formatBytes(total)}; the server accepts at most ${formatBytes(maxUpload)}.`);
+      fail(id, 'too-large', `Too large: sealed it would be ${formatSize(total)}; the server accepts at most ${formatSize(maxUpload)}.`);
       return;
     }
     if (cancelled) return;
@@ -264,17 +265,6 @@ async function fallbackPost(id, reader, total, csrf) {
   self.postMessage({ type: 'send:done', id, image: body });
 }
 
-export function formatBytes(n) {
-  if (n < 1024) return `${n} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let u = -1;
-  do {
-    v /= 1024;
-    u++;
-  } while (v >= 1024 && u < units.length - 1);
-  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[u]}`;
-}
 
 /** Handles a send-page message; false for a message of another type. */
 export function handleSendMessage(message) {

@@ -25,17 +25,16 @@
  * it every test here fails. Chromium is /usr/bin/chromium (scripts/bootstrap installs it).
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { X509Certificate, createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { access, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import AxeBuilder from '@axe-core/playwright';
 import { chromium } from 'playwright-core';
 import { buildClient } from '../../build.mjs';
+import { startServer as startHarnessServer } from './harness.js';
 import { REPO } from '../helpers.js';
 
 const DBIN = process.env.MEDCRYPTD_BIN ? resolve(process.env.MEDCRYPTD_BIN) : undefined;
@@ -58,42 +57,11 @@ const requests = []; // every request any page made: {url, method, body}
 const secrets = { passwords: new Set([WEAK]), recoveryCodes: [], invitations: [] };
 const links = {}; // role -> registration link
 
-function freePort() {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.on('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => res(port));
-    });
-  });
-}
-
+/* medcryptd on a free loopback port with this run's data directory (harness.js). */
 async function startServer(webRoot) {
-  const port = await freePort();
-  const child = spawn(DBIN, ['--listen', `127.0.0.1:${port}`, '--data-dir', join(dir, 'data'), '--web-root', webRoot, '--pow-bits', '10'],
-    { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let log = '';
-  child.stderr.on('data', (d) => (log = (log + d).slice(-4000)));
-  await new Promise((res, rej) => {
-    const timer = setTimeout(() => rej(new Error(`medcryptd did not start: ${log}`)), 30000);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      rej(new Error(`medcryptd exited ${code}: ${log}`));
-    });
-    child.stdout.on('data', (d) => {
-      out += d;
-      if (/is listening on/.test(out) && /invitation: [A-Z2-7]{32}/.test(out)) {
-        clearTimeout(timer);
-        res();
-      }
-    });
-  });
-  child.removeAllListeners('exit');
-  url = /is listening on (https:\/\/localhost:\d+)/.exec(out)[1];
-  firstInvitation = /invitation: ([A-Z2-7]{32})/.exec(out)[1];
-  return child;
+  const s = await startHarnessServer({ dataDir: join(dir, 'data'), webRoot, args: ['--pow-bits', '10'] });
+  ({ url, invitation: firstInvitation } = s);
+  return s.child;
 }
 
 /** A new browser context (its own cookies: one person at one computer) with a page, recorded. */

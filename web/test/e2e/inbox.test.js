@@ -28,11 +28,10 @@
  * every test here fails. Chromium is /usr/bin/chromium (scripts/bootstrap installs it).
  */
 import assert from 'node:assert/strict';
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { createHash, createPrivateKey } from 'node:crypto';
 import { constants, existsSync } from 'node:fs';
 import { access, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -41,6 +40,7 @@ import { chromium } from 'playwright-core';
 import { Connection, login, register } from '../../src/account/index.js';
 import { importRecipient, openBytes, pemBlocks, readAll, readHeader, seal } from '../../src/container/index.js';
 import { buildClient } from '../../build.mjs';
+import { startServer as startHarnessServer } from './harness.js';
 import { pinnedFetch } from '../account/https.js';
 import { mapStorage } from '../account/helpers.js';
 import { REPO } from '../helpers.js';
@@ -71,43 +71,11 @@ const files = {}; // name -> {path, bytes, id}
 const USERS = { tech: 'technician', doca: 'doctor', docb: 'doctor', pat: 'patient' };
 const DISPLAY = { tech: 'Tom Lab', doca: 'Dr. Alice Archer', docb: 'Dr. Bob Brown', pat: 'Pat Patient' };
 
-function freePort() {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.on('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => res(port));
-    });
-  });
-}
-
+/* medcryptd on a free loopback port with this run's data directory (harness.js). */
 async function startServer(webRoot) {
-  const port = await freePort();
-  const child = spawn(DBIN, ['--listen', `127.0.0.1:${port}`, '--data-dir', join(dir, 'data'), '--web-root', webRoot],
-    { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let log = '';
-  child.stderr.on('data', (d) => (log = (log + d).slice(-4000)));
-  await new Promise((res, rej) => {
-    const timer = setTimeout(() => rej(new Error(`medcryptd did not start: ${log}`)), 30000);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      rej(new Error(`medcryptd exited ${code}: ${log}`));
-    });
-    child.stdout.on('data', (d) => {
-      out += d;
-      if (/is listening on/.test(out) && /invitation: [A-Z2-7]{32}/.test(out)) {
-        clearTimeout(timer);
-        res();
-      }
-    });
-  });
-  child.removeAllListeners('exit');
-  url = /is listening on (https:\/\/localhost:\d+)/.exec(out)[1];
-  serverFp = /SHA-256 fingerprint:\s*\n\s*([0-9A-F:]+)/.exec(out)[1];
-  firstInvitation = /invitation: ([A-Z2-7]{32})/.exec(out)[1];
-  return child;
+  const s = await startHarnessServer({ dataDir: join(dir, 'data'), webRoot, args: [] });
+  ({ url, fingerprint: serverFp, invitation: firstInvitation } = s);
+  return s.child;
 }
 
 /** A node client (own cookie jar) of the server. */

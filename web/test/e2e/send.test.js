@@ -25,11 +25,10 @@
  * send-refused.png (the four refusals).
  */
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { createPrivateKey } from 'node:crypto';
 import { constants, existsSync } from 'node:fs';
 import { access, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { deflateSync } from 'node:zlib';
@@ -37,6 +36,7 @@ import { after, before, test } from 'node:test';
 import AxeBuilder from '@axe-core/playwright';
 import { chromium } from 'playwright-core';
 import { buildClient } from '../../build.mjs';
+import { startServer as startHarnessServer } from './harness.js';
 import { Connection, register } from '../../src/account/index.js';
 import { REPO, pattern, sha256hex } from '../helpers.js';
 import { pinnedFetch } from '../account/https.js';
@@ -84,43 +84,11 @@ async function medcryptOk(user, args) {
   return r;
 }
 
-function freePort() {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.on('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => res(port));
-    });
-  });
-}
-
+/* medcryptd on a free loopback port with this run's data directory (harness.js). */
 async function startServer(webRoot) {
-  const port = await freePort();
-  const child = spawn(DBIN, ['--listen', `127.0.0.1:${port}`, '--data-dir', join(dir, 'data'), '--web-root', webRoot,
-    '--max-upload', String(MAX_UPLOAD)], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let log = '';
-  child.stderr.on('data', (d) => (log = (log + d).slice(-4000)));
-  await new Promise((res, rej) => {
-    const timer = setTimeout(() => rej(new Error(`medcryptd did not start: ${log}`)), 30000);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      rej(new Error(`medcryptd exited ${code}: ${log}`));
-    });
-    child.stdout.on('data', (d) => {
-      out += d;
-      if (/is listening on/.test(out) && /invitation: [A-Z2-7]{32}/.test(out)) {
-        clearTimeout(timer);
-        res();
-      }
-    });
-  });
-  child.removeAllListeners('exit');
-  url = /is listening on (https:\/\/localhost:\d+)/.exec(out)[1];
-  fingerprint = /SHA-256 fingerprint:\s*\n\s*([0-9A-F:]+)/.exec(out)[1];
-  firstInvitation = /invitation: ([A-Z2-7]{32})/.exec(out)[1];
-  return child;
+  const s = await startHarnessServer({ dataDir: join(dir, 'data'), webRoot, args: ['--max-upload', String(MAX_UPLOAD)] });
+  ({ url, fingerprint, invitation: firstInvitation } = s);
+  return s.child;
 }
 
 /* ---- fixtures: fake images, no patient data ---- */
