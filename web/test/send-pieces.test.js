@@ -52,3 +52,73 @@ test('cancel reaches the seal stream', async () => {
   await wholePieces(r, 4).cancel();
   assert.ok(r.cancelled);
 });
+
+// pieceSource: the same pieces as a tus-js-client source, the next one made while the current
+// one is sent, and the current one kept for a PATCH sent again from the server's offset.
+import { pieceSource } from '../src/worker/send.js';
+
+function counted(values) {
+  const r = readerOf(values);
+  let reads = 0;
+  return {
+    read: () => {
+      reads++;
+      return r.read();
+    },
+    cancel: r.cancel,
+    get reads() {
+      return reads;
+    },
+    get cancelled() {
+      return r.cancelled;
+    },
+  };
+}
+
+const bytes = (n) => Uint8Array.from({ length: n }, (_, k) => k & 0xff);
+const flush = () => new Promise((r) => setTimeout(r, 0));
+
+test('pieceSource hands out every byte in order, the next piece read ahead', async () => {
+  const all = bytes(10);
+  const r = counted([all.slice(0, 3), all.slice(3, 7), all.slice(7)]);
+  const src = pieceSource(r, 4);
+  await flush();
+  assert.equal(r.reads, 2, 'the first piece is made before tus asks for it');
+  assert.deepEqual(await src.slice(0, 4), { done: false, value: all.slice(0, 4) });
+  await flush();
+  assert.equal(r.reads, 3, 'the second piece is made while the first is sent');
+  assert.deepEqual((await src.slice(4, 8)).value, all.slice(4, 8));
+  assert.deepEqual((await src.slice(8, 12)).value, all.slice(8, 10));
+  assert.deepEqual(await src.slice(10, 14), { done: true, value: null });
+});
+
+test('pieceSource resends from any offset inside the current piece', async () => {
+  const all = bytes(12);
+  const src = pieceSource(counted([all]), 4);
+  await src.slice(0, 4);
+  await src.slice(4, 8);
+  // the PATCH of 4..8 broke after 2 bytes: the server holds 6, tus asks from there
+  assert.deepEqual((await src.slice(6, 10)).value, all.slice(6, 8), 'the rest of the piece, no further');
+  assert.deepEqual((await src.slice(8, 12)).value, all.slice(8, 12));
+  await assert.rejects(src.slice(2, 6), /byte 2/, 'bytes of a piece already passed are gone');
+  await assert.rejects(src.slice(16, 20), /byte 16/, 'a gap is refused');
+});
+
+test('pieceSource reports a failure of the seal stream when tus reaches it, and close cancels it', async () => {
+  let n = 0;
+  const failing = {
+    read: async () => {
+      if (n++ === 0) return { done: false, value: bytes(4) };
+      throw new Error('MAC failure of the input');
+    },
+    cancel: async () => {},
+  };
+  const src = pieceSource(failing, 4);
+  assert.equal((await src.slice(0, 4)).value.length, 4);
+  await flush(); // the read ahead has failed by now: no unhandled rejection
+  await assert.rejects(src.slice(4, 8), /MAC failure/);
+  const r = counted([bytes(8)]);
+  pieceSource(r, 4).close();
+  await flush();
+  assert.ok(r.cancelled);
+});

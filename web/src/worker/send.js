@@ -83,6 +83,44 @@ export function wholePieces(reader, size) {
   };
 }
 
+/**
+ * The seal stream as a tus-js-client source (its `fileReader` option): pieces of `size` bytes
+ * from wholePieces, the next one sealed while the current one is on the wire, so that sealing
+ * (this worker) and sending (the browser's network process) run side by side instead of in
+ * turn. The piece last handed out is kept until tus asks past it: a PATCH that failed is sent
+ * again from the server's offset (HEAD), which may fall anywhere inside it. At most two pieces
+ * are held at once (the one being sent and the one being sealed).
+ */
+export function pieceSource(reader, size) {
+  const pieces = wholePieces(reader, size);
+  let current = null; // {start, bytes}
+  let end = 0; // the offset just after `current`
+  const ahead = () => {
+    const p = pieces.read();
+    p.catch(() => {}); // a failure surfaces when tus asks for that piece
+    return p;
+  };
+  let next = ahead();
+  return {
+    size: null, // tus gets uploadSize instead
+    async slice(start, stop) {
+      if (current && start >= current.start && start < end) {
+        return { done: false, value: current.bytes.subarray(start - current.start, Math.min(stop, end) - current.start) };
+      }
+      if (start !== end) throw new Error(`the upload asked for byte ${start}, but the sealed stream is at byte ${end}`);
+      const r = await next;
+      if (r.done) return { done: true, value: null };
+      current = { start, bytes: r.value };
+      end = start + r.value.length;
+      next = ahead();
+      return { done: false, value: r.value.subarray(0, Math.min(stop, end) - start) };
+    },
+    close() {
+      pieces.cancel().catch(() => {});
+    },
+  };
+}
+
 const fail = (id, reason, message) => self.postMessage({ type: 'send:failed', id, reason, message });
 
 async function inspect({ id, file, preview }) {
@@ -172,8 +210,10 @@ async function upload(msg) {
     const chunkSize = patchSize(total);
     const result = await new Promise((resolve, reject) => {
       let last = 0;
-      tus = new Upload(wholePieces(reader, chunkSize), {
+      const piecesOfSeal = pieceSource(reader, chunkSize);
+      tus = new Upload(reader, {
         endpoint,
+        fileReader: { openFile: async () => piecesOfSeal },
         uploadSize: total,
         chunkSize,
         retryDelays: [0, 1000, 3000, 5000],
