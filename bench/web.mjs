@@ -192,8 +192,9 @@ await copyFile(join(BUILD, 'src/medcryptd/medcryptd'), join(W, 'medcryptd'));
 const MEDCRYPT = join(W, 'medcrypt');
 const webRoot = join(W, 'webroot');
 log('building the web client (web/build.mjs) and bench/web/ (esbuild) into the run directory');
-await buildClient({ outdir: webRoot });
+const manifest = await buildClient({ outdir: webRoot });
 await esbuild.build({
+  define: { __MEDCRYPT_CHACHA_WORKER_URL__: JSON.stringify(`/${manifest.entries['chacha-worker.js']}`) },
   absWorkingDir: WEB, bundle: true, format: 'esm', platform: 'browser', target: TARGET, minify: true, logLevel: 'warning',
   entryPoints: { 'bench-seal-page': join(ROOT, 'bench/web/seal-page.js'), 'bench-seal-worker': join(ROOT, 'bench/web/seal-worker.js') },
   outdir: webRoot,

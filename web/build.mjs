@@ -3,7 +3,8 @@
  * (--web-root, docs/API.md §20). `npm run build` runs it; the Makefile runs that whenever a
  * file under web/src or web/static, this script or the lockfile changed.
  *
- *   1. src/worker/main.js -> worker-HASH.js (a module Web Worker); the viewer's decode worker
+ *   1. src/worker/chacha.js -> chacha-worker-HASH.js (ChaCha20's helper threads), whose URL is
+ *      compiled into src/worker/main.js -> worker-HASH.js (a module Web Worker); the viewer's decode worker
  *      -> viewer-worker-HASH.js and its codecs NAME-HASH.wasm (src/viewer/build-config.js)
  *   2. src/app/main.js    -> app-HASH.js, its CSS -> app-HASH.css, lazily loaded chunks
  *      chunk-HASH.js, assets (.wasm, fonts, images) NAME-HASH.EXT; the worker's URL is compiled
@@ -102,7 +103,14 @@ export async function buildClient({ outdir = join(web, 'dist'), minify = true } 
   };
   const entries = {};
 
-  const worker = await build({ ...common, entryPoints: { worker: 'src/worker/main.js' } });
+  // ChaCha20-Poly1305's helper threads (src/worker/chacha-pool.js), which the worker starts.
+  const chacha = await build({ ...common, entryPoints: { 'chacha-worker': 'src/worker/chacha.js' } });
+  entries['chacha-worker.js'] = outputOf(chacha.metafile, outdir, 'src/worker/chacha.js').js;
+  const worker = await build({
+    ...common,
+    entryPoints: { worker: 'src/worker/main.js' },
+    define: { __MEDCRYPT_CHACHA_WORKER_URL__: JSON.stringify(`/${entries['chacha-worker.js']}`) },
+  });
   entries['worker.js'] = outputOf(worker.metafile, outdir, 'src/worker/main.js').js;
 
   // The image viewer (src/viewer/build-config.js): its decode worker and WebAssembly codecs are

@@ -1,17 +1,19 @@
 /**
  * seal-worker.js (bench only, built by bench/web.mjs; not part of web/dist): seals a File with
  * web/src/container seal() exactly as src/worker/send.js does (File.stream(), two RSA-3072
- * recipients, an Ed25519 signer, the chosen cipher), into a sink that only counts the bytes.
+ * recipients, an Ed25519 signer, the chosen cipher, ChaCha20 on src/worker/chacha-pool.js), into a sink that only counts the bytes.
  * That is the browser's sealing alone, without the upload.
  *
  *   {type: 'setup'}                  → {type: 'ready'}    (keys made here, outside the timing)
  *   {type: 'seal', file, cipher}     → {type: 'sealed', bytes, ms} or {type: 'failed', message}
  */
 import { importSigner, seal } from '../../web/src/container/index.js';
+import { ChaChaPool } from '../../web/src/worker/chacha-pool.js';
 
 const subtle = globalThis.crypto.subtle;
 let recipients = null;
 let signing = null;
+const pool = ChaChaPool.forThisMachine(); // as src/worker/send.js: ChaCha20 on helper threads
 
 async function rsaSpki() {
   const pair = await subtle.generateKey({ name: 'RSA-OAEP', modulusLength: 3072, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' },
@@ -34,7 +36,7 @@ self.addEventListener('message', async ({ data }) => {
     } else if (data.type === 'seal') {
       const t0 = performance.now();
       const metadata = { file: data.file.name, format: 'dicom' };
-      const stream = await seal(data.file.stream(), { recipients, signer: { signing }, cipher: data.cipher, metadata });
+      const stream = await seal(data.file.stream(), { recipients, signer: { signing }, cipher: data.cipher, metadata, offload: pool });
       const reader = stream.getReader();
       let bytes = 0;
       for (;;) {

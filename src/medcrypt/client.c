@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "account.h"
 #include "client.h"
 
 #define MAX_JSON_BODY (64L * 1024 * 1024)
@@ -1239,6 +1240,119 @@ mc_status known_user_check(const char *hostport, const char *username, const cha
 		free(text);
 	}
 	free(data);
+	return st;
+}
+
+/* ---- known_kdf: each account's Argon2id parameters and salt as last used ---- */
+
+#define KNOWN_KDF_HEAD "# medcrypt known_kdf: SERVER/USER t m(KiB) p salt, as last logged in with\n"
+
+/* One parsed line of known_kdf: false for a comment or a damaged line. */
+static bool kdf_line(const char *line, char *name, size_t name_size, account_kdf *kdf, uint8_t salt[16])
+{
+	char n[700], hex[80];
+	unsigned long t, m, p;
+	if (line[0] == '#' || sscanf(line, "%699s %lu %lu %lu %79s", n, &t, &m, &p, hex) != 5 || strlen(hex) != 32 ||
+	    t > UINT32_MAX || m > UINT32_MAX || p > UINT32_MAX)
+		return false;
+	for (size_t i = 0; i < 16; i++) {
+		unsigned v;
+		if (sscanf(hex + 2 * i, "%2x", &v) != 1 || !isxdigit((unsigned char)hex[2 * i]) ||
+		    !isxdigit((unsigned char)hex[2 * i + 1]))
+			return false;
+		salt[i] = (uint8_t)v;
+	}
+	snprintf(name, name_size, "%s", n);
+	kdf->t = (uint32_t)t;
+	kdf->m = (uint32_t)m;
+	kdf->p = (uint32_t)p;
+	return true;
+}
+
+/* The USER of a known_kdf name HOST:PORT/USER. */
+static const char *user_of(const char *name)
+{
+	const char *slash = strrchr(name, '/');
+	return slash ? slash + 1 : name;
+}
+
+mc_status known_kdf_check(const char *hostport, const char *username, const uint8_t salt[16], const account_kdf *kdf,
+                          mc_err *err)
+{
+	char path[4200], key[700];
+	char *data = NULL;
+	size_t len = 0;
+	mc_status st = home_path("known_kdf", path, sizeof path, err);
+	if (st == MC_OK)
+		st = read_private_file(path, &data, &len, err);
+	if (st != MC_OK || !data)
+		return st;
+	snprintf(key, sizeof key, "%s/%s", hostport, username);
+	char *save = NULL;
+	for (char *line = strtok_r(data, "\n", &save); line && st == MC_OK; line = strtok_r(NULL, "\n", &save)) {
+		char name[700];
+		account_kdf known;
+		uint8_t known_salt[16];
+		if (!kdf_line(line, name, sizeof name, &known, known_salt))
+			continue;
+		if (strcmp(name, key) == 0 && (kdf->t < known.t || kdf->m < known.m))
+			st = fail(
+			    err, CLI_ERR_PIN,
+			    "the server offers WEAKER Argon2id parameters for %.64s than you last logged in with "
+			    "(t=%u m=%u KiB, was t=%u m=%u KiB): it may be impersonated or downgraded to make your "
+			    "password cheaper to guess; nothing was sent. Ask your administrator; only if they lowered "
+			    "them, delete the line %.80s in %.100s",
+			    username, (unsigned)kdf->t, (unsigned)kdf->m, (unsigned)known.t, (unsigned)known.m, key,
+			    path);
+		/* Another user name with this salt, on any server; the same user reached through
+		 * another address (a proxy, a second name of the host) shares its salt legitimately. */
+		else if (strcmp(user_of(name), username) != 0 && mc_ct_equal(known_salt, salt, 16))
+			st = fail(
+			    err, CLI_ERR_PIN,
+			    "the server sent %.64s the salt of another account (%.80s): a server that reuses salts "
+			    "may be impersonated or trying to make passwords cheaper to guess; nothing was sent. "
+			    "Tell your administrator (%.100s)",
+			    username, name, path);
+	}
+	mc_wipe(data, len);
+	free(data);
+	return st;
+}
+
+mc_status known_kdf_remember(const char *hostport, const char *username, const uint8_t salt[16], const account_kdf *kdf,
+                             mc_err *err)
+{
+	char path[4200], key[700], hex[33];
+	char *data = NULL, *text = NULL;
+	size_t len = 0, used = 0;
+	mc_status st = home_path("known_kdf", path, sizeof path, err);
+	if (st == MC_OK)
+		st = read_private_file(path, &data, &len, err);
+	if (st != MC_OK)
+		return st;
+	snprintf(key, sizeof key, "%s/%s", hostport, username);
+	hex_of(salt, 16, hex);
+	/* every other account's line as it was, this account's line replaced */
+	size_t cap = len + sizeof KNOWN_KDF_HEAD + strlen(key) + 100;
+	if (!(text = malloc(cap))) {
+		free(data);
+		return fail(err, MC_ERR_NOMEM, "out of memory");
+	}
+	used = (size_t)snprintf(text, cap, "%s", KNOWN_KDF_HEAD);
+	char *save = NULL;
+	for (char *line = data ? strtok_r(data, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save)) {
+		char name[700];
+		account_kdf known;
+		uint8_t known_salt[16];
+		if (!kdf_line(line, name, sizeof name, &known, known_salt) || strcmp(name, key) == 0)
+			continue; /* comments, damaged lines and this account's old line */
+		used += (size_t)snprintf(text + used, cap - used, "%s\n", line);
+	}
+	used += (size_t)snprintf(text + used, cap - used, "%s %u %u %u %s\n", key, (unsigned)kdf->t, (unsigned)kdf->m,
+	                         (unsigned)kdf->p, hex);
+	st = used < cap ? write_private_file(path, text, used, err) : fail(err, MC_ERR_NOMEM, "known_kdf too long");
+	free(data);
+	free(text);
 	return st;
 }
 

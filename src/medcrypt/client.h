@@ -131,6 +131,21 @@ const char *client_hostport(const client *c);
 mc_status known_user_check(const char *hostport, const char *username, const char *enc_hex, const char *sign_hex,
                            mc_err *err);
 
+/* Trust on first use for each account's Argon2id parameters (SECURITY.md §3.13): the file
+ * $MEDCRYPT_HOME/known_kdf keeps, per server and user, the salt and the parameters of the last
+ * successful login or registration, one line "HOST:PORT/USER t m p SALT-HEX". A pre-login answer
+ * is refused (CLI_ERR_PIN, the message saying what it may mean and which line to delete) when
+ * its t or m is lower than the recorded ones, or its salt is recorded for another account (one
+ * salt for many accounts lets one precomputed dictionary serve them all). A damaged line
+ * protects nothing and is replaced at the next success. */
+struct account_kdf;
+mc_status known_kdf_check(const char *hostport, const char *username, const uint8_t salt[16],
+                          const struct account_kdf *kdf, mc_err *err);
+/* Records salt and kdf for the account (replacing its line), after a login or registration
+ * succeeded with them. Written to a new file of mode 0600 and renamed into place. */
+mc_status known_kdf_remember(const char *hostport, const char *username, const uint8_t salt[16],
+                             const struct account_kdf *kdf, mc_err *err);
+
 /* ---- shared by the commands (cmd_account.c) ---- */
 
 /* Loads the session and connects to its server (which must be pinned already) with it. */

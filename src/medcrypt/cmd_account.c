@@ -1,6 +1,7 @@
 /*
  * cmd_account.c: the account commands of the medcryptd client: `login` (pre-login, Argon2id
- * on the client, proof of work and lockout handling, login; restores the key file from the
+ * on the client after checking its parameters against those last used (known_kdf), proof of
+ * work and lockout handling, login; restores the key file from the
  * server's wrapped copy on a new machine), `register` (a new identity or an existing one, its
  * key bundle wrapped under the password and under a recovery code shown once), `logout`,
  * `whoami`, `invite` and `users`. The password is read from --passphrase-fd, MEDCRYPT_PASSPHRASE
@@ -122,6 +123,19 @@ static mc_status parse_kdf(const json_t *j, account_kdf *kdf, mc_err *err)
 	return account_kdf_check(kdf, err);
 }
 
+/* Whether the salt is one byte repeated (all zero included): no client makes one, so a server
+ * that sends one is lying, and one such salt for every account lets one dictionary serve all. */
+static bool salt_repeated(const uint8_t salt[ACCOUNT_SALT_LEN])
+{
+	for (size_t i = 1; i < ACCOUNT_SALT_LEN; i++)
+		if (salt[i] != salt[0])
+			return false;
+	return true;
+}
+
+/* POST /api/v1/prelogin, then what this client refuses before the password is used: parameters
+ * outside the fixed bounds (account_kdf_check), a salt of one repeated byte, and parameters
+ * weaker than, or a salt other than, those known_kdf remembers (known_kdf_check). */
 static mc_status do_prelogin(client *c, const char *username, struct prelogin *pl, mc_err *err)
 {
 	json_t *body = json_pack("{s:s}", "username", username), *resp = NULL;
@@ -140,10 +154,31 @@ static mc_status do_prelogin(client *c, const char *username, struct prelogin *p
 	free(salt);
 	if (st == MC_OK)
 		st = parse_kdf(json_object_get(resp, "kdf"), &pl->kdf, err);
+	if (st == MC_OK && salt_repeated(pl->salt)) {
+		err->status = st = CLI_ERR_PIN;
+		snprintf(
+		    err->msg, sizeof err->msg,
+		    "the server sent %.64s a salt of one repeated byte (0x%02x): no client makes one, so the server "
+		    "may be impersonated or trying to make passwords cheaper to guess; nothing was sent. Tell your "
+		    "administrator",
+		    username, pl->salt[0]);
+	}
+	if (st == MC_OK)
+		st = known_kdf_check(client_hostport(c), username, pl->salt, &pl->kdf, err);
 	if (st == MC_OK && json_is_object(json_object_get(resp, "pow")))
 		pl->pow = json_incref(json_object_get(resp, "pow"));
 	json_decref(resp);
 	return st;
+}
+
+/* Records the salt and parameters an account just logged in or registered with (known_kdf). The
+ * account works whatever happens here, so a failure is a warning, not an error: the next login
+ * tries again. */
+static void remember_kdf(client *c, const char *username, const uint8_t salt[ACCOUNT_SALT_LEN], const account_kdf *kdf)
+{
+	mc_err e = {0};
+	if (known_kdf_remember(client_hostport(c), username, salt, kdf, &e) != MC_OK)
+		fprintf(stderr, "medcrypt: warning: the Argon2id parameters were not recorded: %s\n", e.msg);
 }
 
 /* Adds {"pow": {"challenge", "nonce"}} to body, solving the server's challenge. */
@@ -474,6 +509,7 @@ mc_status cmd_login(int argc, char **argv, mc_err *err)
 	}
 	if ((st = start_session(cl, user, key, resp, err)) != MC_OK)
 		goto cleanup;
+	remember_kdf(cl, user, pl.salt, &pl.kdf);
 	if (restored)
 		fprintf(stderr, "medcrypt: restored your keys from the server into %s\n", key);
 	if (json) {
@@ -630,6 +666,7 @@ mc_status cmd_register(int argc, char **argv, mc_err *err)
 		goto cleanup;
 	if ((st = start_session(cl, user, key, resp, err)) != MC_OK)
 		goto cleanup;
+	remember_kdf(cl, user, salt, &kdf);
 	json_t *u = json_object_get(resp, "user");
 	fprintf(stderr, "\nYour RECOVERY CODE is printed below, this once. Write it down or print it and keep it\n"
 	                "somewhere safe and offline: it is the only way back to your keys, and to every image shared\n"
@@ -871,8 +908,10 @@ mc_status cmd_users(int argc, char **argv, mc_err *err)
 				for (const char *p = dn ? dn : ""; *p && n + 1 < sizeof safe; p++)
 					safe[n++] = ((unsigned char)*p < 0x20 || *p == 0x7f) ? '?' : *p;
 				safe[n] = '\0';
-				printf("%-20s %-10s %s\n", json_string_value(json_object_get(u, "username")) ?: "?",
-				       json_string_value(json_object_get(u, "role")) ?: "?", safe);
+				/* only the admin's listing holds disabled accounts (API.md §16) */
+				printf("%-20s %-10s %s%s\n", json_string_value(json_object_get(u, "username")) ?: "?",
+				       json_string_value(json_object_get(u, "role")) ?: "?", safe,
+				       json_is_true(json_object_get(u, "disabled")) ? " (disabled)" : "");
 				printf("    encryption %s\n    signing    %s\n",
 				       json_string_value(json_object_get(u, "enc_fingerprint")) ?: "?",
 				       json_string_value(json_object_get(u, "sign_fingerprint")) ?: "?");

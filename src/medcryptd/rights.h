@@ -14,7 +14,7 @@ typedef enum mcd_right {
 	MCD_RIGHT_PUBLIC = 0,   /* no session needed */
 	MCD_RIGHT_SESSION,      /* any signed-in user (me, logout, reauth) */
 	MCD_RIGHT_DIRECTORY,    /* read the user directory */
-	MCD_RIGHT_MANAGE_USERS, /* invite users, change roles, disable users */
+	MCD_RIGHT_MANAGE_USERS, /* invite users (list, cancel invitations), change roles, disable users */
 	MCD_RIGHT_AUDIT,        /* read and verify the audit log */
 	MCD_RIGHT_UPLOAD,       /* upload a sealed image */
 	MCD_RIGHT_READ_IMAGES,  /* list, fetch wrap and blob of images shared with me */

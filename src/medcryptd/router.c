@@ -27,6 +27,11 @@ static const mcd_route routes[] = {
     {"GET", "/api/v1/me", "me", MCD_RIGHT_SESSION, false, false, 0, false, mcd_h_me},
     {"POST", "/api/v1/invitations", "invitations", MCD_RIGHT_MANAGE_USERS, true, false, 4 * KIB, false,
      mcd_h_invitation_create},
+    {"GET", "/api/v1/invitations", "invitations_list", MCD_RIGHT_MANAGE_USERS, false, false, 0, false,
+     mcd_h_invitations_list},
+    /* {id} is an invitation id (16 random bytes in hex, shaped like an image id), never its code. */
+    {"DELETE", "/api/v1/invitations/{id}", "invitation_delete", MCD_RIGHT_MANAGE_USERS, true, false, 0, false,
+     mcd_h_invitation_delete},
     {"GET", "/api/v1/users", "users", MCD_RIGHT_DIRECTORY, false, false, 0, false, mcd_h_users_list},
     {"GET", "/api/v1/users/{username}", "user", MCD_RIGHT_DIRECTORY, false, false, 0, false, mcd_h_user_get},
     {"PATCH", "/api/v1/users/{username}", "user_patch", MCD_RIGHT_MANAGE_USERS, true, false, 4 * KIB, false,

@@ -59,6 +59,14 @@ void mcd_image_free(mcd_image *im)
 	free(im);
 }
 
+void mcd_invitation_free(mcd_invitation *inv)
+{
+	if (!inv)
+		return;
+	free(inv->created_by_name);
+	free(inv);
+}
+
 void mcd_partial_free(mcd_partial *p)
 {
 	if (!p)

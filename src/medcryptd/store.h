@@ -117,6 +117,18 @@ typedef struct mcd_wrap {
 
 /* A resumable upload in progress (API.md §15a). Its bytes are in DATA_DIR/uploads/ID, which
  * handlers/tus.c keeps; the row says whose it is and how many of them are durable. */
+/* An invitation as the admin sees it (API.md §13): never its code, of which the store keeps only
+ * the SHA-256. */
+typedef struct mcd_invitation {
+	char id[33]; /* 16 random bytes in hex: what the admin's routes name it by */
+	mcd_role role;
+	int64_t created; /* 0 for an invitation made before schema 3 */
+	int64_t expires;
+	int64_t created_by;    /* user id; 0: the server (first start, `medcryptd invite`) */
+	char *created_by_name; /* that user's name; NULL for the server */
+} mcd_invitation;
+void mcd_invitation_free(mcd_invitation *inv);
+
 typedef struct mcd_partial {
 	char id[33]; /* 32 hex digits */
 	int64_t owner_id;
@@ -137,6 +149,7 @@ typedef int (*mcd_image_cb)(void *ctx, const mcd_image *im,
                             const mcd_wrap *my_wrap /* NULL for the sender without a wrap */);
 typedef int (*mcd_audit_cb)(void *ctx, const mcd_audit_record *r);
 typedef int (*mcd_partial_cb)(void *ctx, const mcd_partial *p);
+typedef int (*mcd_invitation_cb)(void *ctx, const mcd_invitation *inv);
 typedef int (*mcd_checkpoint_cb)(void *ctx, int64_t seq, const uint8_t hash[32], const uint8_t *sig, size_t sig_len);
 
 /* The operations of a metadata store. Every function pointer is set. */
@@ -156,18 +169,27 @@ typedef struct mcd_store_ops {
 	mcd_store_status (*user_by_id)(mcd_store *s, int64_t id, mcd_user **out);
 	/* The (enabled) user whose current encryption key has this fingerprint. */
 	mcd_store_status (*user_by_enc_fp)(mcd_store *s, const uint8_t fp[32], mcd_user **out);
-	/* Enabled users, by username; role MCD_ROLE_NONE lists every role. */
-	mcd_store_status (*users_list)(mcd_store *s, mcd_role role, mcd_user_cb cb, void *ctx);
+	/* Users by username; role MCD_ROLE_NONE lists every role. Disabled users only when
+	 * with_disabled is set (the admin's view). */
+	mcd_store_status (*users_list)(mcd_store *s, mcd_role role, bool with_disabled, mcd_user_cb cb, void *ctx);
 	/* Role and/or disabled flag (role NONE leaves it, disabled < 0 leaves it). Disabling
 	 * deletes the user's sessions in the same transaction. */
 	mcd_store_status (*user_update)(mcd_store *s, int64_t id, mcd_role role, int disabled,
 	                                const mcd_audit_event *ev);
 	mcd_store_status (*users_count)(mcd_store *s, int64_t *n);
 
-	/* Invitations: stored by the SHA-256 of the code. */
-	mcd_store_status (*invitation_create)(mcd_store *s, const uint8_t code_hash[32], mcd_role role, int64_t expires,
-	                                      int64_t created_by /* 0: the server at first start */,
+	/* Invitations: stored by the SHA-256 of the code, named by inv->id (its created_by_name is
+	 * ignored). CONFLICT when the hash or the id is taken. */
+	mcd_store_status (*invitation_create)(mcd_store *s, const uint8_t code_hash[32], const mcd_invitation *inv,
 	                                      const mcd_audit_event *ev);
+	/* Invitations neither used nor expired at now, oldest first. */
+	mcd_store_status (*invitations_pending)(mcd_store *s, int64_t now, mcd_invitation_cb cb, void *ctx);
+	/* The unused invitation id, expired or not (NOT_FOUND for a used or unknown one). Free *out
+	 * with mcd_invitation_free. */
+	mcd_store_status (*invitation_get)(mcd_store *s, const char *id, mcd_invitation **out);
+	/* Deletes the unused invitation id, so that its code registers no one (user_create then
+	 * answers CONFLICT, as for an unknown code). NOT_FOUND when it was used or is unknown. */
+	mcd_store_status (*invitation_delete)(mcd_store *s, const char *id, const mcd_audit_event *ev);
 
 	/* Sessions, by the SHA-256 of the token. */
 	mcd_store_status (*session_create)(mcd_store *s, const mcd_session *se, const mcd_audit_event *ev);

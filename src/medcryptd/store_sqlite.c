@@ -113,6 +113,12 @@ static const char *const migrations[] = {
     " expires INTEGER NOT NULL);"
     "CREATE INDEX partials_owner ON partials(owner_id, expires);"
     "CREATE INDEX partials_expires ON partials(expires);",
+    /* 3: invitations get an id and a creation time, so the admin can list the pending ones and
+     * cancel one (API.md §13). Existing rows get a random id; their creation time is unknown (0). */
+    "ALTER TABLE invitations ADD COLUMN id TEXT CHECK (id IS NULL OR length(id) = 32);"
+    "ALTER TABLE invitations ADD COLUMN created INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE invitations SET id = lower(hex(randomblob(16)));"
+    "CREATE UNIQUE INDEX invitations_id ON invitations(id);",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -122,7 +128,11 @@ static const char *const migrations[] = {
 	"id, username, display_name, role, enc_public_pem, sign_public_pem, enc_fp, sign_fp, kdf_salt, kdf_t, kdf_m, " \
 	"kdf_p, auth_hash, wrapped_password, wrapped_recovery, created, disabled"
 #define PARTIAL_COLS "id, owner_id, length, received, metadata, created, expires"
-#define IMAGE_COLS   "i.id, i.sender_id, u.username, i.blob_sha256, i.size, i.header, i.created"
+/* Invitations with their creator's name (NULL for the server: created_by 0 is no user). */
+#define INVITATION_SELECT                                                                                              \
+	"SELECT i.id, i.role, i.created, i.expires, i.created_by, u.username FROM invitations i "                      \
+	"LEFT JOIN users u ON u.id = i.created_by "
+#define IMAGE_COLS "i.id, i.sender_id, u.username, i.blob_sha256, i.size, i.header, i.created"
 
 enum stmt_id {
 	ST_BEGIN,
@@ -147,6 +157,9 @@ enum stmt_id {
 	ST_INV_GET,
 	ST_INV_USE,
 	ST_INV_INSERT,
+	ST_INV_PENDING,
+	ST_INV_BY_ID,
+	ST_INV_DELETE,
 	ST_SES_INSERT,
 	ST_SES_GET,
 	ST_SES_TOUCH,
@@ -201,7 +214,7 @@ static const char *const stmt_sql[ST_N] = {
     [ST_USER_BY_NAME] = "SELECT " USER_COLS " FROM users WHERE username = ?1",
     [ST_USER_BY_ID] = "SELECT " USER_COLS " FROM users WHERE id = ?1",
     [ST_USER_BY_ENC_FP] = "SELECT " USER_COLS " FROM users WHERE enc_fp = ?1 AND disabled = 0",
-    [ST_USERS_LIST] = "SELECT " USER_COLS " FROM users WHERE disabled = 0 AND (?1 = 0 OR role = ?1) "
+    [ST_USERS_LIST] = "SELECT " USER_COLS " FROM users WHERE (?2 = 1 OR disabled = 0) AND (?1 = 0 OR role = ?1) "
                       "ORDER BY username",
     [ST_USER_EXISTS] = "SELECT 1 FROM users WHERE id = ?1",
     [ST_USER_SET_ROLE] = "UPDATE users SET role = ?2 WHERE id = ?1",
@@ -209,7 +222,12 @@ static const char *const stmt_sql[ST_N] = {
     [ST_USERS_COUNT] = "SELECT count(*) FROM users",
     [ST_INV_GET] = "SELECT role, expires, used_by IS NOT NULL FROM invitations WHERE code_hash = ?1",
     [ST_INV_USE] = "UPDATE invitations SET used_by = ?2, used_at = ?3 WHERE code_hash = ?1 AND used_by IS NULL",
-    [ST_INV_INSERT] = "INSERT INTO invitations(code_hash, role, expires, created_by) VALUES (?1, ?2, ?3, ?4)",
+    [ST_INV_INSERT] = "INSERT INTO invitations(code_hash, id, role, created, expires, created_by) "
+                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_INV_PENDING] = INVITATION_SELECT "WHERE i.used_by IS NULL AND i.expires > ?1 "
+                                         "ORDER BY i.created, i.rowid",
+    [ST_INV_BY_ID] = INVITATION_SELECT "WHERE i.id = ?1 AND i.used_by IS NULL",
+    [ST_INV_DELETE] = "DELETE FROM invitations WHERE id = ?1 AND used_by IS NULL",
     [ST_SES_INSERT] = "INSERT INTO sessions(token_hash, user_id, created, last_seen, expires, reauth_at) "
                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [ST_SES_GET] = "SELECT user_id, created, last_seen, expires, reauth_at FROM sessions WHERE token_hash = ?1",
@@ -864,7 +882,7 @@ static mcd_store_status sq_user_by_enc_fp(mcd_store *base, const uint8_t fp[32],
 	return user_lookup(sq(base), ST_USER_BY_ENC_FP, NULL, 0, fp, out);
 }
 
-static mcd_store_status sq_users_list(mcd_store *base, mcd_role role, mcd_user_cb cb, void *ctx)
+static mcd_store_status sq_users_list(mcd_store *base, mcd_role role, bool with_disabled, mcd_user_cb cb, void *ctx)
 {
 	sq_store *s = sq(base);
 	conn *c = reader_get(s);
@@ -872,6 +890,7 @@ static mcd_store_status sq_users_list(mcd_store *base, mcd_role role, mcd_user_c
 	mcd_store_status r = MCD_STORE_ERROR;
 	if (st) {
 		sqlite3_bind_int(st, 1, (int)role);
+		sqlite3_bind_int(st, 2, with_disabled ? 1 : 0);
 		int rc;
 		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 			mcd_user view;
@@ -953,12 +972,12 @@ static mcd_store_status sq_users_count(mcd_store *base, int64_t *n)
 
 /* -- invitations -- */
 
-static mcd_store_status sq_invitation_create(mcd_store *base, const uint8_t code_hash[32], mcd_role role,
-                                             int64_t expires, int64_t created_by, const mcd_audit_event *ev)
+static mcd_store_status sq_invitation_create(mcd_store *base, const uint8_t code_hash[32], const mcd_invitation *inv,
+                                             const mcd_audit_event *ev)
 {
 	sq_store *s = sq(base);
-	if (!mcd_role_name(role)) {
-		mcd_log(MCD_LOG_ERROR, "store", "invitation_create: invalid role %d", (int)role);
+	if (!mcd_role_name(inv->role) || strlen(inv->id) != 32) {
+		mcd_log(MCD_LOG_ERROR, "store", "invitation_create: invalid role %d or id", (int)inv->role);
 		return MCD_STORE_ERROR;
 	}
 	mcd_store_status r;
@@ -970,11 +989,107 @@ static mcd_store_status sq_invitation_create(mcd_store *base, const uint8_t code
 		r = MCD_STORE_ERROR;
 	} else {
 		bind_blob(st, 1, code_hash, 32);
-		sqlite3_bind_int(st, 2, (int)role);
-		sqlite3_bind_int64(st, 3, expires);
-		sqlite3_bind_int64(st, 4, created_by);
+		bind_text(st, 2, inv->id);
+		sqlite3_bind_int(st, 3, (int)inv->role);
+		sqlite3_bind_int64(st, 4, inv->created);
+		sqlite3_bind_int64(st, 5, inv->expires);
+		sqlite3_bind_int64(st, 6, inv->created_by);
 		r = run_write(c, ST_INV_INSERT, st, "insert an invitation");
 	}
+	if (r == MCD_STORE_OK)
+		r = audit_append_on(s, c, ev);
+	return writer_end(c, r);
+}
+
+/* Fills inv from a row of INVITATION_SELECT, pointing into the statement (valid until the next
+ * step). */
+static void invitation_view(sqlite3_stmt *st, mcd_invitation *inv)
+{
+	memset(inv, 0, sizeof *inv);
+	snprintf(inv->id, sizeof inv->id, "%s", col_text(st, 0));
+	inv->role = (mcd_role)sqlite3_column_int(st, 1);
+	inv->created = sqlite3_column_int64(st, 2);
+	inv->expires = sqlite3_column_int64(st, 3);
+	inv->created_by = sqlite3_column_int64(st, 4);
+	inv->created_by_name = (char *)sqlite3_column_text(st, 5); /* NULL for the server */
+}
+
+static mcd_store_status sq_invitations_pending(mcd_store *base, int64_t now, mcd_invitation_cb cb, void *ctx)
+{
+	sq_store *s = sq(base);
+	conn *c = reader_get(s);
+	sqlite3_stmt *st = q(c, ST_INV_PENDING);
+	mcd_store_status r = MCD_STORE_ERROR;
+	if (st) {
+		sqlite3_bind_int64(st, 1, now);
+		int rc;
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			mcd_invitation view;
+			invitation_view(st, &view);
+			if (cb(ctx, &view) != 0) {
+				rc = SQLITE_DONE;
+				break;
+			}
+		}
+		r = rc == SQLITE_DONE ? MCD_STORE_OK : db_fail(c, "list invitations");
+		q_done(c, ST_INV_PENDING, st);
+	}
+	reader_put(c);
+	return r;
+}
+
+static mcd_store_status sq_invitation_get(mcd_store *base, const char *id, mcd_invitation **out)
+{
+	sq_store *s = sq(base);
+	*out = NULL;
+	if (!id)
+		return MCD_STORE_NOT_FOUND;
+	conn *c = reader_get(s);
+	sqlite3_stmt *st = q(c, ST_INV_BY_ID);
+	mcd_store_status r = MCD_STORE_ERROR;
+	if (st) {
+		bind_text(st, 1, id);
+		int rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			mcd_invitation view;
+			invitation_view(st, &view);
+			mcd_invitation *inv = malloc(sizeof *inv);
+			if (inv) {
+				*inv = view;
+				inv->created_by_name = view.created_by_name ? strdup(view.created_by_name) : NULL;
+			}
+			if (!inv || (view.created_by_name && !inv->created_by_name)) {
+				mcd_invitation_free(inv);
+				r = MCD_STORE_NOMEM;
+			} else {
+				*out = inv;
+				r = MCD_STORE_OK;
+			}
+		} else {
+			r = rc == SQLITE_DONE ? MCD_STORE_NOT_FOUND : db_fail(c, "read an invitation");
+		}
+		q_done(c, ST_INV_BY_ID, st);
+	}
+	reader_put(c);
+	return r;
+}
+
+static mcd_store_status sq_invitation_delete(mcd_store *base, const char *id, const mcd_audit_event *ev)
+{
+	sq_store *s = sq(base);
+	if (!id)
+		return MCD_STORE_NOT_FOUND;
+	mcd_store_status r;
+	conn *c = writer_begin(s, &r);
+	if (!c)
+		return r;
+	sqlite3_stmt *st = q(c, ST_INV_DELETE);
+	if (!st)
+		return writer_end(c, MCD_STORE_ERROR);
+	bind_text(st, 1, id);
+	r = run_write(c, ST_INV_DELETE, st, "delete an invitation");
+	if (r == MCD_STORE_OK && sqlite3_changes(c->db) == 0)
+		r = MCD_STORE_NOT_FOUND;
 	if (r == MCD_STORE_OK)
 		r = audit_append_on(s, c, ev);
 	return writer_end(c, r);
@@ -1855,6 +1970,9 @@ static const mcd_store_ops sqlite_ops = {
     .user_update = sq_user_update,
     .users_count = sq_users_count,
     .invitation_create = sq_invitation_create,
+    .invitations_pending = sq_invitations_pending,
+    .invitation_get = sq_invitation_get,
+    .invitation_delete = sq_invitation_delete,
     .session_create = sq_session_create,
     .session_get = sq_session_get,
     .session_touch = sq_session_touch,

@@ -5,7 +5,7 @@
 # technician sends a DICOM (img2dcm of a cjpeg JPEG) to the patient and doctor A, who opens it
 # bit-exact and shares it with doctor B; the patient opens it; doctor B before the share, the
 # researcher and the admin are refused; revoking removes B's access. Then: trust on first use
-# and a changed certificate, an interrupted and resumed download (killed mid-way, and a damaged
+# and a changed certificate, Argon2id parameters remembered and a downgrade refused, an interrupted and resumed download (killed mid-way, and a damaged
 # .part), wrong passwords and the lockout, no password and no plaintext in the data directory,
 # kill -9 of the server during 20 concurrent sends, deletion, logout, and the README's "Quick
 # start with a server" block run command by command.
@@ -244,6 +244,42 @@ expect_exit 10 "after logout: not logged in" as pat whoami
 check "log in again" as pat login
 check "logout everywhere" as pat logout --everywhere
 expect_exit 10 "after logout --everywhere" as pat ls
+
+# ---- the Argon2id parameters and salt are remembered; a downgrade is refused (SECURITY.md §3.13) ----
+kk=$T/home-pat/known_kdf
+db() { sqlite3 -cmd '.timeout 5000' "$DATA/medcryptd.db" "$@"; }
+PAT_SALT=$(db "SELECT lower(hex(kdf_salt)) FROM users WHERE username = 'pat'")
+expect_in "$kk" "localhost:$PORT/pat 3 65536 1 $PAT_SALT" "known_kdf records pat's parameters and salt"
+[ "$(mode_of "$kk")" = 600 ] && ok || bad "known_kdf mode $(mode_of "$kk")"
+attempts() { db "SELECT count(*) FROM audit WHERE action LIKE 'login%' AND object = 'pat'"; }
+before=$(attempts)
+# the server (its database altered, as a compromised or impersonating one would) offers less work
+db "UPDATE users SET kdf_t = 2, kdf_m = 19456 WHERE username = 'pat'"
+expect_exit 13 "weaker Argon2id parameters than last time: refused" as pat login
+expect_in .err "WEAKER Argon2id parameters" "the refusal says what the server offered"
+expect_in .err "t=2 m=19456 KiB, was t=3 m=65536 KiB" "it names both parameter sets"
+expect_in .err "$kk" "it names the file"
+db "UPDATE users SET kdf_t = 3, kdf_m = 65536 WHERE username = 'pat'"
+# a salt of one repeated byte, and the salt of another account this computer knows
+db "UPDATE users SET kdf_salt = zeroblob(16) WHERE username = 'pat'"
+expect_exit 13 "an all-zero salt: refused" as pat login
+expect_in .err "one repeated byte" "the refusal names the repeated salt"
+db "UPDATE users SET kdf_salt = X'$PAT_SALT' WHERE username = 'pat'"
+DOCA_SALT=$(db "SELECT lower(hex(kdf_salt)) FROM users WHERE username = 'doca'")
+db "UPDATE users SET kdf_salt = X'$PAT_SALT' WHERE username = 'doca'"
+expect_exit 13 "another account's salt: refused" env MEDCRYPT_HOME=$T/home-pat MEDCRYPT_PASSPHRASE="$(pw doca)" \
+	"$MEDCRYPT" login --user doca
+expect_in .err "the salt of another account (localhost:$PORT/pat)" "the refusal names the account"
+db "UPDATE users SET kdf_salt = X'$DOCA_SALT' WHERE username = 'doca'"
+[ "$(attempts)" = "$before" ] && ok || bad "a refused pre-login sent a login ($before, now $(attempts))"
+# parameters remembered as stronger than the server's (t=4) are refused the same way
+cp "$kk" kk.saved
+sed -i "s|^\(localhost:$PORT/pat\) 3 |\1 4 |" "$kk"
+expect_exit 13 "parameters weaker than the remembered t=4: refused" as pat login
+cp kk.saved "$kk"
+check "the same parameters as before: logged in" as pat login
+expect_in "$kk" "localhost:$PORT/pat 3 65536 1 $PAT_SALT" "known_kdf still records pat"
+[ "$(grep -c "^localhost:$PORT/pat " "$kk")" = 1 ] && ok || bad "one line per account in known_kdf"
 
 # ---- a new machine: login restores the key file from the server's wrapped copy ----
 mkdir -p "$T/home-doca2"

@@ -4,8 +4,10 @@
 # the first-start invitation, login, CSRF, roles, upload of real sealed files (made with
 # `medcrypt seal`) and their round trip through list, wrap and blob (with Range) to a bit-exact
 # `medcrypt open`, object-level 404s, refused uploads that leave nothing behind, injection
-# strings returned inert, share/revoke/delete, lockout with its doubling and the proof of work,
-# and the audit chain (verified, then tampered with and located) and the offline commands.
+# strings returned inert, share/revoke/delete, pending invitations listed (without their code)
+# and cancelled, disabled users seen and enabled again by the admin only, lockout with its
+# doubling and the proof of work, and the audit chain (verified, then tampered with and located)
+# and the offline commands.
 # usage: tests/server/http_test.sh BUILD_DIR
 set -u
 BUILD=$(cd "${1:-build}" && pwd)
@@ -155,6 +157,55 @@ api POST /api/v1/prelogin -H 'Content-Type: application/json' --data-binary '{"u
 login tech
 login patient
 login researcher
+
+# ---- pending invitations: listed without their code, cancelled (API.md §13) ----
+CODE_X=$(invite doctor)
+INV_X=$(jv "$T/body" id)
+[[ $INV_X =~ ^[0-9a-f]{32}$ ]] && ok || bad "an invitation is named by 32 hex digits: '$INV_X'"
+CODE_Y=$(invite researcher)
+INV_Y=$(jv "$T/body" id)
+as admin GET /api/v1/invitations
+expect_status 200 "the admin lists pending invitations"
+INV_X="$INV_X" INV_Y="$INV_Y" "$PY" - "$T/body" <<'EOF' && ok || bad "pending invitations: $(cat "$T/body")"
+import json, os, sys
+invs = json.load(open(sys.argv[1]))["invitations"]
+byid = {i["id"]: i for i in invs}
+x, y = byid[os.environ["INV_X"]], byid[os.environ["INV_Y"]]
+assert set(x) == {"id", "role", "created", "expires", "created_by"}, x
+assert x["role"] == "doctor" and y["role"] == "researcher" and x["created_by"] == "admin", x
+assert isinstance(x["created"], int) and x["expires"] - x["created"] == 7 * 86400, x
+# used ones (the first-start invitation among them) are not pending
+assert all(i["created_by"] == "admin" for i in invs), invs
+EOF
+grep -qF -e "$CODE_X" -e "$CODE_Y" "$T/body" && bad "a listed invitation carries its code" || ok
+as doctor GET /api/v1/invitations
+expect_error 403 forbidden "a doctor cannot list invitations"
+as doctor DELETE "/api/v1/invitations/$INV_X"
+expect_error 403 forbidden "a doctor cannot cancel an invitation"
+api DELETE "/api/v1/invitations/$INV_X" -b jar.admin
+expect_error 403 csrf "cancel without the CSRF token"
+as admin DELETE "/api/v1/invitations/$INV_X"
+expect_status 204 "the admin cancels an invitation"
+as admin DELETE "/api/v1/invitations/$INV_X"
+expect_error 404 not_found "an invitation is cancelled once"
+as admin DELETE /api/v1/invitations/0123456789abcdef0123456789abcdef
+expect_error 404 not_found "cancel an unknown invitation"
+as admin DELETE "/api/v1/invitations/$CODE_Y"
+expect_error 404 not_found "an invitation is not named by its code"
+as admin GET /api/v1/invitations
+grep -q "$INV_X" "$T/body" && bad "a cancelled invitation is still listed" || ok
+grep -q "$INV_Y" "$T/body" && ok || bad "the other invitation is still listed"
+register stranger "$CODE_X"
+expect_error 409 conflict "a cancelled invitation registers no one"
+as admin GET "/api/v1/audit?limit=10000"
+INV_X="$INV_X" "$PY" - "$T/body" <<'EOF' && ok || bad "invite_cancel in the audit log"
+import json, os, sys
+recs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+c = [r for r in recs if r["action"] == "invite_cancel"]
+assert len(c) == 1, c
+assert c[0]["actor"] == "admin" and c[0]["object"] == os.environ["INV_X"] and c[0]["outcome"] == "ok", c
+assert c[0]["detail"]["role"] == "doctor", c
+EOF
 
 # ---- roles ----
 as admin GET /api/v1/images
@@ -372,6 +423,26 @@ login mallory
 expect_error 401 bad_credentials "a disabled user cannot log in"
 as tech GET /api/v1/users/mallory
 expect_error 404 not_found "a disabled user is hidden from the directory"
+as tech GET /api/v1/users
+grep -q '"mallory"' "$T/body" && bad "a disabled user is listed to a technician" || ok
+grep -q '"disabled"' "$T/body" && bad "the directory tells a technician who is disabled" || ok
+as admin GET /api/v1/users
+expect_status 200 "the admin's user list"
+"$PY" - "$T/body" <<'EOF' && ok || bad "the admin sees disabled users, marked: $(head -c 300 "$T/body")"
+import json, sys
+users = {u["username"]: u for u in json.load(open(sys.argv[1]))["users"]}
+assert users["mallory"]["disabled"] is True, users["mallory"]
+assert all(u["disabled"] is False for n, u in users.items() if n != "mallory")
+EOF
+as admin GET /api/v1/users/mallory
+[ "$STATUS" = 200 ] && [ "$(jv "$T/body" disabled)" = true ] && ok || bad "the admin reads a disabled user, marked"
+as admin PATCH /api/v1/users/mallory -H 'Content-Type: application/json' --data-binary '{"disabled":false}'
+expect_status 200 "the admin enables a user again"
+[ "$(jv "$T/body" disabled)" = false ] && ok || bad "enabled in the answer"
+login mallory
+expect_status 200 "an enabled user logs in again"
+as admin PATCH /api/v1/users/mallory -H 'Content-Type: application/json' --data-binary '{"disabled":true}'
+expect_status 200 "and is disabled again"
 as admin PATCH /api/v1/users/admin -H 'Content-Type: application/json' --data-binary '{"role":"doctor"}'
 expect_error 409 conflict "an admin cannot demote themself"
 as admin PATCH /api/v1/users/doctor -H 'Content-Type: application/json' --data-binary '{"role":"king"}'

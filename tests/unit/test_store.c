@@ -1,10 +1,11 @@
 /*
  * test_store.c: the SQLite metadata store (src/medcryptd/store_sqlite.c) through store.h: schema
  * migrations on reopen, every operation with its conflict and not-found paths, single-use and
- * expiring invitations, cascading deletion of wraps, blob reference counting, throttling, audit
- * records appended only by operations that succeed, resumable uploads (the per-user cap, the
- * offset that must stay below the length, expiry), nested reads from a callback, and eight
- * threads at once followed by PRAGMA integrity_check and a verified audit chain.
+ * expiring invitations (listed without their code, cancelled), cascading deletion of wraps,
+ * blob reference counting, throttling, audit records appended only by operations that succeed,
+ * resumable uploads (the per-user cap, the offset that must stay below the length, expiry),
+ * nested reads from a callback, and eight threads at once followed by PRAGMA integrity_check and
+ * a verified audit chain.
  */
 #include <pthread.h>
 #include <sqlite3.h>
@@ -107,7 +108,7 @@ static void test_migrations(const char *dir)
 	s->ops->close(s);
 	struct stat sb;
 	CHECK(stat(db_path, &sb) == 0 && (sb.st_mode & 0777) == 0600, "database mode 0600: %o", sb.st_mode & 0777);
-	CHECK(raw_count("SELECT count(*) FROM schema_version") == 2, "two migrations recorded");
+	CHECK(raw_count("SELECT count(*) FROM schema_version") == 3, "three migrations recorded");
 	/* Reopening applies nothing again and keeps the data. */
 	s = mcd_store_sqlite_open(db_path, NULL);
 	CHECK(s != NULL, "reopen");
@@ -116,8 +117,8 @@ static void test_migrations(const char *dir)
 	s = mcd_store_sqlite_open(db_path, NULL);
 	CHECK(s != NULL, "reopen again");
 	s->ops->close(s);
-	CHECK(raw_count("SELECT count(*) FROM schema_version") == 2, "still two migrations recorded");
-	CHECK(raw_count("SELECT max(version) FROM schema_version") == 2, "version 2");
+	CHECK(raw_count("SELECT count(*) FROM schema_version") == 3, "still three migrations recorded");
+	CHECK(raw_count("SELECT max(version) FROM schema_version") == 3, "version 3");
 	CHECK(raw_count("SELECT count(*) FROM users WHERE username = 'keeper'") == 1, "data kept");
 	CHECK(raw_count("SELECT count(*) FROM pragma_journal_mode WHERE journal_mode = 'wal'") == 1, "WAL mode");
 	/* A database from a newer server is refused. */
@@ -147,12 +148,16 @@ static void test_users(mcd_store *s)
 	sha256_of("invitation old", 14, inv_old);
 	sha256_of("invitation ???", 14, inv_unknown);
 	mcd_audit_event ev = ev_of("invite", "doctor");
-	CHECK(s->ops->invitation_create(s, inv, MCD_ROLE_DOCTOR, 2000, 0, &ev) == MCD_STORE_OK, "invite");
-	CHECK(s->ops->invitation_create(s, inv, MCD_ROLE_DOCTOR, 2000, 0, &ev) == MCD_STORE_CONFLICT,
-	      "same invitation twice");
-	CHECK(s->ops->invitation_create(s, inv_old, MCD_ROLE_ADMIN, 1000, 0, &ev) == MCD_STORE_OK, "invite 2");
-	CHECK(s->ops->invitation_create(s, inv_unknown, MCD_ROLE_NONE, 1000, 0, &ev) == MCD_STORE_ERROR,
-	      "invalid role refused");
+	mcd_invitation one = {.id = "11111111111111111111111111111111", .role = MCD_ROLE_DOCTOR, .expires = 2000};
+	mcd_invitation one_again = one,
+	               old = {.id = "22222222222222222222222222222222", .role = MCD_ROLE_ADMIN, .expires = 1000};
+	mcd_invitation bad_role = {.id = "33333333333333333333333333333333", .expires = 1000};
+	memcpy(one_again.id, "44444444444444444444444444444444", 32);
+	CHECK(s->ops->invitation_create(s, inv, &one, &ev) == MCD_STORE_OK, "invite");
+	CHECK(s->ops->invitation_create(s, inv, &one_again, &ev) == MCD_STORE_CONFLICT, "same invitation twice");
+	CHECK(s->ops->invitation_create(s, inv_unknown, &one, &ev) == MCD_STORE_CONFLICT, "same id twice");
+	CHECK(s->ops->invitation_create(s, inv_old, &old, &ev) == MCD_STORE_OK, "invite 2");
+	CHECK(s->ops->invitation_create(s, inv_unknown, &bad_role, &ev) == MCD_STORE_ERROR, "invalid role refused");
 	CHECK(audit_count(s) == before + 2, "two invite records: %lld", (long long)(audit_count(s) - before));
 
 	char e[64], g[64];
@@ -260,15 +265,104 @@ static void test_users_list(mcd_store *s)
 	mcd_audit_event ev = ev_of("disable", "gone");
 	s->ops->user_update(s, gone, MCD_ROLE_NONE, 1, &ev);
 	name_list ns = {0};
-	CHECK(s->ops->users_list(s, MCD_ROLE_PATIENT, collect_user, &ns) == MCD_STORE_OK, "list patients");
+	CHECK(s->ops->users_list(s, MCD_ROLE_PATIENT, false, collect_user, &ns) == MCD_STORE_OK, "list patients");
 	CHECK(ns.n == 2 && strcmp(ns.list[0], "amy") == 0 && strcmp(ns.list[1], "zed") == 0,
 	      "patients sorted, disabled left out: %d", ns.n);
 	name_list all = {0};
-	s->ops->users_list(s, MCD_ROLE_NONE, collect_user, &all);
+	s->ops->users_list(s, MCD_ROLE_NONE, false, collect_user, &all);
 	CHECK(all.n == 4, "every enabled user: %d", all.n); /* amy, dora, keeper, zed */
+	name_list with_disabled = {0};
+	s->ops->users_list(s, MCD_ROLE_PATIENT, true, collect_user, &with_disabled);
+	CHECK(with_disabled.n == 3 && strcmp(with_disabled.list[1], "gone") == 0,
+	      "the admin's view lists the disabled user too: %d", with_disabled.n);
 	name_list first = {.stop_after = 1};
-	s->ops->users_list(s, MCD_ROLE_NONE, collect_user, &first);
+	s->ops->users_list(s, MCD_ROLE_NONE, false, collect_user, &first);
 	CHECK(first.n == 1, "a callback stops the listing");
+}
+
+static int collect_invitation(void *ctx, const mcd_invitation *inv)
+{
+	name_list *ns = ctx;
+	if (ns->n < 16)
+		snprintf(ns->list[ns->n++], 32, "%.8s %s %s", inv->id, mcd_role_name(inv->role),
+		         inv->created_by_name ? inv->created_by_name : "-");
+	return 0;
+}
+
+/* Pending invitations are listed without their code and can be cancelled; a cancelled code
+ * registers no one; a used one can be neither listed nor cancelled. */
+static void test_invitations(mcd_store *s)
+{
+	int64_t admin = add_user(s, "inviter", MCD_ROLE_ADMIN);
+	uint8_t h1[32], h2[32], h3[32], h4[32];
+	sha256_of("pending one", 11, h1);
+	sha256_of("pending two", 11, h2);
+	sha256_of("expired", 7, h3);
+	sha256_of("to be used", 10, h4);
+	mcd_audit_event ev = ev_of("invite", "doctor");
+	mcd_invitation a = {.id = "a0000000000000000000000000000001",
+	                    .role = MCD_ROLE_DOCTOR,
+	                    .created = 100,
+	                    .expires = 5000,
+	                    .created_by = admin};
+	mcd_invitation b = {
+	    .id = "b0000000000000000000000000000002", .role = MCD_ROLE_PATIENT, .created = 200, .expires = 5000};
+	mcd_invitation x = {.id = "c0000000000000000000000000000003",
+	                    .role = MCD_ROLE_DOCTOR,
+	                    .created = 50,
+	                    .expires = 900,
+	                    .created_by = admin};
+	mcd_invitation u = {.id = "d0000000000000000000000000000004",
+	                    .role = MCD_ROLE_RESEARCHER,
+	                    .created = 300,
+	                    .expires = 5000,
+	                    .created_by = admin};
+	CHECK(s->ops->invitation_create(s, h1, &a, &ev) == MCD_STORE_OK &&
+	          s->ops->invitation_create(s, h2, &b, &ev) == MCD_STORE_OK &&
+	          s->ops->invitation_create(s, h3, &x, &ev) == MCD_STORE_OK &&
+	          s->ops->invitation_create(s, h4, &u, &ev) == MCD_STORE_OK,
+	      "four invitations");
+	char e[64], g[64];
+	mcd_user used = make_user("invited", MCD_ROLE_PATIENT, e, g);
+	sha256_of("invited enc", 11, used.enc_fp);
+	sha256_of("invited sign", 12, used.sign_fp);
+	ev = ev_of("register", "invited");
+	CHECK(s->ops->user_create(s, &used, h4, 1000, &ev) == MCD_STORE_OK, "one is used");
+
+	name_list ns = {0};
+	CHECK(s->ops->invitations_pending(s, 1000, collect_invitation, &ns) == MCD_STORE_OK, "list pending");
+	CHECK(ns.n == 2 && !strcmp(ns.list[0], "a0000000 doctor inviter") && !strcmp(ns.list[1], "b0000000 patient -"),
+	      "pending: unused and unexpired, oldest first, with the creator's name (%d: %s, %s)", ns.n, ns.list[0],
+	      ns.list[1]);
+
+	mcd_invitation *got = NULL;
+	CHECK(s->ops->invitation_get(s, a.id, &got) == MCD_STORE_OK && got && got->role == MCD_ROLE_DOCTOR &&
+	          got->created == 100 && got->expires == 5000 && got->created_by == admin && got->created_by_name &&
+	          !strcmp(got->created_by_name, "inviter"),
+	      "get a pending one");
+	mcd_invitation_free(got);
+	got = NULL;
+	CHECK(s->ops->invitation_get(s, u.id, &got) == MCD_STORE_NOT_FOUND && !got, "a used one is not found");
+	CHECK(s->ops->invitation_get(s, x.id, &got) == MCD_STORE_OK, "an expired, unused one is found");
+	mcd_invitation_free(got);
+
+	int64_t before = audit_count(s);
+	ev = ev_of("invite_cancel", a.id);
+	CHECK(s->ops->invitation_delete(s, u.id, &ev) == MCD_STORE_NOT_FOUND, "a used one cannot be cancelled");
+	CHECK(s->ops->invitation_delete(s, "ffffffffffffffffffffffffffffffff", &ev) == MCD_STORE_NOT_FOUND,
+	      "unknown id");
+	CHECK(audit_count(s) == before, "a refused cancellation is not audited");
+	CHECK(s->ops->invitation_delete(s, a.id, &ev) == MCD_STORE_OK, "cancel");
+	CHECK(audit_count(s) == before + 1, "a cancellation is audited");
+	CHECK(s->ops->invitation_delete(s, a.id, &ev) == MCD_STORE_NOT_FOUND, "cancel twice");
+	mcd_user late = make_user("late", MCD_ROLE_PATIENT, e, g);
+	sha256_of("late enc", 8, late.enc_fp);
+	sha256_of("late sign", 9, late.sign_fp);
+	ev = ev_of("register", "late");
+	CHECK(s->ops->user_create(s, &late, h1, 1000, &ev) == MCD_STORE_CONFLICT, "a cancelled code registers no one");
+	name_list after = {0};
+	s->ops->invitations_pending(s, 1000, collect_invitation, &after);
+	CHECK(after.n == 1 && !strcmp(after.list[0], "b0000000 patient -"), "the cancelled one is gone: %d", after.n);
 }
 
 static void test_sessions(mcd_store *s)
@@ -729,6 +823,7 @@ int main(void)
 		return check_summary("store");
 	test_users(s);
 	test_users_list(s);
+	test_invitations(s);
 	test_sessions(s);
 	test_throttle(s);
 	test_images(s);

@@ -29,7 +29,7 @@ after(() => rm(out, { recursive: true, force: true }));
 test('every file but index.html and manifest.json has a content-hashed name', () => {
   const unhashed = files.filter((f) => f !== 'index.html' && f !== 'manifest.json' && !HASHED.test(f));
   assert.deepEqual(unhashed, []);
-  for (const name of ['app.js', 'app.css', 'worker.js', 'bootstrap.css', 'favicon.svg']) {
+  for (const name of ['app.js', 'app.css', 'worker.js', 'chacha-worker.js', 'bootstrap.css', 'favicon.svg']) {
     assert.match(manifest.entries[name], HASHED, name);
     assert.ok(files.includes(manifest.entries[name]), `${name} -> ${manifest.entries[name]} is missing`);
   }

@@ -20,6 +20,8 @@ void mcd_h_logout_all(mcd_request *r);
 void mcd_h_me(mcd_request *r);
 void mcd_h_register(mcd_request *r);
 void mcd_h_invitation_create(mcd_request *r);
+void mcd_h_invitations_list(mcd_request *r);
+void mcd_h_invitation_delete(mcd_request *r);
 void mcd_h_users_list(mcd_request *r);
 void mcd_h_user_get(mcd_request *r);
 void mcd_h_user_patch(mcd_request *r);
@@ -42,6 +44,11 @@ void mcd_h_static(mcd_request *r);
  * so that no decoded path can hold a separator or a NUL the client hid (handlers/static.c
  * refuses a '%'). Returns the new length. */
 size_t mcd_unescape_uri(void *cls, struct MHD_Connection *conn, char *s);
+/* A path the web root could hold (static.c; checked before the lookup): "/" alone, or "/" then
+ * segments of [A-Za-z0-9._-], none empty, none starting with a dot (which covers "." and ".."),
+ * 512 characters at most. So no "..", "//", '%', '\\' or control character, and no trailing
+ * slash. */
+bool mcd_static_path_ok(const char *path);
 
 /* The upload route streams: begin runs once the headers passed every check (false: it replied
  * and the body is discarded), data for each piece of the body, then mcd_h_upload at the end.

@@ -44,9 +44,7 @@ size_t mcd_unescape_uri(void *cls, struct MHD_Connection *conn, char *s)
 	return (size_t)(w - s);
 }
 
-/* A path the web root could hold: "/" then segments of [A-Za-z0-9._-], none empty, none
- * starting with a dot (which covers "." and ".."). */
-static bool well_formed(const char *path)
+bool mcd_static_path_ok(const char *path)
 {
 	size_t n = strlen(path);
 	if (n == 0 || n > MAX_STATIC_PATH || path[0] != '/')
@@ -120,7 +118,7 @@ static void serve_file(mcd_request *r, const mcd_webfile *f, bool fallback)
 void mcd_h_static(mcd_request *r)
 {
 	const char *path = r->url ? r->url : "";
-	if (!well_formed(path)) {
+	if (!mcd_static_path_ok(path)) {
 		mcd_reply_error(r, 400, "bad_request");
 		return;
 	}

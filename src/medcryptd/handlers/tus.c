@@ -54,11 +54,15 @@ struct mcd_tus {
 	size_t n_held, cap_held;
 };
 
+/* Body bytes written between two writeback hints (sync_file_range). */
+#define TUS_FLUSH_EVERY (8u << 20)
+
 /* A PATCH in flight. */
 struct mcd_tus_patch {
 	mcd_partial *p;
 	int fd;
 	uint64_t written; /* body bytes appended by this request */
+	uint64_t flushed; /* of those, handed to writeback so far (sync_file_range) */
 	bool held;
 	bool write_failed;
 	bool finished; /* the handler ran: the row is up to date, or gone */
@@ -209,8 +213,7 @@ static bool version_ok(mcd_request *r)
 	return false;
 }
 
-/* Digits only, no sign, no overflow. */
-static bool parse_u64(const char *s, uint64_t *out)
+bool mcd_tus_parse_u64(const char *s, uint64_t *out)
 {
 	if (!s || !*s || strlen(s) > 19)
 		return false;
@@ -224,9 +227,7 @@ static bool parse_u64(const char *s, uint64_t *out)
 	return true;
 }
 
-/* tus 1.0 Upload-Metadata: comma-separated pairs "key base64value" (or a lone key); keys are
- * printable ASCII without spaces or commas. */
-static bool metadata_ok(const char *m)
+bool mcd_tus_metadata_ok(const char *m)
 {
 	if (strlen(m) > METADATA_MAX)
 		return false;
@@ -243,7 +244,10 @@ static bool metadata_ok(const char *m)
 			p++;
 			const char *value = p;
 			while ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-			       *p == '+' || *p == '/' || *p == '=')
+			       *p == '+' || *p == '/')
+				p++;
+			/* Padding only at the end, two at most: "Q===" or "P=TT" are not base64. */
+			for (int pad = 0; pad < 2 && *p == '='; pad++)
 				p++;
 			if ((p - value) % 4 != 0)
 				return false;
@@ -333,8 +337,8 @@ void mcd_h_tus_create(mcd_request *r)
 	uint64_t length = 0;
 	const char *metadata = mcd_request_header(r, "Upload-Metadata");
 	if (mcd_request_header(r, "Upload-Defer-Length") ||
-	    !parse_u64(mcd_request_header(r, "Upload-Length"), &length) || length == 0 ||
-	    (metadata && !metadata_ok(metadata))) {
+	    !mcd_tus_parse_u64(mcd_request_header(r, "Upload-Length"), &length) || length == 0 ||
+	    (metadata && !mcd_tus_metadata_ok(metadata))) {
 		mcd_reply_error(r, 400, "bad_request");
 		return;
 	}
@@ -421,7 +425,7 @@ void mcd_h_tus_delete(mcd_request *r)
 
 /* ---- PATCH ---- */
 
-static bool is_octets(const char *type)
+bool mcd_tus_is_octets(const char *type)
 {
 	size_t n = sizeof OCTETS - 1;
 	return type && strncasecmp(type, OCTETS, n) == 0 && (type[n] == 0 || type[n] == ';');
@@ -442,12 +446,12 @@ bool mcd_tus_patch_begin(mcd_request *r)
 		mcd_reply_error(r, 500, "internal");
 		return false;
 	}
-	if (!is_octets(mcd_request_header(r, MHD_HTTP_HEADER_CONTENT_TYPE))) {
+	if (!mcd_tus_is_octets(mcd_request_header(r, MHD_HTTP_HEADER_CONTENT_TYPE))) {
 		mcd_reply_error(r, 415, "unsupported_media_type");
 		return false;
 	}
 	uint64_t offset;
-	if (!parse_u64(mcd_request_header(r, "Upload-Offset"), &offset)) {
+	if (!mcd_tus_parse_u64(mcd_request_header(r, "Upload-Offset"), &offset)) {
 		mcd_reply_error(r, 400, "bad_request");
 		return false;
 	}
@@ -510,6 +514,15 @@ bool mcd_tus_patch_data(mcd_request *r, const uint8_t *buf, size_t len)
 		buf += n;
 		len -= (size_t)n;
 		tp->written += (uint64_t)n;
+	}
+	/* Writeback starts every 8 MiB, as in blobstore_fs.c: the fsync that ends the PATCH then
+	 * waits for the last few MiB only, not the whole body (32 MiB from the web client), while
+	 * the client waits for the answer before it sends the next piece. Only a hint: that fsync
+	 * is what makes the bytes durable. */
+	if (!tp->write_failed && tp->written - tp->flushed >= TUS_FLUSH_EVERY) {
+		(void)sync_file_range(tp->fd, (off_t)(tp->p->received + tp->flushed),
+		                      (off_t)(tp->written - tp->flushed), SYNC_FILE_RANGE_WRITE);
+		tp->flushed = tp->written;
 	}
 	return true;
 }

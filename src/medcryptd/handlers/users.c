@@ -1,19 +1,44 @@
 /*
  * users.c: the user directory (API.md §16): GET /api/v1/users[?role=R], GET
  * /api/v1/users/{username} (public identities and fingerprints; disabled users are hidden
- * except from the admin) and PATCH /api/v1/users/{username} (admin: role, disabled). An admin
+ * except from the admin, whose answers say which account is disabled, so that it can be enabled
+ * again) and PATCH /api/v1/users/{username} (admin: role, disabled). An admin
  * cannot change or disable their own account here, so the server cannot lose its last admin by
  * a slip; `medcryptd invite` is the way back in.
  */
 #include <stdio.h>
 #include <string.h>
 
+#include "../rights.h"
 #include "handlers.h"
+
+/* Whether the caller sees disabled accounts: who may enable them again (rights.c). */
+static bool sees_disabled(const mcd_request *r)
+{
+	return mcd_role_has(r->user->role, MCD_RIGHT_MANAGE_USERS);
+}
+
+/* USER, with "disabled" for those who see disabled accounts. */
+static json_t *user_json_for(const mcd_request *r, const mcd_user *u)
+{
+	json_t *o = mcd_user_json(u);
+	if (o && sees_disabled(r) && json_object_set_new(o, "disabled", json_boolean(u->disabled)) != 0) {
+		json_decref(o);
+		o = NULL;
+	}
+	return o;
+}
+
+struct listing {
+	const mcd_request *r;
+	json_t *users;
+};
 
 static int add_user(void *ctx, const mcd_user *u)
 {
-	json_t *o = mcd_user_json(u);
-	return o ? json_array_append_new(ctx, o) : -1;
+	struct listing *l = ctx;
+	json_t *o = user_json_for(l->r, u);
+	return o ? json_array_append_new(l->users, o) : -1;
 }
 
 void mcd_h_users_list(mcd_request *r)
@@ -24,15 +49,15 @@ void mcd_h_users_list(mcd_request *r)
 		mcd_reply_error(r, 400, "bad_request");
 		return;
 	}
-	json_t *list = json_array();
+	struct listing l = {r, json_array()};
 	mcd_store *st = r->srv->store;
-	mcd_store_status s = list ? st->ops->users_list(st, role, add_user, list) : MCD_STORE_NOMEM;
+	mcd_store_status s = l.users ? st->ops->users_list(st, role, sees_disabled(r), add_user, &l) : MCD_STORE_NOMEM;
 	if (s != MCD_STORE_OK) {
-		json_decref(list);
+		json_decref(l.users);
 		mcd_reply_store(r, s);
 		return;
 	}
-	mcd_reply_json(r, 200, json_pack("{s:o}", "users", list));
+	mcd_reply_json(r, 200, json_pack("{s:o}", "users", l.users));
 }
 
 void mcd_h_user_get(mcd_request *r)
@@ -40,14 +65,14 @@ void mcd_h_user_get(mcd_request *r)
 	mcd_store *st = r->srv->store;
 	mcd_user *u = NULL;
 	mcd_store_status s = st->ops->user_by_name(st, r->params[0], &u);
-	if (s == MCD_STORE_OK && u->disabled && r->user->role != MCD_ROLE_ADMIN)
+	if (s == MCD_STORE_OK && u->disabled && !sees_disabled(r))
 		s = MCD_STORE_NOT_FOUND;
 	if (s != MCD_STORE_OK) {
 		mcd_user_free(u);
 		mcd_reply_store(r, s);
 		return;
 	}
-	mcd_reply_json(r, 200, mcd_user_json(u));
+	mcd_reply_json(r, 200, user_json_for(r, u));
 	mcd_user_free(u);
 }
 
@@ -102,10 +127,7 @@ void mcd_h_user_patch(mcd_request *r)
 		mcd_reply_store(r, s);
 		goto cleanup;
 	}
-	json_t *out = mcd_user_json(u);
-	if (out)
-		json_object_set_new(out, "disabled", json_boolean(u->disabled));
-	mcd_reply_json(r, 200, out);
+	mcd_reply_json(r, 200, user_json_for(r, u));
 cleanup:
 	mcd_user_free(u);
 	json_decref(body);

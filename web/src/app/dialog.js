@@ -9,15 +9,15 @@ import { h } from './dom.js';
 let serial = 0;
 
 /**
- * confirmDialog({title, body, confirm, danger}): resolves to true when the user chose `confirm`
- * (the button's words), false on Cancel or Escape. `body` is text or nodes. The dialog is
+ * confirmDialog({title, body, confirm, dismiss, danger}): resolves to true when the user chose
+ * `confirm` (the button's words), false on `dismiss` (default "Cancel") or Escape. `body` is text or nodes. The dialog is
  * removed from the page when it closes; Cancel has the focus first, so Enter does not confirm by
  * accident.
  */
-export function confirmDialog({ title, body, confirm = 'Confirm', danger = false }) {
+export function confirmDialog({ title, body, confirm = 'Confirm', dismiss = 'Cancel', danger = false }) {
   const id = `mc-dialog-${++serial}`;
   return new Promise((resolve) => {
-    const cancelButton = h('button', { type: 'button', class: 'btn btn-secondary', value: 'cancel' }, 'Cancel');
+    const cancelButton = h('button', { type: 'button', class: 'btn btn-secondary', value: 'cancel' }, dismiss);
     const okButton = h('button', { type: 'button', class: `btn ${danger ? 'btn-danger' : 'btn-primary'}`, value: 'ok' }, confirm);
     const dialog = h('dialog', { class: 'mc-dialog p-0 border-0 rounded-3', 'aria-labelledby': `${id}-title`, 'aria-describedby': `${id}-body` },
       h('div', { class: 'modal-content bg-body-tertiary border rounded-3' },

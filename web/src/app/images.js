@@ -31,11 +31,15 @@ export async function getImage(id) {
 
 let directory = null; // {at, users}: the directory, kept for a minute
 
-/** GET /api/v1/users: every enabled user (USER of §13), cached for 60 s unless `fresh`. */
+/**
+ * GET /api/v1/users: every enabled user (USER of §13), cached for 60 s unless `fresh`. The
+ * admin's answer also lists disabled accounts (§16); they are left out here, as for everyone else
+ * (the admin pages read the whole list themselves).
+ */
 export async function loadDirectory({ fresh = false } = {}) {
   if (!fresh && directory && Date.now() - directory.at < 60_000) return directory.users;
   const { body } = await session.connection.request('GET', '/api/v1/users', { what: 'reading the user directory' });
-  directory = { at: Date.now(), users: Array.isArray(body?.users) ? body.users : [] };
+  directory = { at: Date.now(), users: Array.isArray(body?.users) ? body.users.filter((u) => u.disabled !== true) : [] };
   return directory.users;
 }
 

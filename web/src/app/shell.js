@@ -1,7 +1,9 @@
 /**
- * shell.js: the parts of the page every route shares: the navbar (product name, the signed-in
- * user's name and role, sign-out) and the polite live region that announces progress to
- * screen readers. Pages render into the <main> landmark of index.html.
+ * shell.js: the parts of the page every route shares: the navbar (product name, the links the
+ * signed-in user's role can use, their name and role, sign-out) and the polite live region that
+ * announces progress to screen readers. Pages render into the <main> landmark of index.html.
+ * The admin gets no Inbox link: no image is ever sent to an admin (docs/API.md §14), and the
+ * admin's start page is /admin (login.js homeOf).
  */
 import { logout } from '../account/index.js';
 import { h, replaceChildren } from './dom.js';
@@ -26,7 +28,7 @@ export function mountShell(header, navigate) {
           h('a', { class: 'navbar-brand fw-semibold', href: '/', dataset: { link: '' } }, 'medcrypt'),
           user
             ? h('div', { class: 'navbar-nav ms-auto align-items-center gap-3' },
-              h('a', { class: 'nav-link', href: '/inbox', dataset: { link: '' } }, 'Inbox'),
+              user.role !== 'admin' && h('a', { class: 'nav-link', href: '/inbox', dataset: { link: '' } }, 'Inbox'),
               (user.role === 'technician' || user.role === 'doctor') && h('a', { class: 'nav-link', href: '/send', dataset: { link: '' } }, 'Send'),
               h('a', { class: 'nav-link', href: '/users', dataset: { link: '' } }, 'Directory'),
               user.role === 'admin' && h('a', { class: 'nav-link', href: '/admin', dataset: { link: '' } }, 'Admin'),

@@ -61,6 +61,8 @@ export function hmacVerify(key, mac, msg) {
 export class Aead {
   #cipher;
   #key; // CryptoKey (AES-GCM) or Uint8Array (ChaCha20-Poly1305)
+  #offload = null; // ChaCha20-Poly1305 on helper threads: a handle of seal()'s `offload`, or null
+  #threads = 1;
 
   constructor(cipher, key) {
     this.#cipher = cipher;
@@ -71,6 +73,33 @@ export class Aead {
   async seal(nonce, plaintext) {
     if (this.#cipher === CIPHER_CHACHA20_POLY1305) return chacha20poly1305(this.#key, nonce).encrypt(plaintext);
     return new Uint8Array(await subtle.encrypt({ name: 'AES-GCM', iv: nonce, tagLength: 128 }, this.#key, plaintext));
+  }
+
+  /**
+   * From now on, seals ChaCha20-Poly1305 batches on the threads of `pool` (seal()'s `offload`:
+   * {size, open(key) → handle {sealBatch(items), close()}}). AES-256-GCM has nothing to move:
+   * WebCrypto already runs it off the calling thread.
+   */
+  async offloadTo(pool) {
+    if (!pool || this.#cipher !== CIPHER_CHACHA20_POLY1305) return;
+    this.#offload = await pool.open(this.#key);
+    this.#threads = Math.max(1, pool.size | 0);
+  }
+
+  /** How many batches can be sealed at once (the helper threads; 1 without). */
+  get threads() {
+    return this.#threads;
+  }
+
+  /** Whether sealBatch() moves its plaintexts' buffers to another thread (they must own them). */
+  get movesInput() {
+    return this.#offload !== null;
+  }
+
+  /** The sealed chunks (ciphertext || tag) of items [{nonce, plaintext}], in their order. */
+  sealBatch(items) {
+    if (this.#offload) return this.#offload.sealBatch(items);
+    return Promise.all(items.map(({ nonce, plaintext }) => this.seal(nonce, plaintext)));
   }
 
   /** The plaintext of ciphertext || tag, or null when it does not authenticate. */
@@ -91,8 +120,10 @@ export class Aead {
     }
   }
 
-  /** Forgets the key (wipes ChaCha20's key bytes). */
+  /** Forgets the key (wipes ChaCha20's key bytes, and the helper threads' copies). */
   wipe() {
+    this.#offload?.close();
+    this.#offload = null;
     if (this.#key instanceof Uint8Array) wipe(this.#key);
     this.#key = null;
   }

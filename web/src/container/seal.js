@@ -36,12 +36,15 @@ export function cipherNumber(cipher) {
  * - cipher: 'chacha20' (default, ChaCha20-Poly1305) or 'aes' (AES-256-GCM), or 1 / 2.
  * - metadata: a JSON object (or its UTF-8 bytes), at most 1 MiB; preview: PNG or JPEG bytes, at
  *   most 8 MiB. Absent: the section is empty.
+ * - offload: optional, for ChaCha20-Poly1305: helper threads that seal the payload's chunks
+ *   (src/worker/chacha-pool.js in the browser; {size, open(key)}, see Aead.offloadTo). The bytes
+ *   are the same with or without.
  *
  * Resolves, once the header is made, to a ReadableStream of the container bytes; arguments are
  * checked first (McError misuse/key). Cancelling the stream cancels the plaintext input. The
  * file key is wiped when the header is made; the payload key when the stream ends.
  */
-export async function seal(plaintext, { recipients, signer = null, cipher = 'chacha20', metadata = null, preview = null } = {}) {
+export async function seal(plaintext, { recipients, signer = null, cipher = 'chacha20', metadata = null, preview = null, offload = null } = {}) {
   const c = cipherNumber(cipher);
   if (!Array.isArray(recipients) || recipients.length === 0) fail(Kind.MISUSE, 'seal needs at least one recipient');
   if (recipients.length > MAX_WRAPS) fail(Kind.MISUSE, `more than ${MAX_WRAPS} recipients`);
@@ -88,6 +91,12 @@ export async function seal(plaintext, { recipients, signer = null, cipher = 'cha
     wipe(fileKey);
   }
   const aead = await schedule.aead('payload');
+  try {
+    await aead.offloadTo(offload);
+  } catch (e) {
+    aead.wipe();
+    throw e;
+  }
   const source = new ByteReader(plaintext);
   return iteratorStream(sealStream(header, source, aead, signed), async () => {
     aead.wipe();

@@ -9,23 +9,42 @@ import { Kind, fail } from './errors.js';
 import { ByteReader } from './bytes.js';
 import { CHUNK_CT, CHUNK_PT, MAX_CHUNKS, TAG_LEN, chunkNonce } from './format.js';
 
+/** Chunks sealed by one Aead.sealBatch call (1 MiB of plaintext). */
+const BATCH = 16;
+
 /**
  * Seals a plaintext source chunk by chunk: yields `{index, last, wire}` with wire = the sealed
- * chunk. A full chunk is sealed only once a byte after it is seen, so the last one carries the
- * flag ([MC-PAY-1]: the empty plaintext is one empty chunk).
+ * chunk, in order. A full chunk is sealed only once a byte after it is seen, so the last one
+ * carries the flag ([MC-PAY-1]: the empty plaintext is one empty chunk). Chunks go to the AEAD in
+ * batches of 16, and up to `aead.threads` + 1 batches are being sealed while the next is read, so
+ * that WebCrypto's AES-GCM and ChaCha20-Poly1305 on helper threads (Aead.offloadTo) keep several
+ * cores busy; at most that many MiB of the input are held.
  * @param input anything ByteReader accepts
  * @param {import('./primitives.js').Aead} aead keyed by K_payload
  */
 export async function* sealPayload(input, aead) {
   const reader = input instanceof ByteReader ? input : new ByteReader(input);
+  const inFlight = aead.threads + 1;
+  const own = aead.movesInput; // each plaintext then needs a buffer of its own
+  const queue = []; // [{sealed: Promise<wire[]>, first, last}], oldest first
   try {
+    let batch = [];
     for (let index = 0; ; index++) {
       const have = await reader.fill(CHUNK_PT + 1);
       const last = have <= CHUNK_PT;
       if (index >= MAX_CHUNKS) fail(Kind.MISUSE, 'the plaintext is too long: 2^32 chunks ([MC-PAY-6])');
       const plaintext = reader.take(last ? have : CHUNK_PT);
-      const wire = await aead.seal(chunkNonce(index, last), plaintext);
-      yield { index, last, wire };
+      batch.push({ nonce: chunkNonce(index, last), plaintext: own ? plaintext.slice() : plaintext });
+      if (batch.length < BATCH && !last) continue;
+      const sealed = aead.sealBatch(batch);
+      sealed.catch(() => {}); // a failure is thrown where the batch is awaited, in order
+      queue.push({ sealed, first: index + 1 - batch.length, last });
+      batch = [];
+      while (queue.length >= inFlight || (last && queue.length)) {
+        const q = queue.shift();
+        const wires = await q.sealed;
+        for (let k = 0; k < wires.length; k++) yield { index: q.first + k, last: q.last && k === wires.length - 1, wire: wires[k] };
+      }
       if (last) return;
     }
   } finally {

@@ -2,19 +2,20 @@
  * admin.js: the administration pages (admin role only; docs/API.md §13 invitations, §16 users,
  * §17 audit log). Three tabs, each a URL of its own:
  *
- *   /admin/users        every account, its role (changed through a confirm dialog) and whether
- *                       it is disabled (PATCH /api/v1/users/{u}); the admin's own row is
- *                       read-only, as the server refuses it (409)
+ *   /admin/users        every account, disabled ones included (GET /api/v1/users gives the
+ *                       admin each account's `disabled`), its role (changed through a confirm
+ *                       dialog), a Disabled badge and Disable / Enable (PATCH /api/v1/users/{u});
+ *                       the admin's own row is read-only, as the server refuses it (409)
  *   /admin/invitations  a new invitation for a role: the code shown once, as a link to the
  *                       register page with the code in the fragment (never sent to a server), a
- *                       QR code of that link (npm `qrcode`, a data: URL image) and a copy button
+ *                       QR code of that link (npm `qrcode`, a data: URL image) and a copy button;
+ *                       under it the pending invitations (GET /api/v1/invitations: role, made,
+ *                       valid until, by whom; never a code, which the server does not keep), each
+ *                       with Cancel behind a confirm dialog (DELETE /api/v1/invitations/{id})
  *   /admin/audit        the hash-chained audit log, newest first, in pages (after/limit), under
  *                       the verification result of /api/v1/audit/verify
  *
  * Everyone else sees a plain "not allowed" page (the server refuses them the routes anyway).
- * GET /api/v1/users lists active accounts only; the disabled ones are found from the audit log's
- * `disable` records (the latest per account) and read one by one (GET /users/{u} shows a
- * disabled account to the admin), so the admin can enable them again.
  */
 import { confirmDialog } from '../app/dialog.js';
 import { h, replaceChildren } from '../app/dom.js';
@@ -30,7 +31,8 @@ const TABS = [
 ];
 const ACTION_CLASS = {
   login_failed: 'text-bg-warning', lockout: 'text-bg-danger', disable: 'text-bg-warning', role_change: 'text-bg-info',
-  register: 'text-bg-success', invite: 'text-bg-primary', key_change: 'text-bg-info', delete: 'text-bg-secondary',
+  register: 'text-bg-success', invite: 'text-bg-primary', invite_cancel: 'text-bg-warning', key_change: 'text-bg-info',
+  delete: 'text-bg-secondary',
 };
 
 const when = (t) => (t > 0 ? new Date(t * 1000).toLocaleString('en-GB', { dateStyle: 'medium', timeStyle: 'medium' }) : '—');
@@ -69,7 +71,7 @@ export async function render(main, { navigate, path }) {
           h('a', { class: `nav-link${t === tab ? ' active' : ''}`, href: t.path, dataset: { link: '' }, 'aria-current': t === tab ? 'page' : null }, t.label))))),
     panel);
   if (tab.path === '/admin/users') await usersPanel(panel, user);
-  else if (tab.path === '/admin/invitations') invitationsPanel(panel);
+  else if (tab.path === '/admin/invitations') await invitationsPanel(panel);
   else await auditPanel(panel);
 }
 
@@ -94,6 +96,7 @@ function feedback() {
 const reason = (e) => {
   if (e?.kind === 'unauthenticated') return 'your session ended: sign in again';
   if (e?.kind === 'conflict') return 'the server refused it (an admin cannot change their own account)';
+  if (e?.kind === 'not found') return 'it is gone already (used, cancelled or deleted meanwhile)';
   return e?.message ?? 'no answer from the server';
 };
 
@@ -103,18 +106,6 @@ const reason = (e) => {
 async function auditRecords(after, limit) {
   const { body } = await api('GET', `/api/v1/audit?after=${after}&limit=${limit}`, { as: 'bytes', headers: { Accept: 'application/x-ndjson' }, what: 'audit log' });
   return new TextDecoder().decode(body).split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
-}
-
-/** Accounts whose latest `disable` audit record disabled them. */
-async function disabledNames() {
-  const latest = new Map();
-  for (let after = 0; ;) {
-    const records = await auditRecords(after, 10000);
-    for (const r of records) if (r.action === 'disable' && r.outcome === 'ok') latest.set(r.object, r.detail?.disabled === true);
-    if (records.length < 10000) break;
-    after = records[records.length - 1].seq;
-  }
-  return [...latest].filter(([, disabled]) => disabled).map(([name]) => name);
 }
 
 // ---- users -------------------------------------------------------------------------------------
@@ -139,18 +130,10 @@ async function usersPanel(panel, me) {
 
   let users;
   try {
-    const active = (await api('GET', '/api/v1/users', { what: 'user list' })).body.users ?? [];
-    const names = new Set(active.map((u) => u.username));
-    const disabled = [];
-    for (const name of await disabledNames()) {
-      if (names.has(name)) continue;
-      try {
-        disabled.push({ ...(await api('GET', `/api/v1/users/${encodeURIComponent(name)}`, { what: 'user' })).body, disabled: true });
-      } catch {
-        // gone from the store: nothing to show
-      }
-    }
-    users = [...active.map((u) => ({ ...u, disabled: false })), ...disabled].sort((a, b) => a.username.localeCompare(b.username));
+    // the admin's list holds every account, each with `disabled` (docs/API.md §16)
+    users = ((await api('GET', '/api/v1/users', { what: 'user list' })).body.users ?? [])
+      .map((u) => ({ ...u, disabled: u.disabled === true }))
+      .sort((a, b) => a.username.localeCompare(b.username));
   } catch (e) {
     fb.failed(`The user list could not be loaded: ${reason(e)}.`);
     return;
@@ -234,17 +217,72 @@ const VALIDITY = [
   { seconds: 30 * 86400, label: '30 days' },
 ];
 
-function invitationsPanel(panel) {
+async function invitationsPanel(panel) {
   const fb = feedback();
   const role = h('select', { id: 'inv-role', class: 'form-select' }, ROLES.map((r) => h('option', { value: r, selected: r === 'doctor' }, r)));
   const validity = h('select', { id: 'inv-validity', class: 'form-select' }, VALIDITY.map((v) => h('option', { value: String(v.seconds), selected: v.seconds === 7 * 86400 }, v.label)));
   const submit = h('button', { type: 'submit', class: 'btn btn-primary' }, 'Create invitation');
   const result = h('div', { class: 'mt-4' });
-  const madeBody = h('tbody');
-  const made = h('div', { class: 'mt-4 d-none' },
-    h('h3', { class: 'h6' }, 'Made on this page'),
-    h('table', { class: 'table table-sm mc-table' },
-      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Role'), h('th', { scope: 'col' }, 'Made'), h('th', { scope: 'col' }, 'Valid until'))), madeBody));
+  const pendingBody = h('tbody');
+  const pendingCount = h('p', { class: 'text-body-secondary small mb-2', 'aria-live': 'polite', 'data-testid': 'pending-count' });
+  const pending = h('section', { class: 'mt-4', 'aria-labelledby': 'pending-title' },
+    h('h3', { id: 'pending-title', class: 'h5', tabindex: '-1' }, 'Pending invitations'),
+    h('p', { class: 'text-body-secondary small' }, 'Invitations not used yet and not expired. Cancel one that went to the wrong person or is no longer needed: its link then creates no account.'),
+    pendingCount,
+    h('div', { class: 'table-responsive' },
+      h('table', { id: 'pending-invitations', class: 'table table-sm table-hover align-middle mc-table', 'aria-describedby': 'pending-title' },
+        h('thead', {}, h('tr', {},
+          h('th', { scope: 'col' }, 'Role'), h('th', { scope: 'col' }, 'Made'), h('th', { scope: 'col' }, 'Valid until'),
+          h('th', { scope: 'col' }, 'Made by'), h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Actions')))),
+        pendingBody)));
+
+  const invitationRow = (inv) => h('tr', { dataset: { invitation: inv.id } },
+    h('td', {}, inv.role),
+    h('td', { class: 'small text-nowrap' }, inv.created ? when(inv.created) : 'unknown'),
+    h('td', { class: 'small text-nowrap' }, when(inv.expires)),
+    h('td', {}, inv.created_by ?? h('span', { class: 'text-body-secondary' }, 'the server')),
+    h('td', { class: 'text-end' },
+      h('button', { type: 'button', class: 'btn btn-sm btn-danger', 'data-invitation': inv.id,
+        'aria-label': `Cancel the ${inv.role} invitation made ${inv.created ? when(inv.created) : 'earlier'}`,
+        on: { click: () => cancel(inv) } }, 'Cancel')));
+
+  /** Reads the pending invitations again; false (with the error shown) when it could not. */
+  const loadPending = async () => {
+    try {
+      const invitations = (await api('GET', '/api/v1/invitations', { what: 'pending invitations' })).body.invitations ?? [];
+      pendingCount.textContent = invitations.length
+        ? `${invitations.length} pending invitation${invitations.length === 1 ? '' : 's'}.`
+        : 'No pending invitations.';
+      replaceChildren(pendingBody, invitations.map(invitationRow));
+      return true;
+    } catch (e) {
+      fb.failed(`The pending invitations could not be loaded: ${reason(e)}.`);
+      return false;
+    }
+  };
+
+  async function cancel(inv) {
+    const ok = await confirmDialog({
+      title: `Cancel this ${inv.role} invitation?`,
+      body: [h('p', {}, `The invitation for a ${inv.role}, valid until ${when(inv.expires)}, stops working at once: its link and code create no account.`),
+        h('p', { class: 'mb-0 small text-body-secondary' }, 'This cannot be undone; make a new invitation if it is needed again.')],
+      confirm: 'Cancel invitation',
+      dismiss: 'Keep it',
+      danger: true,
+    });
+    if (!ok) return;
+    try {
+      await api('DELETE', `/api/v1/invitations/${encodeURIComponent(inv.id)}`, { expect: [204], what: 'invitation cancellation' });
+      const words = `The ${inv.role} invitation is cancelled.`;
+      fb.done(words);
+      announce(words);
+    } catch (e) {
+      fb.failed(`The invitation was not cancelled: ${reason(e)}.`);
+    }
+    await loadPending();
+    // the row and its button are gone: the focus goes to the table's heading, not to the page's top
+    pending.querySelector('#pending-title')?.focus();
+  }
   const form = h('form', { class: 'row g-3 align-items-end', 'aria-label': 'New invitation' },
     h('div', { class: 'col-sm-5 col-md-4' }, h('label', { for: 'inv-role', class: 'form-label' }, 'Role of the new account'), role),
     h('div', { class: 'col-sm-4 col-md-3' }, h('label', { for: 'inv-validity', class: 'form-label' }, 'Valid for'), validity),
@@ -256,9 +294,8 @@ function invitationsPanel(panel) {
     try {
       const { body } = await api('POST', '/api/v1/invitations', { json: { role: role.value, expires_in: Number(validity.value) }, expect: [201], what: 'invitation' });
       await showInvitation(result, body);
-      madeBody.prepend(h('tr', {}, h('td', {}, body.role), h('td', {}, when(Math.floor(Date.now() / 1000))), h('td', {}, when(body.expires))));
-      made.classList.remove('d-none');
       fb.done(`Invitation for a ${body.role} created. Give the link to the person it is for.`);
+      await loadPending();
     } catch (e) {
       fb.failed(`No invitation was made: ${reason(e)}.`);
     } finally {
@@ -273,7 +310,8 @@ function invitationsPanel(panel) {
       'The code is shown only right after you make it; the server keeps only a hash of it.'),
     ...fb.elements,
     h('div', { class: 'card card-body' }, form),
-    result, made);
+    result, pending);
+  await loadPending();
 }
 
 /** The new invitation: link (code in the fragment), QR code, copy button, the code in groups. */

@@ -7,7 +7,10 @@
  * checked here against the keys; the sender's own key is always added, as the CLI does. On
  * "Send", the worker seals each file in turn (ChaCha20-Poly1305 or AES-256-GCM, signed with the
  * sender's non-extractable key) and uploads it with tus, while this page shows the progress,
- * speed and time left. The page never parses a file and never sends a byte of plaintext.
+ * speed and time left. A PNG or native DICOM can have regions hidden first ("Hide regions…",
+ * src/send/regions.js): the worker then redacts it (docs/FORMAT.md §13, the originals sealed
+ * inside it for the same recipients) before sealing. The page never parses a file and never
+ * sends a byte of plaintext.
  */
 import { publicKeyFromPem } from '../account/index.js';
 import { fingerprint, toHex } from '../container/index.js';
@@ -15,6 +18,7 @@ import { h, replaceChildren } from '../app/dom.js';
 import { session } from '../app/session.js';
 import { announce, pageStart } from '../app/shell.js';
 import { inspect, upload } from '../send/client.js';
+import { editRegions } from '../send/regions.js';
 import { formatSize } from '../app/format.js';
 
 /** Who a sender may send to (docs/API.md §14). */
@@ -185,9 +189,9 @@ export async function render(main, { navigate }) {
             h('label', { class: 'form-check-label', for: 'send-preview' }, 'Add a pixelated preview'),
             h('div', { id: 'send-preview-hint', class: 'form-text' },
               'Coarse blocks, so no text stays legible; encrypted like the image. Not made for DICOM in the browser.')),
-          h('p', { class: 'small text-body-secondary mb-0' },
-            'To hide regions of an image (burned-in names, for instance), seal it with the command-line tool: ',
-            h('code', {}, 'medcrypt redact'), '.'))),
+          h('p', { class: 'small text-body-secondary mb-0', id: 'send-regions-hint' },
+            'To hide regions of a PNG or DICOM image (burned-in names, for instance), use “Hide regions…” on its row: they are blacked out in what is sent, and only the recipients can show them again. ',
+            'Regions of a JPEG are hidden with the command-line tool: ', h('code', {}, 'medcrypt redact'), '.'))),
       sendButton, sendHint, formError),
     live);
   main.append(form);
@@ -361,6 +365,8 @@ export async function render(main, { navigate }) {
       removable && h('button', { type: 'button', class: 'btn-close btn-close-white', 'aria-label': `Remove ${file.name}`, on: { click: () => removeItem(item) } }),
       item.status === 'sending' && h('button', { type: 'button', class: 'btn btn-outline-warning btn-sm', on: { click: () => item.cancel?.() } },
         'Cancel', h('span', { class: 'visually-hidden' }, ` ${file.name}`)));
+    const regionCount = item.regions?.length ?? 0;
+    const regionText = `${regionCount} region${regionCount === 1 ? '' : 's'} will be hidden`;
     const body = [];
     if (item.status === 'invalid' || item.status === 'failed') {
       body.push(h('p', { class: 'mc-item-error text-danger-emphasis small mb-0 mt-1', role: 'alert' }, item.error));
@@ -372,6 +378,15 @@ export async function render(main, { navigate }) {
         h('dl', { class: 'mc-meta row small mb-0 flex-grow-1' },
           summary(item.kind, item.metadata).map(([k, v]) => [h('dt', { class: 'col-4 col-sm-3 text-body-secondary fw-normal' }, k), h('dd', { class: 'col-8 col-sm-9 mb-0 text-break' }, String(v))]))));
       if (item.note) body.push(h('p', { class: 'small text-body-secondary mb-0 mt-1' }, item.note));
+      if (item.kind === 'png' || item.kind === 'dicom') {
+        const editable = item.status === 'ready';
+        body.push(h('div', { class: 'd-flex align-items-center gap-2 mt-2 flex-wrap' },
+          editable && h('button', { type: 'button', class: 'btn btn-outline-info btn-sm mc-hide-regions', on: { click: () => chooseRegions(item) } },
+            'Hide regions…', h('span', { class: 'visually-hidden' }, ` of ${file.name}`)),
+          regionCount > 0 && h('span', { class: 'badge text-bg-warning mc-region-count' }, regionText)));
+      } else if (item.kind === 'jpeg') {
+        body.push(h('p', { class: 'small text-body-secondary mb-0 mt-1' }, 'Regions of a JPEG are hidden with ', h('code', {}, 'medcrypt redact'), '.'));
+      }
     }
     if (item.status === 'sending' || item.status === 'sent') {
       item.bar = h('div', { class: `progress-bar${item.status === 'sending' ? ' progress-bar-striped progress-bar-animated' : ' bg-success'}` });
@@ -393,8 +408,8 @@ export async function render(main, { navigate }) {
       item.progressText.textContent = `Sealed and stored · ${formatSize(total)} · image ${item.image?.id ?? ''}`;
       return;
     }
-    if (phase === 'sealing') {
-      item.progressText.textContent = 'Sealing…';
+    if (phase === 'sealing' || phase === 'redacting') {
+      item.progressText.textContent = phase === 'sealing' ? 'Sealing…' : 'Hiding the regions…';
       return;
     }
     const now = performance.now();
@@ -414,6 +429,19 @@ export async function render(main, { navigate }) {
       item.announced = step;
       say(`${item.file.name}: ${pct}% sent, ${formatDuration(left)} left.`);
     }
+  }
+
+  /** Opens the region editor for an item; keeps what the user saved. */
+  async function chooseRegions(item) {
+    const chosen = await editRegions(item.file, item.regions ?? []);
+    if (chosen === null || !items.includes(item)) {
+      item.row?.querySelector('.mc-hide-regions')?.focus();
+      return;
+    }
+    item.regions = chosen;
+    drawItem(item);
+    say(chosen.length ? `${item.file.name}: ${chosen.length} region${chosen.length === 1 ? '' : 's'} will be hidden.` : `${item.file.name}: no region will be hidden.`);
+    item.row.querySelector('.mc-hide-regions')?.focus();
   }
 
   /* ---- sending ---- */
@@ -452,6 +480,7 @@ export async function render(main, { navigate }) {
         csrf: conn.csrfToken,
         maxUpload: limits.maxUpload,
         endpoint: limits.endpoint,
+        regions: item.regions?.length ? item.regions : null,
       }, (p) => showProgress(item, p));
       item.cancel = job.cancel;
       try {

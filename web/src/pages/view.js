@@ -8,6 +8,11 @@
  * Cornerstone viewer, loaded lazily from src/viewer/), its attributes listed, and offered as a
  * download of the verified bytes.
  *
+ * Hidden regions (docs/FORMAT.md §13): when the verified image carries sealed regions (a PNG's
+ * mcRG chunk, a DICOM's "MEDCRYPT REGIONS" elements), the page offers "Show hidden regions": the
+ * worker restores them with the user's key (src/redact, the regions' signer must be the image's),
+ * the viewer shows the original and it can be downloaded; the image as sent stays available.
+ *
  * Sharing (doctor, patient): the file key is unwrapped again and wrapped for a recipient from
  * the directory in this browser; the server gets only that detached wrap. Share and revoke need
  * a re-authentication in the last 5 minutes: on 401 reauth_required the page asks for the
@@ -23,6 +28,7 @@ import {
   groupFingerprint, loadDirectory, metadataObject, needsReauth, postShare, summarize, unlockImage,
 } from '../app/images.js';
 import { kdfMemory, session } from '../app/session.js';
+import { hasRegions } from '../redact/detect.js';
 import { announce, pageStart, progressText } from '../app/shell.js';
 
 const ID = /^[0-9a-f]{32}$/;
@@ -93,12 +99,14 @@ export async function render(main, { navigate, params }) {
   const download = h('button', { type: 'button', class: 'btn btn-success w-100', id: 'download', disabled: true }, 'Download original');
   const downloadNote = h('p', { class: 'small text-body-secondary mt-2 mb-0' }, 'Available once every chunk and the signature have verified.');
   const sharing = h('section', { class: 'card mb-3', 'aria-labelledby': 'sharing-title' });
+  const regionsCard = h('section', { class: 'card mb-3 d-none', id: 'regions-card', 'aria-labelledby': 'regions-title' });
 
   main.append(h('div', { class: 'row g-4' },
     h('div', { class: 'col-lg-8' }, signature, error, progress, progressText_, toolbar, viewerEl, help),
     h('div', { class: 'col-lg-4' },
       h('section', { class: 'card mb-3', 'aria-labelledby': 'download-title' },
         h('div', { class: 'card-body' }, h('h2', { class: 'h6 card-title', id: 'download-title' }, 'Original file'), download, downloadNote)),
+      regionsCard,
       sharing,
       h('section', { class: 'card mb-3', 'aria-labelledby': 'details-title' },
         h('div', { class: 'card-body' }, h('h2', { class: 'h6 card-title', id: 'details-title' }, 'Details'), details)))));
@@ -265,6 +273,10 @@ export async function render(main, { navigate, params }) {
       setTimeout(() => URL.revokeObjectURL(url), 10_000);
     });
 
+    if ((kind === 'png' || kind === 'dicom') && hasRegions(state.bytes)) {
+      offerRegions(kind, meta, opened.header.signer?.spki ?? null);
+    }
+
     if (!kind) {
       fail('The verified file is not a DICOM, PNG or JPEG image: it cannot be shown, but it can be downloaded.');
       return;
@@ -303,6 +315,74 @@ export async function render(main, { navigate, params }) {
     } catch (e) {
       if (!state.left) fail(`The image cannot be shown: ${errorText(e)}`);
     }
+  }
+
+  // --- hidden regions -----------------------------------------------------------------------
+  /** The "Hidden regions" card: restore in the worker, show and download the original. */
+  function offerRegions(kind, meta, signerSpki) {
+    const status = h('p', { class: 'small text-body-secondary mt-2 mb-0', id: 'regions-status', role: 'status', 'aria-live': 'polite' });
+    const showButton = h('button', { type: 'button', class: 'btn btn-warning w-100', id: 'show-regions', 'aria-describedby': 'regions-note' }, 'Show hidden regions');
+    const asSent = h('button', { type: 'button', class: 'btn btn-outline-light w-100 mt-2 d-none', id: 'show-as-sent' }, 'Show as sent (regions hidden)');
+    const downloadRestored = h('button', { type: 'button', class: 'btn btn-success w-100 mt-2 d-none', id: 'download-restored' }, 'Download with regions restored');
+    replaceChildren(regionsCard, h('div', { class: 'card-body' },
+      h('h2', { class: 'h6 card-title', id: 'regions-title' }, 'Hidden regions'),
+      h('p', { class: 'small text-body-secondary', id: 'regions-note' },
+        'Parts of this image were hidden by its sender; their original pixels are sealed inside it for its recipients. Showing them decrypts them in this browser only.'),
+      showButton, asSent, downloadRestored, status));
+    regionsCard.classList.remove('d-none');
+    download.textContent = 'Download as sent';
+    const show = async (bytes, text) => {
+      if (!state.viewer) return;
+      try {
+        await state.viewer.show({ bytes, kind });
+        updateReadouts();
+        status.textContent = text;
+      } catch (e) {
+        status.textContent = `The image cannot be shown: ${errorText(e)}`;
+      }
+    };
+    showButton.addEventListener('click', async () => {
+      if (state.restored) {
+        await show(state.restored, 'Showing the original, hidden regions restored.');
+        return;
+      }
+      showButton.disabled = true;
+      status.className = 'small text-body-secondary mt-2 mb-0';
+      status.textContent = 'Decrypting the hidden regions…';
+      try {
+        const { restoreRegions } = await import('../send/client.js');
+        const { image, info } = await restoreRegions(state.bytes.slice(), session.identity, signerSpki ? [signerSpki] : []);
+        if (state.left) {
+          image.fill(0);
+          return;
+        }
+        state.restored = image;
+        showButton.textContent = 'Show the original again';
+        asSent.classList.remove('d-none');
+        downloadRestored.classList.remove('d-none');
+        regionsCard.dataset.state = 'restored';
+        regionsCard.dataset.regions = String(info.regions.length);
+        await show(image, `Showing the original: ${info.regions.length} region${info.regions.length === 1 ? '' : 's'} restored, signed by the image's signer.`);
+        announce('Hidden regions restored');
+      } catch (e) {
+        status.className = 'small text-danger mt-2 mb-0';
+        status.textContent = `The hidden regions cannot be shown: ${errorText({ kind: e?.reason, message: e?.message ?? String(e) })}`;
+        regionsCard.dataset.state = 'failed';
+      } finally {
+        showButton.disabled = false;
+      }
+    });
+    asSent.addEventListener('click', () => show(state.bytes, 'Showing the image as sent, regions hidden.'));
+    downloadRestored.addEventListener('click', () => {
+      if (!state.restored) return;
+      const url = URL.createObjectURL(new Blob([state.restored], { type: 'application/octet-stream' }));
+      const name = downloadName(meta, id, kind).replace(/(\.[A-Za-z0-9]+)?$/, (ext) => `-restored${ext || `.${EXTENSIONS[kind]}`}`);
+      const a = h('a', { href: url, download: name, class: 'd-none' });
+      document.body.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    });
   }
 
   // --- sharing ------------------------------------------------------------------------------
@@ -481,5 +561,7 @@ export async function render(main, { navigate, params }) {
     state.viewer = null;
     state.bytes?.fill(0);
     state.bytes = null;
+    state.restored?.fill(0);
+    state.restored = null;
   };
 }

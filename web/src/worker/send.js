@@ -6,10 +6,15 @@
  *       preview (PNG bytes | null), note} or {type: 'send:failed', id, reason, message}
  *   {type: 'send:upload', id, file, metadata, preview, recipients (SPKI DER list, the sender's
  *       own among them), signing (the sender's non-extractable signing key, as importIdentity
- *       made it), cipher, csrf, maxUpload, endpoint}
+ *       made it), cipher, csrf, maxUpload, endpoint, regions (optional: [{x, y, w, h}] to hide)}
  *       → {type: 'send:progress', id, phase, sent, total}… then {type: 'send:done', id, image}
  *         or {type: 'send:failed', id, reason, message}
  *   {type: 'send:cancel', id}
+ *
+ * With regions, the image (PNG or native DICOM) is first redacted in memory (src/redact,
+ * FORMAT.md §13: black, the originals sealed for the same recipients and signed by the sender,
+ * inside the image), its pixelated preview made again from the redacted pixels, and the redacted
+ * image is what is sealed and sent; a refusal fails the file before anything is uploaded.
  *
  * An upload reads File.stream(), seals it chunk by chunk with src/container seal() and hands the
  * ciphertext to tus-js-client (POST /api/v1/uploads, then PATCHes of at most `chunk` bytes,
@@ -26,11 +31,16 @@ import { signatureLength } from '../container/signature.js';
 import { InspectError, inspectFile } from '../send/inspect.js';
 import { makePreview } from '../send/preview.js';
 import { formatSize } from '../app/format.js';
+import { redact } from '../redact/index.js';
+import { ChaChaPool } from './chacha-pool.js';
 
 /** The largest sealed file sent in one POST when the server has no tus endpoint. */
 const FALLBACK_MAX = 64 * 1024 * 1024;
 
 const running = new Map(); // id -> {cancel()}
+
+let pool; // ChaCha20-Poly1305's helper threads, made on the first send that needs them
+const chachaPool = () => (pool === undefined ? (pool = ChaChaPool.forThisMachine()) : pool);
 
 /** The exact size of the sealed file whose header is headerLen bytes. */
 export function sealedSize(headerLen, plaintextLen, signing) {
@@ -157,8 +167,29 @@ function refusal(status, body) {
   return ['server', `The server answered ${status}${code ? ` (${code})` : ''}.`];
 }
 
+/**
+ * The file to seal: the file itself, or with regions its redacted copy (a Blob) and a preview
+ * made again from it (the one the page holds shows the regions, coarsely).
+ */
+async function redacted(file, regions, { recipients, signing, cipher, preview, metadata }) {
+  if (!regions?.length) return { blob: file, preview };
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  let image;
+  try {
+    ({ image } = await redact(bytes, { regions, fill: 'black', recipients, signer: { signing }, cipher }));
+  } finally {
+    bytes.fill(0);
+  }
+  const blob = new Blob([image], { type: file.type || 'application/octet-stream' });
+  image.fill(0);
+  let again = null;
+  if (preview && metadata?.Width) again = await makePreview(blob, metadata.Width, metadata.Height).catch(() => null);
+  return { blob, preview: again };
+}
+
 async function upload(msg) {
-  const { id, file, metadata, preview, recipients, signing, cipher, csrf, maxUpload, endpoint } = msg;
+  const { id, metadata, recipients, signing, cipher, csrf, maxUpload, endpoint, regions } = msg;
+  let { file, preview } = msg;
   let cancelled = false;
   let tus = null;
   let source = null;
@@ -178,8 +209,18 @@ async function upload(msg) {
     },
   });
   try {
+    if (regions?.length) {
+      self.postMessage({ type: 'send:progress', id, phase: 'redacting', sent: 0, total: file.size });
+      try {
+        ({ blob: file, preview } = await redacted(file, regions, { recipients, signing, cipher, preview, metadata }));
+      } catch (e) {
+        fail(id, 'redact', `The regions could not be hidden (${e?.kind ?? 'error'}): ${e?.message ?? e}. Nothing was sent.`);
+        return;
+      }
+      if (cancelled) return;
+    }
     self.postMessage({ type: 'send:progress', id, phase: 'sealing', sent: 0, total: file.size });
-    const stream = await seal(file.stream(), { recipients, signer: { signing }, cipher, metadata, preview: preview ?? null });
+    const stream = await seal(file.stream(), { recipients, signer: { signing }, cipher, metadata, preview: preview ?? null, offload: chachaPool() });
     source = stream.getReader();
     const first = await source.read(); // the header: wraps, core, encrypted metadata and preview
     const header = first.value;

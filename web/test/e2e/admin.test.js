@@ -7,19 +7,25 @@
  *      live strength meter before anything is sent, the recovery code is printed (window.print),
  *      downloaded (.txt) and confirmed before going on;
  *   2. the admin makes invitations for a technician, a doctor and a patient on the page (link
- *      with the code in the fragment, QR code, copy button);
+ *      with the code in the fragment, QR code, copy button); they are listed as pending, without
+ *      their codes; the admin's navbar has no Inbox;
  *   3. each of them registers through the page (weak password refused first, recovery code
- *      confirmed); the patient gets "not allowed" at /admin and sees their fingerprints at
- *      /account; the doctor signs out everywhere;
- *   4. the admin changes a role, disables the patient (whose session ends) and enables them again,
- *      each through a confirm dialog (Cancel leaves the role as it was);
- *   5. the audit log shows these events under "Verified chain", in pages;
- *   6. signing in shows its progress; a wrong password gives a clear error; after failures the
- *      proof of work is shown, then the lockout with its countdown;
- *   7. a request recorder saw no request body carrying a password or a recovery code, and no
+ *      confirmed); the pending list empties; the patient gets "not allowed" at /admin (their
+ *      navbar has the Inbox) and sees their fingerprints at /account; the doctor signs out
+ *      everywhere;
+ *   4. the admin cancels a pending invitation through a confirm dialog (Cancel keeps it), and its
+ *      link then creates no account;
+ *   5. the admin changes a role, disables the patient (whose session ends), sees them marked
+ *      disabled after a reload (the server lists disabled accounts to the admin) and enables them
+ *      again, each through a confirm dialog (Cancel leaves the role as it was);
+ *   6. the audit log shows these events under "Verified chain", in pages;
+ *   7. signing in shows its progress (the admin lands on /admin, the others on /inbox); a wrong
+ *      password gives a clear error; after failures the proof of work is shown, then the lockout
+ *      with its countdown;
+ *   8. a request recorder saw no request body carrying a password or a recovery code, and no
  *      URL carrying an invitation code.
  * axe-core finds no serious or critical violation on any page (login, register, recovery code,
- * account, not allowed, users, invitations, audit). Screenshots (1280x800) go to MEDCRYPT_SHOTS.
+ * account, not allowed, users, invitations with pending ones, the cancel dialog, audit). Screenshots (1280x800) go to MEDCRYPT_SHOTS.
  *
  * MEDCRYPTD_BIN must name the server binary (tests/run-all sets it, with MEDCRYPT_BIN); without
  * it every test here fails. Chromium is /usr/bin/chromium (scripts/bootstrap installs it).
@@ -195,6 +201,12 @@ test('the admin registers through the page from the first-start invitation link 
   assert.match(await page.locator('main').innerText(), /unlocked in this tab/, 'the keys made at sign-up are in this tab');
   await page.getByRole('link', { name: 'Admin' }).click();
   await page.waitForURL(`${url}/admin/users`);
+  // the admin receives no images: no Inbox in the navbar, and "/" leads to the admin pages
+  const nav = page.getByRole('navigation', { name: 'Main' });
+  assert.equal(await nav.getByRole('link', { name: 'Inbox' }).count(), 0, 'no Inbox for the admin');
+  assert.equal(await nav.getByRole('link', { name: 'Directory' }).count(), 1);
+  await page.getByRole('link', { name: 'medcrypt' }).click();
+  await page.waitForURL(`${url}/admin/users`);
 });
 
 test('the admin creates invitations for a technician, a doctor and a patient', { timeout: SLOW }, async () => {
@@ -216,7 +228,15 @@ test('the admin creates invitations for a technician, a doctor and a patient', {
     await page.getByText('Copied.').waitFor();
     assert.equal(await page.evaluate(() => navigator.clipboard.readText()), link);
   }
-  assert.equal(await page.locator('table tbody tr').count(), 3, 'the invitations made are listed, without codes');
+  const pendingRows = page.locator('#pending-invitations tbody tr');
+  await page.locator('[data-testid=pending-count]').filter({ hasText: '3 pending invitations.' }).waitFor();
+  assert.equal(await pendingRows.count(), 3, 'the invitations made are listed as pending');
+  const pendingText = await page.locator('#pending-invitations').innerText();
+  assert.match(pendingText, /technician[\s\S]*doctor[\s\S]*patient/, 'oldest first');
+  assert.match(await pendingRows.first().innerText(), /admin/, 'made by the admin');
+  for (const link of Object.values(links)) {
+    assert.ok(!pendingText.toUpperCase().includes(link.split('#code=')[1]), 'no code in the pending list');
+  }
   await axe(page, 'admin invitations');
   await shot(page, 'admin-invitations');
 });
@@ -240,6 +260,53 @@ test('a technician, a doctor and a patient register through the page', { timeout
   await page.click('button[type=submit]');
   await page.locator('#reg-error').filter({ hasText: 'already used or expired' }).waitFor({ timeout: SLOW });
   await contexts.late.context.close();
+  // the patient's navbar has the Inbox the admin's lacks
+  assert.equal(await contexts.patient.page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Inbox' }).count(), 1);
+});
+
+test('the admin cancels a pending invitation; its link then creates no account', { timeout: SLOW }, async () => {
+  const { page } = contexts.admin;
+  await page.getByRole('link', { name: 'Invitations' }).click();
+  await page.waitForURL(`${url}/admin/invitations`);
+  const count = page.locator('[data-testid=pending-count]');
+  await count.filter({ hasText: 'No pending invitations.' }).waitFor();
+  await page.selectOption('#inv-role', 'researcher');
+  await page.getByRole('button', { name: 'Create invitation' }).click();
+  await page.locator('[data-testid=invitation]').filter({ hasText: 'Invitation for a researcher' }).waitFor();
+  const link = await page.locator('#inv-link').inputValue();
+  secrets.invitations.push(link.split('#code=')[1]);
+  await count.filter({ hasText: '1 pending invitation.' }).waitFor();
+  const row = page.locator('#pending-invitations tbody tr');
+  assert.match(await row.innerText(), /researcher/);
+  const deletes = () => requests.filter((r) => r.method === 'DELETE' && r.url.includes('/api/v1/invitations/')).length;
+
+  // "Keep it" in the dialog keeps the invitation; nothing is sent.
+  await row.getByRole('button', { name: /^Cancel the researcher invitation/ }).click();
+  const dialog = page.getByRole('dialog', { name: 'Cancel this researcher invitation?' });
+  await dialog.waitFor();
+  await axe(page, 'cancel invitation dialog');
+  await dialog.getByRole('button', { name: 'Keep it' }).click();
+  assert.equal(deletes(), 0);
+  assert.equal(await row.count(), 1, 'still pending');
+
+  await row.getByRole('button', { name: /^Cancel the researcher invitation/ }).click();
+  await page.getByRole('dialog', { name: 'Cancel this researcher invitation?' }).getByRole('button', { name: 'Cancel invitation' }).click();
+  await page.locator('[data-testid=admin-status]').filter({ hasText: 'The researcher invitation is cancelled.' }).waitFor();
+  await count.filter({ hasText: 'No pending invitations.' }).waitFor();
+  assert.equal(deletes(), 1);
+  assert.equal(await page.evaluate(() => document.activeElement?.id), 'pending-title', 'the focus stays in the pending section');
+  await axe(page, 'admin invitations after a cancellation');
+
+  // The cancelled link is refused like a used one.
+  const late = await newPage('cancelled');
+  await late.goto(link);
+  await late.fill('#reg-username', 'cancelled');
+  await late.fill('#reg-password', pw('cancelled'));
+  await late.fill('#reg-confirm', pw('cancelled'));
+  secrets.passwords.add(pw('cancelled'));
+  await late.click('button[type=submit]');
+  await late.locator('#reg-error').filter({ hasText: 'already used or expired' }).waitFor({ timeout: SLOW });
+  await contexts.cancelled.context.close();
 });
 
 test('a non-admin at /admin gets the not-allowed page; My account shows the fingerprints', { timeout: SLOW }, async () => {
@@ -308,10 +375,13 @@ test('the admin changes a role, disables and re-enables a user', { timeout: SLOW
   assert.match(await page.locator('tr[data-user=patient]').innerText(), /Disabled/);
   assert.equal(await contexts.patient.page.evaluate(() => fetch('/api/v1/me').then((r) => r.status)), 401, 'the disabled user is signed out');
 
-  // Still listed after a reload (the server lists active users only; the page reads the audit log).
+  // Still listed after a reload: the server lists disabled accounts to the admin, marked.
   await page.reload();
   await page.locator('tr[data-user=patient]').filter({ hasText: 'Disabled' }).waitFor();
   assert.match(await page.locator('main').innerText(), /4 accounts, 1 disabled/);
+  assert.equal(await page.locator('tr[data-user=patient]').getByRole('button', { name: 'Enable patient' }).count(), 1);
+  assert.equal(await page.getByLabel('Role of patient').isDisabled(), true, 'a disabled account\'s role waits');
+  await axe(page, 'admin users with a disabled account');
   await shot(page, 'admin-users');
 
   await page.getByRole('button', { name: 'Enable patient' }).click();
@@ -331,10 +401,11 @@ test('the audit log shows these events under a verified chain, in pages', { time
   assert.match(await banner.innerText(), new RegExp(`All ${records} records are intact`));
   await page.selectOption('#audit-size', '100');
   await page.locator('[data-testid=audit-range]').filter({ hasText: `Records 1–${records} of ${records}` }).waitFor();
-  for (const action of ['register', 'invite', 'role_change', 'disable', 'logout']) {
+  for (const action of ['register', 'invite', 'invite_cancel', 'role_change', 'disable', 'logout']) {
     assert.ok(await page.locator(`tr[data-action=${action}]`).count() > 0, `an audit row for ${action}`);
   }
   assert.equal(await page.locator('tr[data-action=register]').count(), 4);
+  assert.equal(await page.locator('tr[data-action=invite_cancel]').count(), 1);
   assert.equal(await page.locator('tr[data-action=disable]').count(), 2);
   const roleRow = await page.locator('tr[data-action=role_change]').innerText();
   assert.match(roleRow, /admin\s+role_change\s+tech/);
@@ -427,7 +498,7 @@ test('no request carried a password or a recovery code, nor an invitation code i
     const bare = code.replaceAll('-', '');
     assert.ok(!bodies.some((b) => b.includes(code) || b.toUpperCase().includes(bare)), 'a request body holds a recovery code');
   }
-  assert.equal(secrets.invitations.length, 4);
+  assert.equal(secrets.invitations.length, 5);
   for (const code of secrets.invitations) {
     assert.ok(!requests.some((r) => r.url.toUpperCase().includes(code)), 'a request URL holds an invitation code');
   }

@@ -16,9 +16,14 @@
  *      image list is unchanged;
  *   3. (AES-256-GCM) a larger upload whose second PATCH is dropped resumes from the server's offset (HEAD,
  *      one POST only) and completes; the result opens byte for byte (screenshot meanwhile);
- *   4. no request body of the whole session holds the password, a private key, a window of any
+ *   4. regions: on a PNG the technician draws a rectangle with the mouse in the "Hide regions…"
+ *      dialog and types a second one (axe checks the dialog), sends it to the doctor; the doctor's
+ *      CLI gets the image with those pixels black and everything else as it was, and `medcrypt
+ *      restore` gives back the original samples; in the doctor's browser, the view page's "Show
+ *      hidden regions" restores them too (docs/FORMAT.md §13);
+ *   5. no request body of the whole session holds the password, a private key, a window of any
  *      image's bytes or a metadata value;
- *   5. axe finds no serious or critical violation on the page.
+ *   6. axe finds no serious or critical violation on the page.
  *
  * MEDCRYPT_BIN and MEDCRYPTD_BIN must name the binaries (tests/run-all sets them); without them
  * the test fails. Screenshots go to MEDCRYPT_SHOTS: send.png (queue and progress) and
@@ -36,7 +41,8 @@ import { after, before, test } from 'node:test';
 import AxeBuilder from '@axe-core/playwright';
 import { chromium } from 'playwright-core';
 import { buildClient } from '../../build.mjs';
-import { startServer as startHarnessServer } from './harness.js';
+import { decode as decodePng } from 'fast-png';
+import { openImage, signIn, startServer as startHarnessServer } from './harness.js';
 import { Connection, register } from '../../src/account/index.js';
 import { REPO, pattern, sha256hex } from '../helpers.js';
 import { pinnedFetch } from '../account/https.js';
@@ -458,6 +464,111 @@ test('a dropped PATCH during a larger upload resumes from the server\'s offset a
   const out = join(dir, 'doc-large.png');
   await medcryptOk('doc', ['get', big.id, '-o', out]);
   assert.equal(sha256hex(await readFile(out)), sha256hex(fixtures['large-noise.png'].bytes), 'the resumed upload opens byte for byte');
+});
+
+test('regions drawn on a PNG are hidden in what is sent; the doctor restores them with the CLI and in the browser', { timeout: 240000 }, async () => {
+  await fixture('form.png', makePng(200, 150));
+  await page.click('button:has-text("Clear sent and refused files")');
+  await page.setInputFiles('#send-files', fixtures['form.png'].path);
+  const row = page.locator('#send-queue .mc-send-item', { hasText: 'form.png' });
+  await page.waitForFunction(() => [...document.querySelectorAll('#send-queue .mc-send-item')].some((li) => li.dataset.status === 'ready' && li.textContent.includes('form.png')));
+  await row.getByRole('button', { name: 'Hide regions… of form.png' }).click();
+  const dialog = page.locator('dialog.mc-region-dialog');
+  await dialog.locator('canvas.mc-region-canvas:not(.d-none)').waitFor();
+  const canvas = dialog.locator('canvas.mc-region-canvas');
+  assert.match(await canvas.getAttribute('aria-label'), /200 × 150 pixels/);
+
+  // By mouse: from image pixel (20, 30) to (99, 69), both included: 80 x 40.
+  const box = await canvas.boundingBox();
+  const at = (x, y) => [box.x + ((x + 0.5) * box.width) / 200, box.y + ((y + 0.5) * box.height) / 150];
+  await page.mouse.move(...at(20, 30));
+  await page.mouse.down();
+  await page.mouse.move(...at(60, 50), { steps: 5 });
+  await page.mouse.move(...at(99, 69), { steps: 5 });
+  await page.mouse.up();
+  // By keyboard: two typed regions, the second one removed again.
+  for (const [x, y, w, h] of [[150, 100, 30, 20], [0, 0, 5, 5]]) {
+    await dialog.getByLabel('x (left)').fill(String(x));
+    await dialog.getByLabel('y (top)').fill(String(y));
+    await dialog.getByLabel('width').fill(String(w));
+    await dialog.getByLabel('height').fill(String(h));
+    await dialog.getByLabel('height').press('Enter');
+  }
+  await dialog.getByLabel('x (left)').fill('190');
+  await dialog.getByLabel('width').fill('20');
+  await dialog.getByLabel('y (top)').fill('0');
+  await dialog.getByLabel('height').fill('1');
+  await dialog.getByRole('button', { name: 'Add region' }).click();
+  assert.match(await dialog.locator('[role="alert"]').textContent(), /inside the 200 × 150 image/, 'a region outside is refused on the page');
+  assert.deepEqual(await dialog.locator('li[data-region]').evaluateAll((lis) => lis.map((li) => li.dataset.region)), ['20,30,80,40', '150,100,30,20', '0,0,5,5']);
+  const { violations } = await new AxeBuilder({ page }).include('dialog.mc-region-dialog').analyze();
+  const bad = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  assert.deepEqual(bad.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`), [], 'axe on the region dialog');
+  await mkdir(SHOTS, { recursive: true });
+  await page.screenshot({ path: join(SHOTS, 'send-regions.png') });
+  await dialog.getByRole('button', { name: /^Remove region 3 / }).click();
+  assert.match(await dialog.textContent(), /2 of 64 regions/);
+  await dialog.getByRole('button', { name: 'Use these regions' }).click();
+  await dialog.waitFor({ state: 'detached' });
+  assert.match(await row.locator('.mc-region-count').textContent(), /2 regions will be hidden/);
+
+  await page.check('#send-to-doc');
+  await page.click('#send-submit');
+  await page.waitForFunction(() => [...document.querySelectorAll('#send-queue .mc-send-item')].some((li) => li.dataset.status === 'sent' && li.textContent.includes('form.png')), null, { timeout: 60000 });
+
+  // The doctor's CLI: the image as sent has the regions black, the rest untouched...
+  const listed = JSON.parse((await medcryptOk('doc', ['ls', '--json'])).stdout);
+  const image = (listed.images ?? listed).find((i) => i.metadata?.file === 'form.png');
+  assert.ok(image, 'form.png is listed');
+  const got = join(dir, 'doc-form.png');
+  await medcryptOk('doc', ['get', image.id, '-o', got]);
+  const original = decodePng(fixtures['form.png'].bytes).data;
+  const redacted = decodePng(await readFile(got));
+  assert.equal(redacted.width, 200);
+  const inside = (x, y) => (x >= 20 && x < 100 && y >= 30 && y < 70) || (x >= 150 && x < 180 && y >= 100 && y < 120);
+  let hidden = 0;
+  for (let y = 0; y < 150; y++) {
+    for (let x = 0; x < 200; x++) {
+      for (let c = 0; c < 3; c++) {
+        const i = (y * 200 + x) * 3 + c;
+        if (inside(x, y)) {
+          assert.equal(redacted.data[i], 0, `pixel ${x},${y} is hidden (black)`);
+          if (original[i] !== 0) hidden++;
+        } else {
+          assert.equal(redacted.data[i], original[i], `pixel ${x},${y} outside the regions is unchanged`);
+        }
+      }
+    }
+  }
+  assert.ok(hidden > 5000, `the regions covered the picture (${hidden} samples changed)`);
+  // ...and `medcrypt restore` with the doctor's key gives the original samples back.
+  const back = join(dir, 'doc-form-restored.png');
+  const restored = await medcryptOk('doc', ['restore', '-k', join(dir, 'home-doc', 'keys', 'doc.key'), '-o', back, got]);
+  assert.match(restored.stderr, /good signature by [0-9a-f]{64}/, 'the regions are signed (by the technician)');
+  assert.deepEqual(decodePng(await readFile(back)).data, original, 'the CLI restored the original samples');
+  const other = await medcrypt('doc2', ['restore', '-k', join(dir, 'home-doc2', 'keys', 'doc2.key'), '-o', join(dir, 'x.png'), got]);
+  assert.equal(other.code, 6, 'another doctor\'s key does not open the regions');
+
+  // The doctor's browser: "Show hidden regions" on the view page.
+  const docContext = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 800 }, colorScheme: 'dark', acceptDownloads: true });
+  try {
+    const docPage = await docContext.newPage();
+    docPage.setDefaultTimeout(60000);
+    await signIn(docPage, url, 'doc', pw('doc'));
+    await openImage(docPage, url, image.id);
+    await docPage.locator('#regions-card:not(.d-none)').waitFor();
+    await docPage.click('#show-regions');
+    await docPage.locator('#regions-card[data-state="restored"]').waitFor({ timeout: 60000 });
+    assert.equal(await docPage.getAttribute('#regions-card', 'data-regions'), '2');
+    assert.match(await docPage.textContent('#regions-status'), /2 regions restored/);
+    const [download] = await Promise.all([docPage.waitForEvent('download'), docPage.click('#download-restored')]);
+    assert.equal(download.suggestedFilename(), 'form-restored.png');
+    assert.deepEqual(decodePng(await readFile(await download.path())).data, original, 'the browser restored the original samples');
+    const { violations: v2 } = await new AxeBuilder({ page: docPage }).include('#regions-card').analyze();
+    assert.deepEqual(v2.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => v.id), [], 'axe on the regions card');
+  } finally {
+    await docContext.close();
+  }
 });
 
 test('no request body carries the password, a private key, image bytes or metadata values', async () => {
