@@ -35,7 +35,7 @@
  * Environment: BENCH_RUNS (3), BENCH_MIB (1024), BENCH_DIR (/tmp/medcrypt-bench),
  * MEDCRYPT_CHROMIUM (/usr/bin/chromium).
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
@@ -457,9 +457,59 @@ try {
   await fail(e);
 }
 
+/*
+ * The CPU seconds each process spent during each send (utime + stime from /proc): Chromium's by
+ * process type, medcryptd's and the CLI's; the report has their medians (where the cores went),
+ * and BENCH_WEB_CPU=1 prints each send's on stderr.
+ */
+function cpuTimes() {
+  const out = new Map(); // pid -> {name, cs}
+  const hz = 100;
+  let pids = [];
+  try {
+    pids = execFileSync('ps', ['-e', '-o', 'pid=']).toString().trim().split(/\s+/).map(Number);
+  } catch {
+    return out;
+  }
+  for (const pid of pids) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split(/[\0 ]/); // Chromium rewrites its title with spaces
+      let name = null;
+      if (/chromium|chrome/.test(cmd[0])) {
+        const type = cmd.find((a) => a.startsWith('--type='))?.slice(7) ?? 'browser';
+        const sub = cmd.find((a) => a.startsWith('--utility-sub-type='))?.slice(19);
+        name = `chromium ${type}${sub ? ` ${sub.split('.').at(-1)}` : ''}`;
+      } else if (cmd[0].endsWith('/medcryptd')) name = 'medcryptd';
+      if (!name) continue;
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(pid, { name, cs: (Number(f[11]) + Number(f[12])) * (100 / hz) });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  // The CLI has ended by the time of the report: its CPU is in this process's children's times.
+  const self = readFileSync('/proc/self/stat', 'utf8');
+  const f = self.slice(self.lastIndexOf(')') + 2).split(' ');
+  out.set('cli', { name: 'medcrypt (CLI)', cs: (Number(f[13]) + Number(f[14])) * (100 / hz) });
+  return out;
+}
+const CPU = {}; // label -> [{name -> CPU seconds}]
+function cpuReport(label, before) {
+  const after = cpuTimes();
+  const by = new Map();
+  for (const [pid, { name, cs }] of after) by.set(name, (by.get(name) ?? 0) + cs - (before.get(pid)?.cs ?? 0));
+  (CPU[label] ??= []).push(Object.fromEntries([...by].map(([k, v]) => [k, v / 100])));
+  if (process.env.BENCH_WEB_CPU) {
+    log(`${label}: CPU s ${[...by].filter(([, v]) => v > 1).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${(v / 100).toFixed(2)}`).join(', ')}`);
+  }
+}
+
 async function cliSend(cipher) {
+  const cpu0 = cpuTimes();
   const t0 = process.hrtime.bigint();
   await cli('tech', ['send', BIG, '--to', 'doca', '--cipher', cipher]);
+  cpuReport(`cli-${cipher}`, cpu0);
   return Number(process.hrtime.bigint() - t0) / 1e9;
 }
 
@@ -508,6 +558,7 @@ async function webSend(cipher) {
       await new Promise((r) => setTimeout(r, 100));
     }
   })();
+  const cpu0 = cpuTimes();
   const clicked = Date.now();
   await tech.click('#send-submit');
   let capped = false;
@@ -520,6 +571,7 @@ async function webSend(cipher) {
     await tech.waitFor(() => globalThis.__bench.failed, null, 60000);
     capped = (Date.now() - clicked) / 1000;
   }
+  cpuReport(`web-${cipher}`, cpu0);
   sampling = false;
   await sampler;
   const b = await tech.eval(() => {
@@ -656,7 +708,7 @@ md.push('|---|---|');
 md.push(`| date | ${START} |`);
 md.push(`| CPU | ${cpu}, ${cpus().length} cores |`);
 md.push(`| memory | ${(totalmem() / 2 ** 30).toFixed(1)} GiB |`);
-md.push(`| browser | Chromium ${CHROME_VERSION}, headless (playwright-core) |`);
+md.push(`| browser | Chromium ${CHROME_VERSION}, headless; the sending tab driven through raw CDP (no DevTools Network domain) |`);
 md.push(`| medcrypt | ${VERSION} |`);
 md.push(`| load average | ${LOAD_START} at start, ${LOAD_END} at end |`);
 md.push(`| CPU in use | ${CORES_USED} of ${cpus().length} cores on average during the rounds (the measured runs and everything else) |`);
@@ -690,6 +742,26 @@ for (const c of ['aes', 'chacha20']) {
 }
 md.push(`| first frame after the click in the inbox (100 × 512×512 16-bit DICOM, ${(statSync(SMALL).size / 1e6).toFixed(1)} MB) | ${f0(median(ff))} ms | ${f0(Math.min(...ff))}–${f0(Math.max(...ff))} ms |`);
 md.push('');
+md.push('CPU seconds spent per send (medians; utime + stime of each process from /proc, between the');
+md.push('start and the end of the send; "cores" is their sum over the wall time):');
+md.push('');
+md.push('| send | medcrypt (CLI) | medcryptd | Chromium renderer | Chromium network service | Chromium browser, GPU | all | wall s | cores |');
+md.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+for (const key of ['cli-aes', 'web-aes', 'cli-chacha20', 'web-chacha20']) {
+  const runs = CPU[key] ?? [];
+  if (!runs.length) continue;
+  const med = (f) => median(runs.map(f));
+  const get = (r, re) => Object.entries(r).filter(([k]) => re.test(k)).reduce((n, [, v]) => n + v, 0);
+  const cli = med((r) => get(r, /^medcrypt \(CLI\)$/));
+  const srv = med((r) => get(r, /^medcryptd$/));
+  const ren = med((r) => get(r, /renderer/));
+  const net = med((r) => get(r, /NetworkService/));
+  const oth = med((r) => get(r, /^chromium (browser|gpu)/));
+  const all = med((r) => Object.values(r).reduce((n, v) => n + v, 0));
+  const wall = median(R[key]);
+  md.push(`| ${key} | ${cli.toFixed(2)} | ${srv.toFixed(2)} | ${ren.toFixed(2)} | ${net.toFixed(2)} | ${oth.toFixed(2)} | ${all.toFixed(2)} | ${wall.toFixed(2)} | ${(all / wall).toFixed(2)} |`);
+}
+md.push('');
 md.push('| target | figure | target | result |');
 md.push('|---|---:|---:|---|');
 md.push(...verdicts);
@@ -700,7 +772,8 @@ if (problems.length) {
 }
 md.push('How each figure is taken: the CLI, the wall time of `medcrypt send FILE --to doca --cipher C`');
 md.push('(as tech, the passphrase in MEDCRYPT_PASSPHRASE: it unlocks its key in each run; the browser');
-md.push('tab holds its keys since sign-in). The send page: the file chosen with the file input, its');
+md.push('tab holds its keys since sign-in). The send page, in a tab driven through raw CDP (Playwright\'s');
+md.push('Network domain would slow its uploads twentyfold, see `bench/README.md`): the file chosen with the file input, its');
 md.push('inspection done ("ready"), then the page clock from the click on "Seal and send" to the queue');
 md.push('item\'s `data-status="sent"` (after the server\'s 201). Sealing alone: `bench/web/seal-worker.js`');
 md.push('in a Web Worker of the same tab, web/src/container `seal()` over `File.stream()` with two');
