@@ -56,6 +56,7 @@ mc_status cmd_get(int argc, char **argv, mc_err *err);
 mc_status cmd_share_any(int argc, char **argv, mc_err *err); /* share ID --to USER, else cmd_share */
 mc_status cmd_revoke(int argc, char **argv, mc_err *err);
 mc_status cmd_rm(int argc, char **argv, mc_err *err);
+mc_status cmd_admin(int argc, char **argv, mc_err *err); /* cmd_admin.c */
 
 /* Failures of the server client beyond the library's classes (main.c maps them to exit codes
  * 10 to 15; a wrong account password is MC_ERR_KEY, exit 3, like a wrong key passphrase). */

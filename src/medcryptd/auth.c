@@ -387,6 +387,24 @@ void mcd_throttle_success(mcd_server *srv, const char *username)
 	mcd_metrics_add(MCD_M_LOGINS_OK, 1);
 }
 
+mcd_store_status mcd_throttle_account(mcd_server *srv, const char *username, mcd_throttle *out)
+{
+	char key[160];
+	throttle_key(key, sizeof key, 'u', username);
+	mcd_store_status s = srv->store->ops->throttle_get(srv->store, key, out);
+	if (s != MCD_STORE_OK)
+		memset(out, 0, sizeof *out);
+	return s;
+}
+
+mcd_store_status mcd_throttle_unlock(mcd_server *srv, const char *username, const mcd_audit_event *ev)
+{
+	char key[160];
+	throttle_key(key, sizeof key, 'u', username);
+	mcd_throttle t = {0};
+	return srv->store->ops->throttle_put(srv->store, key, &t, ev);
+}
+
 /* ---- proof of work ---- */
 
 static bool pow_mac(mcd_server *srv, const uint8_t head[16], uint8_t mac[16])

@@ -75,6 +75,12 @@ mcd_gate mcd_throttle_check(mcd_server *srv, const char *username, const char *a
 mcd_gate mcd_throttle_fail(mcd_request *r, const char *username);
 /* Records a success: the account's counters start again (not the address's). */
 void mcd_throttle_success(mcd_server *srv, const char *username);
+/* The lockout state of the account username (all zero when it has none) into *out; a store
+ * failure is returned (and *out zeroed). */
+mcd_store_status mcd_throttle_account(mcd_server *srv, const char *username, mcd_throttle *out);
+/* Clears the account's counters and lockout (an admin's unlock, API.md §16), appending ev in the
+ * same transaction. The counters of addresses are left alone: an address is not the account. */
+mcd_store_status mcd_throttle_unlock(mcd_server *srv, const char *username, const mcd_audit_event *ev);
 
 /* A new challenge (32 bytes: time, random, MAC), base64 into out (48 bytes). False (out empty)
  * when the randomness or the MAC failed. */

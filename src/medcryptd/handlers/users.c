@@ -2,14 +2,16 @@
  * users.c: the user directory (API.md §16): GET /api/v1/users[?role=R], GET
  * /api/v1/users/{username} (public identities and fingerprints; disabled users are hidden
  * except from the admin, whose answers say which account is disabled, so that it can be enabled
- * again) and PATCH /api/v1/users/{username} (admin: role, disabled). An admin
- * cannot change or disable their own account here, so the server cannot lose its last admin by
- * a slip; `medcryptd invite` is the way back in.
+ * again, and until when a locked-out account is locked) and PATCH /api/v1/users/{username}
+ * (admin: role, disabled, unlock). An admin cannot change or disable their own account here, so the server cannot lose
+ * its last admin by a slip; `medcryptd invite` is the way back in.
  */
 #include <stdio.h>
 #include <string.h>
 
+#include "../auth.h"
 #include "../rights.h"
+#include "../util.h"
 #include "handlers.h"
 
 /* Whether the caller sees disabled accounts: who may enable them again (rights.c). */
@@ -18,11 +20,19 @@ static bool sees_disabled(const mcd_request *r)
 	return mcd_role_has(r->user->role, MCD_RIGHT_MANAGE_USERS);
 }
 
-/* USER, with "disabled" for those who see disabled accounts. */
+/* USER, with "disabled" and "locked_until" (the end of a lockout after failed logins, 0 when not
+ * locked) for those who see disabled accounts: who may enable and unlock them. */
 static json_t *user_json_for(const mcd_request *r, const mcd_user *u)
 {
 	json_t *o = mcd_user_json(u);
-	if (o && sees_disabled(r) && json_object_set_new(o, "disabled", json_boolean(u->disabled)) != 0) {
+	if (!o || !sees_disabled(r))
+		return o;
+	mcd_throttle t;
+	/* a store failure reads as not locked, as it does for the login itself */
+	mcd_throttle_account(r->srv, u->username, &t);
+	int64_t until = t.locked_until > mcd_now() ? t.locked_until : 0;
+	if (json_object_set_new(o, "disabled", json_boolean(u->disabled)) != 0 ||
+	    json_object_set_new(o, "locked_until", json_integer((json_int_t)until)) != 0) {
 		json_decref(o);
 		o = NULL;
 	}
@@ -84,11 +94,12 @@ void mcd_h_user_patch(mcd_request *r)
 	if (!body)
 		return;
 	json_t *role_v = json_object_get(body, "role"), *dis_v = json_object_get(body, "disabled");
+	json_t *unlock_v = json_object_get(body, "unlock");
 	mcd_role role = MCD_ROLE_NONE;
-	if ((!role_v && !dis_v) ||
+	if ((!role_v && !dis_v && !unlock_v) ||
 	    (role_v &&
 	     (!json_is_string(role_v) || (role = mcd_role_parse(json_string_value(role_v))) == MCD_ROLE_NONE)) ||
-	    (dis_v && !json_is_boolean(dis_v))) {
+	    (dis_v && !json_is_boolean(dis_v)) || (unlock_v && !json_is_true(unlock_v))) {
 		mcd_reply_error(r, 400, "bad_request");
 		goto cleanup;
 	}
@@ -116,6 +127,21 @@ void mcd_h_user_patch(mcd_request *r)
 		snprintf(detail, sizeof detail, "{\"disabled\":%s}", disabled ? "true" : "false");
 		mcd_audit_event ev = mcd_event(r, "disable", u->username, "ok", detail);
 		if ((s = st->ops->user_update(st, u->id, MCD_ROLE_NONE, disabled ? 1 : 0, &ev)) != MCD_STORE_OK) {
+			mcd_reply_store(r, s);
+			goto cleanup;
+		}
+	}
+	if (unlock_v) {
+		/* the lockout of failed logins, and their count, start again (the addresses' stay) */
+		mcd_throttle t;
+		if ((s = mcd_throttle_account(r->srv, u->username, &t)) != MCD_STORE_OK) {
+			mcd_reply_store(r, s);
+			goto cleanup;
+		}
+		snprintf(detail, sizeof detail, "{\"failures\":%d,\"locked_until\":%lld}", t.failures,
+		         (long long)t.locked_until);
+		mcd_audit_event ev = mcd_event(r, "unlock", u->username, "ok", detail);
+		if ((s = mcd_throttle_unlock(r->srv, u->username, &ev)) != MCD_STORE_OK) {
 			mcd_reply_store(r, s);
 			goto cleanup;
 		}
