@@ -20,23 +20,12 @@
 
 #include "account.h"
 
-static mc_status fail(mc_err *err, mc_status st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static mc_status fail(mc_err *err, mc_status st, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-	va_end(ap);
-	err->status = st;
-	return st;
-}
-
 static const char KEYS_AAD[] = "medcrypt/v1 keys";
 
 mc_status account_kdf_check(const account_kdf *kdf, mc_err *err)
 {
 	if (kdf->t < 2 || kdf->t > 64 || kdf->m < 19456 || kdf->m > 1048576 || kdf->p < 1 || kdf->p > 16)
-		return fail(
+		return cli_fail(
 		    err, MC_ERR_MISUSE,
 		    "the server asks for Argon2id parameters out of bounds (t=%u, m=%u KiB, p=%u): refusing them",
 		    kdf->t, kdf->m, kdf->p);
@@ -59,7 +48,7 @@ static mc_status nfc(const char *s, size_t len, uint8_t **out, size_t *out_len, 
 	if (ascii) {
 		u8 = malloc(len + 1);
 		if (!u8)
-			return fail(err, MC_ERR_NOMEM, "out of memory");
+			return cli_fail(err, MC_ERR_NOMEM, "out of memory");
 		memcpy(u8, s, len);
 		u8[len] = '\0';
 		*out = (uint8_t *)u8;
@@ -67,14 +56,14 @@ static mc_status nfc(const char *s, size_t len, uint8_t **out, size_t *out_len, 
 		return MC_OK;
 	}
 	if (len > 4096)
-		return fail(err, MC_ERR_MISUSE, "the password is too long");
+		return cli_fail(err, MC_ERR_MISUSE, "the password is too long");
 	UErrorCode e = U_ZERO_ERROR;
 	const UNormalizer2 *n2 = unorm2_getNFCInstance(&e);
 	u16 = malloc((len + 1) * sizeof *u16);
 	norm = malloc((4 * len + 4) * sizeof *norm);
 	u8 = malloc(12 * len + 13);
 	if (!u16 || !norm || !u8) {
-		st = fail(err, MC_ERR_NOMEM, "out of memory");
+		st = cli_fail(err, MC_ERR_NOMEM, "out of memory");
 		goto cleanup;
 	}
 	u_strFromUTF8(u16, (int32_t)len + 1, &u16_len, s, (int32_t)len, &e);
@@ -83,7 +72,7 @@ static mc_status nfc(const char *s, size_t len, uint8_t **out, size_t *out_len, 
 	if (U_SUCCESS(e))
 		u_strToUTF8(u8, (int32_t)(12 * len + 13), &u8_len, norm, norm_len, &e);
 	if (U_FAILURE(e)) {
-		st = fail(err, MC_ERR_MISUSE, "the password is not valid UTF-8");
+		st = cli_fail(err, MC_ERR_MISUSE, "the password is not valid UTF-8");
 		goto cleanup;
 	}
 	u8[u8_len] = '\0';
@@ -114,7 +103,7 @@ static mc_status hkdf(const uint8_t *ikm, size_t ikm_len, const char *info, uint
 	int ok = ctx && EVP_KDF_derive(ctx, out, ACCOUNT_KEY_LEN, params) == 1;
 	EVP_KDF_CTX_free(ctx);
 	EVP_KDF_free(kdf);
-	return ok ? MC_OK : fail(err, MC_ERR_CRYPTO, "HKDF failed");
+	return ok ? MC_OK : cli_fail(err, MC_ERR_CRYPTO, "HKDF failed");
 }
 
 static mc_status argon2id(const uint8_t *secret, size_t len, const uint8_t salt[ACCOUNT_SALT_LEN],
@@ -126,9 +115,9 @@ static mc_status argon2id(const uint8_t *secret, size_t len, const uint8_t salt[
 	int rc =
 	    argon2id_hash_raw(kdf->t, kdf->m, kdf->p, secret, len, salt, ACCOUNT_SALT_LEN, master, ACCOUNT_KEY_LEN);
 	if (rc == ARGON2_MEMORY_ALLOCATION_ERROR)
-		return fail(err, MC_ERR_NOMEM, "Argon2id: cannot allocate %u KiB", kdf->m);
+		return cli_fail(err, MC_ERR_NOMEM, "Argon2id: cannot allocate %u KiB", kdf->m);
 	if (rc != ARGON2_OK)
-		return fail(err, MC_ERR_CRYPTO, "Argon2id failed: %s", argon2_error_message(rc));
+		return cli_fail(err, MC_ERR_CRYPTO, "Argon2id failed: %s", argon2_error_message(rc));
 	return MC_OK;
 }
 
@@ -162,7 +151,7 @@ mc_status account_new_recovery_code(char code[RECOVERY_CODE_LEN + 1], mc_err *er
 {
 	uint8_t raw[20];
 	if (RAND_bytes(raw, sizeof raw) != 1)
-		return fail(err, MC_ERR_CRYPTO, "no randomness");
+		return cli_fail(err, MC_ERR_CRYPTO, "no randomness");
 	size_t o = 0;
 	unsigned bits = 0, acc = 0, chars = 0;
 	for (size_t i = 0; i < sizeof raw; i++) {
@@ -193,14 +182,14 @@ mc_status account_recovery_key(const char *code, const uint8_t salt[ACCOUNT_SALT
 			continue;
 		char ch = (*p >= 'a' && *p <= 'z') ? (char)(*p - 'a' + 'A') : *p;
 		if (!strchr(B32, ch) || n == 32) {
-			st = fail(err, MC_ERR_MISUSE,
-			          "a recovery code is 32 characters of A-Z and 2-7, in groups of four");
+			st = cli_fail(err, MC_ERR_MISUSE,
+			              "a recovery code is 32 characters of A-Z and 2-7, in groups of four");
 			goto cleanup;
 		}
 		clean[n++] = ch;
 	}
 	if (n != 32) {
-		st = fail(err, MC_ERR_MISUSE, "a recovery code is 32 characters of A-Z and 2-7, in groups of four");
+		st = cli_fail(err, MC_ERR_MISUSE, "a recovery code is 32 characters of A-Z and 2-7, in groups of four");
 		goto cleanup;
 	}
 	uint8_t master[ACCOUNT_KEY_LEN];
@@ -219,7 +208,7 @@ mc_status account_wrap(const uint8_t key[ACCOUNT_KEY_LEN], const uint8_t *bundle
 	*out = NULL;
 	*out_len = 0;
 	if (bundle_len > 1 << 20)
-		return fail(err, MC_ERR_MISUSE, "key bundle too large");
+		return cli_fail(err, MC_ERR_MISUSE, "key bundle too large");
 	size_t len = ACCOUNT_NONCE_LEN + bundle_len + ACCOUNT_TAG_LEN;
 	uint8_t *buf = malloc(len);
 	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
@@ -233,7 +222,7 @@ mc_status account_wrap(const uint8_t key[ACCOUNT_KEY_LEN], const uint8_t *bundle
 	EVP_CIPHER_CTX_free(ctx);
 	if (!ok) {
 		free(buf);
-		return fail(err, buf ? MC_ERR_CRYPTO : MC_ERR_NOMEM, "cannot wrap the key bundle");
+		return cli_fail(err, buf ? MC_ERR_CRYPTO : MC_ERR_NOMEM, "cannot wrap the key bundle");
 	}
 	*out = buf;
 	*out_len = len;
@@ -246,7 +235,7 @@ mc_status account_unwrap(const uint8_t key[ACCOUNT_KEY_LEN], const uint8_t *wrap
 	*bundle = NULL;
 	*bundle_len = 0;
 	if (wrapped_len < ACCOUNT_NONCE_LEN + ACCOUNT_TAG_LEN || wrapped_len > (1 << 20) + 28)
-		return fail(err, MC_ERR_KEY, "the wrapped keys from the server are malformed");
+		return cli_fail(err, MC_ERR_KEY, "the wrapped keys from the server are malformed");
 	size_t len = wrapped_len - ACCOUNT_NONCE_LEN - ACCOUNT_TAG_LEN;
 	uint8_t *buf = malloc(len + 1);
 	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
@@ -260,8 +249,8 @@ mc_status account_unwrap(const uint8_t key[ACCOUNT_KEY_LEN], const uint8_t *wrap
 	if (!ok) {
 		if (buf)
 			mc_buf_free(buf, len + 1);
-		return fail(err, buf ? MC_ERR_KEY : MC_ERR_NOMEM,
-		            "the wrapped keys do not decrypt with this password (or were altered)");
+		return cli_fail(err, buf ? MC_ERR_KEY : MC_ERR_NOMEM,
+		                "the wrapped keys do not decrypt with this password (or were altered)");
 	}
 	*bundle = buf;
 	*bundle_len = len;
@@ -309,7 +298,7 @@ mc_status account_bundle_from_key_file(const char *path, const char *pass, size_
 		free(*enc_pem);
 		free(*sign_pem);
 		*enc_pem = *sign_pem = NULL;
-		st = fail(err, MC_ERR_NOMEM, "out of memory");
+		st = cli_fail(err, MC_ERR_NOMEM, "out of memory");
 		goto cleanup;
 	}
 	put_u32be(b, (uint32_t)der_len[0]);
@@ -341,11 +330,11 @@ mc_status account_key_file_from_bundle(const uint8_t *bundle, size_t bundle_len,
 	if (bundle_len >= 4)
 		l1 = (uint32_t)bundle[0] << 24 | (uint32_t)bundle[1] << 16 | (uint32_t)bundle[2] << 8 | bundle[3];
 	if (bundle_len < 8 || l1 > bundle_len - 8)
-		return fail(err, MC_ERR_KEY, "the key bundle is malformed");
+		return cli_fail(err, MC_ERR_KEY, "the key bundle is malformed");
 	const uint8_t *p = bundle + 4 + l1;
 	l2 = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 	if (l2 != bundle_len - 8 - l1)
-		return fail(err, MC_ERR_KEY, "the key bundle is malformed");
+		return cli_fail(err, MC_ERR_KEY, "the key bundle is malformed");
 	/* The library reads plain PKCS#8 blocks too: hand it the bundle as PEM (in secure memory),
 	 * then let it write the key file in its own format, encrypted under pass. */
 	BIO *b = BIO_new(BIO_s_secmem());
@@ -353,15 +342,15 @@ mc_status account_key_file_from_bundle(const uint8_t *bundle, size_t bundle_len,
 	long pem_len;
 	if (!b || !pem_private(b, bundle + 4, l1) || !pem_private(b, p + 4, l2) ||
 	    (pem_len = BIO_get_mem_data(b, &pem)) <= 0) {
-		st = fail(err, MC_ERR_NOMEM, "out of memory");
+		st = cli_fail(err, MC_ERR_NOMEM, "out of memory");
 		goto cleanup;
 	}
 	if ((st = mc_identity_parse((const uint8_t *)pem, (size_t)pem_len, "", 0, MC_IDENTITY_BOTH, &id, err)) != MC_OK)
 		goto cleanup;
 	if ((enc_fp && !mc_ct_equal(mc_identity_enc_fp(id), enc_fp, MC_FP_LEN)) ||
 	    (sign_fp && !mc_ct_equal(mc_identity_sign_fp(id), sign_fp, MC_FP_LEN))) {
-		st = fail(err, MC_ERR_KEY,
-		          "the keys stored on the server do not match your public keys in the directory");
+		st = cli_fail(err, MC_ERR_KEY,
+		              "the keys stored on the server do not match your public keys in the directory");
 		goto cleanup;
 	}
 	st = mc_identity_save(id, path_base, name, pass, pass_len, err);
@@ -375,15 +364,16 @@ mc_status account_pow_solve(const uint8_t *challenge, size_t challenge_len, unsi
                             mc_err *err)
 {
 	if (bits > 32 || challenge_len > 1024)
-		return fail(err, MC_ERR_MISUSE, "the server asks for an unreasonable proof of work (%u bits)", bits);
+		return cli_fail(err, MC_ERR_MISUSE, "the server asks for an unreasonable proof of work (%u bits)",
+		                bits);
 	EVP_MD_CTX *base = EVP_MD_CTX_new(), *ctx = EVP_MD_CTX_new();
 	if (!base || !ctx || EVP_DigestInit_ex(base, EVP_sha256(), NULL) != 1 ||
 	    EVP_DigestUpdate(base, challenge, challenge_len) != 1) {
 		EVP_MD_CTX_free(base);
 		EVP_MD_CTX_free(ctx);
-		return fail(err, MC_ERR_CRYPTO, "SHA-256 failed");
+		return cli_fail(err, MC_ERR_CRYPTO, "SHA-256 failed");
 	}
-	mc_status st = fail(err, MC_ERR_CRYPTO, "no proof of work found");
+	mc_status st = cli_fail(err, MC_ERR_CRYPTO, "no proof of work found");
 	for (uint64_t i = 0; i < (1ull << 40); i++) {
 		uint8_t md[32];
 		for (int k = 0; k < 8; k++)

@@ -73,6 +73,10 @@ const char *cli_status_name(mc_status st);
 void usage_of(const char *command, FILE *f);
 /* Reports a usage error: MC_ERR_MISUSE with the message, and a pointer to --help. */
 mc_status usage_error(mc_err *err, const char *command, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Formats the message into err, sets err->status = st and returns st. */
+mc_status cli_fail(mc_err *err, mc_status st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* A user name of API.md §12: 1 to 64 of [a-z0-9._-], starting with a letter or digit. */
+bool cli_valid_username(const char *u);
 
 /* Passphrase sources, in order: --passphrase-fd N, $MEDCRYPT_PASSPHRASE, a prompt on the
  * terminal (twice when confirm). The result is wiped by passphrase_free. */

@@ -25,23 +25,12 @@
 #define MAX_JSON_BODY (64L * 1024 * 1024)
 #define COOKIE_NAME   "__Host-medcrypt"
 
-static mc_status fail(mc_err *err, mc_status st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static mc_status fail(mc_err *err, mc_status st, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-	va_end(ap);
-	err->status = st;
-	return st;
-}
-
 /* ---- $MEDCRYPT_HOME ---- */
 
 static mc_status mkdir_private(const char *path, mc_err *err)
 {
 	if (mkdir(path, 0700) != 0 && errno != EEXIST)
-		return fail(err, MC_ERR_IO, "cannot create %s: %s", path, strerror(errno));
+		return cli_fail(err, MC_ERR_IO, "cannot create %s: %s", path, strerror(errno));
 	return MC_OK;
 }
 
@@ -60,7 +49,7 @@ const char *medcrypt_home(mc_err *err)
 		if (pw)
 			h = pw->pw_dir;
 		if (!h || !*h) {
-			fail(err, MC_ERR_IO, "no home directory: set MEDCRYPT_HOME");
+			cli_fail(err, MC_ERR_IO, "no home directory: set MEDCRYPT_HOME");
 			return NULL;
 		}
 		char config[4096];
@@ -68,7 +57,7 @@ const char *medcrypt_home(mc_err *err)
 		    snprintf(home, sizeof home, "%s/.config/medcrypt", h) >= (int)sizeof home)
 			goto too_long;
 		if (mkdir(config, 0700) != 0 && errno != EEXIST) {
-			fail(err, MC_ERR_IO, "cannot create %s: %s", config, strerror(errno));
+			cli_fail(err, MC_ERR_IO, "cannot create %s: %s", config, strerror(errno));
 			home[0] = '\0';
 			return NULL;
 		}
@@ -80,7 +69,7 @@ const char *medcrypt_home(mc_err *err)
 	return home;
 too_long:
 	home[0] = '\0';
-	fail(err, MC_ERR_MISUSE, "the MEDCRYPT_HOME path is too long");
+	cli_fail(err, MC_ERR_MISUSE, "the MEDCRYPT_HOME path is too long");
 	return NULL;
 }
 
@@ -89,18 +78,18 @@ static mc_status write_private_file(const char *path, const char *data, size_t l
 {
 	char tmp[4200];
 	if (snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", path) >= (int)sizeof tmp)
-		return fail(err, MC_ERR_MISUSE, "path too long");
+		return cli_fail(err, MC_ERR_MISUSE, "path too long");
 	int fd = mkostemp(tmp, O_CLOEXEC); /* O_EXCL, mode 0600 */
 	if (fd < 0)
-		return fail(err, MC_ERR_IO, "cannot create a file next to %s: %s", path, strerror(errno));
+		return cli_fail(err, MC_ERR_IO, "cannot create a file next to %s: %s", path, strerror(errno));
 	mc_status st = fchmod(fd, 0600) == 0 ? write_all(mc_output_fd(fd), (const uint8_t *)data, len, err)
-	                                     : fail(err, MC_ERR_IO, "cannot set the mode of %s", tmp);
+	                                     : cli_fail(err, MC_ERR_IO, "cannot set the mode of %s", tmp);
 	if (st == MC_OK && fsync(fd) != 0)
-		st = fail(err, MC_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+		st = cli_fail(err, MC_ERR_IO, "cannot write %s: %s", path, strerror(errno));
 	if (close(fd) != 0 && st == MC_OK)
-		st = fail(err, MC_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+		st = cli_fail(err, MC_ERR_IO, "cannot write %s: %s", path, strerror(errno));
 	if (st == MC_OK && rename(tmp, path) != 0)
-		st = fail(err, MC_ERR_IO, "cannot rename into %s: %s", path, strerror(errno));
+		st = cli_fail(err, MC_ERR_IO, "cannot rename into %s: %s", path, strerror(errno));
 	if (st != MC_OK)
 		unlink(tmp);
 	return st;
@@ -115,11 +104,11 @@ static mc_status read_private_file(const char *path, char **data, size_t *len, m
 	if (fd < 0 && errno == ENOENT)
 		return MC_OK;
 	if (fd < 0)
-		return fail(err, MC_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+		return cli_fail(err, MC_ERR_IO, "cannot open %s: %s", path, strerror(errno));
 	struct stat sb;
 	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size > 1 << 20) {
 		close(fd);
-		return fail(err, MC_ERR_IO, "%s is not a regular file of at most 1 MiB", path);
+		return cli_fail(err, MC_ERR_IO, "%s is not a regular file of at most 1 MiB", path);
 	}
 	char *buf = malloc((size_t)sb.st_size + 1);
 	size_t got = 0;
@@ -133,7 +122,7 @@ static mc_status read_private_file(const char *path, char **data, size_t *len, m
 	}
 	close(fd);
 	if (!buf)
-		return fail(err, MC_ERR_NOMEM, "out of memory");
+		return cli_fail(err, MC_ERR_NOMEM, "out of memory");
 	buf[got] = '\0';
 	*data = buf;
 	*len = got;
@@ -146,7 +135,7 @@ static mc_status home_path(const char *name, char *out, size_t out_size, mc_err 
 	if (!home)
 		return err->status;
 	if (snprintf(out, out_size, "%s/%s", home, name) >= (int)out_size)
-		return fail(err, MC_ERR_MISUSE, "the MEDCRYPT_HOME path is too long");
+		return cli_fail(err, MC_ERR_MISUSE, "the MEDCRYPT_HOME path is too long");
 	return MC_OK;
 }
 
@@ -177,7 +166,7 @@ static mc_status session_read(session *s, bool logged_out_ok, mc_err *err)
 	if (st != MC_OK)
 		return st;
 	if (!data)
-		return fail(err, CLI_ERR_SESSION, "not logged in: run 'medcrypt login URL --user NAME'");
+		return cli_fail(err, CLI_ERR_SESSION, "not logged in: run 'medcrypt login URL --user NAME'");
 	json_t *j = json_loadb(data, len, 0, NULL);
 	mc_wipe(data, len);
 	free(data);
@@ -186,13 +175,13 @@ static mc_status session_read(session *s, bool logged_out_ok, mc_err *err)
 	for (size_t i = 0; i < 5; i++) {
 		const char *v = json_string_value(json_object_get(j, keys[i]));
 		if (v && !(*fields[i] = strdup(v)))
-			st = fail(err, MC_ERR_NOMEM, "out of memory");
+			st = cli_fail(err, MC_ERR_NOMEM, "out of memory");
 	}
 	json_decref(j); /* jansson's copies of the token and CSRF token are wiped as it frees them */
 	if (st == MC_OK && (!s->url || !s->username))
-		st = fail(err, CLI_ERR_SESSION, "the session file %s is damaged: run 'medcrypt login' again", path);
+		st = cli_fail(err, CLI_ERR_SESSION, "the session file %s is damaged: run 'medcrypt login' again", path);
 	if (st == MC_OK && !logged_out_ok && (!s->token || !*s->token || !s->csrf || !*s->csrf))
-		st = fail(err, CLI_ERR_SESSION, "not logged in: run 'medcrypt login'");
+		st = cli_fail(err, CLI_ERR_SESSION, "not logged in: run 'medcrypt login'");
 	if (st != MC_OK)
 		session_clear(s);
 	return st;
@@ -223,7 +212,7 @@ mc_status session_save(const session *s, mc_err *err)
 	char *text = json_text(j, JSON_INDENT(2));
 	json_decref(j);
 	if (!text)
-		return fail(err, MC_ERR_NOMEM, "out of memory");
+		return cli_fail(err, MC_ERR_NOMEM, "out of memory");
 	st = write_private_file(path, text, strlen(text), err);
 	mc_wipe(text, strlen(text));
 	free(text);
@@ -238,18 +227,18 @@ static mc_status normalize_url(const char *url, char *norm, size_t norm_size, ch
 {
 	const char *p = url;
 	if (strncasecmp(p, "https://", 8) != 0)
-		return fail(err, MC_ERR_MISUSE, "the server URL must start with https:// (got '%.100s')", url);
+		return cli_fail(err, MC_ERR_MISUSE, "the server URL must start with https:// (got '%.100s')", url);
 	p += 8;
 	size_t n = strcspn(p, "/?#");
 	if (n == 0 || n >= hp_size - 8 || (p[n] == '/' && p[n + 1] != '\0') || p[n] == '?' || p[n] == '#')
-		return fail(err, MC_ERR_MISUSE, "give the server as https://HOST[:PORT] (got '%.100s')", url);
+		return cli_fail(err, MC_ERR_MISUSE, "give the server as https://HOST[:PORT] (got '%.100s')", url);
 	char host[512];
 	memcpy(host, p, n);
 	host[n] = '\0';
 	for (char *q = host; *q; q++) {
 		*q = (char)tolower((unsigned char)*q);
 		if (!isalnum((unsigned char)*q) && !strchr(".-:[]_", *q))
-			return fail(err, MC_ERR_MISUSE, "bad character in the server name '%.100s'", url);
+			return cli_fail(err, MC_ERR_MISUSE, "bad character in the server name '%.100s'", url);
 	}
 	/* a port is the part after the last ':' outside brackets */
 	const char *close_bracket = strrchr(host, ']');
@@ -259,7 +248,7 @@ static mc_status normalize_url(const char *url, char *norm, size_t norm_size, ch
 	else
 		snprintf(hostport, hp_size, "%s:443", host);
 	if (snprintf(norm, norm_size, "https://%s", hostport) >= (int)norm_size)
-		return fail(err, MC_ERR_MISUSE, "the server URL is too long");
+		return cli_fail(err, MC_ERR_MISUSE, "the server URL is too long");
 	return MC_OK;
 }
 
@@ -326,7 +315,8 @@ static mc_status known_lookup(const char *path, const char *hostport, bool *foun
 		if (line[0] == '#' || sscanf(line, "%511s %199s", name, hex) != 2 || strcmp(name, hostport) != 0)
 			continue;
 		if (!parse_cert_fp(hex, fp)) {
-			st = fail(err, CLI_ERR_PIN, "%s: the line for %s is damaged: fix or delete it", path, hostport);
+			st = cli_fail(err, CLI_ERR_PIN, "%s: the line for %s is damaged: fix or delete it", path,
+			              hostport);
 			break;
 		}
 		*found = true;
@@ -351,7 +341,7 @@ static mc_status known_add(const char *path, const char *hostport, const uint8_t
 	                 data && len && data[len - 1] != '\n' ? "\n" : "", hostport, hex);
 	free(data);
 	if (n < 0)
-		return fail(err, MC_ERR_NOMEM, "out of memory");
+		return cli_fail(err, MC_ERR_NOMEM, "out of memory");
 	st = write_private_file(path, text, (size_t)n, err);
 	free(text);
 	return st;
@@ -420,12 +410,12 @@ static mc_status setup_handle(client *c, mc_err *err)
 	static bool global_done;
 	if (!global_done) {
 		if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
-			return fail(err, CLI_ERR_NETWORK, "cannot initialise libcurl");
+			return cli_fail(err, CLI_ERR_NETWORK, "cannot initialise libcurl");
 		global_done = true;
 	}
 	c->curl = curl_easy_init();
 	if (!c->curl)
-		return fail(err, MC_ERR_NOMEM, "cannot initialise libcurl");
+		return cli_fail(err, MC_ERR_NOMEM, "cannot initialise libcurl");
 	CURL *h = c->curl;
 	curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)(CURL_SSLVERSION_TLSv1_3 | CURL_SSLVERSION_MAX_DEFAULT));
 	/* The certificate is self-signed: trust comes from the pin checked in verify_pinned. */
@@ -456,13 +446,13 @@ static mc_status network_error(client *c, CURLcode rc, const char *errbuf, mc_er
 		char was[65], now[65];
 		hex_of(c->pin.expected, CERT_FP_LEN, was);
 		hex_of(c->pin.seen_fp, CERT_FP_LEN, now);
-		return fail(err, CLI_ERR_PIN,
-		            "the certificate of %.100s CHANGED: pinned %s, now %s; someone may be intercepting the "
-		            "connection. If it was replaced on purpose, delete its line in %.120s and log in again",
-		            c->hostport, was, now, home_file);
+		return cli_fail(err, CLI_ERR_PIN,
+		                "the certificate of %.100s CHANGED: pinned %s, now %s; someone may be intercepting the "
+		                "connection. If it was replaced on purpose, delete its line in %.120s and log in again",
+		                c->hostport, was, now, home_file);
 	}
-	return fail(err, CLI_ERR_NETWORK, "cannot reach %s: %s", c->url,
-	            errbuf && *errbuf ? errbuf : curl_easy_strerror(rc));
+	return cli_fail(err, CLI_ERR_NETWORK, "cannot reach %s: %s", c->url,
+	                errbuf && *errbuf ? errbuf : curl_easy_strerror(rc));
 }
 
 /* The first-use probe: a TLS handshake that sends no request, to learn the certificate. */
@@ -507,7 +497,7 @@ mc_status client_open(const char *url, const trust_opts *trust, client **out, mc
 	*out = NULL;
 	client *c = calloc(1, sizeof *c);
 	if (!c)
-		return fail(err, MC_ERR_NOMEM, "out of memory");
+		return cli_fail(err, MC_ERR_NOMEM, "out of memory");
 	char known[4200];
 	mc_status st = normalize_url(url, c->url, sizeof c->url, c->hostport, sizeof c->hostport, err);
 	if (st == MC_OK)
@@ -519,8 +509,8 @@ mc_status client_open(const char *url, const trust_opts *trust, client **out, mc
 		st = known_lookup(known, c->hostport, &found, c->pin.expected, err);
 	if (st == MC_OK && !found) {
 		if (!trust || !trust->allow_new) {
-			st = fail(err, CLI_ERR_PIN, "%s is not in %s: run 'medcrypt login %s' first", c->hostport,
-			          known, c->url);
+			st = cli_fail(err, CLI_ERR_PIN, "%s is not in %s: run 'medcrypt login %s' first", c->hostport,
+			              known, c->url);
 		} else if ((st = probe_certificate(c, err)) == MC_OK) {
 			char hex[65];
 			hex_of(c->pin.seen_fp, CERT_FP_LEN, hex);
@@ -529,13 +519,13 @@ mc_status client_open(const char *url, const trust_opts *trust, client **out, mc
 			bool yes = trust->assume_yes || (env && strcmp(env, "1") == 0);
 			if (trust->fingerprint) {
 				if (!parse_cert_fp(trust->fingerprint, given))
-					st = fail(err, MC_ERR_MISUSE,
-					          "--fingerprint needs 64 hex digits (colons allowed)");
+					st = cli_fail(err, MC_ERR_MISUSE,
+					              "--fingerprint needs 64 hex digits (colons allowed)");
 				else if (CRYPTO_memcmp(given, c->pin.seen_fp, CERT_FP_LEN) != 0)
-					st =
-					    fail(err, CLI_ERR_PIN,
-					         "%s presents certificate %s, not the --fingerprint given: refusing it",
-					         c->hostport, hex);
+					st = cli_fail(
+					    err, CLI_ERR_PIN,
+					    "%s presents certificate %s, not the --fingerprint given: refusing it",
+					    c->hostport, hex);
 			} else if (!yes) {
 				fprintf(
 				    stderr,
@@ -543,7 +533,7 @@ mc_status client_open(const char *url, const trust_opts *trust, client **out, mc
 				    "Compare it with the fingerprint medcryptd printed when it started.\n",
 				    c->hostport, hex);
 				if (!ask_yes("Trust this server? (yes/no) "))
-					st = fail(
+					st = cli_fail(
 					    err, CLI_ERR_PIN,
 					    "the server %s was not accepted (confirm on a terminal, or pass --yes or "
 					    "--fingerprint HEX)",
@@ -788,7 +778,7 @@ static mc_status perform(client *c, const char *method, const char *path, struct
 	char url[1200];
 	char errbuf[CURL_ERROR_SIZE] = "";
 	if (snprintf(url, sizeof url, "%s%s", c->url, path) >= (int)sizeof url)
-		return fail(err, MC_ERR_MISUSE, "request path too long");
+		return cli_fail(err, MC_ERR_MISUSE, "request path too long");
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST,
 	                 strcmp(method, "GET") == 0 || strcmp(method, "POST") == 0 ? NULL : method);
@@ -827,11 +817,11 @@ static mc_status perform(client *c, const char *method, const char *path, struct
 		free(csrf);
 	}
 	if (x->write_failed)
-		return fail(err, MC_ERR_IO, "cannot write the download: %s", strerror(x->write_errno));
+		return cli_fail(err, MC_ERR_IO, "cannot write the download: %s", strerror(x->write_errno));
 	if (x->read_failed)
-		return fail(err, MC_ERR_IO, "cannot read the file to upload: %s", strerror(x->read_errno));
+		return cli_fail(err, MC_ERR_IO, "cannot read the file to upload: %s", strerror(x->read_errno));
 	if (x->too_big)
-		return fail(err, CLI_ERR_NETWORK, "the server's answer is larger than %ld bytes", MAX_JSON_BODY);
+		return cli_fail(err, CLI_ERR_NETWORK, "the server's answer is larger than %ld bytes", MAX_JSON_BODY);
 	if (rc != CURLE_OK)
 		return network_error(c, rc, errbuf, err);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &x->r->status);
@@ -876,7 +866,7 @@ mc_status client_request(client *c, const char *method, const char *path, json_t
 	if (body) {
 		text = json_text(body, JSON_COMPACT);
 		if (!text)
-			return fail(err, MC_ERR_NOMEM, "out of memory");
+			return cli_fail(err, MC_ERR_NOMEM, "out of memory");
 		extra = curl_slist_append(NULL, "Content-Type: application/json");
 		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, text);
 		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(text));
@@ -938,49 +928,52 @@ mc_status http_error(const http_response *r, const char *what, mc_err *err)
 	printable(raw_code, code, sizeof code);
 	long s = r->status;
 	if (s == 401 && strcmp(code, "bad_credentials") == 0)
-		return fail(err, MC_ERR_KEY, "%s: wrong user name or password", what);
+		return cli_fail(err, MC_ERR_KEY, "%s: wrong user name or password", what);
 	if (s == 401 && strcmp(code, "reauth_required") == 0)
-		return fail(err, CLI_ERR_SESSION, "%s: the server wants the password again (re-authentication expired)",
-		            what);
+		return cli_fail(err, CLI_ERR_SESSION,
+		                "%s: the server wants the password again (re-authentication expired)", what);
 	if (s == 401)
-		return fail(err, CLI_ERR_SESSION, "%s: not logged in, or the session expired: run 'medcrypt login'",
-		            what);
+		return cli_fail(err, CLI_ERR_SESSION, "%s: not logged in, or the session expired: run 'medcrypt login'",
+		                what);
 	if (s == 429) {
 		long wait = r->retry_after;
 		json_t *ra = json_object_get(r->json, "retry_after");
 		if (json_is_integer(ra))
 			wait = (long)json_integer_value(ra);
-		return fail(err, CLI_ERR_RETRY,
-		            "%s: too many failed logins: the account or this address is locked for %ld more second%s",
-		            what, wait, wait == 1 ? "" : "s");
+		return cli_fail(
+		    err, CLI_ERR_RETRY,
+		    "%s: too many failed logins: the account or this address is locked for %ld more second%s", what,
+		    wait, wait == 1 ? "" : "s");
 	}
 	if (s == 503)
-		return fail(err, CLI_ERR_RETRY, "%s: the server is busy; try again in %ld seconds", what,
-		            r->retry_after > 0 ? r->retry_after : 5);
+		return cli_fail(err, CLI_ERR_RETRY, "%s: the server is busy; try again in %ld seconds", what,
+		                r->retry_after > 0 ? r->retry_after : 5);
 	if (s == 403 && strcmp(code, "csrf") == 0)
-		return fail(err, CLI_ERR_SESSION,
-		            "%s: the server refused the session's CSRF token: run 'medcrypt login'", what);
+		return cli_fail(err, CLI_ERR_SESSION,
+		                "%s: the server refused the session's CSRF token: run 'medcrypt login'", what);
 	if (s == 403 && strcmp(code, "pow_required") == 0)
-		return fail(err, CLI_ERR_RETRY, "%s: the server asks for a proof of work", what);
+		return cli_fail(err, CLI_ERR_RETRY, "%s: the server asks for a proof of work", what);
 	if (s == 403)
-		return fail(err, CLI_ERR_DENIED, "%s: your role may not do this%s%s", what, detail[0] ? ": " : "",
-		            detail);
+		return cli_fail(err, CLI_ERR_DENIED, "%s: your role may not do this%s%s", what, detail[0] ? ": " : "",
+		                detail);
 	if (s == 404)
-		return fail(err, CLI_ERR_DENIED, "%s: no such object, or it is not shared with you", what);
+		return cli_fail(err, CLI_ERR_DENIED, "%s: no such object, or it is not shared with you", what);
 	if (s == 409)
-		return fail(err, CLI_ERR_REFUSED, "%s: conflict: %s", what,
-		            detail[0] ? detail : "it exists already, or the invitation was used");
+		return cli_fail(err, CLI_ERR_REFUSED, "%s: conflict: %s", what,
+		                detail[0] ? detail : "it exists already, or the invitation was used");
 	if (s == 413)
-		return fail(err, CLI_ERR_REFUSED, "%s: too large for the server", what);
+		return cli_fail(err, CLI_ERR_REFUSED, "%s: too large for the server", what);
 	if (s == 400 && strcmp(code, "unknown_recipient") == 0)
-		return fail(err, CLI_ERR_REFUSED, "%s: a recipient's key is not their current key on the server", what);
+		return cli_fail(err, CLI_ERR_REFUSED, "%s: a recipient's key is not their current key on the server",
+		                what);
 	if (s == 400 && strcmp(code, "bad_container") == 0)
-		return fail(err, CLI_ERR_REFUSED, "%s: the server says this is not a well-formed sealed file", what);
+		return cli_fail(err, CLI_ERR_REFUSED, "%s: the server says this is not a well-formed sealed file",
+		                what);
 	if (s >= 400 && s < 500)
-		return fail(err, CLI_ERR_REFUSED, "%s: the server refused the request (HTTP %ld %s%s%s)", what, s, code,
-		            detail[0] ? ": " : "", detail);
-	return fail(err, CLI_ERR_NETWORK, "%s: unexpected answer from the server (HTTP %ld%s%s)", what, s,
-	            code[0] ? " " : "", code);
+		return cli_fail(err, CLI_ERR_REFUSED, "%s: the server refused the request (HTTP %ld %s%s%s)", what, s,
+		                code, detail[0] ? ": " : "", detail);
+	return cli_fail(err, CLI_ERR_NETWORK, "%s: unexpected answer from the server (HTTP %ld%s%s)", what, s,
+	                code[0] ? " " : "", code);
 }
 
 mc_status client_get_bytes(client *c, const char *path, size_t max, uint8_t **out, size_t *len, const char *what,
@@ -996,13 +989,13 @@ mc_status client_get_bytes(client *c, const char *path, size_t max, uint8_t **ou
 	if (st == MC_OK && r.status != 200)
 		st = http_error(&r, what, err);
 	else if (st == MC_OK && x.body_len > max)
-		st = fail(err, CLI_ERR_NETWORK, "%s: the answer is larger than %zu bytes", what, max);
+		st = cli_fail(err, CLI_ERR_NETWORK, "%s: the answer is larger than %zu bytes", what, max);
 	if (st == MC_OK) {
 		*out = (uint8_t *)x.body;
 		*len = x.body_len;
 		x.body = NULL;
 		if (!*out && (*out = malloc(1)) == NULL)
-			st = fail(err, MC_ERR_NOMEM, "out of memory");
+			st = cli_fail(err, MC_ERR_NOMEM, "out of memory");
 	}
 	exchange_done(&x);
 	http_response_clear(&r);
@@ -1049,7 +1042,7 @@ static mc_status tus_exchange(client *c, const char *method, const char *path, s
 	if (fd >= 0) {
 		if (lseek(fd, (off_t)offset, SEEK_SET) != (off_t)offset) {
 			curl_slist_free_all(extra);
-			return fail(err, MC_ERR_IO, "cannot read the file to upload: %s", strerror(errno));
+			return cli_fail(err, MC_ERR_IO, "cannot read the file to upload: %s", strerror(errno));
 		}
 		char offset_header[64];
 		snprintf(offset_header, sizeof offset_header, "Upload-Offset: %lld", offset);
@@ -1101,7 +1094,7 @@ mc_status client_tus_upload(client *c, const char *endpoint, int fd, long long s
 	if (st != MC_OK || r->status != 201)
 		return st; /* the caller maps the answer (404: a server without resumable uploads) */
 	if (!upload_location(endpoint, r->location, path, sizeof path))
-		return fail(err, CLI_ERR_NETWORK, "%s: the server gave no usable Location for the upload", what);
+		return cli_fail(err, CLI_ERR_NETWORK, "%s: the server gave no usable Location for the upload", what);
 	progress pr;
 	progress_init(&pr, what, size);
 	long long offset = 0;
@@ -1113,7 +1106,8 @@ mc_status client_tus_upload(client *c, const char *endpoint, int fd, long long s
 		st = tus_exchange(c, "PATCH", path, NULL, fd, offset, len, &pr, r, err);
 		if (st == MC_OK && r->status == 204) {
 			if (r->upload_offset != offset + len || r->upload_offset >= size) {
-				st = fail(err, CLI_ERR_NETWORK, "%s: the server reported an unexpected offset", what);
+				st = cli_fail(err, CLI_ERR_NETWORK, "%s: the server reported an unexpected offset",
+				              what);
 				break;
 			}
 			offset = r->upload_offset;
@@ -1122,7 +1116,8 @@ mc_status client_tus_upload(client *c, const char *endpoint, int fd, long long s
 			continue;
 		}
 		if (st == MC_OK && r->status == 404) {
-			st = fail(err, CLI_ERR_NETWORK, "%s: the server no longer has this upload (it expired)", what);
+			st = cli_fail(err, CLI_ERR_NETWORK, "%s: the server no longer has this upload (it expired)",
+			              what);
 			break;
 		}
 		bool retriable = st == CLI_ERR_NETWORK || (st == MC_OK && (r->status == 409 || r->status >= 500));
@@ -1145,10 +1140,10 @@ mc_status client_tus_upload(client *c, const char *endpoint, int fd, long long s
 		mc_status hs = tus_exchange(c, "HEAD", path, NULL, -1, 0, 0, NULL, &head, &head_err);
 		if (hs == MC_OK && head.status == 404) {
 			http_response_clear(&head);
-			st = fail(err, CLI_ERR_NETWORK,
-			          "%s: the server no longer has this upload (it expired, or it completed while the "
-			          "connection was down: see 'medcrypt ls')",
-			          what);
+			st = cli_fail(err, CLI_ERR_NETWORK,
+			              "%s: the server no longer has this upload (it expired, or it completed while the "
+			              "connection was down: see 'medcrypt ls')",
+			              what);
 			break;
 		}
 		if (hs == MC_OK && head.status == 200 && head.upload_offset >= 0 && head.upload_offset < size)
@@ -1215,7 +1210,7 @@ mc_status known_user_check(const char *hostport, const char *username, const cha
 			continue;
 		found = true;
 		if (strcmp(e, enc_hex) != 0 || strcmp(g, sign_hex) != 0)
-			st = fail(
+			st = cli_fail(
 			    err, CLI_ERR_PIN,
 			    "the keys of %.64s CHANGED since you first used them (encryption %.16s... now %.16s..., "
 			    "signing %.16s... now %.16s...): the server may be substituting keys. Check the new "
@@ -1234,7 +1229,7 @@ mc_status known_user_check(const char *hostport, const char *username, const cha
 		                      : "# medcrypt known_users: SERVER/USER encryption-fp signing-fp as first seen\n",
 		                 data && len && data[len - 1] != '\n' ? "\n" : "", key, enc_hex, sign_hex);
 		if (n < 0)
-			st = fail(err, MC_ERR_NOMEM, "out of memory");
+			st = cli_fail(err, MC_ERR_NOMEM, "out of memory");
 		else
 			st = write_private_file(path, text, (size_t)n, err);
 		free(text);
@@ -1296,7 +1291,7 @@ mc_status known_kdf_check(const char *hostport, const char *username, const uint
 		if (!kdf_line(line, name, sizeof name, &known, known_salt))
 			continue;
 		if (strcmp(name, key) == 0 && (kdf->t < known.t || kdf->m < known.m))
-			st = fail(
+			st = cli_fail(
 			    err, CLI_ERR_PIN,
 			    "the server offers WEAKER Argon2id parameters for %.64s than you last logged in with "
 			    "(t=%u m=%u KiB, was t=%u m=%u KiB): it may be impersonated or downgraded to make your "
@@ -1307,7 +1302,7 @@ mc_status known_kdf_check(const char *hostport, const char *username, const uint
 		/* Another user name with this salt, on any server; the same user reached through
 		 * another address (a proxy, a second name of the host) shares its salt legitimately. */
 		else if (strcmp(user_of(name), username) != 0 && mc_ct_equal(known_salt, salt, 16))
-			st = fail(
+			st = cli_fail(
 			    err, CLI_ERR_PIN,
 			    "the server sent %.64s the salt of another account (%.80s): a server that reuses salts "
 			    "may be impersonated or trying to make passwords cheaper to guess; nothing was sent. "
@@ -1336,7 +1331,7 @@ mc_status known_kdf_remember(const char *hostport, const char *username, const u
 	size_t cap = len + sizeof KNOWN_KDF_HEAD + strlen(key) + 100;
 	if (!(text = malloc(cap))) {
 		free(data);
-		return fail(err, MC_ERR_NOMEM, "out of memory");
+		return cli_fail(err, MC_ERR_NOMEM, "out of memory");
 	}
 	used = (size_t)snprintf(text, cap, "%s", KNOWN_KDF_HEAD);
 	char *save = NULL;
@@ -1350,7 +1345,7 @@ mc_status known_kdf_remember(const char *hostport, const char *username, const u
 	}
 	used += (size_t)snprintf(text + used, cap - used, "%s %u %u %u %s\n", key, (unsigned)kdf->t, (unsigned)kdf->m,
 	                         (unsigned)kdf->p, hex);
-	st = used < cap ? write_private_file(path, text, used, err) : fail(err, MC_ERR_NOMEM, "known_kdf too long");
+	st = used < cap ? write_private_file(path, text, used, err) : cli_fail(err, MC_ERR_NOMEM, "known_kdf too long");
 	free(data);
 	free(text);
 	return st;

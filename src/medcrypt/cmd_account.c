@@ -321,7 +321,7 @@ static char *absolute(const char *path)
 	return out;
 }
 
-static bool valid_username(const char *u)
+bool cli_valid_username(const char *u)
 {
 	size_t n = strlen(u);
 	if (n < 1 || n > 64 || !((u[0] >= 'a' && u[0] <= 'z') || (u[0] >= '0' && u[0] <= '9')))
@@ -437,7 +437,7 @@ mc_status cmd_login(int argc, char **argv, mc_err *err)
 		return session_clear(&old), usage_error(err, "login", "give the server's URL (https://HOST:PORT)");
 	if (!user)
 		return session_clear(&old), usage_error(err, "login", "give your user name with --user NAME");
-	if (!valid_username(user)) {
+	if (!cli_valid_username(user)) {
 		session_clear(&old);
 		return fail_usage_name(err, user);
 	}
@@ -571,7 +571,7 @@ mc_status cmd_register(int argc, char **argv, mc_err *err)
 		return usage_error(err, "register", "give the invitation code");
 	if (!user)
 		return usage_error(err, "register", "choose a user name with --user NAME");
-	if (!valid_username(user))
+	if (!cli_valid_username(user))
 		return fail_usage_name(err, user);
 	const char *invitation = argv[optind];
 	if (!display)

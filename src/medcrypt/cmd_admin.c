@@ -4,7 +4,7 @@
  * every account with its role and state (users), disable, enable, role, unlock (PATCH
  * /api/v1/users/NAME), the pending invitations and their cancellation, and the audit log paged
  * with after/limit or verified by the server. Everything the server sends is untrusted text:
- * the tables show it through printable() (control characters, bidirectional overrides and
+ * the tables show it through cli_printable() (control characters, bidirectional overrides and
  * invalid UTF-8 become '?'); --json output is jansson's, escaped. A 403 becomes "only an
  * administrator may ..." (exit 11), an unknown user "there is no user ..." (exit 11), and an
  * audit log that does not verify exits 9, the status of a signature that does not verify.
@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "client.h"
+#include "printable.h"
 
 #define ROLES "admin|technician|doctor|patient|researcher"
 /* Records asked for per request when --limit is not given (the server's default, API.md §17). */
@@ -23,71 +24,9 @@
 /* The largest audit page accepted: 10000 records (the server's cap) of a few KiB each. */
 #define AUDIT_PAGE_MAX_BYTES (64u * 1024 * 1024)
 
-static mc_status fail(mc_err *err, mc_status st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static mc_status fail(mc_err *err, mc_status st, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-	va_end(ap);
-	err->status = st;
-	return st;
-}
-
 static mc_status bad_answer(mc_err *err, const char *what)
 {
-	return fail(err, CLI_ERR_NETWORK, "%s: malformed answer from the server", what);
-}
-
-/* The length of the UTF-8 character at s (at most n bytes) and its code point, or 0 when the
- * bytes are not one (overlong forms and surrogates included). */
-static size_t utf8_char(const unsigned char *s, size_t n, unsigned long *cp)
-{
-	size_t need = s[0] < 0x80             ? 1
-	              : (s[0] & 0xE0) == 0xC0 ? 2
-	              : (s[0] & 0xF0) == 0xE0 ? 3
-	              : (s[0] & 0xF8) == 0xF0 ? 4
-	                                      : 0;
-	if (need == 0 || need > n)
-		return 0;
-	unsigned long c = need == 1 ? s[0] : need == 2 ? s[0] & 0x1Fu : need == 3 ? s[0] & 0x0Fu : s[0] & 0x07u;
-	for (size_t i = 1; i < need; i++) {
-		if ((s[i] & 0xC0) != 0x80)
-			return 0;
-		c = (c << 6) | (s[i] & 0x3Fu);
-	}
-	if ((need == 2 && c < 0x80) || (need == 3 && (c < 0x800 || (c >= 0xD800 && c <= 0xDFFF))) ||
-	    (need == 4 && (c < 0x10000 || c > 0x10FFFF)))
-		return 0;
-	*cp = c;
-	return need;
-}
-
-/* Copies untrusted text s (NULL: "-") into out for a terminal: control characters (C0, DEL,
- * C1), the bidirectional overrides and isolates (which can make a line read as another), and
- * bytes that are not UTF-8 become '?'. Truncated at a character boundary to fit size. */
-static const char *printable(const char *s, char *out, size_t size)
-{
-	size_t o = 0, n = s ? strlen(s) : 1;
-	if (!s)
-		s = "-";
-	for (size_t i = 0; i < n;) {
-		const unsigned char *c = (const unsigned char *)s + i;
-		unsigned long cp = 0;
-		size_t k = utf8_char(c, n - i, &cp);
-		bool hide = k == 0 || cp < 0x20 || (cp >= 0x7F && cp < 0xA0) || (cp >= 0x202A && cp <= 0x202E) ||
-		            (cp >= 0x2066 && cp <= 0x2069) || cp == 0x200E || cp == 0x200F;
-		size_t w = hide ? 1 : k;
-		if (o + w + 1 > size)
-			break;
-		if (hide)
-			out[o++] = '?';
-		else
-			memcpy(out + o, c, k), o += k;
-		i += k ? k : 1;
-	}
-	out[o] = '\0';
-	return out;
+	return cli_fail(err, CLI_ERR_NETWORK, "%s: malformed answer from the server", what);
 }
 
 static bool valid_role(const char *r)
@@ -99,24 +38,12 @@ static bool valid_role(const char *r)
 	return false;
 }
 
-/* A user name of API.md §12: 1 to 64 of [a-z0-9._-], starting with a letter or digit. */
-static bool valid_username(const char *u)
-{
-	size_t n = strlen(u);
-	if (n < 1 || n > 64 || !((u[0] >= 'a' && u[0] <= 'z') || (u[0] >= '0' && u[0] <= '9')))
-		return false;
-	for (const char *p = u; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' || *p == '-'))
-			return false;
-	return true;
-}
-
 static mc_status bad_username(mc_err *err, const char *username)
 {
 	char safe[80];
-	return fail(err, MC_ERR_MISUSE,
-	            "'%s' is not a user name (1 to 64 of a-z, 0-9, '.', '_', '-', starting with a letter or digit)",
-	            printable(username, safe, sizeof safe));
+	return cli_fail(err, MC_ERR_MISUSE,
+	                "'%s' is not a user name (1 to 64 of a-z, 0-9, '.', '_', '-', starting with a letter or digit)",
+	                cli_printable(username, safe, sizeof safe));
 }
 
 /* Maps the answers an admin route can give to the admin's words: 403 names the action only an
@@ -126,7 +53,7 @@ static mc_status admin_call(client *c, const char *method, const char *path, jso
 {
 	mc_status st = client_call(c, method, path, body, expect, out, what, err);
 	if (st == CLI_ERR_DENIED && strstr(err->msg, "your role may not do this"))
-		fail(err, st, "only an administrator may %s", only_admin);
+		cli_fail(err, st, "only an administrator may %s", only_admin);
 	return st;
 }
 
@@ -218,7 +145,7 @@ static mc_status admin_users(int argc, char **argv, mc_err *err)
 			st = bad_answer(err, "users");
 		/* the field only the admin's answer has (API.md §16): without it, this is not an admin's view */
 		if (st == MC_OK && !json_is_boolean(json_object_get(u, "disabled")))
-			st = fail(err, CLI_ERR_DENIED, "only an administrator may list every account");
+			st = cli_fail(err, CLI_ERR_DENIED, "only an administrator may list every account");
 	}
 	if (st != MC_OK) {
 		json_decref(resp);
@@ -235,11 +162,11 @@ static mc_status admin_users(int argc, char **argv, mc_err *err)
 		json_array_foreach(shown, i, u)
 		{
 			char name[200], role_s[40], state[80], display[400], enc[80], sig[80];
-			printable(json_string_value(json_object_get(u, "username")), name, sizeof name);
-			printable(json_string_value(json_object_get(u, "role")), role_s, sizeof role_s);
-			printable(json_string_value(json_object_get(u, "display_name")), display, sizeof display);
-			printable(json_string_value(json_object_get(u, "enc_fingerprint")), enc, sizeof enc);
-			printable(json_string_value(json_object_get(u, "sign_fingerprint")), sig, sizeof sig);
+			cli_printable(json_string_value(json_object_get(u, "username")), name, sizeof name);
+			cli_printable(json_string_value(json_object_get(u, "role")), role_s, sizeof role_s);
+			cli_printable(json_string_value(json_object_get(u, "display_name")), display, sizeof display);
+			cli_printable(json_string_value(json_object_get(u, "enc_fingerprint")), enc, sizeof enc);
+			cli_printable(json_string_value(json_object_get(u, "sign_fingerprint")), sig, sizeof sig);
 			user_state(u, state, sizeof state);
 			n_disabled += json_is_true(json_object_get(u, "disabled"));
 			n_locked += strstr(state, "locked") != NULL;
@@ -270,7 +197,7 @@ static mc_status admin_patch(const char *sub, int argc, char **argv, mc_err *err
 	if (argc - optind != (is_role ? 2 : 1))
 		return usage_error(err, "admin", is_role ? "give: admin role USER " ROLES : "give: admin %s USER", sub);
 	const char *user = argv[optind], *role = is_role ? argv[optind + 1] : NULL;
-	if (!valid_username(user))
+	if (!cli_valid_username(user))
 		return bad_username(err, user);
 	if (role && !valid_role(role))
 		return usage_error(err, "admin", "a role is one of " ROLES);
@@ -291,12 +218,13 @@ static mc_status admin_patch(const char *sub, int argc, char **argv, mc_err *err
 	admin_close(&a);
 	json_decref(body);
 	if (st == CLI_ERR_DENIED && strstr(err->msg, "no such object"))
-		fail(err, st, "%s: there is no user %s on the server", what, user);
+		cli_fail(err, st, "%s: there is no user %s on the server", what, user);
 	else if (st == CLI_ERR_REFUSED && strstr(err->msg, "conflict"))
-		fail(err, st,
-		     "%s: an administrator cannot change their own account (so that the last one cannot be lost by a "
-		     "slip); another administrator can",
-		     what);
+		cli_fail(
+		    err, st,
+		    "%s: an administrator cannot change their own account (so that the last one cannot be lost by a "
+		    "slip); another administrator can",
+		    what);
 	if (st == MC_OK && (!json_is_object(resp) || !json_is_string(json_object_get(resp, "username"))))
 		st = bad_answer(err, what);
 	if (st == MC_OK) {
@@ -304,7 +232,7 @@ static mc_status admin_patch(const char *sub, int argc, char **argv, mc_err *err
 			json_print(json_incref(resp));
 		} else {
 			char role_s[40], state[80];
-			printable(json_string_value(json_object_get(resp, "role")), role_s, sizeof role_s);
+			cli_printable(json_string_value(json_object_get(resp, "role")), role_s, sizeof role_s);
 			user_state(resp, state, sizeof state);
 			printf("%s: %s, %s\n", user, role_s, state);
 		}
@@ -348,10 +276,10 @@ static mc_status admin_invitations(int argc, char **argv, mc_err *err)
 		json_array_foreach(list, i, inv)
 		{
 			char id[80], role_s[40], by[200], made[40], until[40];
-			printable(json_string_value(json_object_get(inv, "id")), id, sizeof id);
-			printable(json_string_value(json_object_get(inv, "role")), role_s, sizeof role_s);
+			cli_printable(json_string_value(json_object_get(inv, "id")), id, sizeof id);
+			cli_printable(json_string_value(json_object_get(inv, "role")), role_s, sizeof role_s);
 			const char *creator = json_string_value(json_object_get(inv, "created_by"));
-			printable(creator ? creator : "(the server)", by, sizeof by);
+			cli_printable(creator ? creator : "(the server)", by, sizeof by);
 			format_time(json_object_get(inv, "created"), false, made, sizeof made);
 			format_time(json_object_get(inv, "expires"), false, until, sizeof until);
 			printf("%-32s %-10s %-16s %-16s %s\n", id, role_s, made, until, by);
@@ -395,8 +323,8 @@ static mc_status admin_cancel(int argc, char **argv, mc_err *err)
 	st = admin_call(a.cl, "DELETE", path, NULL, 204, NULL, what, "cancel invitations", err);
 	admin_close(&a);
 	if (st == CLI_ERR_DENIED && strstr(err->msg, "no such object"))
-		fail(err, st, "%s: there is no pending invitation %s (it was used, cancelled, or never made)", what,
-		     id);
+		cli_fail(err, st, "%s: there is no pending invitation %s (it was used, cancelled, or never made)", what,
+		         id);
 	if (st == MC_OK) {
 		if (json)
 			json_print(json_pack("{s:s}", "cancelled", id));
@@ -424,18 +352,18 @@ static void print_record(const json_t *rec)
 {
 	char when[40], actor[200], addr[100], action[64], object[200], outcome[32], detail[600] = "";
 	format_time(json_object_get(rec, "time"), true, when, sizeof when);
-	printable(json_string_value(json_object_get(rec, "actor")), actor, sizeof actor);
-	printable(json_string_value(json_object_get(rec, "address")), addr, sizeof addr);
-	printable(json_string_value(json_object_get(rec, "action")), action, sizeof action);
-	printable(json_string_value(json_object_get(rec, "object")), object, sizeof object);
-	printable(json_string_value(json_object_get(rec, "outcome")), outcome, sizeof outcome);
+	cli_printable(json_string_value(json_object_get(rec, "actor")), actor, sizeof actor);
+	cli_printable(json_string_value(json_object_get(rec, "address")), addr, sizeof addr);
+	cli_printable(json_string_value(json_object_get(rec, "action")), action, sizeof action);
+	cli_printable(json_string_value(json_object_get(rec, "object")), object, sizeof object);
+	cli_printable(json_string_value(json_object_get(rec, "outcome")), outcome, sizeof outcome);
 	json_t *d = json_object_get(rec, "detail");
 	if (json_is_object(d) && json_object_size(d) > 0) {
 		char *text = json_text(d, JSON_COMPACT | JSON_SORT_KEYS);
-		printable(text, detail, sizeof detail);
+		cli_printable(text, detail, sizeof detail);
 		free(text);
 	} else if (json_is_string(d)) {
-		printable(json_string_value(d), detail, sizeof detail);
+		cli_printable(json_string_value(d), detail, sizeof detail);
 	}
 	printf("%6lld %s %-14s %-15s %-13s %-32s %-7s %s\n", (long long)json_integer_value(json_object_get(rec, "seq")),
 	       when, actor, addr, action, object, outcome, detail);
@@ -462,11 +390,11 @@ static mc_status audit_verify(client *cl, bool json, mc_err *err)
 			       (long long)json_integer_value(json_object_get(v, "checkpoints")));
 	} else {
 		char reason[200];
-		printable(json_string_value(json_object_get(v, "reason")), reason, sizeof reason);
-		st = fail(err, MC_ERR_SIGNATURE,
-		          "the audit log does NOT verify: the first altered or missing record is seq %lld (%s); "
-		          "'medcryptd audit verify' on the server's data directory checks it offline",
-		          (long long)json_integer_value(json_object_get(v, "first_bad")), reason);
+		cli_printable(json_string_value(json_object_get(v, "reason")), reason, sizeof reason);
+		st = cli_fail(err, MC_ERR_SIGNATURE,
+		              "the audit log does NOT verify: the first altered or missing record is seq %lld (%s); "
+		              "'medcryptd audit verify' on the server's data directory checks it offline",
+		              (long long)json_integer_value(json_object_get(v, "first_bad")), reason);
 	}
 	json_decref(v);
 	return st;
@@ -482,7 +410,7 @@ static mc_status audit_page(client *cl, long long after, long long limit, json_t
 	*got = 0;
 	mc_status st = client_get_bytes(cl, path, AUDIT_PAGE_MAX_BYTES, &buf, &len, "audit", err);
 	if (st == CLI_ERR_DENIED && strstr(err->msg, "your role may not do this"))
-		return fail(err, st, "only an administrator may read the audit log");
+		return cli_fail(err, st, "only an administrator may read the audit log");
 	if (st != MC_OK)
 		return st;
 	long long last = after;
@@ -594,7 +522,7 @@ mc_status cmd_admin(int argc, char **argv, mc_err *err)
 		known = known || strcmp(sub, subs[i]) == 0;
 	if (!known) {
 		char safe[80];
-		return usage_error(err, "admin", "unknown subcommand '%s'", printable(sub, safe, sizeof safe));
+		return usage_error(err, "admin", "unknown subcommand '%s'", cli_printable(sub, safe, sizeof safe));
 	}
 	/* the subcommand's own arguments, with the subcommand as their argv[0] */
 	argc--;

@@ -9,6 +9,7 @@
 #include <sys/resource.h>
 
 #include "cli.h"
+#include "cmd_appoint.h"
 
 /* Exit statuses, one per failure class (docs/medcrypt.1, EXIT STATUS). */
 static const struct {
@@ -383,6 +384,45 @@ static const struct command {
      "usage: medcrypt rm ID [--json]\n"
      "\n"
      "Deletes image ID: every wrap is destroyed (crypto-shredding) and the blob removed.\n"},
+    {"appoint", cmd_appoint, "appoint a doctor as yours (patient)",
+     "usage: medcrypt appoint DOCTOR [--json]\n"
+     "\n"
+     "Records on the server that DOCTOR (an enabled user of role doctor) is one of your doctors\n"
+     "(docs/API.md section 16a). Appointing the same doctor again changes nothing. Only a patient\n"
+     "may appoint; an unknown or disabled user exits 11, a user who is not a doctor 15.\n"
+     "For now this is a record only: it shares no image (that comes with issue 12's later steps).\n"
+     "\n"
+     "  --json             print the appointment as JSON (\"new\": false when it existed)\n"
+     "\n"
+     "examples:\n"
+     "  medcrypt appoint drhouse\n"
+     "  medcrypt appoint drhouse --json\n"},
+    {"dismiss", cmd_dismiss, "dismiss one of your doctors (patient)",
+     "usage: medcrypt dismiss DOCTOR [--yes] [--passphrase-fd N] [--json]\n"
+     "\n"
+     "Removes the appointment of DOCTOR. Asks for confirmation on the terminal unless --yes (or\n"
+     "MEDCRYPT_ASSUME_YES=1) is given, then for your password (the server wants it again, as for\n"
+     "a revocation). A doctor who is not appointed exits 11. For now images already shared with\n"
+     "DOCTOR stay shared: 'medcrypt revoke' takes one back.\n"
+     "\n"
+     "  --yes              do not ask for confirmation\n"
+     "  --passphrase-fd N  read the password from file descriptor N (else MEDCRYPT_PASSPHRASE,\n"
+     "                     else asked on the terminal)\n"
+     "  --json             print {\"dismissed\": DOCTOR}\n"
+     "\n"
+     "examples:\n"
+     "  medcrypt dismiss drhouse --yes\n"},
+    {"appointments", cmd_appointments, "list your doctors (patient) or your patients (doctor)",
+     "usage: medcrypt appointments [--json]\n"
+     "\n"
+     "A patient sees the doctors they appointed, a doctor the patients who appointed them: user\n"
+     "name, since when, display name (control characters shown as ?). Other roles exit 11.\n"
+     "\n"
+     "  --json             print the server's answer as JSON\n"
+     "\n"
+     "examples:\n"
+     "  medcrypt appointments\n"
+     "  medcrypt appointments --json\n"},
 };
 
 static void print_main_help(FILE *f)

@@ -32,8 +32,7 @@ mc_status usage_error(mc_err *err, const char *command, const char *fmt, ...)
 	return MC_ERR_MISUSE;
 }
 
-static mc_status fail(mc_err *err, mc_status st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static mc_status fail(mc_err *err, mc_status st, const char *fmt, ...)
+mc_status cli_fail(mc_err *err, mc_status st, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -68,11 +67,11 @@ static mc_status read_line(int fd, passphrase *pp, mc_err *err)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
-			return fail(err, MC_ERR_IO, "cannot read the passphrase: %s", strerror(errno));
+			return cli_fail(err, MC_ERR_IO, "cannot read the passphrase: %s", strerror(errno));
 		if (n == 0 || c == '\n')
 			break;
 		if (pp->len + 1 >= sizeof pp->buf)
-			return fail(err, MC_ERR_MISUSE, "the passphrase is longer than 1024 bytes");
+			return cli_fail(err, MC_ERR_MISUSE, "the passphrase is longer than 1024 bytes");
 		pp->buf[pp->len++] = c;
 	}
 	if (pp->len && pp->buf[pp->len - 1] == '\r')
@@ -86,7 +85,7 @@ static mc_status prompt_tty(passphrase *pp, const char *prompt, mc_err *err)
 	int fd = open("/dev/tty", O_RDWR | O_CLOEXEC);
 	struct termios old, quiet;
 	if (fd < 0)
-		return fail(
+		return cli_fail(
 		    err, MC_ERR_MISUSE,
 		    "a passphrase is needed: no terminal to ask on; use --passphrase-fd N or MEDCRYPT_PASSPHRASE");
 	bool restore = tcgetattr(fd, &old) == 0;
@@ -117,7 +116,7 @@ mc_status passphrase_get(passphrase *pp, int fd, const char *prompt, bool confir
 	if (env) {
 		size_t len = strlen(env);
 		if (len >= sizeof pp->buf)
-			return fail(err, MC_ERR_MISUSE, "MEDCRYPT_PASSPHRASE is longer than 1024 bytes");
+			return cli_fail(err, MC_ERR_MISUSE, "MEDCRYPT_PASSPHRASE is longer than 1024 bytes");
 		memcpy(pp->buf, env, len + 1);
 		pp->len = len;
 		/* Read once: wipe our copy of the environment so it is not left in memory. */
@@ -132,7 +131,7 @@ mc_status passphrase_get(passphrase *pp, int fd, const char *prompt, bool confir
 	memset(&again, 0, sizeof again);
 	st = prompt_tty(&again, "Repeat the passphrase: ", err);
 	if (st == MC_OK && (again.len != pp->len || !mc_ct_equal(again.buf, pp->buf, pp->len)))
-		st = fail(err, MC_ERR_MISUSE, "the two passphrases differ");
+		st = cli_fail(err, MC_ERR_MISUSE, "the two passphrases differ");
 	passphrase_free(&again);
 	return st;
 }
@@ -225,13 +224,13 @@ mc_status out_begin(out_file *o, const char *path, bool force, mode_t mode, mc_e
 	}
 	struct stat sb;
 	if (!force && lstat(path, &sb) == 0)
-		return fail(err, MC_ERR_IO, "%s exists: not overwriting it (use --force)", path);
+		return cli_fail(err, MC_ERR_IO, "%s exists: not overwriting it (use --force)", path);
 	o->path = strdup(path);
 	size_t n = strlen(path) + 32;
 	o->tmp_path = malloc(n);
 	if (!o->path || !o->tmp_path) {
 		out_abort(o);
-		return fail(err, MC_ERR_NOMEM, "out of memory");
+		return cli_fail(err, MC_ERR_NOMEM, "out of memory");
 	}
 	snprintf(o->tmp_path, n, "%s.part-XXXXXX", path);
 	o->fd = mkostemp(o->tmp_path, O_CLOEXEC);
@@ -240,7 +239,7 @@ mc_status out_begin(out_file *o, const char *path, bool force, mode_t mode, mc_e
 		free(o->tmp_path);
 		o->tmp_path = NULL;
 		out_abort(o);
-		return fail(err, MC_ERR_IO, "cannot create a file next to %s: %s", path, strerror(e));
+		return cli_fail(err, MC_ERR_IO, "cannot create a file next to %s: %s", path, strerror(e));
 	}
 	watch_signals();
 	pending_set(o->tmp_path, NULL);
@@ -248,7 +247,7 @@ mc_status out_begin(out_file *o, const char *path, bool force, mode_t mode, mc_e
 	umask(mask);
 	if (fchmod(o->fd, mode & ~mask) != 0) {
 		out_abort(o);
-		return fail(err, MC_ERR_IO, "cannot set the mode of %s", path);
+		return cli_fail(err, MC_ERR_IO, "cannot set the mode of %s", path);
 	}
 	return MC_OK;
 }
@@ -260,7 +259,7 @@ mc_status out_commit(out_file *o, mc_err *err)
 	if (fsync(o->fd) != 0 || close(o->fd) != 0) {
 		int e = errno;
 		o->fd = -1;
-		fail(err, MC_ERR_IO, "cannot write %s: %s", o->path, strerror(e));
+		cli_fail(err, MC_ERR_IO, "cannot write %s: %s", o->path, strerror(e));
 		out_abort(o);
 		return MC_ERR_IO;
 	}
@@ -281,9 +280,9 @@ mc_status out_commit(out_file *o, mc_err *err)
 	if (r != 0) {
 		int e = errno;
 		if (e == EEXIST)
-			fail(err, MC_ERR_IO, "%s exists: not overwriting it (use --force)", o->path);
+			cli_fail(err, MC_ERR_IO, "%s exists: not overwriting it (use --force)", o->path);
 		else
-			fail(err, MC_ERR_IO, "cannot rename into %s: %s", o->path, strerror(e));
+			cli_fail(err, MC_ERR_IO, "cannot rename into %s: %s", o->path, strerror(e));
 		out_abort(o);
 		return MC_ERR_IO;
 	}
@@ -328,12 +327,12 @@ mc_status in_open(const char *path, int *fd, long long *size, mc_err *err)
 	if (strcmp(path, "-") == 0) {
 		*fd = STDIN_FILENO;
 	} else if ((*fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-		return fail(err, MC_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+		return cli_fail(err, MC_ERR_IO, "cannot open %s: %s", path, strerror(errno));
 	}
 	if (fstat(*fd, &sb) == 0) {
 		if (S_ISDIR(sb.st_mode)) {
 			in_close(*fd);
-			return fail(err, MC_ERR_IO, "%s is a directory", path);
+			return cli_fail(err, MC_ERR_IO, "%s is a directory", path);
 		}
 		if (S_ISREG(sb.st_mode))
 			*size = (long long)sb.st_size;
@@ -455,7 +454,7 @@ json_t *json_fp(const uint8_t *fp)
 mc_status write_all(mc_output o, const uint8_t *buf, size_t len, mc_err *err)
 {
 	if (len && o.write(o.ctx, buf, len) != 0)
-		return fail(err, MC_ERR_IO, "write failed: %s", strerror(errno));
+		return cli_fail(err, MC_ERR_IO, "write failed: %s", strerror(errno));
 	return MC_OK;
 }
 

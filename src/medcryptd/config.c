@@ -49,6 +49,8 @@ static const struct setting settings[] = {
     {"log-level", K_LEVEL, AT(log_level), 0, 0, "L", "debug, info, warn or error (default info)"},
     {"connection-limit", K_UINT, AT(connection_limit), 1, 100000, "N", "open connections at most (default 1024)"},
     {"per-ip-limit", K_UINT, AT(per_ip_limit), 1, 100000, "N", "open connections per client address (default 128)"},
+    {"max-event-streams", K_UINT, AT(max_event_streams), 1, 100000, "N",
+     "open GET /api/v1/events streams at most (default 1000)"},
     {"connection-timeout", K_UINT, AT(connection_timeout), 1, 86400, "SECONDS", "idle connection timeout (default 60)"},
     {"lockout-base-seconds", K_UINT, AT(lockout_base_seconds), 1, 86400, "S", NULL},
     {"pow-bits", K_UINT, AT(pow_bits), 1, 32, "N", NULL},
@@ -73,6 +75,7 @@ static void set_defaults(mcd_config *cfg)
 	cfg->connection_limit = 1024;
 	cfg->per_ip_limit = 128;
 	cfg->connection_timeout = 60;
+	cfg->max_event_streams = 1000;
 	cfg->lockout_base_seconds = 60;
 	cfg->pow_bits = 20;
 	cfg->session_idle_seconds = MCD_SESSION_IDLE_SECONDS;

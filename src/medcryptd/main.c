@@ -19,6 +19,7 @@
 
 #include "auth.h"
 #include "config.h"
+#include "events.h"
 #include "handlers/audit_log.h"
 #include "handlers/invitations.h"
 #include "handlers/tus.h"
@@ -236,7 +237,7 @@ static int serve(mcd_config *cfg)
 		goto cleanup;
 	if (!(srv.signer = mcd_audit_signer_open(cfg->data_dir)) ||
 	    !(srv.store = mcd_store_sqlite_open(db, srv.signer)) || !(srv.blobs = mcd_blobstore_fs_open(blobs)) ||
-	    !mcd_auth_init(&srv) || !(srv.tus = mcd_tus_open(&srv)))
+	    !mcd_auth_init(&srv) || !(srv.tus = mcd_tus_open(&srv)) || !(srv.events = mcd_events_open(&srv)))
 		goto cleanup;
 	mcd_tus_sweep(&srv);
 	char url[128], fp[96];
@@ -289,12 +290,15 @@ static int serve(mcd_config *cfg)
 		srv.store->ops->sessions_expire(srv.store, now - (int64_t)srv.cfg.session_idle_seconds, now);
 		mcd_tus_sweep(&srv);
 	}
+	mcd_events_shutdown(srv.events); /* the daemon must find no suspended stream */
 	mcd_http_stop(&srv, daemon);
 	daemon = NULL;
 	checkpoint_now(srv.store, srv.signer);
 	rc = EXIT_OK;
 cleanup:
+	mcd_events_shutdown(srv.events);
 	mcd_http_stop(&srv, daemon);
+	mcd_events_close(srv.events);
 	mcd_auth_fini(&srv);
 	mcd_tus_close(srv.tus);
 	mcd_webroot_free(srv.web); /* after the daemon: its answers point into it */

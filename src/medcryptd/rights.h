@@ -20,7 +20,9 @@ typedef enum mcd_right {
 	MCD_RIGHT_READ_IMAGES,  /* list, fetch wrap and blob of images shared with me */
 	MCD_RIGHT_SHARE,        /* share an image I can open */
 	MCD_RIGHT_REVOKE,       /* revoke a share I granted, or any share of an image I sent */
-	MCD_RIGHT_DELETE        /* delete an image I sent */
+	MCD_RIGHT_DELETE,       /* delete an image I sent */
+	MCD_RIGHT_APPOINT,      /* appoint and dismiss my doctors */
+	MCD_RIGHT_APPOINTMENTS  /* list my appointments (a patient's doctors, a doctor's patients) */
 } mcd_right;
 
 /* Whether role has right (PUBLIC and SESSION: every valid role). */

@@ -8,6 +8,8 @@
 
 #include <string.h>
 
+#include "events.h"
+#include "handlers/appointments.h"
 #include "handlers/handlers.h"
 #include "util.h"
 
@@ -36,6 +38,13 @@ static const mcd_route routes[] = {
     {"GET", "/api/v1/users/{username}", "user", MCD_RIGHT_DIRECTORY, false, false, 0, false, mcd_h_user_get},
     {"PATCH", "/api/v1/users/{username}", "user_patch", MCD_RIGHT_MANAGE_USERS, true, false, 4 * KIB, false,
      mcd_h_user_patch},
+    /* Appointments (API.md §16a); {username} is the doctor. Dismissal re-authenticates, as a
+     * revocation does: it is the act that will delete the doctor's wraps (issue 12). */
+    {"POST", "/api/v1/appointments", "appoint", MCD_RIGHT_APPOINT, true, false, 4 * KIB, false, mcd_h_appointment_add},
+    {"GET", "/api/v1/appointments", "appointments", MCD_RIGHT_APPOINTMENTS, false, false, 0, false,
+     mcd_h_appointments_list},
+    {"DELETE", "/api/v1/appointments/{username}", "dismiss", MCD_RIGHT_APPOINT, true, true, 0, false,
+     mcd_h_appointment_delete},
     {"POST", "/api/v1/images", "upload", MCD_RIGHT_UPLOAD, true, false, 0, true, mcd_h_upload},
     /* Resumable uploads (tus 1.0, API.md §15a); {id} is an upload id, shaped like an image id. */
     {"OPTIONS", "/api/v1/uploads", "tus_options", MCD_RIGHT_PUBLIC, false, false, 0, false, mcd_h_tus_options},
@@ -51,6 +60,8 @@ static const mcd_route routes[] = {
     {"POST", "/api/v1/images/{id}/shares", "share", MCD_RIGHT_SHARE, true, true, 8 * KIB, false, mcd_h_share_add},
     {"DELETE", "/api/v1/images/{id}/shares/{username}", "revoke", MCD_RIGHT_REVOKE, true, true, 0, false,
      mcd_h_share_delete},
+    /* Server-Sent Events (API.md §17a): a long-lived stream of notices without PHI. */
+    {"GET", "/api/v1/events", "events", MCD_RIGHT_SESSION, false, false, 0, false, mcd_h_events},
     {"GET", "/api/v1/audit", "audit", MCD_RIGHT_AUDIT, false, false, 0, false, mcd_h_audit_list},
     {"GET", "/api/v1/audit/verify", "audit_verify", MCD_RIGHT_AUDIT, false, false, 0, false, mcd_h_audit_verify},
     {"GET", "/api/v1/audit/key", "audit_key", MCD_RIGHT_PUBLIC, false, false, 0, false, mcd_h_audit_key},

@@ -44,6 +44,7 @@ typedef struct mcd_config {
 	unsigned connection_limit;
 	unsigned per_ip_limit;
 	unsigned connection_timeout;
+	unsigned max_event_streams; /* open GET /api/v1/events streams at most */
 	/* Hidden, for tests: the first lockout's length, the proof-of-work difficulty, the session
 	 * lifetimes (MCD_SESSION_IDLE_SECONDS, MCD_SESSION_MAX_SECONDS) and how long a login waits
 	 * for a free Argon2id slot before 503. */
@@ -65,6 +66,7 @@ typedef struct mcd_server {
 	struct mcd_auth *auth;
 	struct mcd_audit_queue *audit_queue; /* http.c: downloads' records (audit_queue.h) */
 	struct mcd_tus *tus;                 /* resumable uploads (handlers/tus.h) */
+	struct mcd_events *events;           /* GET /api/v1/events (events.h); NULL: none */
 	struct mcd_webroot *web;             /* the web client's files (webroot.h); NULL: none */
 } mcd_server;
 

@@ -1,7 +1,7 @@
 /*
  * store.h: the server's metadata store, behind a table of operations so that a PostgreSQL store
  * can sit beside the SQLite one (store_sqlite.c) without a handler changing. It holds users,
- * invitations, sessions, login throttling, images, wraps and the audit chain; never a plaintext
+ * invitations, sessions, login throttling, images, wraps, appointments and the audit chain; never a plaintext
  * image, a private key or a password. Every operation that changes state and names an audit
  * event appends that event in the same transaction, so an acknowledged action and its audit
  * record are durable together or not at all.
@@ -140,6 +140,18 @@ typedef struct mcd_partial {
 } mcd_partial;
 void mcd_partial_free(mcd_partial *p);
 
+/* An appointment (API.md §16a): a patient has appointed a doctor. Listings hand it to their
+ * callback with the other party's name (the doctor for a patient's list, the patient for a
+ * doctor's), pointing into the store's row: valid only during the call, nothing to free. */
+typedef struct mcd_appointment {
+	int64_t patient_id;
+	int64_t doctor_id;
+	int64_t created;
+	const char *peer_username;
+	const char *peer_display_name;
+	bool peer_disabled;
+} mcd_appointment;
+
 typedef struct mcd_store mcd_store;
 
 /* Callbacks for listings: return 0 to go on, non-zero to stop. The row is valid only during
@@ -150,6 +162,7 @@ typedef int (*mcd_image_cb)(void *ctx, const mcd_image *im,
 typedef int (*mcd_audit_cb)(void *ctx, const mcd_audit_record *r);
 typedef int (*mcd_partial_cb)(void *ctx, const mcd_partial *p);
 typedef int (*mcd_invitation_cb)(void *ctx, const mcd_invitation *inv);
+typedef int (*mcd_appointment_cb)(void *ctx, const mcd_appointment *a);
 typedef int (*mcd_checkpoint_cb)(void *ctx, int64_t seq, const uint8_t hash[32], const uint8_t *sig, size_t sig_len);
 
 /* The operations of a metadata store. Every function pointer is set. */
@@ -240,6 +253,22 @@ typedef struct mcd_store_ops {
 	mcd_store_status (*partial_advance)(mcd_store *s, const char *id, uint64_t received, int64_t expires);
 	mcd_store_status (*partial_delete)(mcd_store *s, const char *id);
 	mcd_store_status (*partials_expired)(mcd_store *s, int64_t now, mcd_partial_cb cb, void *ctx);
+
+	/* Appointments: pairs of user ids, nothing else (the roles are the handler's to check).
+	 * appointment_add records that patient_id appointed doctor_id at created: CONFLICT when the
+	 * pair exists already (nothing is written, no event), NOT_FOUND when either id is no user.
+	 * appointment_delete removes the pair: NOT_FOUND when it does not exist (no event).
+	 * is_appointed sets *yes, and *since (may be NULL) to the creation time or 0. The listings
+	 * go oldest first. */
+	mcd_store_status (*appointment_add)(mcd_store *s, int64_t patient_id, int64_t doctor_id, int64_t created,
+	                                    const mcd_audit_event *ev);
+	mcd_store_status (*appointment_delete)(mcd_store *s, int64_t patient_id, int64_t doctor_id,
+	                                       const mcd_audit_event *ev);
+	mcd_store_status (*is_appointed)(mcd_store *s, int64_t patient_id, int64_t doctor_id, bool *yes,
+	                                 int64_t *since);
+	mcd_store_status (*appointments_for_patient)(mcd_store *s, int64_t patient_id, mcd_appointment_cb cb,
+	                                             void *ctx);
+	mcd_store_status (*appointments_for_doctor)(mcd_store *s, int64_t doctor_id, mcd_appointment_cb cb, void *ctx);
 
 	/* Audit chain (audit.h computes the hashes). */
 	mcd_store_status (*audit_append)(mcd_store *s, const mcd_audit_event *ev);

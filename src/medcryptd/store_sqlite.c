@@ -119,6 +119,15 @@ static const char *const migrations[] = {
     "ALTER TABLE invitations ADD COLUMN created INTEGER NOT NULL DEFAULT 0;"
     "UPDATE invitations SET id = lower(hex(randomblob(16)));"
     "CREATE UNIQUE INDEX invitations_id ON invitations(id);",
+    /* 4: appointments (API.md §16a, issue 12): which patient appointed which doctor, as user
+     * ids only; the names stay in users. */
+    "CREATE TABLE appointments("
+    " patient_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    " doctor_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    " created INTEGER NOT NULL,"
+    " PRIMARY KEY (patient_id, doctor_id),"
+    " CHECK (patient_id <> doctor_id)) WITHOUT ROWID;"
+    "CREATE INDEX appointments_doctor ON appointments(doctor_id, patient_id);",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -193,6 +202,11 @@ enum stmt_id {
 	ST_PART_ADVANCE,
 	ST_PART_DELETE,
 	ST_PART_EXPIRED,
+	ST_APPT_INSERT,
+	ST_APPT_DELETE,
+	ST_APPT_GET,
+	ST_APPTS_OF_PATIENT,
+	ST_APPTS_OF_DOCTOR,
 	ST_N
 };
 
@@ -277,6 +291,17 @@ static const char *const stmt_sql[ST_N] = {
     [ST_PART_ADVANCE] = "UPDATE partials SET received = ?2, expires = ?3 WHERE id = ?1",
     [ST_PART_DELETE] = "DELETE FROM partials WHERE id = ?1",
     [ST_PART_EXPIRED] = "SELECT " PARTIAL_COLS " FROM partials WHERE expires <= ?1 ORDER BY expires, id",
+    [ST_APPT_INSERT] = "INSERT INTO appointments(patient_id, doctor_id, created) VALUES (?1, ?2, ?3)",
+    [ST_APPT_DELETE] = "DELETE FROM appointments WHERE patient_id = ?1 AND doctor_id = ?2",
+    [ST_APPT_GET] = "SELECT created FROM appointments WHERE patient_id = ?1 AND doctor_id = ?2",
+    /* Both listings: patient_id, doctor_id, created, then the other party's name, display
+     * name and disabled flag. */
+    [ST_APPTS_OF_PATIENT] = "SELECT a.patient_id, a.doctor_id, a.created, u.username, u.display_name, u.disabled "
+                            "FROM appointments a JOIN users u ON u.id = a.doctor_id WHERE a.patient_id = ?1 "
+                            "ORDER BY a.created, u.username",
+    [ST_APPTS_OF_DOCTOR] = "SELECT a.patient_id, a.doctor_id, a.created, u.username, u.display_name, u.disabled "
+                           "FROM appointments a JOIN users u ON u.id = a.patient_id WHERE a.doctor_id = ?1 "
+                           "ORDER BY a.created, u.username",
 };
 
 /* ---- connections ---- */
@@ -1958,6 +1983,118 @@ static mcd_store_status sq_partials_expired(mcd_store *base, int64_t now, mcd_pa
 	return r;
 }
 
+/* -- appointments -- */
+
+static mcd_store_status sq_appointment_add(mcd_store *base, int64_t patient_id, int64_t doctor_id, int64_t created,
+                                           const mcd_audit_event *ev)
+{
+	sq_store *s = sq(base);
+	mcd_store_status r;
+	conn *c = writer_begin(s, &r);
+	if (!c)
+		return r;
+	/* The foreign keys would say NOT_FOUND too, but only for the statement as a whole: look
+	 * first so that an unknown id is never mistaken for another failure. */
+	r = exists_on(c, ST_USER_EXISTS, patient_id);
+	if (r == MCD_STORE_OK)
+		r = exists_on(c, ST_USER_EXISTS, doctor_id);
+	if (r == MCD_STORE_OK) {
+		sqlite3_stmt *st = q(c, ST_APPT_INSERT);
+		if (!st) {
+			r = MCD_STORE_ERROR;
+		} else {
+			sqlite3_bind_int64(st, 1, patient_id);
+			sqlite3_bind_int64(st, 2, doctor_id);
+			sqlite3_bind_int64(st, 3, created);
+			r = run_write(c, ST_APPT_INSERT, st, "insert an appointment");
+		}
+	}
+	if (r == MCD_STORE_OK)
+		r = audit_append_on(s, c, ev);
+	return writer_end(c, r);
+}
+
+static mcd_store_status sq_appointment_delete(mcd_store *base, int64_t patient_id, int64_t doctor_id,
+                                              const mcd_audit_event *ev)
+{
+	sq_store *s = sq(base);
+	mcd_store_status r;
+	conn *c = writer_begin(s, &r);
+	if (!c)
+		return r;
+	r = update_id_int(c, ST_APPT_DELETE, patient_id, doctor_id, "delete an appointment");
+	if (r == MCD_STORE_OK && sqlite3_changes(c->db) == 0)
+		r = MCD_STORE_NOT_FOUND;
+	if (r == MCD_STORE_OK)
+		r = audit_append_on(s, c, ev);
+	return writer_end(c, r);
+}
+
+static mcd_store_status sq_is_appointed(mcd_store *base, int64_t patient_id, int64_t doctor_id, bool *yes,
+                                        int64_t *since)
+{
+	sq_store *s = sq(base);
+	*yes = false;
+	if (since)
+		*since = 0;
+	conn *c = reader_get(s);
+	sqlite3_stmt *st = q(c, ST_APPT_GET);
+	mcd_store_status r = MCD_STORE_ERROR;
+	if (st) {
+		sqlite3_bind_int64(st, 1, patient_id);
+		sqlite3_bind_int64(st, 2, doctor_id);
+		int rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			*yes = true;
+			if (since)
+				*since = sqlite3_column_int64(st, 0);
+		}
+		r = rc == SQLITE_ROW || rc == SQLITE_DONE ? MCD_STORE_OK : db_fail(c, "read an appointment");
+		q_done(c, ST_APPT_GET, st);
+	}
+	reader_put(c);
+	return r;
+}
+
+static mcd_store_status appointments_list(sq_store *s, enum stmt_id id, int64_t user_id, mcd_appointment_cb cb,
+                                          void *ctx)
+{
+	conn *c = reader_get(s);
+	sqlite3_stmt *st = q(c, id);
+	mcd_store_status r = MCD_STORE_ERROR;
+	if (st) {
+		sqlite3_bind_int64(st, 1, user_id);
+		int rc;
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			mcd_appointment view = {.patient_id = sqlite3_column_int64(st, 0),
+			                        .doctor_id = sqlite3_column_int64(st, 1),
+			                        .created = sqlite3_column_int64(st, 2),
+			                        .peer_username = col_text(st, 3),
+			                        .peer_display_name = col_text(st, 4),
+			                        .peer_disabled = sqlite3_column_int(st, 5) != 0};
+			if (cb(ctx, &view) != 0) {
+				rc = SQLITE_DONE;
+				break;
+			}
+		}
+		r = rc == SQLITE_DONE ? MCD_STORE_OK : db_fail(c, "list appointments");
+		q_done(c, id, st);
+	}
+	reader_put(c);
+	return r;
+}
+
+static mcd_store_status sq_appointments_for_patient(mcd_store *base, int64_t patient_id, mcd_appointment_cb cb,
+                                                    void *ctx)
+{
+	return appointments_list(sq(base), ST_APPTS_OF_PATIENT, patient_id, cb, ctx);
+}
+
+static mcd_store_status sq_appointments_for_doctor(mcd_store *base, int64_t doctor_id, mcd_appointment_cb cb, void *ctx)
+{
+	return appointments_list(sq(base), ST_APPTS_OF_DOCTOR, doctor_id, cb, ctx);
+}
+
 static const mcd_store_ops sqlite_ops = {
     .close = sq_close,
     .health = sq_health,
@@ -2002,6 +2139,11 @@ static const mcd_store_ops sqlite_ops = {
     .partial_advance = sq_partial_advance,
     .partial_delete = sq_partial_delete,
     .partials_expired = sq_partials_expired,
+    .appointment_add = sq_appointment_add,
+    .appointment_delete = sq_appointment_delete,
+    .is_appointed = sq_is_appointed,
+    .appointments_for_patient = sq_appointments_for_patient,
+    .appointments_for_doctor = sq_appointments_for_doctor,
 };
 
 /* ---- opening ---- */

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../events.h"
 #include "../log.h"
 #include "../rights.h"
 #include "../sealed_check.h"
@@ -66,6 +67,7 @@ void mcd_h_share_add(mcd_request *r)
 		mcd_reply_store(r, s);
 		goto cleanup;
 	}
+	mcd_events_notify(r->srv, to->id, "image", im->id);
 	mcd_reply_json(r, 201, json_pack("{s:s, s:s}", "id", im->id, "to", to->username));
 cleanup:
 	free(wrap);
@@ -99,6 +101,7 @@ void mcd_h_share_delete(mcd_request *r)
 		mcd_reply_store(r, s);
 		goto cleanup;
 	}
+	mcd_events_notify(r->srv, from->id, "revoked", im->id);
 	mcd_reply_empty(r, 204);
 cleanup:
 	mcd_wrap_free(theirs);

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "../blob_pipe.h"
+#include "../events.h"
 #include "../log.h"
 #include "../metrics.h"
 #include "../rights.h"
@@ -229,6 +230,9 @@ unsigned mcd_ingest_finish(mcd_ingest *up, mcd_request *r)
 	}
 	mcd_metrics_add(MCD_M_UPLOADS, 1);
 	mcd_metrics_add(MCD_M_UPLOAD_BYTES, size);
+	/* Committed: each recipient hears that an image arrived, and nothing about it. */
+	for (size_t i = 0; i < up->n_rows; i++)
+		mcd_events_notify(r->srv, up->rows[i].user_id, "image", im.id);
 	char sha[65];
 	mcd_hex(im.blob_sha256, 32, sha);
 	mcd_reply_json(r, 201,

@@ -32,7 +32,7 @@ const TABS = [
 const ACTION_CLASS = {
   login_failed: 'text-bg-warning', lockout: 'text-bg-danger', disable: 'text-bg-warning', role_change: 'text-bg-info',
   register: 'text-bg-success', invite: 'text-bg-primary', invite_cancel: 'text-bg-warning', key_change: 'text-bg-info',
-  delete: 'text-bg-secondary',
+  delete: 'text-bg-secondary', unlock: 'text-bg-info', appoint: 'text-bg-success', dismiss: 'text-bg-secondary',
 };
 
 const when = (t) => (t > 0 ? new Date(t * 1000).toLocaleString('en-GB', { dateStyle: 'medium', timeStyle: 'medium' }) : '—');

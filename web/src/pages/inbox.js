@@ -10,6 +10,7 @@ import { h, replaceChildren } from '../app/dom.js';
 import {
   errorText, formatSize, formatTime, listImages, loadDirectory, metadataObject, previewUrl, summarize, unlockImage,
 } from '../app/images.js';
+import { subscribe } from '../app/events.js';
 import { session } from '../app/session.js';
 import { announce, pageStart } from '../app/shell.js';
 
@@ -254,11 +255,62 @@ export async function render(main, { navigate }) {
     }
   }
 
+  /* New images since the list was read (a notice, or a reconnection after a gap): the first
+   * page again, and only the rows not shown yet are added and decrypted. */
+  let refreshing = null;
+  async function refresh() {
+    if (refreshing) return refreshing;
+    refreshing = (async () => {
+      try {
+        const page = await listImages({ limit: PAGE });
+        if (left) return;
+        const shown = new Set(rows.map((r) => r.image.id));
+        const fresh = page.filter((image) => !shown.has(image.id))
+          .map((image) => ({ image, summary: null, preview: null, error: null }));
+        if (fresh.length === 0) return;
+        rows.unshift(...fresh);
+        draw();
+        for (const r of fresh) {
+          if (left) return;
+          await decrypt(r);
+        }
+        draw();
+        announce(fresh.length === 1 ? 'A new image arrived in your inbox' : `${fresh.length} new images arrived in your inbox`);
+      } catch {
+        // the next notice or reload tries again; the list shown stays as it was
+      } finally {
+        refreshing = null;
+      }
+    })();
+    return refreshing;
+  }
+
+  function withdraw(id) {
+    const i = rows.findIndex((r) => r.image.id === id);
+    if (i < 0) return;
+    const [r] = rows.splice(i, 1);
+    if (r.preview) {
+      URL.revokeObjectURL(r.preview);
+      urls.delete(r.preview);
+    }
+    draw();
+    announce('An image was withdrawn from your inbox');
+  }
+
+  let opened = false;
+  const unsubscribe = subscribe((type, data) => {
+    if (left) return;
+    if (type === 'revoked' && typeof data?.id === 'string') withdraw(data.id);
+    else if (type === 'image' || (type === 'open' && opened)) refresh();
+    if (type === 'open') opened = true;
+  });
+
   more.addEventListener('click', () => load());
   load();
 
   return () => {
     left = true;
+    unsubscribe();
     for (const url of urls) URL.revokeObjectURL(url);
     urls.clear();
     rows.length = 0;
