@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "cmd_appoint.h"
+#include "cmd_msg.h"
 
 /* Exit statuses, one per failure class (docs/medcrypt.1, EXIT STATUS). */
 static const struct {
@@ -423,6 +424,53 @@ static const struct command {
      "examples:\n"
      "  medcrypt appointments\n"
      "  medcrypt appointments --json\n"},
+    {"msg", cmd_msg, "send a sealed message to a user",
+     "usage: medcrypt msg USER TEXT [--reply ID] [--image ID] [--passphrase-fd N] [--json]\n"
+     "       medcrypt msg USER --file F [--reply ID] [--image ID] [--passphrase-fd N] [--json]\n"
+     "\n"
+     "Seals TEXT (or the contents of F, '-' for standard input: UTF-8, at most 64 KiB) for USER\n"
+     "and for you, signed with your key, and sends it (docs/API.md section 16b). USER's keys are\n"
+     "pinned in known_users on first use. The server sees who, to whom, when and how large, never\n"
+     "the text. Who may talk: doctors with doctors and technicians, a patient with the doctors\n"
+     "the patient appointed; anyone else exits 11. Prints the message ID.\n"
+     "\n"
+     "  --file F           the text from file F ('-': standard input) instead of TEXT\n"
+     "  --reply ID         continue the thread of message ID (between the same two users)\n"
+     "  --image ID         refer to image ID (one you can read; share it with USER separately)\n"
+     "  --passphrase-fd N  read the key passphrase from file descriptor N\n"
+     "  --json             print the server's answer as JSON\n"
+     "\n"
+     "examples:\n"
+     "  medcrypt msg drwho 'Please look at the new scan'\n"
+     "  echo 'Thanks, done.' | medcrypt msg tech --file - --reply 0123456789abcdef0123456789abcdef\n"},
+    {"inbox", cmd_inbox, "list your messages, opening each for its first line",
+     "usage: medcrypt inbox [--unread] [--thread ID] [--limit N] [--passphrase-fd N] [--json]\n"
+     "\n"
+     "Lists the messages you sent and received, newest first: ID, date, the other user, read,\n"
+     "unread or sent, and the first line of the text, which is decrypted and verified here (shown\n"
+     "with control characters as ?). A message that does not open is listed with the reason.\n"
+     "\n"
+     "  --unread           only received messages not yet read\n"
+     "  --thread ID        only the messages of thread ID\n"
+     "  --limit N          at most N messages (default 50, at most 1000)\n"
+     "  --passphrase-fd N  read the key passphrase from file descriptor N\n"
+     "  --json             print the messages, with their text, as JSON\n"
+     "\n"
+     "examples:\n"
+     "  medcrypt inbox\n"
+     "  medcrypt inbox --unread --json\n"},
+    {"read", cmd_read, "open, verify and print a message, and mark it read",
+     "usage: medcrypt read ID [--passphrase-fd N] [--json]\n"
+     "\n"
+     "Downloads message ID, opens it with your key, requires the sender's pinned signing key\n"
+     "(a changed key exits 13, a bad signature 9, altered bytes 7 or 8), prints it and, when you\n"
+     "are its recipient, marks it read. The text is shown with control characters as ?.\n"
+     "\n"
+     "  --passphrase-fd N  read the key passphrase from file descriptor N\n"
+     "  --json             print the message and its text as JSON\n"
+     "\n"
+     "examples:\n"
+     "  medcrypt read 0123456789abcdef0123456789abcdef\n"},
 };
 
 static void print_main_help(FILE *f)

@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mailaddr.h"
+
 enum kind { K_STRING, K_LISTEN, K_UINT, K_U64, K_FLAG, K_LEVEL };
 
 struct setting {
@@ -52,6 +54,18 @@ static const struct setting settings[] = {
     {"max-event-streams", K_UINT, AT(max_event_streams), 1, 100000, "N",
      "open GET /api/v1/events streams at most (default 1000)"},
     {"connection-timeout", K_UINT, AT(connection_timeout), 1, 86400, "SECONDS", "idle connection timeout (default 60)"},
+    {"smtp-url", K_STRING, AT(smtp_url), 0, 0, "URL",
+     "e-mail notices through this server: smtp://HOST:PORT or smtps://HOST:PORT (default: none, no mail)"},
+    {"smtp-starttls", K_FLAG, AT(smtp_starttls), 0, 0, NULL,
+     "with smtp://, require STARTTLS (default: use it when the server offers it); certificates are verified"},
+    {"smtp-from", K_STRING, AT(smtp_from), 0, 0, "ADDR", "the notices' sender address (needed with --smtp-url)"},
+    {"smtp-user", K_STRING, AT(smtp_user), 0, 0, "NAME", "SMTP login name (default: none)"},
+    {"smtp-password-file", K_STRING, AT(smtp_password_file), 0, 0, "FILE",
+     "SMTP password, read from FILE (first line); never given as a flag"},
+    {"smtp-min-interval", K_UINT, AT(smtp_min_interval), 1, 7 * 24 * 3600, "SECONDS",
+     "at most one notice mail per user this often (default 900)"},
+    {"public-url", K_STRING, AT(public_url), 0, 0, "URL",
+     "the link in notice mails (default: the listen URL, https://localhost:PORT)"},
     {"lockout-base-seconds", K_UINT, AT(lockout_base_seconds), 1, 86400, "S", NULL},
     {"pow-bits", K_UINT, AT(pow_bits), 1, 32, "N", NULL},
     {"session-idle-seconds", K_UINT, AT(session_idle_seconds), 1, MCD_SESSION_IDLE_SECONDS, "S", NULL},
@@ -76,6 +90,7 @@ static void set_defaults(mcd_config *cfg)
 	cfg->per_ip_limit = 128;
 	cfg->connection_timeout = 60;
 	cfg->max_event_streams = 1000;
+	cfg->smtp_min_interval = 15 * 60;
 	cfg->lockout_base_seconds = 60;
 	cfg->pow_bits = 20;
 	cfg->session_idle_seconds = MCD_SESSION_IDLE_SECONDS;
@@ -221,6 +236,44 @@ static void env_name(const char *name, char *out, size_t cap)
 	out[n] = 0;
 }
 
+/* The notice mail's settings go together and are checked here, so a typo stops the start
+ * rather than every mail later (API.md §18). */
+static bool mail_settings_valid(const mcd_config *cfg)
+{
+	if (cfg->public_url && !mcd_mail_url_valid(cfg->public_url)) {
+		fprintf(stderr, "medcryptd: --public-url must be an http:// or https:// URL without spaces\n");
+		return false;
+	}
+	if (!cfg->smtp_url) {
+		if (cfg->smtp_from || cfg->smtp_user || cfg->smtp_password_file || cfg->smtp_starttls) {
+			fprintf(stderr, "medcryptd: the --smtp-* settings need --smtp-url\n");
+			return false;
+		}
+		return true;
+	}
+	const char *u = cfg->smtp_url;
+	bool smtps = !strncmp(u, "smtps://", 8);
+	/* no USER:PASSWORD@ in the URL: it is logged, and the password belongs in its file */
+	if ((!smtps && strncmp(u, "smtp://", 7) != 0) || !u[smtps ? 8 : 7] || strpbrk(u, " \t\r\n@")) {
+		fprintf(stderr, "medcryptd: --smtp-url must be smtp://HOST[:PORT] or smtps://HOST[:PORT], without a "
+		                "login (--smtp-user, --smtp-password-file)\n");
+		return false;
+	}
+	if (smtps && cfg->smtp_starttls) {
+		fprintf(stderr, "medcryptd: --smtp-starttls goes with smtp://, not smtps://\n");
+		return false;
+	}
+	if (!mcd_mail_address_valid(cfg->smtp_from)) {
+		fprintf(stderr, "medcryptd: --smtp-url needs --smtp-from ADDR, a plain address (name@example.org)\n");
+		return false;
+	}
+	if ((cfg->smtp_user == NULL) != (cfg->smtp_password_file == NULL)) {
+		fprintf(stderr, "medcryptd: --smtp-user and --smtp-password-file go together\n");
+		return false;
+	}
+	return true;
+}
+
 bool mcd_config_load(mcd_config *cfg, int argc, char **argv, int first)
 {
 	set_defaults(cfg);
@@ -280,7 +333,7 @@ bool mcd_config_load(mcd_config *cfg, int argc, char **argv, int first)
 		fprintf(stderr, "medcryptd: --cert and --key go together\n");
 		return false;
 	}
-	return true;
+	return mail_settings_valid(cfg);
 }
 
 void mcd_config_free(mcd_config *cfg)
@@ -291,6 +344,11 @@ void mcd_config_free(mcd_config *cfg)
 	free(cfg->cert_file);
 	free(cfg->key_file);
 	free(cfg->web_root);
+	free(cfg->smtp_url);
+	free(cfg->smtp_from);
+	free(cfg->smtp_user);
+	free(cfg->smtp_password_file);
+	free(cfg->public_url);
 	memset(cfg, 0, sizeof *cfg);
 }
 

@@ -336,6 +336,8 @@ void mcd_events_close(mcd_events *ev)
 
 void mcd_events_notify(mcd_server *srv, int64_t user_id, const char *type, const char *id)
 {
+	if (srv && srv->on_notice && type) /* the notice mail (mailer.h): queued, never sent here */
+		srv->on_notice(srv, user_id, type);
 	mcd_events *ev = srv ? srv->events : NULL;
 	if (!ev)
 		return;

@@ -25,6 +25,7 @@
 #include "handlers/tus.h"
 #include "http.h"
 #include "log.h"
+#include "mailer.h"
 #include "tlscert.h"
 #include "util.h"
 #include "webroot.h"
@@ -242,6 +243,11 @@ static int serve(mcd_config *cfg)
 	mcd_tus_sweep(&srv);
 	char url[128], fp[96];
 	url_of(cfg, url, sizeof url);
+	if (cfg->smtp_url) {
+		if (!(srv.mailer = mcd_mailer_open(&srv, cfg->public_url ? cfg->public_url : url)))
+			goto cleanup;
+		srv.on_notice = mcd_mailer_notice;
+	}
 	if (!mcd_tls_fingerprint(cert_pem, fp)) {
 		fprintf(stderr, "medcryptd: the certificate file holds no certificate\n");
 		goto cleanup;
@@ -299,6 +305,7 @@ cleanup:
 	mcd_events_shutdown(srv.events);
 	mcd_http_stop(&srv, daemon);
 	mcd_events_close(srv.events);
+	mcd_mailer_close(srv.mailer); /* no request runs any more, so no notice comes */
 	mcd_auth_fini(&srv);
 	mcd_tus_close(srv.tus);
 	mcd_webroot_free(srv.web); /* after the daemon: its answers point into it */

@@ -22,7 +22,8 @@ typedef enum mcd_right {
 	MCD_RIGHT_REVOKE,       /* revoke a share I granted, or any share of an image I sent */
 	MCD_RIGHT_DELETE,       /* delete an image I sent */
 	MCD_RIGHT_APPOINT,      /* appoint and dismiss my doctors */
-	MCD_RIGHT_APPOINTMENTS  /* list my appointments (a patient's doctors, a doctor's patients) */
+	MCD_RIGHT_APPOINTMENTS, /* list my appointments (a patient's doctors, a doctor's patients) */
+	MCD_RIGHT_MESSAGE       /* send, list and read sealed messages (to whom: mcd_may_message) */
 } mcd_right;
 
 /* Whether role has right (PUBLIC and SESSION: every valid role). */
@@ -30,6 +31,12 @@ bool mcd_role_has(mcd_role role, mcd_right right);
 /* Whether a user of role sender may hold a wrap made for a user of role recipient (upload and
  * share). A wrap for the sender's own key is always allowed and not asked here. */
 bool mcd_may_send(mcd_role sender, mcd_role recipient);
+
+/* Whether users of these roles may exchange messages (API.md §14, "Messages"), either way:
+ * MCD_TALK_NO, MCD_TALK_YES, or MCD_TALK_IF_APPOINTED (a doctor and a patient: only when the
+ * patient appointed the doctor, which the caller checks in the store). */
+typedef enum mcd_talk { MCD_TALK_NO = 0, MCD_TALK_YES = 1, MCD_TALK_IF_APPOINTED = 2 } mcd_talk;
+mcd_talk mcd_may_message(mcd_role a, mcd_role b);
 /* "upload", "share", ... for logs. */
 const char *mcd_right_name(mcd_right right);
 

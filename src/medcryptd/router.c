@@ -11,6 +11,7 @@
 #include "events.h"
 #include "handlers/appointments.h"
 #include "handlers/handlers.h"
+#include "handlers/messages.h"
 #include "util.h"
 
 #define KIB          1024
@@ -60,6 +61,14 @@ static const mcd_route routes[] = {
     {"POST", "/api/v1/images/{id}/shares", "share", MCD_RIGHT_SHARE, true, true, 8 * KIB, false, mcd_h_share_add},
     {"DELETE", "/api/v1/images/{id}/shares/{username}", "revoke", MCD_RIGHT_REVOKE, true, true, 0, false,
      mcd_h_share_delete},
+    /* Sealed messages (API.md §16b); {id} is a message id. A send carries the sealed container
+     * (at most MCD_MESSAGE_MAX bytes) in base64 in its JSON body. */
+    {"POST", "/api/v1/messages", "message_send", MCD_RIGHT_MESSAGE, true, false, MCD_MESSAGE_BODY, false,
+     mcd_h_message_send},
+    {"GET", "/api/v1/messages", "messages", MCD_RIGHT_MESSAGE, false, false, 0, false, mcd_h_messages_list},
+    {"GET", "/api/v1/messages/{id}", "message", MCD_RIGHT_MESSAGE, false, false, 0, false, mcd_h_message_get},
+    {"POST", "/api/v1/messages/{id}/read", "message_read", MCD_RIGHT_MESSAGE, true, false, 0, false,
+     mcd_h_message_read},
     /* Server-Sent Events (API.md §17a): a long-lived stream of notices without PHI. */
     {"GET", "/api/v1/events", "events", MCD_RIGHT_SESSION, false, false, 0, false, mcd_h_events},
     {"GET", "/api/v1/audit", "audit", MCD_RIGHT_AUDIT, false, false, 0, false, mcd_h_audit_list},

@@ -45,6 +45,15 @@ typedef struct mcd_config {
 	unsigned per_ip_limit;
 	unsigned connection_timeout;
 	unsigned max_event_streams; /* open GET /api/v1/events streams at most */
+	/* Notice mails (mailer.h): all NULL when no --smtp-url. The password is in a file, never
+	 * here. */
+	char *smtp_url; /* smtp://HOST:PORT or smtps://HOST:PORT */
+	bool smtp_starttls;
+	char *smtp_from;
+	char *smtp_user;
+	char *smtp_password_file;
+	unsigned smtp_min_interval; /* seconds between two mails to one user */
+	char *public_url;           /* the link in a mail; NULL: the listen URL */
 	/* Hidden, for tests: the first lockout's length, the proof-of-work difficulty, the session
 	 * lifetimes (MCD_SESSION_IDLE_SECONDS, MCD_SESSION_MAX_SECONDS) and how long a login waits
 	 * for a free Argon2id slot before 503. */
@@ -68,6 +77,10 @@ typedef struct mcd_server {
 	struct mcd_tus *tus;                 /* resumable uploads (handlers/tus.h) */
 	struct mcd_events *events;           /* GET /api/v1/events (events.h); NULL: none */
 	struct mcd_webroot *web;             /* the web client's files (webroot.h); NULL: none */
+	struct mcd_mailer *mailer;           /* notice mails (mailer.h); NULL: none */
+	/* Called by mcd_events_notify for every notice, on the request's thread; must not block.
+	 * main.c sets it to mcd_mailer_notice when mail is configured. NULL: none. */
+	void (*on_notice)(struct mcd_server *srv, int64_t user_id, const char *type);
 } mcd_server;
 
 #endif

@@ -75,6 +75,16 @@ void mcd_partial_free(mcd_partial *p)
 	free(p);
 }
 
+void mcd_message_free(mcd_message *m)
+{
+	if (!m)
+		return;
+	free(m->sender);
+	free(m->recipient);
+	free(m->sealed);
+	free(m);
+}
+
 void mcd_wrap_free(mcd_wrap *w)
 {
 	if (!w)

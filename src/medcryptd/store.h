@@ -1,10 +1,10 @@
 /*
  * store.h: the server's metadata store, behind a table of operations so that a PostgreSQL store
  * can sit beside the SQLite one (store_sqlite.c) without a handler changing. It holds users,
- * invitations, sessions, login throttling, images, wraps, appointments and the audit chain; never a plaintext
- * image, a private key or a password. Every operation that changes state and names an audit
- * event appends that event in the same transaction, so an acknowledged action and its audit
- * record are durable together or not at all.
+ * invitations, sessions, login throttling, images, wraps, appointments, sealed messages and the
+ * audit chain; never a plaintext image, a private key or a password. Every operation that
+ * changes state and names an audit event appends that event in the same transaction, so an
+ * acknowledged action and its audit record are durable together or not at all.
  *
  * Ownership: every struct an operation fills is freed with its *_free function (NULL is
  * harmless); strings and byte buffers inside it belong to it. Results are mcd_store_status; an
@@ -152,6 +152,25 @@ typedef struct mcd_appointment {
 	bool peer_disabled;
 } mcd_appointment;
 
+/* A sealed message (API.md §16b): the server knows its parties, thread, time, size and read
+ * time, never its text. Listings hand a view to their callback (strings point into the store's
+ * row, sealed is NULL); message_get fills an owned copy with the sealed bytes, freed with
+ * mcd_message_free. */
+typedef struct mcd_message {
+	char id[33];        /* 32 hex digits */
+	char thread_id[33]; /* the id of the thread's first message */
+	int64_t sender_id;
+	int64_t recipient_id;
+	char *sender; /* usernames */
+	char *recipient;
+	int64_t created;
+	int64_t size;    /* of the sealed bytes */
+	int64_t read_at; /* 0 while unread */
+	uint8_t *sealed; /* the sealed container (message_get only) */
+	size_t sealed_len;
+} mcd_message;
+void mcd_message_free(mcd_message *m);
+
 typedef struct mcd_store mcd_store;
 
 /* Callbacks for listings: return 0 to go on, non-zero to stop. The row is valid only during
@@ -163,6 +182,7 @@ typedef int (*mcd_audit_cb)(void *ctx, const mcd_audit_record *r);
 typedef int (*mcd_partial_cb)(void *ctx, const mcd_partial *p);
 typedef int (*mcd_invitation_cb)(void *ctx, const mcd_invitation *inv);
 typedef int (*mcd_appointment_cb)(void *ctx, const mcd_appointment *a);
+typedef int (*mcd_message_cb)(void *ctx, const mcd_message *m);
 typedef int (*mcd_checkpoint_cb)(void *ctx, int64_t seq, const uint8_t hash[32], const uint8_t *sig, size_t sig_len);
 
 /* The operations of a metadata store. Every function pointer is set. */
@@ -190,6 +210,11 @@ typedef struct mcd_store_ops {
 	mcd_store_status (*user_update)(mcd_store *s, int64_t id, mcd_role role, int disabled,
 	                                const mcd_audit_event *ev);
 	mcd_store_status (*users_count)(mcd_store *s, int64_t *n);
+	/* A user's optional e-mail address for notice mails (API.md §16): *out is NULL when none is
+	 * set, else freed by the caller with free(); NOT_FOUND for an unknown id. user_email_set
+	 * stores email (NULL clears it; the caller validates it) with its audit event. */
+	mcd_store_status (*user_email_get)(mcd_store *s, int64_t id, char **out);
+	mcd_store_status (*user_email_set)(mcd_store *s, int64_t id, const char *email, const mcd_audit_event *ev);
 
 	/* Invitations: stored by the SHA-256 of the code, named by inv->id (its created_by_name is
 	 * ignored). CONFLICT when the hash or the id is taken. */
@@ -269,6 +294,22 @@ typedef struct mcd_store_ops {
 	mcd_store_status (*appointments_for_patient)(mcd_store *s, int64_t patient_id, mcd_appointment_cb cb,
 	                                             void *ctx);
 	mcd_store_status (*appointments_for_doctor)(mcd_store *s, int64_t doctor_id, mcd_appointment_cb cb, void *ctx);
+
+	/* Messages (API.md §16b). message_create inserts m (its names and read_at are ignored) with
+	 * its audit event: CONFLICT when the id is taken, NOT_FOUND when either party is no user.
+	 * message_get fills an owned copy with the sealed bytes (NOT_FOUND for an unknown id; the
+	 * caller checks who may see it). messages_for_user lists the messages user_id sent or
+	 * received, newest first, at most limit, only of thread_id when not NULL, only those
+	 * received and unread when unread_only, and only older than before_id when not NULL (an
+	 * unknown before_id lists from the newest). message_mark_read sets the read time of a
+	 * message received by recipient_id once (a second call changes nothing and writes no event):
+	 * NOT_FOUND when it is not that user's received message. */
+	mcd_store_status (*message_create)(mcd_store *s, const mcd_message *m, const mcd_audit_event *ev);
+	mcd_store_status (*message_get)(mcd_store *s, const char *id, mcd_message **out);
+	mcd_store_status (*messages_for_user)(mcd_store *s, int64_t user_id, const char *thread_id, bool unread_only,
+	                                      const char *before_id, int limit, mcd_message_cb cb, void *ctx);
+	mcd_store_status (*message_mark_read)(mcd_store *s, const char *id, int64_t recipient_id, int64_t when,
+	                                      const mcd_audit_event *ev);
 
 	/* Audit chain (audit.h computes the hashes). */
 	mcd_store_status (*audit_append)(mcd_store *s, const mcd_audit_event *ev);

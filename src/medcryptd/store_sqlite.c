@@ -128,6 +128,25 @@ static const char *const migrations[] = {
     " PRIMARY KEY (patient_id, doctor_id),"
     " CHECK (patient_id <> doctor_id)) WITHOUT ROWID;"
     "CREATE INDEX appointments_doctor ON appointments(doctor_id, patient_id);",
+    /* 5: sealed messages (API.md §16b, issue 12): the sealed container (at most
+     * MCD_MESSAGE_MAX bytes, so a column) with who, when, which thread and whether read; never
+     * the text. n orders them and pages listings, as images.n does. */
+    "CREATE TABLE messages("
+    " n INTEGER PRIMARY KEY,"
+    " id TEXT NOT NULL UNIQUE CHECK (length(id) = 32),"
+    " thread_id TEXT NOT NULL CHECK (length(thread_id) = 32),"
+    " sender_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    " recipient_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    " created INTEGER NOT NULL,"
+    " size INTEGER NOT NULL,"
+    " read_at INTEGER,"
+    " sealed BLOB NOT NULL);"
+    "CREATE INDEX messages_sender ON messages(sender_id, n);"
+    "CREATE INDEX messages_recipient ON messages(recipient_id, n);"
+    "CREATE INDEX messages_thread ON messages(thread_id, n);",
+    /* 6: an optional e-mail address for notice mails (API.md §16, §18), set by the admin;
+     * shown to the admin only. */
+    "ALTER TABLE users ADD COLUMN email TEXT CHECK (email IS NULL OR length(email) BETWEEN 3 AND 254);",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -142,6 +161,10 @@ static const char *const migrations[] = {
 	"SELECT i.id, i.role, i.created, i.expires, i.created_by, u.username FROM invitations i "                      \
 	"LEFT JOIN users u ON u.id = i.created_by "
 #define IMAGE_COLS "i.id, i.sender_id, u.username, i.blob_sha256, i.size, i.header, i.created"
+#define MESSAGE_COLS                                                                                                   \
+	"m.id, m.thread_id, m.sender_id, us.username, m.recipient_id, ur.username, m.created, m.size, "                \
+	"coalesce(m.read_at, 0)"
+#define MESSAGE_FROM "FROM messages m JOIN users us ON us.id = m.sender_id JOIN users ur ON ur.id = m.recipient_id "
 
 enum stmt_id {
 	ST_BEGIN,
@@ -163,6 +186,8 @@ enum stmt_id {
 	ST_USER_SET_ROLE,
 	ST_USER_SET_DISABLED,
 	ST_USERS_COUNT,
+	ST_USER_EMAIL_GET,
+	ST_USER_EMAIL_SET,
 	ST_INV_GET,
 	ST_INV_USE,
 	ST_INV_INSERT,
@@ -207,6 +232,10 @@ enum stmt_id {
 	ST_APPT_GET,
 	ST_APPTS_OF_PATIENT,
 	ST_APPTS_OF_DOCTOR,
+	ST_MSG_INSERT,
+	ST_MSG_GET,
+	ST_MSGS_FOR_USER,
+	ST_MSG_READ,
 	ST_N
 };
 
@@ -234,6 +263,8 @@ static const char *const stmt_sql[ST_N] = {
     [ST_USER_SET_ROLE] = "UPDATE users SET role = ?2 WHERE id = ?1",
     [ST_USER_SET_DISABLED] = "UPDATE users SET disabled = ?2 WHERE id = ?1",
     [ST_USERS_COUNT] = "SELECT count(*) FROM users",
+    [ST_USER_EMAIL_GET] = "SELECT email FROM users WHERE id = ?1",
+    [ST_USER_EMAIL_SET] = "UPDATE users SET email = ?2 WHERE id = ?1",
     [ST_INV_GET] = "SELECT role, expires, used_by IS NOT NULL FROM invitations WHERE code_hash = ?1",
     [ST_INV_USE] = "UPDATE invitations SET used_by = ?2, used_at = ?3 WHERE code_hash = ?1 AND used_by IS NULL",
     [ST_INV_INSERT] = "INSERT INTO invitations(code_hash, id, role, created, expires, created_by) "
@@ -302,6 +333,18 @@ static const char *const stmt_sql[ST_N] = {
     [ST_APPTS_OF_DOCTOR] = "SELECT a.patient_id, a.doctor_id, a.created, u.username, u.display_name, u.disabled "
                            "FROM appointments a JOIN users u ON u.id = a.patient_id WHERE a.doctor_id = ?1 "
                            "ORDER BY a.created, u.username",
+    [ST_MSG_INSERT] = "INSERT INTO messages(id, thread_id, sender_id, recipient_id, created, size, sealed) "
+                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [ST_MSG_GET] = "SELECT " MESSAGE_COLS ", m.sealed " MESSAGE_FROM "WHERE m.id = ?1",
+    /* ?2: the thread or NULL; ?3: the id to page before or NULL; ?5: unread only. */
+    [ST_MSGS_FOR_USER] =
+        "SELECT " MESSAGE_COLS " " MESSAGE_FROM "WHERE m.n IN (SELECT n FROM messages WHERE sender_id = ?1 "
+        "UNION ALL SELECT n FROM messages WHERE recipient_id = ?1) "
+        "AND (?2 IS NULL OR m.thread_id = ?2) "
+        "AND m.n < coalesce((SELECT n FROM messages WHERE id = ?3), 9223372036854775807) "
+        "AND (?5 = 0 OR (m.recipient_id = ?1 AND m.read_at IS NULL)) "
+        "ORDER BY m.n DESC LIMIT ?4",
+    [ST_MSG_READ] = "UPDATE messages SET read_at = ?3 WHERE id = ?1 AND recipient_id = ?2 AND read_at IS NULL",
 };
 
 /* ---- connections ---- */
@@ -993,6 +1036,54 @@ static mcd_store_status sq_user_update(mcd_store *base, int64_t id, mcd_role rol
 static mcd_store_status sq_users_count(mcd_store *base, int64_t *n)
 {
 	return read_count(sq(base), ST_USERS_COUNT, n, "count users");
+}
+
+static mcd_store_status sq_user_email_get(mcd_store *base, int64_t id, char **out)
+{
+	*out = NULL;
+	conn *c = reader_get(sq(base));
+	sqlite3_stmt *st = q(c, ST_USER_EMAIL_GET);
+	mcd_store_status r = MCD_STORE_ERROR;
+	if (st) {
+		sqlite3_bind_int64(st, 1, id);
+		int rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			r = MCD_STORE_OK;
+			if (sqlite3_column_type(st, 0) != SQLITE_NULL && !(*out = strdup(col_text(st, 0))))
+				r = MCD_STORE_NOMEM;
+		} else {
+			r = rc == SQLITE_DONE ? MCD_STORE_NOT_FOUND : db_fail(c, "read an e-mail address");
+		}
+		q_done(c, ST_USER_EMAIL_GET, st);
+	}
+	reader_put(c);
+	return r;
+}
+
+static mcd_store_status sq_user_email_set(mcd_store *base, int64_t id, const char *email, const mcd_audit_event *ev)
+{
+	sq_store *s = sq(base);
+	mcd_store_status r;
+	conn *c = writer_begin(s, &r);
+	if (!c)
+		return r;
+	r = exists_on(c, ST_USER_EXISTS, id);
+	if (r == MCD_STORE_OK) {
+		sqlite3_stmt *st = q(c, ST_USER_EMAIL_SET);
+		if (!st) {
+			r = MCD_STORE_ERROR;
+		} else {
+			sqlite3_bind_int64(st, 1, id);
+			if (email)
+				sqlite3_bind_text(st, 2, email, -1, SQLITE_TRANSIENT);
+			else
+				sqlite3_bind_null(st, 2);
+			r = run_write(c, ST_USER_EMAIL_SET, st, "set an e-mail address");
+		}
+	}
+	if (r == MCD_STORE_OK)
+		r = audit_append_on(s, c, ev);
+	return writer_end(c, r);
 }
 
 /* -- invitations -- */
@@ -2095,6 +2186,153 @@ static mcd_store_status sq_appointments_for_doctor(mcd_store *base, int64_t doct
 	return appointments_list(sq(base), ST_APPTS_OF_DOCTOR, doctor_id, cb, ctx);
 }
 
+/* -- messages -- */
+
+/* Fills m from a row of MESSAGE_COLS, pointing into the statement. */
+static void message_view(sqlite3_stmt *st, mcd_message *m)
+{
+	memset(m, 0, sizeof *m);
+	snprintf(m->id, sizeof m->id, "%s", col_text(st, 0));
+	snprintf(m->thread_id, sizeof m->thread_id, "%s", col_text(st, 1));
+	m->sender_id = sqlite3_column_int64(st, 2);
+	m->sender = (char *)col_text(st, 3);
+	m->recipient_id = sqlite3_column_int64(st, 4);
+	m->recipient = (char *)col_text(st, 5);
+	m->created = sqlite3_column_int64(st, 6);
+	m->size = sqlite3_column_int64(st, 7);
+	m->read_at = sqlite3_column_int64(st, 8);
+}
+
+static mcd_store_status sq_message_create(mcd_store *base, const mcd_message *m, const mcd_audit_event *ev)
+{
+	sq_store *s = sq(base);
+	if (!image_id_valid(m->id) || !image_id_valid(m->thread_id) || !m->sealed)
+		return MCD_STORE_ERROR;
+	mcd_store_status r;
+	conn *c = writer_begin(s, &r);
+	if (!c)
+		return r;
+	r = exists_on(c, ST_USER_EXISTS, m->sender_id);
+	if (r == MCD_STORE_OK)
+		r = exists_on(c, ST_USER_EXISTS, m->recipient_id);
+	if (r == MCD_STORE_OK) {
+		sqlite3_stmt *st = q(c, ST_MSG_INSERT);
+		if (!st) {
+			r = MCD_STORE_ERROR;
+		} else {
+			bind_text(st, 1, m->id);
+			bind_text(st, 2, m->thread_id);
+			sqlite3_bind_int64(st, 3, m->sender_id);
+			sqlite3_bind_int64(st, 4, m->recipient_id);
+			sqlite3_bind_int64(st, 5, m->created);
+			sqlite3_bind_int64(st, 6, (int64_t)m->sealed_len);
+			bind_blob(st, 7, m->sealed, m->sealed_len);
+			r = run_write(c, ST_MSG_INSERT, st, "insert a message");
+		}
+	}
+	if (r == MCD_STORE_OK)
+		r = audit_append_on(s, c, ev);
+	return writer_end(c, r);
+}
+
+static mcd_store_status sq_message_get(mcd_store *base, const char *id, mcd_message **out)
+{
+	sq_store *s = sq(base);
+	*out = NULL;
+	conn *c = reader_get(s);
+	sqlite3_stmt *st = q(c, ST_MSG_GET);
+	mcd_store_status r = MCD_STORE_ERROR;
+	if (st) {
+		bind_text(st, 1, id);
+		int rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			mcd_message view;
+			message_view(st, &view);
+			mcd_message *m = calloc(1, sizeof *m);
+			const void *sealed = sqlite3_column_blob(st, 9);
+			size_t sealed_len = (size_t)sqlite3_column_bytes(st, 9);
+			if (m) {
+				*m = view;
+				m->sender = dup_text(view.sender);
+				m->recipient = dup_text(view.recipient);
+				m->sealed = dup_bytes(sealed, sealed_len);
+				m->sealed_len = sealed_len;
+			}
+			if (!m || !m->sender || !m->recipient || !m->sealed) {
+				mcd_message_free(m);
+				r = MCD_STORE_NOMEM;
+			} else {
+				*out = m;
+				r = MCD_STORE_OK;
+			}
+		} else {
+			r = rc == SQLITE_DONE ? MCD_STORE_NOT_FOUND : db_fail(c, "read a message");
+		}
+		q_done(c, ST_MSG_GET, st);
+	}
+	reader_put(c);
+	return r;
+}
+
+static mcd_store_status sq_messages_for_user(mcd_store *base, int64_t user_id, const char *thread_id, bool unread_only,
+                                             const char *before_id, int limit, mcd_message_cb cb, void *ctx)
+{
+	sq_store *s = sq(base);
+	conn *c = reader_get(s);
+	sqlite3_stmt *st = q(c, ST_MSGS_FOR_USER);
+	mcd_store_status r = MCD_STORE_ERROR;
+	if (st) {
+		sqlite3_bind_int64(st, 1, user_id);
+		bind_text(st, 2, thread_id);
+		bind_text(st, 3, before_id);
+		sqlite3_bind_int(st, 4, limit);
+		sqlite3_bind_int(st, 5, unread_only ? 1 : 0);
+		int rc;
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			mcd_message view;
+			message_view(st, &view);
+			if (cb(ctx, &view) != 0) {
+				rc = SQLITE_DONE;
+				break;
+			}
+		}
+		r = rc == SQLITE_DONE ? MCD_STORE_OK : db_fail(c, "list messages");
+		q_done(c, ST_MSGS_FOR_USER, st);
+	}
+	reader_put(c);
+	return r;
+}
+
+static mcd_store_status sq_message_mark_read(mcd_store *base, const char *id, int64_t recipient_id, int64_t when,
+                                             const mcd_audit_event *ev)
+{
+	sq_store *s = sq(base);
+	mcd_message *m = NULL;
+	mcd_store_status r = sq_message_get(base, id, &m);
+	bool mine = r == MCD_STORE_OK && m->recipient_id == recipient_id;
+	mcd_message_free(m);
+	if (r != MCD_STORE_OK)
+		return r;
+	if (!mine)
+		return MCD_STORE_NOT_FOUND;
+	conn *c = writer_begin(s, &r);
+	if (!c)
+		return r;
+	sqlite3_stmt *st = q(c, ST_MSG_READ);
+	if (!st) {
+		r = MCD_STORE_ERROR;
+	} else {
+		bind_text(st, 1, id);
+		sqlite3_bind_int64(st, 2, recipient_id);
+		sqlite3_bind_int64(st, 3, when);
+		r = run_write(c, ST_MSG_READ, st, "mark a message read");
+	}
+	/* read once: a second mark changes nothing and is not audited again */
+	if (r == MCD_STORE_OK && sqlite3_changes(c->db) > 0)
+		r = audit_append_on(s, c, ev);
+	return writer_end(c, r);
+}
+
 static const mcd_store_ops sqlite_ops = {
     .close = sq_close,
     .health = sq_health,
@@ -2106,6 +2344,8 @@ static const mcd_store_ops sqlite_ops = {
     .users_list = sq_users_list,
     .user_update = sq_user_update,
     .users_count = sq_users_count,
+    .user_email_get = sq_user_email_get,
+    .user_email_set = sq_user_email_set,
     .invitation_create = sq_invitation_create,
     .invitations_pending = sq_invitations_pending,
     .invitation_get = sq_invitation_get,
@@ -2144,6 +2384,10 @@ static const mcd_store_ops sqlite_ops = {
     .is_appointed = sq_is_appointed,
     .appointments_for_patient = sq_appointments_for_patient,
     .appointments_for_doctor = sq_appointments_for_doctor,
+    .message_create = sq_message_create,
+    .message_get = sq_message_get,
+    .messages_for_user = sq_messages_for_user,
+    .message_mark_read = sq_message_mark_read,
 };
 
 /* ---- opening ---- */

@@ -109,7 +109,7 @@ static void test_migrations(const char *dir)
 	s->ops->close(s);
 	struct stat sb;
 	CHECK(stat(db_path, &sb) == 0 && (sb.st_mode & 0777) == 0600, "database mode 0600: %o", sb.st_mode & 0777);
-	CHECK(raw_count("SELECT count(*) FROM schema_version") == 4, "four migrations recorded");
+	CHECK(raw_count("SELECT count(*) FROM schema_version") == 6, "six migrations recorded");
 	/* Reopening applies nothing again and keeps the data. */
 	s = mcd_store_sqlite_open(db_path, NULL);
 	CHECK(s != NULL, "reopen");
@@ -118,8 +118,8 @@ static void test_migrations(const char *dir)
 	s = mcd_store_sqlite_open(db_path, NULL);
 	CHECK(s != NULL, "reopen again");
 	s->ops->close(s);
-	CHECK(raw_count("SELECT count(*) FROM schema_version") == 4, "still four migrations recorded");
-	CHECK(raw_count("SELECT max(version) FROM schema_version") == 4, "version 4");
+	CHECK(raw_count("SELECT count(*) FROM schema_version") == 6, "still six migrations recorded");
+	CHECK(raw_count("SELECT max(version) FROM schema_version") == 6, "version 6");
 	CHECK(raw_count("SELECT count(*) FROM users WHERE username = 'keeper'") == 1, "data kept");
 	CHECK(raw_count("SELECT count(*) FROM pragma_journal_mode WHERE journal_mode = 'wal'") == 1, "WAL mode");
 	/* A database from a newer server is refused. */
@@ -440,6 +440,95 @@ static void test_appointments(mcd_store *s)
 	CHECK(s->ops->is_appointed(s, pat2, doc, &yes, NULL) == MCD_STORE_OK && yes, "still appointed");
 	CHECK(raw_count("SELECT count(*) FROM pragma_table_info('appointments') WHERE type = 'TEXT'") == 0,
 	      "the table holds no text: user ids and a time only");
+}
+
+/* Messages: stored with their audit record, fetched whole, listed both ways newest first by
+ * thread, unread and page, marked read once. */
+static int collect_message(void *ctx, const mcd_message *m)
+{
+	name_list *l = ctx;
+	if (l->n < 16)
+		snprintf(l->list[l->n++], 32, "%.1s>%.1s %s", m->sender, m->recipient, m->read_at ? "read" : "unread");
+	return 0;
+}
+
+static void test_messages(mcd_store *s)
+{
+	int64_t a = add_user(s, "a-msg-doctor", MCD_ROLE_DOCTOR);
+	int64_t b = add_user(s, "b-msg-tech", MCD_ROLE_TECHNICIAN);
+	int64_t c = add_user(s, "c-msg-other", MCD_ROLE_DOCTOR);
+	uint8_t sealed[5] = {1, 2, 3, 4, 5};
+	mcd_message m1 = {.id = "11111111111111111111111111111111",
+	                  .thread_id = "11111111111111111111111111111111",
+	                  .sender_id = a,
+	                  .recipient_id = b,
+	                  .created = 10,
+	                  .sealed = sealed,
+	                  .sealed_len = sizeof sealed};
+	mcd_message m2 = m1, m3 = m1;
+	memcpy(m2.id, "22222222222222222222222222222222", 33);
+	m2.sender_id = b, m2.recipient_id = a, m2.created = 20;
+	memcpy(m3.id, "33333333333333333333333333333333", 33);
+	memcpy(m3.thread_id, m3.id, 33);
+	m3.sender_id = c, m3.recipient_id = a, m3.created = 30;
+	int64_t before = audit_count(s);
+	mcd_audit_event ev = ev_of("message", m1.id);
+	CHECK(s->ops->message_create(s, &m1, &ev) == MCD_STORE_OK &&
+	          s->ops->message_create(s, &m2, &ev) == MCD_STORE_OK &&
+	          s->ops->message_create(s, &m3, &ev) == MCD_STORE_OK,
+	      "three messages");
+	CHECK(audit_count(s) == before + 3, "each message is audited");
+	CHECK(s->ops->message_create(s, &m1, &ev) == MCD_STORE_CONFLICT, "an id taken");
+	mcd_message ghost = m1;
+	memcpy(ghost.id, "44444444444444444444444444444444", 33);
+	ghost.recipient_id = 999999;
+	CHECK(s->ops->message_create(s, &ghost, &ev) == MCD_STORE_NOT_FOUND, "an unknown recipient");
+
+	mcd_message *got = NULL;
+	CHECK(s->ops->message_get(s, m2.id, &got) == MCD_STORE_OK && got && !strcmp(got->sender, "b-msg-tech") &&
+	          !strcmp(got->recipient, "a-msg-doctor") && !strcmp(got->thread_id, m1.id) && got->size == 5 &&
+	          got->sealed_len == 5 && !memcmp(got->sealed, sealed, 5) && got->read_at == 0,
+	      "get a message whole");
+	mcd_message_free(got);
+	got = NULL;
+	CHECK(s->ops->message_get(s, "55555555555555555555555555555555", &got) == MCD_STORE_NOT_FOUND && !got,
+	      "an unknown id");
+
+	name_list all = {0};
+	CHECK(s->ops->messages_for_user(s, a, NULL, false, NULL, 100, collect_message, &all) == MCD_STORE_OK &&
+	          all.n == 3 && !strcmp(all.list[0], "c>a unread") && !strcmp(all.list[1], "b>a unread") &&
+	          !strcmp(all.list[2], "a>b unread"),
+	      "both directions, newest first (%d)", all.n);
+	name_list thread = {0};
+	CHECK(s->ops->messages_for_user(s, a, m1.id, false, NULL, 100, collect_message, &thread) == MCD_STORE_OK &&
+	          thread.n == 2,
+	      "one thread");
+	name_list page = {0};
+	CHECK(s->ops->messages_for_user(s, a, NULL, false, m2.id, 100, collect_message, &page) == MCD_STORE_OK &&
+	          page.n == 1 && !strcmp(page.list[0], "a>b unread"),
+	      "before an id");
+	name_list one = {0};
+	CHECK(s->ops->messages_for_user(s, a, NULL, false, NULL, 1, collect_message, &one) == MCD_STORE_OK &&
+	          one.n == 1,
+	      "a limit");
+	name_list unread = {0};
+	CHECK(s->ops->messages_for_user(s, a, NULL, true, NULL, 100, collect_message, &unread) == MCD_STORE_OK &&
+	          unread.n == 2,
+	      "unread received only (%d)", unread.n);
+	name_list none = {0};
+	CHECK(s->ops->messages_for_user(s, c, m1.id, false, NULL, 100, collect_message, &none) == MCD_STORE_OK &&
+	          none.n == 0,
+	      "another pair's thread lists nothing");
+
+	before = audit_count(s);
+	ev = ev_of("message_read", m2.id);
+	CHECK(s->ops->message_mark_read(s, m2.id, b, 50, &ev) == MCD_STORE_NOT_FOUND, "the sender cannot mark it");
+	CHECK(s->ops->message_mark_read(s, m2.id, a, 50, &ev) == MCD_STORE_OK, "the recipient marks it");
+	CHECK(s->ops->message_mark_read(s, m2.id, a, 60, &ev) == MCD_STORE_OK, "again: no error");
+	CHECK(audit_count(s) == before + 1, "read once, audited once");
+	CHECK(s->ops->message_get(s, m2.id, &got) == MCD_STORE_OK && got->read_at == 50, "the first read time stays");
+	mcd_message_free(got);
+	mcd_message_free(NULL);
 }
 
 static void test_sessions(mcd_store *s)
@@ -902,6 +991,7 @@ int main(void)
 	test_users_list(s);
 	test_invitations(s);
 	test_appointments(s);
+	test_messages(s);
 	test_sessions(s);
 	test_throttle(s);
 	test_images(s);

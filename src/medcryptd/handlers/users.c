@@ -3,13 +3,17 @@
  * /api/v1/users/{username} (public identities and fingerprints; disabled users are hidden
  * except from the admin, whose answers say which account is disabled, so that it can be enabled
  * again, and until when a locked-out account is locked) and PATCH /api/v1/users/{username}
- * (admin: role, disabled, unlock). An admin cannot change or disable their own account here, so the server cannot lose
+ * (admin: role, disabled, unlock, email; the e-mail address of notice mails is shown to the admin
+ * only, in the answers about one user). An admin cannot change or disable their own account here (their own email
+ * apart), so the server cannot lose
  * its last admin by a slip; `medcryptd invite` is the way back in.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../auth.h"
+#include "../mailaddr.h"
 #include "../rights.h"
 #include "../util.h"
 #include "handlers.h"
@@ -36,6 +40,24 @@ static json_t *user_json_for(const mcd_request *r, const mcd_user *u)
 		json_decref(o);
 		o = NULL;
 	}
+	return o;
+}
+
+/* user_json_for with the e-mail address of notice mails (string or null) for the admin: only
+ * in the answers about one user, never in listings, never to anyone else. NULL on failure. */
+static json_t *user_json_with_email(const mcd_request *r, const mcd_user *u)
+{
+	json_t *o = user_json_for(r, u);
+	if (!o || !sees_disabled(r))
+		return o;
+	mcd_store *st = r->srv->store;
+	char *email = NULL;
+	if (st->ops->user_email_get(st, u->id, &email) != MCD_STORE_OK ||
+	    json_object_set_new(o, "email", email ? json_string(email) : json_null()) != 0) {
+		json_decref(o);
+		o = NULL;
+	}
+	free(email);
 	return o;
 }
 
@@ -82,7 +104,7 @@ void mcd_h_user_get(mcd_request *r)
 		mcd_reply_store(r, s);
 		return;
 	}
-	mcd_reply_json(r, 200, user_json_for(r, u));
+	mcd_reply_json(r, 200, user_json_with_email(r, u));
 	mcd_user_free(u);
 }
 
@@ -95,8 +117,10 @@ void mcd_h_user_patch(mcd_request *r)
 		return;
 	json_t *role_v = json_object_get(body, "role"), *dis_v = json_object_get(body, "disabled");
 	json_t *unlock_v = json_object_get(body, "unlock");
+	json_t *email_v = json_object_get(body, "email"); /* a string sets, null clears */
 	mcd_role role = MCD_ROLE_NONE;
-	if ((!role_v && !dis_v && !unlock_v) ||
+	if ((!role_v && !dis_v && !unlock_v && !email_v) ||
+	    (email_v && !json_is_null(email_v) && !mcd_mail_address_valid(json_string_value(email_v))) ||
 	    (role_v &&
 	     (!json_is_string(role_v) || (role = mcd_role_parse(json_string_value(role_v))) == MCD_ROLE_NONE)) ||
 	    (dis_v && !json_is_boolean(dis_v)) || (unlock_v && !json_is_true(unlock_v))) {
@@ -108,7 +132,7 @@ void mcd_h_user_patch(mcd_request *r)
 		mcd_reply_store(r, s);
 		goto cleanup;
 	}
-	if (u->id == r->user->id) {
+	if (u->id == r->user->id && (role_v || dis_v || unlock_v)) { /* the admin's own address may change */
 		mcd_reply_error(r, 409, "conflict");
 		goto cleanup;
 	}
@@ -146,6 +170,18 @@ void mcd_h_user_patch(mcd_request *r)
 			goto cleanup;
 		}
 	}
+	if (email_v) {
+		/* the audit log says whether an address is set, never the address: the log is kept for
+		 * good, an address can be corrected or removed */
+		bool set = !json_is_null(email_v);
+		snprintf(detail, sizeof detail, "{\"email\":\"%s\"}", set ? "set" : "cleared");
+		mcd_audit_event ev = mcd_event(r, "email_change", u->username, "ok", detail);
+		if ((s = st->ops->user_email_set(st, u->id, set ? json_string_value(email_v) : NULL, &ev)) !=
+		    MCD_STORE_OK) {
+			mcd_reply_store(r, s);
+			goto cleanup;
+		}
+	}
 	int64_t id = u->id;
 	mcd_user_free(u);
 	u = NULL;
@@ -153,7 +189,7 @@ void mcd_h_user_patch(mcd_request *r)
 		mcd_reply_store(r, s);
 		goto cleanup;
 	}
-	mcd_reply_json(r, 200, user_json_for(r, u));
+	mcd_reply_json(r, 200, user_json_with_email(r, u));
 cleanup:
 	mcd_user_free(u);
 	json_decref(body);
