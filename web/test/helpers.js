@@ -88,3 +88,28 @@ export function readVector(path) {
   }
   return { head, data: new Uint8Array(file.buffer, file.byteOffset + sep + 2, file.length - sep - 2) };
 }
+
+/* ---- PNG chunks, for hand-made PNG fixtures (web/test/redact.test.js, e2e/) ---- */
+
+const CRC = new Uint32Array(256).map((_, n) => {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  return c >>> 0;
+});
+
+/** CRC-32 of buf (ISO 3309, as PNG uses it). */
+export function crc32(buf) {
+  let c = 0xffffffff;
+  for (const b of buf) c = CRC[(c ^ b) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+/** One PNG chunk: length, type, data (bytes), CRC. */
+export function pngChunk(type, data) {
+  const head = Buffer.alloc(8);
+  head.writeUInt32BE(data.length, 0);
+  head.write(type, 4, 'latin1');
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(crc32(Buffer.concat([head.subarray(4), data])));
+  return Buffer.concat([head, Buffer.from(data), crc]);
+}

@@ -26,7 +26,7 @@ import { after, before, test } from 'node:test';
 import { decode as decodePng, encode as encodePng } from 'fast-png';
 import { Kind, McError, importIdentity, openBytes, toHex } from '../src/container/index.js';
 import { hasRegions, parseEnvelope, pngChunks, redact, redactDicom, redactPng, restore, walkDicom } from '../src/redact/index.js';
-import { VECTOR_KEYS, pemFile, publicKeyFile, sha256hex, vectorIdentity } from './helpers.js';
+import { VECTOR_KEYS, crc32, pemFile, publicKeyFile, pngChunk, sha256hex, vectorIdentity } from './helpers.js';
 
 const BIN = process.env.MEDCRYPT_BIN ? resolve(process.env.MEDCRYPT_BIN) : undefined;
 const EXIT = { misuse: 2, header: 4, unsupported: 5, 'no match': 6, payload: 8, signature: 9 };
@@ -73,24 +73,6 @@ async function rejectsKind(promise, kind, re) {
 
 /* ---- PNG fixtures ---- */
 
-const CRC = new Uint32Array(256).map((_, n) => {
-  let c = n;
-  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  return c >>> 0;
-});
-function crc32(buf) {
-  let c = 0xffffffff;
-  for (const b of buf) c = CRC[(c ^ b) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-function pngChunk(type, data) {
-  const head = Buffer.alloc(8);
-  head.writeUInt32BE(data.length, 0);
-  head.write(type, 4, 'latin1');
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(Buffer.concat([head.subarray(4), data])));
-  return Buffer.concat([head, Buffer.from(data), crc]);
-}
 const SIG = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
 /** Rows of samples filtered with filter type (row mod 5): None, Sub, Up, Average, Paeth. */

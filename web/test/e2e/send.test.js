@@ -44,7 +44,7 @@ import { buildClient } from '../../build.mjs';
 import { decode as decodePng } from 'fast-png';
 import { openImage, signIn, startServer as startHarnessServer } from './harness.js';
 import { Connection, register } from '../../src/account/index.js';
-import { REPO, pattern, sha256hex } from '../helpers.js';
+import { REPO, pattern, pngChunk, sha256hex } from '../helpers.js';
 import { pinnedFetch } from '../account/https.js';
 import { mapStorage } from '../account/helpers.js';
 
@@ -99,24 +99,6 @@ async function startServer(webRoot) {
 
 /* ---- fixtures: fake images, no patient data ---- */
 
-const CRC = new Uint32Array(256).map((_, n) => {
-  let c = n;
-  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  return c >>> 0;
-});
-function crc32(buf) {
-  let c = 0xffffffff;
-  for (const b of buf) c = CRC[(c ^ b) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-function pngChunk(type, data) {
-  const head = Buffer.alloc(8);
-  head.writeUInt32BE(data.length, 0);
-  head.write(type, 4, 'latin1');
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(Buffer.concat([head.subarray(4), data])));
-  return Buffer.concat([head, data, crc]);
-}
 
 /** An RGB PNG: a gradient with a bright square, or noise (incompressible) with `noise`. */
 function makePng(w, h, { noise = false, text = true } = {}) {
