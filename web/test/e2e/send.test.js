@@ -343,7 +343,12 @@ test('the technician sends a PNG, a multi-frame DICOM and a dropped JPEG; the do
   await page.check('#send-to-doc');
   await page.check('#send-to-pat');
   await page.click('#send-submit');
-  await page.waitForFunction(() => document.querySelectorAll('#send-queue [data-status="sent"]').length === 3, null, { timeout: 60000 });
+  await page.waitForFunction(() => document.querySelectorAll('#send-queue [data-status="sent"]').length === 3, null, { timeout: 60000 })
+    .catch(async (e) => {
+      // say where each file stood, so that a failure names the file and its error
+      const items = await page.$$eval('#send-queue [data-status]', (els) => els.map((el) => `${el.dataset.status}: ${el.innerText.replace(/\s+/g, ' ').slice(0, 200)}`));
+      throw new Error(`${e.message}\n${items.join('\n')}`);
+    });
   assert.match(await page.textContent('#send-summary'), /3 sent/);
   const longest = Math.max(0, ...(await page.evaluate(() => globalThis.longTasks)));
   assert.ok(longest < 200, `the page's thread was blocked ${longest} ms`);
