@@ -7,7 +7,9 @@
  * Setup: medcryptd of BUILD_DIR on a free port of 127.0.0.1 with a fresh data directory and its
  * connection limits raised for that many streams from one address (see LIMITS below; the defaults
  * allow 128 connections per address). The users, registered with the CLI of BUILD_DIR: admin,
- * tech (technician, the sender) and BENCH_EVENT_USERS (50) doctors doc01…docNN. Each doctor's
+ * tech (technician, the sender), pat (patient: every send is about pat, who appoints every
+ * doctor, since issue 12 lets a technician send a patient's image only to that patient and the
+ * doctors they appointed) and BENCH_EVENT_USERS (50) doctors doc01…docNN. Each doctor's
  * session is the one `medcrypt register` leaves in MEDCRYPT_HOME/session (JSON, "token" is the
  * `__Host-medcrypt` cookie's value), so no password or Argon2id is needed here. The streams are
  * spread evenly over the doctors (500 / 50 = 10 each), opened with node's https module (TLS 1.3,
@@ -15,7 +17,7 @@
  * line, `retry: 3000`, has arrived.
  *
  * Per round, BENCH_RUNS rounds (3), one after another (no peer to alternate with): tech runs
- * `medcrypt send PNG --to doc01 … --to docNN` once (a 32×32 PNG made here), and every stream
+ * `medcrypt send PNG --patient pat --to doc01 … --to docNN` once (a 32×32 PNG made here), and every stream
  * records when its `image` event for the id the CLI printed arrives (node's clock,
  * performance.timeOrigin + performance.now(), in the 'data' callback of the socket). Latencies
  * are taken from three moments:
@@ -28,7 +30,7 @@
  *   exit   the moment `medcrypt send` exited (node's 'exit' event of the child): later than the
  *          201 by the CLI's own wind-down.
  *   start  the moment `medcrypt send` was started: an upper bound that includes unlocking the
- *          key, sealing for 51 recipients and the upload.
+ *          key, sealing for 52 recipients and the upload.
  *
  * medcryptd's RSS (VmRSS in /proc/PID/status) is read before the streams, with them all open,
  * and after the rounds; VmHWM at the end.
@@ -223,7 +225,7 @@ function serverCpu() {
 
 /* ---- the users, registered with the CLI ---- */
 const DOCTORS = Array.from({ length: USERS }, (_, i) => `doc${String(i + 1).padStart(2, '0')}`);
-const PW = Object.fromEntries(['admin', 'tech', ...DOCTORS].map((u) => [u, `bench ${u} ${randomBytes(9).toString('hex')} granite cello`]));
+const PW = Object.fromEntries(['admin', 'tech', 'pat', ...DOCTORS].map((u) => [u, `bench ${u} ${randomBytes(9).toString('hex')} granite cello`]));
 const home = (user) => join(W, `home-${user}`);
 function cli(user, args) {
   const env = { ...process.env, MEDCRYPT_HOME: home(user), MEDCRYPT_PASSPHRASE: PW[user], MEDCRYPT_ASSUME_YES: '1', MEDCRYPT_NO_PROGRESS: '1' };
@@ -236,15 +238,16 @@ function cli(user, args) {
 }
 const tSetup = now();
 await cli('admin', ['register', invitation, '--user', 'admin', '--url', url, '--yes']);
-const todo = [['tech', 'technician'], ...DOCTORS.map((d) => [d, 'doctor'])];
+const todo = [['tech', 'technician'], ['pat', 'patient'], ...DOCTORS.map((d) => [d, 'doctor'])];
 const codes = [];
 for (const [u, role] of todo) codes.push([u, await cli('admin', ['invite', '--role', role])]);
 // Two registrations at a time: the server computes at most --max-hashes (2) Argon2id at once.
 for (let i = 0; i < codes.length; i += 2) {
   await Promise.all(codes.slice(i, i + 2).map(([u, code]) => cli(u, ['register', code, '--user', u, '--url', url, '--yes'])));
 }
+for (const d of DOCTORS) await cli('pat', ['appoint', d]);
 const SETUP_S = (now() - tSetup) / 1000;
-log(`registered admin, tech and ${USERS} doctors in ${SETUP_S.toFixed(1)} s`);
+log(`registered admin, tech, pat and ${USERS} doctors (pat appointed them) in ${SETUP_S.toFixed(1)} s`);
 const VERSION = (await cli('tech', ['--version']).catch(() => '?')).split('\n')[0];
 const token = Object.fromEntries(DOCTORS.map((d) => {
   const t = JSON.parse(readFileSync(join(home(d), 'session'), 'utf8')).token;
@@ -334,7 +337,7 @@ const memWith = serverMemory();
 /* ---- the rounds ---- */
 function send() {
   const env = { ...process.env, MEDCRYPT_HOME: home('tech'), MEDCRYPT_PASSPHRASE: PW.tech, MEDCRYPT_NO_PROGRESS: '1' };
-  const args = ['send', PNG, ...DOCTORS.flatMap((d) => ['--to', d])];
+  const args = ['send', PNG, '--patient', 'pat', ...DOCTORS.flatMap((d) => ['--to', d])];
   return new Promise((res, rej) => {
     const start = now();
     const child = spawn(MEDCRYPT, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -417,7 +420,7 @@ md.push('');
 md.push(`\`node bench/events.mjs ${process.argv[2]}\` (called by \`bench/run\`; issue 12): ${CLIENTS} \`GET /api/v1/events\``);
 md.push(`streams held open at once, ${Number.isInteger(per) ? per : `about ${per.toFixed(1)}`} for each of ${USERS} doctors, all from 127.0.0.1 in one node process; then`);
 md.push(`${RUNS} rounds, one after another, of one \`medcrypt send\` of a ${PNG_BYTES.length}-byte PNG by the technician to all ${USERS}`);
-md.push(`doctors (one upload, ${USERS + 1} wraps with the sender's), and the time until each stream has its \`image\` event.`);
+md.push(`doctors about the patient pat (one upload, ${USERS + 2} wraps with the patient's and the sender's), and the time until each stream has its \`image\` event.`);
 md.push('There is no peer to compare with: the target is absolute.');
 md.push('');
 md.push('| | |');
@@ -463,7 +466,7 @@ md.push('arrive before the line: negative figures. "The CLI\'s exit" is when `me
 md.push(`"the send's start" when it was started (it unlocks the key, fetches ${USERS} directory entries,`);
 md.push('seals, uploads): an upper bound. "Other events" counts events on the streams that name');
 md.push('none of this run\'s images (0 expected). RSS: VmRSS of medcryptd from `/proc/PID/status`. Setup');
-md.push(`(not timed above): the admin, the technician and ${USERS} doctors registered with the CLI in ${SETUP_S.toFixed(0)} s;`);
+md.push(`(not timed above): the admin, the technician, the patient and ${USERS} doctors registered with the CLI (and the patient appointed the doctors) in ${SETUP_S.toFixed(0)} s;`);
 md.push('each doctor\'s stream cookie is the session token `medcrypt register` left in its');
 md.push('`MEDCRYPT_HOME/session`.');
 md.push('');

@@ -6,12 +6,13 @@
  * --web-root pointing at a build of the client made here (web/build.mjs into the run directory,
  * plus the bench-only page code of bench/web/, built with esbuild; web/dist is not touched).
  *
- * The users: admin, tech (technician, the sender) and doca (doctor), registered with the CLI of
- * BUILD_DIR. Every send goes to doca and the sender (the send page always adds the sender; the
- * CLI's `send` too). Per round, BENCH_RUNS rounds (3), alternating CLI and browser:
+ * The users: admin, tech (technician, the sender), doca (doctor) and pat (patient, who appoints
+ * doca: issue 12's rules), registered with the CLI of BUILD_DIR. Every send is about pat and goes
+ * to doca, pat and the sender (the send page always adds the sender and the patient; the CLI's
+ * `send` too). Per round, BENCH_RUNS rounds (3), alternating CLI and browser:
  *
- *   cli-aes      `medcrypt send FILE --to doca --cipher aes` (wall time of the process)
- *   web-aes      the send page: file input, AES-256-GCM, doca ticked, click "Seal and send" →
+ *   cli-aes      `medcrypt send FILE --to doca --patient pat --cipher aes` (wall time of the process)
+ *   web-aes      the send page: file input, AES-256-GCM, patient pat chosen, doca ticked, click "Seal and send" →
  *                the queue item's data-status="sent" (page clock: click to the DOM change)
  *   cli-chacha   the same with --cipher chacha20 (the CLI's default)
  *   web-chacha   the send page with ChaCha20-Poly1305
@@ -238,7 +239,7 @@ let invitation;
 log(`medcryptd on ${url} (pid ${server.pid})`);
 
 /* ---- the CLI ---- */
-const PW = Object.fromEntries(['admin', 'tech', 'doca'].map((u) => [u, `bench ${u} ${randomBytes(9).toString('hex')} granite cello`]));
+const PW = Object.fromEntries(['admin', 'tech', 'doca', 'pat'].map((u) => [u, `bench ${u} ${randomBytes(9).toString('hex')} granite cello`]));
 function cli(user, args) {
   const env = { ...process.env, MEDCRYPT_HOME: join(W, `home-${user}`), MEDCRYPT_PASSPHRASE: PW[user], MEDCRYPT_ASSUME_YES: '1', MEDCRYPT_NO_PROGRESS: '1' };
   return new Promise((res, rej) => {
@@ -255,10 +256,11 @@ async function fail(e) {
 }
 try {
   await cli('admin', ['register', invitation, '--user', 'admin', '--url', url, '--yes']);
-  for (const [u, role] of [['tech', 'technician'], ['doca', 'doctor']]) {
+  for (const [u, role] of [['tech', 'technician'], ['doca', 'doctor'], ['pat', 'patient']]) {
     const code = await cli('admin', ['invite', '--role', role]);
     await cli(u, ['register', code, '--user', u, '--url', url, '--yes']);
   }
+  await cli('pat', ['appoint', 'doca']);
 } catch (e) {
   await fail(e);
 }
@@ -439,7 +441,13 @@ try {
   }, ['tech', PW.tech]);
   await tech.waitFor(() => location.pathname === '/inbox');
   await tech.click('nav a[href="/send"]');
-  await tech.waitFor(() => location.pathname === '/send' && document.querySelector('#send-to-doca'));
+  await tech.waitFor(() => location.pathname === '/send' && document.querySelector('#send-to-doca') && document.querySelector('#send-patient option[value="pat"]'));
+  await tech.eval(() => {
+    const select = document.getElementById('send-patient');
+    select.value = 'pat';
+    select.dispatchEvent(new Event('change', { bubbles: true }));
+    return true;
+  });
   await tech.eval(() => import('/bench-seal-page.js').then(() => globalThis.medcryptBench.setup()).then(() => {
     const input = document.createElement('input');
     input.type = 'file';
@@ -451,7 +459,7 @@ try {
   await tech.setFiles('#bench-file', [BIG]);
 
   log('tech sends the 100-frame DICOM to doca with the CLI; doca signs in in a second tab');
-  firstFrameId = await cli('tech', ['send', SMALL, '--to', 'doca']);
+  firstFrameId = await cli('tech', ['send', SMALL, '--to', 'doca', '--patient', 'pat']);
   doca = await signIn('doca');
 } catch (e) {
   await fail(e);
@@ -508,7 +516,7 @@ function cpuReport(label, before) {
 async function cliSend(cipher) {
   const cpu0 = cpuTimes();
   const t0 = process.hrtime.bigint();
-  await cli('tech', ['send', BIG, '--to', 'doca', '--cipher', cipher]);
+  await cli('tech', ['send', BIG, '--to', 'doca', '--patient', 'pat', '--cipher', cipher]);
   cpuReport(`cli-${cipher}`, cpu0);
   return Number(process.hrtime.bigint() - t0) / 1e9;
 }
@@ -701,7 +709,7 @@ md.push(`\`node bench/web.mjs ${process.argv[2]}\` (called by \`bench/run\`): ${
 md.push('another, the CLI and the browser on the same file, against the same medcryptd on loopback (see');
 md.push('`bench/README.md`). Medians, with the minimum and maximum of the runs. MB/s is the file\'s size');
 md.push(`(${BIG_BYTES.toLocaleString('en')} bytes: a DICOM of ${(MIB * 1024 * 1024) / FRAME} frames of 512×512 16-bit random pixels) / seconds / 10^6.`);
-md.push('Every send is signed by the sender (tech) and sealed for one doctor (doca) and the sender.');
+md.push('Every send is signed by the sender (tech) and sealed for one doctor (doca), the patient it is about (pat, who appointed doca) and the sender.');
 md.push('');
 md.push('| | |');
 md.push('|---|---|');

@@ -77,21 +77,6 @@ static uint8_t *decode(const char *text, size_t *len)
 	return buf;
 }
 
-static long mem_read(void *ctx, uint8_t *buf, size_t len)
-{
-	struct {
-		const uint8_t *p;
-		size_t left;
-	} *m = ctx;
-	if (len > m->left)
-		len = m->left;
-	if (len)
-		memcpy(buf, m->p, len);
-	m->p += len;
-	m->left -= len;
-	return (long)len;
-}
-
 /* IMAGE: the header and my wrap, as cmd_images.c reads them. */
 static void image(json_t *im)
 {
@@ -101,13 +86,10 @@ static void image(json_t *im)
 	uint8_t *h = h64 ? decode(h64, &hlen) : NULL;
 	uint8_t *w = w64 ? decode(w64, &wlen) : NULL;
 	if (h) {
-		struct {
-			const uint8_t *p;
-			size_t left;
-		} src = {h, hlen};
+		mc_mem_source src = {h, hlen};
 		mc_file *f = NULL;
 		mc_err err = {0};
-		if (mc_file_read((mc_input){mem_read, &src}, &f, &err) == MC_OK) {
+		if (mc_file_read(mc_input_mem(&src), &f, &err) == MC_OK) {
 			CHECK(mc_file_header_len(f) <= hlen);
 			size_t before = mc_file_n_wraps(f);
 			if (w && mc_file_add_detached_wrap(f, w, wlen, &err) == MC_OK)

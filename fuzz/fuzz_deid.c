@@ -9,6 +9,12 @@
  * Each input is de-identified twice: without regions and with two small --region rectangles
  * (the streaming blanking walk, the region record in the Encrypted Content, and its restore).
  *
+ * mc_deid_check (`medcrypt send --deidentified`) runs on the input and on every file mc_deid
+ * writes: on the input it gives a verdict or a header/unsupported error, and a finding names a
+ * tag in a printable message; on mc_deid's output it must agree with mc_deid, which applies the
+ * same table: the output is clean, except for Burned In Annotation YES when no region was
+ * blanked, and with regions it is clean with "regions cleaned".
+ *
  * Invariants, or the target aborts: a failure carries its class in err and is a header,
  * unsupported, or (for inputs over the size of the originals) unsupported error, never a crypto
  * or misuse error (with regions: misuse for a region outside the image); what deid writes parses
@@ -69,6 +75,29 @@ static int sink_write(void *ctx, const uint8_t *b, size_t n)
 	return 0;
 }
 
+/* mc_deid_check on bytes (read in odd pieces): its verdict, or a header/unsupported error. */
+static mc_status check_of(const uint8_t *data, size_t size, mc_deid_report *r)
+{
+	mem m = {data, size, 0};
+	mc_err err = {0};
+	mc_status st = mc_deid_check((mc_input){mem_read, &m}, size, r, &err);
+	CHECK(st == MC_OK || st == MC_ERR_HEADER || st == MC_ERR_UNSUPPORTED);
+	if (st != MC_OK) {
+		CHECK(err.status == st && err.msg[0] != 0);
+		CHECK(r->finding == MC_DEID_CLEAN && r->message[0] == 0);
+		return st;
+	}
+	CHECK((r->finding == MC_DEID_CLEAN) == (r->message[0] == 0));
+	CHECK((r->finding == MC_DEID_CLEAN) == (r->n_findings == 0));
+	CHECK(memchr(r->also, 0, sizeof r->also) != NULL && (r->n_findings > 1 || r->also[0] == 0));
+	CHECK(memchr(r->message, 0, sizeof r->message) != NULL && memchr(r->keyword, 0, sizeof r->keyword) != NULL);
+	if (r->finding != MC_DEID_CLEAN)
+		CHECK(r->message[0] == '(' && r->message[5] == ',' && r->message[10] == ')');
+	for (const char *p = r->message; *p; p++)
+		CHECK(*p >= 0x20 && *p < 0x7F);
+	return st;
+}
+
 static mc_identity *alice;
 static mc_pubkey *alice_pub;
 
@@ -88,6 +117,12 @@ static void deid_reid(const uint8_t *data, size_t size, const mc_deid_params *p,
 	mc_status st = mc_deid((mc_input){mem_read, &in}, mem_rewind, size, (mc_output){sink_write, &out}, p, &err);
 	if (st == MC_OK) {
 		CHECK(parses(&out) == MC_OK);
+		mc_deid_report r;
+		CHECK(check_of(out.p, out.len, &r) == MC_OK);
+		if (r.finding != MC_DEID_CLEAN && !(r.finding == MC_DEID_FOUND_BURNED_IN && !regions))
+			fprintf(stderr, "check after deid: %s\n", r.message);
+		CHECK(r.finding == MC_DEID_CLEAN || (r.finding == MC_DEID_FOUND_BURNED_IN && !regions));
+		CHECK(!regions || r.pixels == MC_DEID_PIXELS_REGIONS_CLEANED);
 		mem din = {out.p, out.len, 0};
 		sink back = {0};
 		mc_err rerr = {0};
@@ -117,6 +152,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		                        &alice, &err) == MC_OK);
 		CHECK(mc_pubkey_from_identity(alice, MC_ROLE_RECIPIENT, &alice_pub, &err) == MC_OK);
 	}
+	mc_deid_report report;
+	check_of(data, size, &report);
 	static const uint8_t uid_key[MC_DEID_UID_KEY_LEN] = {1, 2, 3};
 	const mc_pubkey *rcpt[1] = {alice_pub};
 	mc_deid_params p = {rcpt, 1, uid_key, NULL, 0};

@@ -240,27 +240,10 @@ static void check_same(const struct run *a, const struct run *b, bool same_reaso
 
 /* ---- the library's view ---- */
 
-struct mem_in {
-	const uint8_t *p;
-	size_t left;
-};
-
-static long mem_read(void *ctx, uint8_t *buf, size_t len)
-{
-	struct mem_in *m = ctx;
-	if (len > m->left)
-		len = m->left;
-	if (len)
-		memcpy(buf, m->p, len);
-	m->p += len;
-	m->left -= len;
-	return (long)len;
-}
-
 static mc_status lib_read(const uint8_t *buf, size_t len, mc_file **f, mc_err *err)
 {
-	struct mem_in m = {buf, len};
-	return mc_file_read((mc_input){mem_read, &m}, f, err);
+	mc_mem_source m = {buf, len};
+	return mc_file_read(mc_input_mem(&m), f, err);
 }
 
 struct mem_out {
@@ -452,13 +435,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			 * key (the server at finish, the library with mc_file_verify_payload). */
 			bool sig_ok = true;
 			if (lib_ok && total == n && mc_file_sig_alg(f) != MC_SIG_NONE) {
-				struct mem_in m = {body, n};
+				mc_mem_source m = {body, n};
 				mc_file *again = NULL;
 				mc_payload_info info;
 				mc_open_params params = {.threads = 1};
-				CHECK(mc_file_read((mc_input){mem_read, &m}, &again, &err) == MC_OK);
-				sig_ok = mc_file_verify_payload(again, (mc_input){mem_read, &m}, &params, &info,
-				                                &perr) == MC_OK;
+				CHECK(mc_file_read(mc_input_mem(&m), &again, &err) == MC_OK);
+				sig_ok =
+				    mc_file_verify_payload(again, mc_input_mem(&m), &params, &info, &perr) == MC_OK;
 				mc_file_free(again);
 			}
 			/* The verdict on everything that arrived: after finish when it all did, else after

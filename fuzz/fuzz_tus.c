@@ -12,9 +12,11 @@
  * 1 to 19 digits and prints back as the text without its leading zeros; an accepted metadata
  * header agrees with a reference written here from the tus 1.0 text (pairs of a key of printable
  * ASCII without space or comma and an optional strict base64 value) and every value decodes
- * with mcd_b64_decode to the length its text implies; the media type check agrees with a
- * reference; an upload route's id is 32 lower-case hex digits, the path is rebuilt from it, and
- * the partial file's path is the uploads directory, a slash and the id.
+ * with mcd_b64_decode to the length its text implies, and the keys the server reads (`patient`,
+ * `deidentified`, issue 12) are found by mcd_tus_metadata_value exactly as a reference walk
+ * finds them (absent, once with its decoded text, or refused when twice or holding a NUL); the media type check agrees
+ * with a reference; an upload route's id is 32 lower-case hex digits, the path is rebuilt from it, and the partial
+ * file's path is the uploads directory, a slash and the id.
  */
 #include <inttypes.h>
 #include <stdbool.h>
@@ -124,6 +126,8 @@ static void fuzz_number(const char *text)
 	CHECK(mcd_tus_parse_u64(printed, &again) && again == v);
 }
 
+static void check_value(const char *text, const char *key);
+
 static void fuzz_metadata(const char *text)
 {
 	bool ok = mcd_tus_metadata_ok(text);
@@ -155,6 +159,52 @@ static void fuzz_metadata(const char *text)
 			break;
 		p = end + 1;
 	}
+	check_value(text, "patient");
+	check_value(text, "deidentified");
+}
+
+/* Reference for mcd_tus_metadata_value on an accepted header: the pairs whose key is key. */
+static void check_value(const char *text, const char *key)
+{
+	size_t found = 0;
+	uint8_t *want = NULL;
+	size_t want_len = 0;
+	for (const char *p = text;;) {
+		p += strspn(p, " ");
+		const char *end = strchr(p, ',');
+		size_t pair = end ? (size_t)(end - p) : strlen(p);
+		const char *sp = memchr(p, ' ', pair);
+		size_t klen = sp ? (size_t)(sp - p) : pair;
+		if (klen == strlen(key) && !memcmp(p, key, klen)) {
+			found++;
+			free(want);
+			want = NULL;
+			want_len = 0;
+			size_t vlen = sp ? pair - klen - 1 : 0;
+			if (vlen) {
+				char *value = malloc(vlen + 1);
+				CHECK(value != NULL);
+				memcpy(value, sp + 1, vlen);
+				value[vlen] = 0;
+				CHECK(mcd_b64_decode(value, &want, &want_len));
+				free(value);
+			}
+		}
+		if (!end)
+			break;
+		p = end + 1;
+	}
+	char *got = (char *)0x1;
+	bool ok = mcd_tus_metadata_value(text, key, &got);
+	bool has_nul = want_len && memchr(want, 0, want_len);
+	if (found == 0)
+		CHECK(ok && got == NULL);
+	else if (found > 1 || has_nul)
+		CHECK(!ok && got == NULL);
+	else
+		CHECK(ok && got && strlen(got) == want_len && !memcmp(got, want ? (char *)want : "", want_len));
+	free(got);
+	free(want);
 }
 
 static void fuzz_content_type(const char *text)

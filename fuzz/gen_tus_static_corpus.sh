@@ -50,6 +50,11 @@ for method in range(6):  # OPTIONS POST GET HEAD PATCH DELETE
     for tail in ["", "/" + ID, "/" + ID.upper(), "/" + ID + "/", "/" + ID[:31], "/" + ID + "0", "/../" + ID[4:],
                  "/" + ID[:16] + "/" + ID[17:], "/", "//" + ID]:
         tus(sel, tail)
+# the Upload-Metadata keys the server reads (issue 12): once, twice, lone, with a NUL inside
+for m in ["patient " + b64("pat") + ",deidentified " + b64("1"), "patient " + b64("a") + ",patient " + b64("b"),
+          "patient,deidentified", "deidentified " + b64("0") + ",kind " + b64("x"), "patient AA==",
+          "patient " + b64("p\u00e4t"), " patient " + b64("pat")]:
+    tus(META, m)
 
 # ---- fuzz_static_path: the raw path ----
 sp = lambda p: put("fuzz_static_path", p)

@@ -196,16 +196,7 @@ too_long:
 
 /* ---- the action of PS3.15 Table E.1-1 for one attribute */
 
-typedef enum effect {
-	KEEP,    /* copy (a sequence: copy and apply the table inside) */
-	REMOVE,  /* X */
-	EMPTY,   /* Z: zero length (a sequence: no items) */
-	DUMMY,   /* D: a dummy value of the VR (a sequence: one empty item) */
-	NEW_UID, /* U */
-	INSERTED /* replaced by what de-identification adds: (0012,0062..0064) */
-} effect;
-
-static const mc_deid_rule *rule_for(uint32_t tag)
+const mc_deid_rule *mc_deid_rule_for(uint32_t tag)
 {
 	size_t lo = 0, hi = mc_deid_n_rules;
 	while (lo < hi) { /* the rows without a mask, by binary search */
@@ -227,40 +218,40 @@ static const mc_deid_rule *rule_for(uint32_t tag)
  * (a Type 2 attribute stays present), X/D, Z/D and X/Z/D to D (a Type 1 attribute stays
  * valued); for sequences X/D is X and Z/D, X/Z/D are Z, X/Z/U* keeps the sequence and applies
  * the table to its items (U* is "replace the UIDs inside"). */
-static effect decide(uint16_t group, uint16_t element, unsigned depth, bool sequence, const char **vr)
+mc_deid_effect mc_deid_decide(uint16_t group, uint16_t element, unsigned depth, bool sequence, const char **vr)
 {
 	uint32_t tag = TAG(group, element);
 	*vr = NULL;
 	if (group % 2 == 1)
-		return REMOVE; /* private attributes and their creators (E.3.8 is an option, not used) */
+		return MC_DEID_REMOVE; /* private attributes and their creators (E.3.8 is an option, not used) */
 	if (element == 0 && group != 0x0002)
-		return REMOVE; /* group lengths: retired, and wrong once anything in the group changes */
+		return MC_DEID_REMOVE; /* group lengths: retired, and wrong once anything in the group changes */
 	if (group >= 0x6000 && group <= 0x60FF)
-		return REMOVE; /* overlays: the table removes (60xx,3000) and (60xx,4000); the rest of an
+		return MC_DEID_REMOVE; /* overlays: the table removes (60xx,3000) and (60xx,4000); the rest of an
 		                  overlay is useless without them */
 	if (depth == 0 &&
 	    (tag == TAG_PATIENT_IDENTITY_REMOVED || tag == TAG_DEID_METHOD || tag == TAG_DEID_METHOD_CODES))
-		return INSERTED;
-	const mc_deid_rule *r = rule_for(tag);
+		return MC_DEID_INSERTED;
+	const mc_deid_rule *r = mc_deid_rule_for(tag);
 	if (!r)
-		return KEEP;
+		return MC_DEID_KEEP;
 	*vr = r->vr;
 	switch (r->action) {
-	case MC_DEID_X: return REMOVE;
+	case MC_DEID_X: return MC_DEID_REMOVE;
 	case MC_DEID_Z:
-	case MC_DEID_X_Z: return EMPTY;
-	case MC_DEID_D: return DUMMY;
-	case MC_DEID_U: return sequence ? KEEP : NEW_UID;
-	case MC_DEID_X_D: return sequence ? REMOVE : DUMMY;
+	case MC_DEID_X_Z: return MC_DEID_EMPTY;
+	case MC_DEID_D: return MC_DEID_DUMMY;
+	case MC_DEID_U: return sequence ? MC_DEID_KEEP : MC_DEID_NEW_UID;
+	case MC_DEID_X_D: return sequence ? MC_DEID_REMOVE : MC_DEID_DUMMY;
 	case MC_DEID_Z_D:
-	case MC_DEID_X_Z_D: return sequence ? EMPTY : DUMMY;
-	case MC_DEID_X_Z_U: return sequence ? KEEP : EMPTY;
+	case MC_DEID_X_Z_D: return sequence ? MC_DEID_EMPTY : MC_DEID_DUMMY;
+	case MC_DEID_X_Z_U: return sequence ? MC_DEID_KEEP : MC_DEID_EMPTY;
 	}
-	return KEEP;
+	return MC_DEID_KEEP;
 }
 
 /* A dummy value for a VR: valid, non-empty, identifying nothing. */
-static void dummy_value(const char *vr, const uint8_t **v, uint32_t *len)
+void mc_deid_dummy(const char *vr, const uint8_t **v, uint32_t *len)
 {
 	static const struct {
 		const char *vr, *value;
@@ -301,7 +292,7 @@ static void dummy_value(const char *vr, const uint8_t **v, uint32_t *len)
 
 /* The VR to write: the file's, or in implicit VR (where the reader says UN) the table's; never
  * SQ for an element the reader did not see as a sequence (its value is then bytes). */
-static const char *vr_of(const mc_dicom_element *el, const char *table_vr)
+const char *mc_deid_vr_of(const mc_dicom_element *el, const char *table_vr)
 {
 	if (strcmp(el->vr, "UN") == 0 && table_vr && strcmp(table_vr, "UN") != 0 && strcmp(table_vr, "SQ") != 0)
 		return table_vr;
@@ -330,7 +321,7 @@ static bool short_vr(const char *vr)
  * 2-byte length becomes. (An explicit VR file's originals keep their own VRs.) */
 static const char *content_vr(const mc_dicom_element *el, const char *table_vr)
 {
-	const char *vr = vr_of(el, table_vr);
+	const char *vr = mc_deid_vr_of(el, table_vr);
 	if (strcmp(vr, "UN") == 0 && el->element == 0x0000)
 		vr = "UL";
 	else if (strcmp(vr, "UN") == 0 && el->group % 2 == 1 && el->element >= 0x0010 && el->element <= 0x00FF)
@@ -593,11 +584,11 @@ static int c_element(void *ctx, const mc_dicom_element *el)
 		return 0;
 	}
 	const char *table_vr;
-	effect e = decide(el->group, el->element, el->depth, false, &table_vr);
+	mc_deid_effect e = mc_deid_decide(el->group, el->element, el->depth, false, &table_vr);
 	c->in_pixels = false;
 	if (el->depth == 0) {
 		uint32_t tag = TAG(el->group, el->element);
-		bool keep = e == KEEP;
+		bool keep = e == MC_DEID_KEEP;
 		if (c->has_regions) {
 			pixel_module(&c->px, el);
 			if (tag == TAG_BURNED_IN_ANNOTATION) {
@@ -619,7 +610,7 @@ static int c_element(void *ctx, const mc_dicom_element *el)
 		}
 		if (!c->buffering)
 			return 0;
-	} else if (e != KEEP) {
+	} else if (e != MC_DEID_KEEP) {
 		c->top_modified = true;
 	}
 	if (!c->buffering)
@@ -634,11 +625,11 @@ static int c_sequence_start(void *ctx, const mc_dicom_element *el)
 	collect *c = ctx;
 	c->in_pixels = false;
 	const char *table_vr;
-	effect e = decide(el->group, el->element, el->depth, true, &table_vr);
+	mc_deid_effect e = mc_deid_decide(el->group, el->element, el->depth, true, &table_vr);
 	if (el->depth == 0) {
-		if (c_start_top(c, TAG(el->group, el->element), true, e == KEEP))
+		if (c_start_top(c, TAG(el->group, el->element), true, e == MC_DEID_KEEP))
 			return 1;
-	} else if (e != KEEP) {
+	} else if (e != MC_DEID_KEEP) {
 		c->top_modified = true;
 	}
 	if (!c->buffering)
@@ -1077,8 +1068,8 @@ static int e_element(void *ctx, const mc_dicom_element *el)
 		}
 	}
 	const char *table_vr;
-	effect eff = decide(el->group, el->element, el->depth, false, &table_vr);
-	const char *vr = vr_of(el, table_vr);
+	mc_deid_effect eff = mc_deid_decide(el->group, el->element, el->depth, false, &table_vr);
+	const char *vr = mc_deid_vr_of(el, table_vr);
 	const uint8_t *v;
 	uint32_t len;
 	uint8_t uids[4096];
@@ -1098,12 +1089,12 @@ static int e_element(void *ctx, const mc_dicom_element *el)
 		return mc_fwd_element(&e->fwd, &blanked) ? e_fail(e, e->fwd.st) : 0;
 	}
 	switch (eff) {
-	case KEEP: return mc_fwd_element(&e->fwd, el) ? e_fail(e, e->fwd.st) : 0;
-	case REMOVE:
-	case INSERTED: e->drop_chunks = true; return 0;
-	case EMPTY: e->drop_chunks = true; return e_fail(e, put(e, el->group, el->element, vr, "", 0));
-	case NEW_UID:
-	case DUMMY:
+	case MC_DEID_KEEP: return mc_fwd_element(&e->fwd, el) ? e_fail(e, e->fwd.st) : 0;
+	case MC_DEID_REMOVE:
+	case MC_DEID_INSERTED: e->drop_chunks = true; return 0;
+	case MC_DEID_EMPTY: e->drop_chunks = true; return e_fail(e, put(e, el->group, el->element, vr, "", 0));
+	case MC_DEID_NEW_UID:
+	case MC_DEID_DUMMY:
 		e->drop_chunks = true;
 		if (strcmp(vr, "UI") == 0) {
 			if (!el->value || el->length == 0) /* a dummy for a UID without one */
@@ -1114,7 +1105,7 @@ static int e_element(void *ctx, const mc_dicom_element *el)
 				return e_fail(e, st);
 			return e_fail(e, put(e, el->group, el->element, vr, uids, len));
 		}
-		dummy_value(vr, &v, &len);
+		mc_deid_dummy(vr, &v, &len);
 		return e_fail(e, put(e, el->group, el->element, vr, v, len));
 	}
 	return 0;
@@ -1144,17 +1135,17 @@ static int e_sequence_start(void *ctx, const mc_dicom_element *el)
 	}
 	const char *table_vr;
 	mc_status st;
-	switch (decide(el->group, el->element, el->depth, true, &table_vr)) {
-	case KEEP:
-	case NEW_UID: return mc_fwd_sequence_start(&e->fwd, el) ? e_fail(e, e->fwd.st) : 0;
-	case REMOVE:
-	case INSERTED: e->skip_open = 1; return 0;
-	case EMPTY:
+	switch (mc_deid_decide(el->group, el->element, el->depth, true, &table_vr)) {
+	case MC_DEID_KEEP:
+	case MC_DEID_NEW_UID: return mc_fwd_sequence_start(&e->fwd, el) ? e_fail(e, e->fwd.st) : 0;
+	case MC_DEID_REMOVE:
+	case MC_DEID_INSERTED: e->skip_open = 1; return 0;
+	case MC_DEID_EMPTY:
 		e->skip_open = 1;
 		if ((st = mc_dicom_write_sequence(e->fwd.w, el->group, el->element, el->vr, 0, e->err)) != MC_OK)
 			return e_fail(e, st);
 		return e_fail(e, mc_dicom_write_sequence_end(e->fwd.w, e->err));
-	case DUMMY:
+	case MC_DEID_DUMMY:
 		e->skip_open = 1;
 		if ((st = mc_dicom_write_sequence(e->fwd.w, el->group, el->element, el->vr, MC_DICOM_UNDEFINED_LENGTH,
 		                                  e->err)) != MC_OK ||

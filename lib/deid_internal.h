@@ -26,10 +26,31 @@ typedef struct mc_deid_rule {
 	uint32_t tag, mask; /* the rule applies when (tag of element & mask) == tag */
 	mc_deid_action action;
 	char vr[3];
+	const char *keyword; /* PS3.6 keyword (retired ones without "RETIRED_") */
 } mc_deid_rule;
 
 extern const mc_deid_rule mc_deid_rules[];
 extern const size_t mc_deid_n_rules;
+
+/* What mc_deid does with one attribute (deid.c); mc_deid_check (deid_check.c) asks the same. */
+typedef enum mc_deid_effect {
+	MC_DEID_KEEP,    /* copy (a sequence: copy and apply the table inside) */
+	MC_DEID_REMOVE,  /* X */
+	MC_DEID_EMPTY,   /* Z: zero length (a sequence: no items) */
+	MC_DEID_DUMMY,   /* D: a dummy value of the VR (a sequence: one empty item) */
+	MC_DEID_NEW_UID, /* U */
+	MC_DEID_INSERTED /* replaced by what de-identification adds: (0012,0062..0064) at the top */
+} mc_deid_effect;
+
+/* The row of Table E.1-1 for a tag, or NULL (kept). */
+const mc_deid_rule *mc_deid_rule_for(uint32_t tag);
+/* The effect for an attribute at depth (0: top level); *vr gets the table's VR, or NULL for an
+ * attribute the table does not list. sequence: the reader reported it as a sequence. */
+mc_deid_effect mc_deid_decide(uint16_t group, uint16_t element, unsigned depth, bool sequence, const char **vr);
+/* The dummy value mc_deid writes for a VR (not UI: a UID gets a mapped UID). Static storage. */
+void mc_deid_dummy(const char *vr, const uint8_t **v, uint32_t *len);
+/* The VR of el to go by: the file's, or in implicit VR (where the reader says UN) the table's. */
+const char *mc_deid_vr_of(const mc_dicom_element *el, const char *table_vr);
 
 #define MC_FWD_STACK (2u * MC_DICOM_MAX_DEPTH + 3u)
 

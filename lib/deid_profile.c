@@ -2,661 +2,662 @@
  * deid_profile.c: PS3.15 Annex E Table E.1-1 (Application Level Confidentiality Profile
  * Attributes), the column "Basic Prof.", as data: one row per attribute, tag order, with the
  * action code of the table (X remove, Z empty, D dummy, U new UID, K keep, and the combined
- * X/Z, X/D, Z/D, X/Z/D, X/Z/U*) and the attribute's VR (from the data dictionary, PS3.6; UN
- * when the dictionary has none), used when an implicit VR file gives no VR. Rows with a mask
+ * X/Z, X/D, Z/D, X/Z/D, X/Z/U*), the attribute's VR (from the data dictionary, PS3.6; UN
+ * when the dictionary has none), used when an implicit VR file gives no VR, and its keyword
+ * (PS3.6, as in the dictionaries of dcmtk and, for the attributes dcmtk lacks, pydicom 2024d),
+ * which mc_deid_check names in its report. Rows with a mask
  * are repeating groups: curves (50xx,xxxx) and overlays (60xx,3000), (60xx,4000). Attributes not
  * listed are kept (K), except private attributes, which the profile removes (deid.c). Source:
- * DICOM PS3.15, Table E.1-1, as published in June 2025; the keyword is a comment for the reader.
+ * DICOM PS3.15, Table E.1-1, as published in June 2025.
  */
 #include "deid_internal.h"
 
 const mc_deid_rule mc_deid_rules[] = {
-    {0x00001000u, 0xFFFFFFFFu, MC_DEID_X, "UI"},     /* AffectedSOPInstanceUID */
-    {0x00001001u, 0xFFFFFFFFu, MC_DEID_U, "UI"},     /* RequestedSOPInstanceUID */
-    {0x00020003u, 0xFFFFFFFFu, MC_DEID_U, "UI"},     /* MediaStorageSOPInstanceUID */
-    {0x00041511u, 0xFFFFFFFFu, MC_DEID_U, "UI"},     /* ReferencedSOPInstanceUIDInFile */
-    {0x00080012u, 0xFFFFFFFFu, MC_DEID_X_D, "DA"},   /* InstanceCreationDate */
-    {0x00080013u, 0xFFFFFFFFu, MC_DEID_X_Z_D, "TM"}, /* InstanceCreationTime */
-    {0x00080014u, 0xFFFFFFFFu, MC_DEID_U, "UI"},     /* InstanceCreatorUID */
-    {0x00080015u, 0xFFFFFFFFu, MC_DEID_X, "DT"},     /* InstanceCoercionDateTime */
-    {0x00080017u, 0xFFFFFFFFu, MC_DEID_U, "UI"},     /* AcquisitionUID */
-    {0x00080018u, 0xFFFFFFFFu, MC_DEID_U, "UI"},     /* SOPInstanceUID */
-    {0x00080019u, 0xFFFFFFFFu, MC_DEID_U, "UI"},     /* PyramidUID */
-    {0x00080020u, 0xFFFFFFFFu, MC_DEID_Z, "DA"},     /* StudyDate */
-    {0x00080021u, 0xFFFFFFFFu, MC_DEID_X_D, "DA"},   /* SeriesDate */
-    {0x00080022u, 0xFFFFFFFFu, MC_DEID_X_Z, "DA"},   /* AcquisitionDate */
-    {0x00080023u, 0xFFFFFFFFu, MC_DEID_Z_D, "DA"},   /* ContentDate */
-    {0x00080024u, 0xFFFFFFFFu, MC_DEID_X, "DA"},     /* RETIRED_OverlayDate */
-    {0x00080025u, 0xFFFFFFFFu, MC_DEID_X, "DA"},     /* RETIRED_CurveDate */
-    {0x0008002Au, 0xFFFFFFFFu, MC_DEID_X_Z_D, "DT"}, /* AcquisitionDateTime */
-    {0x00080030u, 0xFFFFFFFFu, MC_DEID_Z, "TM"},     /* StudyTime */
-    {0x00080031u, 0xFFFFFFFFu, MC_DEID_X_D, "TM"},   /* SeriesTime */
-    {0x00080032u, 0xFFFFFFFFu, MC_DEID_X_Z, "TM"},   /* AcquisitionTime */
-    {0x00080033u, 0xFFFFFFFFu, MC_DEID_Z_D, "TM"},   /* ContentTime */
-    {0x00080034u, 0xFFFFFFFFu, MC_DEID_X, "TM"},     /* RETIRED_OverlayTime */
-    {0x00080035u, 0xFFFFFFFFu, MC_DEID_X, "TM"},     /* RETIRED_CurveTime */
-    {0x00080050u, 0xFFFFFFFFu, MC_DEID_Z, "SH"},     /* AccessionNumber */
-    {0x00080054u, 0xFFFFFFFFu, MC_DEID_X, "AE"},     /* RetrieveAETitle */
-    {0x00080055u, 0xFFFFFFFFu, MC_DEID_X, "AE"},     /* StationAETitle */
-    {0x00080058u, 0xFFFFFFFFu, MC_DEID_U, "UI"},     /* FailedSOPInstanceUIDList */
-    {0x00080080u, 0xFFFFFFFFu, MC_DEID_X_Z_D, "LO"}, /* InstitutionName */
-    {0x00080081u, 0xFFFFFFFFu, MC_DEID_X, "ST"},     /* InstitutionAddress */
-    {0x00080082u, 0xFFFFFFFFu, MC_DEID_X_Z_D, "SQ"}, /* InstitutionCodeSequence */
-    {0x00080090u, 0xFFFFFFFFu, MC_DEID_Z, "PN"},     /* ReferringPhysicianName */
-    {0x00080092u, 0xFFFFFFFFu, MC_DEID_X, "ST"},     /* ReferringPhysicianAddress */
-    {0x00080094u, 0xFFFFFFFFu, MC_DEID_X, "SH"},     /* ReferringPhysicianTelephoneNumbers */
-    {0x00080096u, 0xFFFFFFFFu, MC_DEID_X, "SQ"},     /* ReferringPhysicianIdentificationSequence */
-    {0x0008009Cu, 0xFFFFFFFFu, MC_DEID_Z, "PN"},     /* ConsultingPhysicianName */
-    {0x0008009Du, 0xFFFFFFFFu, MC_DEID_X, "SQ"},     /* ConsultingPhysicianIdentificationSequence */
-    {0x00080106u, 0xFFFFFFFFu, MC_DEID_D, "DT"},     /* ContextGroupVersion */
-    {0x00080107u, 0xFFFFFFFFu, MC_DEID_D, "DT"},     /* ContextGroupLocalVersion */
-    {0x00080201u, 0xFFFFFFFFu, MC_DEID_X, "SH"},     /* TimezoneOffsetFromUTC */
-    {0x00081000u, 0xFFFFFFFFu, MC_DEID_X, "AE"},     /* RETIRED_NetworkID */
-    {0x00081010u, 0xFFFFFFFFu, MC_DEID_X_Z_D, "SH"}, /* StationName */
-    {0x00081030u, 0xFFFFFFFFu, MC_DEID_X, "LO"},     /* StudyDescription */
-    {0x0008103Eu, 0xFFFFFFFFu, MC_DEID_X, "LO"},     /* SeriesDescription */
-    {0x00081040u, 0xFFFFFFFFu, MC_DEID_X, "LO"},     /* InstitutionalDepartmentName */
-    {0x00081041u, 0xFFFFFFFFu, MC_DEID_X, "SQ"},     /* InstitutionalDepartmentTypeCodeSequence */
-    {0x00081048u, 0xFFFFFFFFu, MC_DEID_X, "PN"},     /* PhysiciansOfRecord */
-    {0x00081049u, 0xFFFFFFFFu, MC_DEID_X, "SQ"},     /* PhysiciansOfRecordIdentificationSequence */
-    {0x00081050u, 0xFFFFFFFFu, MC_DEID_X, "PN"},     /* PerformingPhysicianName */
-    {0x00081052u, 0xFFFFFFFFu, MC_DEID_X, "SQ"},     /* PerformingPhysicianIdentificationSequence */
-    {0x00081060u, 0xFFFFFFFFu, MC_DEID_X, "PN"},     /* NameOfPhysiciansReadingStudy */
-    {0x00081062u, 0xFFFFFFFFu, MC_DEID_X, "SQ"},     /* PhysiciansReadingStudyIdentificationSequence */
-    {0x00081070u, 0xFFFFFFFFu, MC_DEID_X_Z_D, "PN"}, /* OperatorsName */
-    {0x00081072u, 0xFFFFFFFFu, MC_DEID_X_D, "SQ"},   /* OperatorIdentificationSequence */
-    {0x00081080u, 0xFFFFFFFFu, MC_DEID_X, "LO"},     /* AdmittingDiagnosesDescription */
-    {0x00081084u, 0xFFFFFFFFu, MC_DEID_X, "SQ"},     /* AdmittingDiagnosesCodeSequence */
-    {0x00081088u, 0xFFFFFFFFu, MC_DEID_X, "LO"},     /* PyramidDescription */
-    {0x00081110u, 0xFFFFFFFFu, MC_DEID_X_Z, "SQ"},   /* ReferencedStudySequence */
-    {0x00081111u, 0xFFFFFFFFu, MC_DEID_X_Z_D, "SQ"}, /* ReferencedPerformedProcedureStepSequence */
-    {0x00081120u, 0xFFFFFFFFu, MC_DEID_X, "SQ"},     /* ReferencedPatientSequence */
-    {0x00081140u, 0xFFFFFFFFu, MC_DEID_X_Z_U, "SQ"}, /* ReferencedImageSequence */
-    {0x00081155u, 0xFFFFFFFFu, MC_DEID_U, "UI"},     /* ReferencedSOPInstanceUID */
-    {0x00081195u, 0xFFFFFFFFu, MC_DEID_U, "UI"},     /* TransactionUID */
-    {0x00081301u, 0xFFFFFFFFu, MC_DEID_X, "UN"},     /* (not in the dcmtk dictionary) */
-    {0x00081302u, 0xFFFFFFFFu, MC_DEID_X, "UN"},     /* (not in the dcmtk dictionary) */
-    {0x00081303u, 0xFFFFFFFFu, MC_DEID_X, "UN"},     /* (not in the dcmtk dictionary) */
-    {0x00081304u, 0xFFFFFFFFu, MC_DEID_X, "UN"},     /* (not in the dcmtk dictionary) */
-    {0x00082111u, 0xFFFFFFFFu, MC_DEID_X, "ST"},     /* DerivationDescription */
-    {0x00082112u, 0xFFFFFFFFu, MC_DEID_X_Z_U, "SQ"}, /* SourceImageSequence */
-    {0x00083010u, 0xFFFFFFFFu, MC_DEID_U, "UI"},     /* IrradiationEventUID */
-    {0x00084000u, 0xFFFFFFFFu, MC_DEID_X, "LT"},     /* RETIRED_IdentifyingComments */
-    {0x00100010u, 0xFFFFFFFFu, MC_DEID_Z, "PN"},     /* PatientName */
-    {0x00100011u, 0xFFFFFFFFu, MC_DEID_X, "UN"},     /* (not in the dcmtk dictionary) */
-    {0x00100012u, 0xFFFFFFFFu, MC_DEID_X, "UN"},     /* (not in the dcmtk dictionary) */
-    {0x00100013u, 0xFFFFFFFFu, MC_DEID_X, "UN"},     /* (not in the dcmtk dictionary) */
-    {0x00100014u, 0xFFFFFFFFu, MC_DEID_X, "UN"},     /* (not in the dcmtk dictionary) */
-    {0x00100015u, 0xFFFFFFFFu, MC_DEID_X, "UN"},     /* (not in the dcmtk dictionary) */
-    {0x00100016u, 0xFFFFFFFFu, MC_DEID_X, "UN"},     /* (not in the dcmtk dictionary) */
-    {0x00100020u, 0xFFFFFFFFu, MC_DEID_Z_D, "LO"},   /* PatientID */
-    {0x00100021u, 0xFFFFFFFFu, MC_DEID_X, "LO"},     /* IssuerOfPatientID */
-    {0x00100030u, 0xFFFFFFFFu, MC_DEID_Z, "DA"},     /* PatientBirthDate */
-    {0x00100032u, 0xFFFFFFFFu, MC_DEID_X, "TM"},     /* PatientBirthTime */
-    {0x00100040u, 0xFFFFFFFFu, MC_DEID_Z, "CS"},     /* PatientSex */
-    {0x00100041u, 0xFFFFFFFFu, MC_DEID_X, "UN"},     /* (not in the dcmtk dictionary) */
-    {0x00100042u, 0xFFFFFFFFu, MC_DEID_X, "UN"},     /* (not in the dcmtk dictionary) */
-    {0x00100043u, 0xFFFFFFFFu, MC_DEID_X, "UN"},     /* (not in the dcmtk dictionary) */
-    {0x00100044u, 0xFFFFFFFFu, MC_DEID_X, "UN"},     /* (not in the dcmtk dictionary) */
-    {0x00100045u, 0xFFFFFFFFu, MC_DEID_X, "UN"},     /* (not in the dcmtk dictionary) */
-    {0x00100046u, 0xFFFFFFFFu, MC_DEID_X, "UN"},     /* (not in the dcmtk dictionary) */
-    {0x00100047u, 0xFFFFFFFFu, MC_DEID_X, "UN"},     /* (not in the dcmtk dictionary) */
-    {0x00100050u, 0xFFFFFFFFu, MC_DEID_X, "SQ"},     /* PatientInsurancePlanCodeSequence */
-    {0x00100101u, 0xFFFFFFFFu, MC_DEID_X, "SQ"},     /* PatientPrimaryLanguageCodeSequence */
-    {0x00100102u, 0xFFFFFFFFu, MC_DEID_X, "SQ"},     /* PatientPrimaryLanguageModifierCodeSequence */
-    {0x00101000u, 0xFFFFFFFFu, MC_DEID_X, "LO"},     /* RETIRED_OtherPatientIDs */
-    {0x00101001u, 0xFFFFFFFFu, MC_DEID_X, "PN"},     /* OtherPatientNames */
-    {0x00101002u, 0xFFFFFFFFu, MC_DEID_X, "SQ"},     /* OtherPatientIDsSequence */
-    {0x00101005u, 0xFFFFFFFFu, MC_DEID_X, "PN"},     /* PatientBirthName */
-    {0x00101010u, 0xFFFFFFFFu, MC_DEID_X, "AS"},     /* PatientAge */
-    {0x00101020u, 0xFFFFFFFFu, MC_DEID_X, "DS"},     /* PatientSize */
-    {0x00101030u, 0xFFFFFFFFu, MC_DEID_X, "DS"},     /* PatientWeight */
-    {0x00101040u, 0xFFFFFFFFu, MC_DEID_X, "LO"},     /* PatientAddress */
-    {0x00101050u, 0xFFFFFFFFu, MC_DEID_X, "LO"},     /* RETIRED_InsurancePlanIdentification */
-    {0x00101060u, 0xFFFFFFFFu, MC_DEID_X, "PN"},     /* PatientMotherBirthName */
-    {0x00101080u, 0xFFFFFFFFu, MC_DEID_X, "LO"},     /* MilitaryRank */
-    {0x00101081u, 0xFFFFFFFFu, MC_DEID_X, "LO"},     /* BranchOfService */
-    {0x00101090u, 0xFFFFFFFFu, MC_DEID_X, "LO"},     /* RETIRED_MedicalRecordLocator */
-    {0x00101100u, 0xFFFFFFFFu, MC_DEID_X, "SQ"},     /* ReferencedPatientPhotoSequence */
-    {0x00102000u, 0xFFFFFFFFu, MC_DEID_X, "LO"},     /* MedicalAlerts */
-    {0x00102110u, 0xFFFFFFFFu, MC_DEID_X, "LO"},     /* Allergies */
-    {0x00102150u, 0xFFFFFFFFu, MC_DEID_X, "LO"},     /* CountryOfResidence */
-    {0x00102152u, 0xFFFFFFFFu, MC_DEID_X, "LO"},     /* RegionOfResidence */
-    {0x00102154u, 0xFFFFFFFFu, MC_DEID_X, "SH"},     /* PatientTelephoneNumbers */
-    {0x00102155u, 0xFFFFFFFFu, MC_DEID_X, "LT"},     /* PatientTelecomInformation */
-    {0x00102160u, 0xFFFFFFFFu, MC_DEID_X, "SH"},     /* EthnicGroup */
-    {0x00102161u, 0xFFFFFFFFu, MC_DEID_X, "UN"},     /* (not in the dcmtk dictionary) */
-    {0x00102162u, 0xFFFFFFFFu, MC_DEID_X, "UN"},     /* (not in the dcmtk dictionary) */
-    {0x00102180u, 0xFFFFFFFFu, MC_DEID_X, "SH"},     /* Occupation */
-    {0x001021A0u, 0xFFFFFFFFu, MC_DEID_X, "CS"},     /* SmokingStatus */
-    {0x001021B0u, 0xFFFFFFFFu, MC_DEID_X, "LT"},     /* AdditionalPatientHistory */
-    {0x001021C0u, 0xFFFFFFFFu, MC_DEID_X, "US"},     /* PregnancyStatus */
-    {0x001021D0u, 0xFFFFFFFFu, MC_DEID_X, "DA"},     /* LastMenstrualDate */
-    {0x001021F0u, 0xFFFFFFFFu, MC_DEID_X, "LO"},     /* PatientReligiousPreference */
-    {0x00102203u, 0xFFFFFFFFu, MC_DEID_X_Z, "CS"},   /* PatientSexNeutered */
-    {0x00102297u, 0xFFFFFFFFu, MC_DEID_X, "PN"},     /* ResponsiblePerson */
-    {0x00102299u, 0xFFFFFFFFu, MC_DEID_X, "LO"},     /* ResponsibleOrganization */
-    {0x00104000u, 0xFFFFFFFFu, MC_DEID_X, "LT"},     /* PatientComments */
-    {0x00120010u, 0xFFFFFFFFu, MC_DEID_D, "LO"},     /* ClinicalTrialSponsorName */
-    {0x00120020u, 0xFFFFFFFFu, MC_DEID_D, "LO"},     /* ClinicalTrialProtocolID */
-    {0x00120021u, 0xFFFFFFFFu, MC_DEID_Z, "LO"},     /* ClinicalTrialProtocolName */
-    {0x00120022u, 0xFFFFFFFFu, MC_DEID_X, "UN"},     /* (not in the dcmtk dictionary) */
-    {0x00120023u, 0xFFFFFFFFu, MC_DEID_X, "UN"},     /* (not in the dcmtk dictionary) */
-    {0x00120030u, 0xFFFFFFFFu, MC_DEID_Z, "LO"},     /* ClinicalTrialSiteID */
-    {0x00120031u, 0xFFFFFFFFu, MC_DEID_Z, "LO"},     /* ClinicalTrialSiteName */
-    {0x00120032u, 0xFFFFFFFFu, MC_DEID_X, "UN"},     /* (not in the dcmtk dictionary) */
-    {0x00120040u, 0xFFFFFFFFu, MC_DEID_D, "LO"},     /* ClinicalTrialSubjectID */
-    {0x00120041u, 0xFFFFFFFFu, MC_DEID_X, "UN"},     /* (not in the dcmtk dictionary) */
-    {0x00120042u, 0xFFFFFFFFu, MC_DEID_D, "LO"},     /* ClinicalTrialSubjectReadingID */
-    {0x00120043u, 0xFFFFFFFFu, MC_DEID_X, "UN"},     /* (not in the dcmtk dictionary) */
-    {0x00120050u, 0xFFFFFFFFu, MC_DEID_Z, "LO"},     /* ClinicalTrialTimePointID */
-    {0x00120051u, 0xFFFFFFFFu, MC_DEID_X, "ST"},     /* ClinicalTrialTimePointDescription */
-    {0x00120055u, 0xFFFFFFFFu, MC_DEID_X, "UN"},     /* (not in the dcmtk dictionary) */
-    {0x00120060u, 0xFFFFFFFFu, MC_DEID_Z, "LO"},     /* ClinicalTrialCoordinatingCenterName */
-    {0x00120071u, 0xFFFFFFFFu, MC_DEID_X, "LO"},     /* ClinicalTrialSeriesID */
-    {0x00120072u, 0xFFFFFFFFu, MC_DEID_X, "LO"},     /* ClinicalTrialSeriesDescription */
-    {0x00120073u, 0xFFFFFFFFu, MC_DEID_X, "UN"},     /* (not in the dcmtk dictionary) */
-    {0x00120081u, 0xFFFFFFFFu, MC_DEID_D, "LO"},     /* ClinicalTrialProtocolEthicsCommitteeName */
-    {0x00120082u, 0xFFFFFFFFu, MC_DEID_X, "LO"},     /* ClinicalTrialProtocolEthicsCommitteeApprovalNumber */
-    {0x00120086u, 0xFFFFFFFFu, MC_DEID_X, "DA"},     /* EthicsCommitteeApprovalEffectivenessStartDate */
-    {0x00120087u, 0xFFFFFFFFu, MC_DEID_X, "DA"},     /* EthicsCommitteeApprovalEffectivenessEndDate */
-    {0x0014407Cu, 0xFFFFFFFFu, MC_DEID_X, "TM"},     /* CalibrationTime */
-    {0x0014407Eu, 0xFFFFFFFFu, MC_DEID_X, "DA"},     /* CalibrationDate */
-    {0x0016002Bu, 0xFFFFFFFFu, MC_DEID_X, "OB"},     /* MakerNote */
-    {0x0016004Bu, 0xFFFFFFFFu, MC_DEID_X, "OB"},     /* DeviceSettingDescription */
-    {0x0016004Du, 0xFFFFFFFFu, MC_DEID_X, "UT"},     /* CameraOwnerName */
-    {0x0016004Eu, 0xFFFFFFFFu, MC_DEID_X, "DS"},     /* LensSpecification */
-    {0x0016004Fu, 0xFFFFFFFFu, MC_DEID_X, "UT"},     /* LensMake */
-    {0x00160050u, 0xFFFFFFFFu, MC_DEID_X, "UT"},     /* LensModel */
-    {0x00160051u, 0xFFFFFFFFu, MC_DEID_X, "UT"},     /* LensSerialNumber */
-    {0x00160070u, 0xFFFFFFFFu, MC_DEID_X, "OB"},     /* GPSVersionID */
-    {0x00160071u, 0xFFFFFFFFu, MC_DEID_X, "CS"},     /* GPSLatitudeRef */
-    {0x00160072u, 0xFFFFFFFFu, MC_DEID_X, "DS"},     /* GPSLatitude */
-    {0x00160073u, 0xFFFFFFFFu, MC_DEID_X, "CS"},     /* GPSLongitudeRef */
-    {0x00160074u, 0xFFFFFFFFu, MC_DEID_X, "DS"},     /* GPSLongitude */
-    {0x00160075u, 0xFFFFFFFFu, MC_DEID_X, "US"},     /* GPSAltitudeRef */
-    {0x00160076u, 0xFFFFFFFFu, MC_DEID_X, "DS"},     /* GPSAltitude */
-    {0x00160077u, 0xFFFFFFFFu, MC_DEID_X, "DT"},     /* GPSTimeStamp */
-    {0x00160078u, 0xFFFFFFFFu, MC_DEID_X, "UT"},     /* GPSSatellites */
-    {0x00160079u, 0xFFFFFFFFu, MC_DEID_X, "CS"},     /* GPSStatus */
-    {0x0016007Au, 0xFFFFFFFFu, MC_DEID_X, "CS"},     /* GPSMeasureMode */
-    {0x0016007Bu, 0xFFFFFFFFu, MC_DEID_X, "DS"},     /* GPSDOP */
-    {0x0016007Cu, 0xFFFFFFFFu, MC_DEID_X, "CS"},     /* GPSSpeedRef */
-    {0x0016007Du, 0xFFFFFFFFu, MC_DEID_X, "DS"},     /* GPSSpeed */
-    {0x0016007Eu, 0xFFFFFFFFu, MC_DEID_X, "CS"},     /* GPSTrackRef */
-    {0x0016007Fu, 0xFFFFFFFFu, MC_DEID_X, "DS"},     /* GPSTrack */
-    {0x00160080u, 0xFFFFFFFFu, MC_DEID_X, "CS"},     /* GPSImgDirectionRef */
-    {0x00160081u, 0xFFFFFFFFu, MC_DEID_X, "DS"},     /* GPSImgDirection */
-    {0x00160082u, 0xFFFFFFFFu, MC_DEID_X, "UT"},     /* GPSMapDatum */
-    {0x00160083u, 0xFFFFFFFFu, MC_DEID_X, "CS"},     /* GPSDestLatitudeRef */
-    {0x00160084u, 0xFFFFFFFFu, MC_DEID_X, "DS"},     /* GPSDestLatitude */
-    {0x00160085u, 0xFFFFFFFFu, MC_DEID_X, "CS"},     /* GPSDestLongitudeRef */
-    {0x00160086u, 0xFFFFFFFFu, MC_DEID_X, "DS"},     /* GPSDestLongitude */
-    {0x00160087u, 0xFFFFFFFFu, MC_DEID_X, "CS"},     /* GPSDestBearingRef */
-    {0x00160088u, 0xFFFFFFFFu, MC_DEID_X, "DS"},     /* GPSDestBearing */
-    {0x00160089u, 0xFFFFFFFFu, MC_DEID_X, "CS"},     /* GPSDestDistanceRef */
-    {0x0016008Au, 0xFFFFFFFFu, MC_DEID_X, "DS"},     /* GPSDestDistance */
-    {0x0016008Bu, 0xFFFFFFFFu, MC_DEID_X, "OB"},     /* GPSProcessingMethod */
-    {0x0016008Cu, 0xFFFFFFFFu, MC_DEID_X, "OB"},     /* GPSAreaInformation */
-    {0x0016008Du, 0xFFFFFFFFu, MC_DEID_X, "DT"},     /* GPSDateStamp */
-    {0x0016008Eu, 0xFFFFFFFFu, MC_DEID_X, "IS"},     /* GPSDifferential */
-    {0x00180010u, 0xFFFFFFFFu, MC_DEID_Z_D, "LO"},   /* ContrastBolusAgent */
-    {0x00180027u, 0xFFFFFFFFu, MC_DEID_X, "TM"},     /* InterventionDrugStopTime */
-    {0x00180035u, 0xFFFFFFFFu, MC_DEID_X, "TM"},     /* InterventionDrugStartTime */
-    {0x00181000u, 0xFFFFFFFFu, MC_DEID_X_Z_D, "LO"}, /* DeviceSerialNumber */
-    {0x00181002u, 0xFFFFFFFFu, MC_DEID_U, "UI"},     /* DeviceUID */
-    {0x00181004u, 0xFFFFFFFFu, MC_DEID_X, "LO"},     /* PlateID */
-    {0x00181005u, 0xFFFFFFFFu, MC_DEID_X, "LO"},     /* GeneratorID */
-    {0x00181007u, 0xFFFFFFFFu, MC_DEID_X, "LO"},     /* CassetteID */
-    {0x00181008u, 0xFFFFFFFFu, MC_DEID_X, "LO"},     /* GantryID */
-    {0x00181009u, 0xFFFFFFFFu, MC_DEID_X, "UT"},     /* UniqueDeviceIdentifier */
-    {0x0018100Au, 0xFFFFFFFFu, MC_DEID_X, "SQ"},     /* UDISequence */
-    {0x0018100Bu, 0xFFFFFFFFu, MC_DEID_U, "UI"},     /* ManufacturerDeviceClassUID */
-    {0x00181012u, 0xFFFFFFFFu, MC_DEID_X, "DA"},     /* DateOfSecondaryCapture */
-    {0x00181014u, 0xFFFFFFFFu, MC_DEID_X, "TM"},     /* TimeOfSecondaryCapture */
-    {0x00181030u, 0xFFFFFFFFu, MC_DEID_X_D, "LO"},   /* ProtocolName */
-    {0x00181042u, 0xFFFFFFFFu, MC_DEID_X, "TM"},     /* ContrastBolusStartTime */
-    {0x00181043u, 0xFFFFFFFFu, MC_DEID_X, "TM"},     /* ContrastBolusStopTime */
-    {0x00181072u, 0xFFFFFFFFu, MC_DEID_X, "TM"},     /* RadiopharmaceuticalStartTime */
-    {0x00181073u, 0xFFFFFFFFu, MC_DEID_X, "TM"},     /* RadiopharmaceuticalStopTime */
-    {0x00181078u, 0xFFFFFFFFu, MC_DEID_X, "DT"},     /* RadiopharmaceuticalStartDateTime */
-    {0x00181079u, 0xFFFFFFFFu, MC_DEID_X, "DT"},     /* RadiopharmaceuticalStopDateTime */
-    {0x001811BBu, 0xFFFFFFFFu, MC_DEID_D, "LO"},     /* AcquisitionFieldOfViewLabel */
-    {0x00181200u, 0xFFFFFFFFu, MC_DEID_X, "DA"},     /* DateOfLastCalibration */
-    {0x00181201u, 0xFFFFFFFFu, MC_DEID_X, "TM"},     /* TimeOfLastCalibration */
-    {0x00181202u, 0xFFFFFFFFu, MC_DEID_X, "DT"},     /* DateTimeOfLastCalibration */
-    {0x00181203u, 0xFFFFFFFFu, MC_DEID_Z, "DT"},     /* CalibrationDateTime */
-    {0x00181204u, 0xFFFFFFFFu, MC_DEID_X, "UN"},     /* (not in the dcmtk dictionary) */
-    {0x00181205u, 0xFFFFFFFFu, MC_DEID_X, "UN"},     /* (not in the dcmtk dictionary) */
-    {0x00181400u, 0xFFFFFFFFu, MC_DEID_X_D, "LO"},   /* AcquisitionDeviceProcessingDescription */
-    {0x00182042u, 0xFFFFFFFFu, MC_DEID_U, "UI"},     /* TargetUID */
-    {0x00184000u, 0xFFFFFFFFu, MC_DEID_X, "LT"},     /* RETIRED_AcquisitionComments */
-    {0x00185011u, 0xFFFFFFFFu, MC_DEID_X, "SQ"},     /* TransducerIdentificationSequence */
-    {0x0018700Au, 0xFFFFFFFFu, MC_DEID_X_D, "SH"},   /* DetectorID */
-    {0x0018700Cu, 0xFFFFFFFFu, MC_DEID_X_D, "DA"},   /* DateOfLastDetectorCalibration */
-    {0x0018700Eu, 0xFFFFFFFFu, MC_DEID_X_D, "TM"},   /* TimeOfLastDetectorCalibration */
-    {0x00189074u, 0xFFFFFFFFu, MC_DEID_D, "DT"},     /* FrameAcquisitionDateTime */
-    {0x00189151u, 0xFFFFFFFFu, MC_DEID_D, "DT"},     /* FrameReferenceDateTime */
-    {0x00189185u, 0xFFFFFFFFu, MC_DEID_X, "ST"},     /* RespiratoryMotionCompensationTechniqueDescription */
-    {0x00189367u, 0xFFFFFFFFu, MC_DEID_D, "UC"},     /* XRaySourceID */
-    {0x00189369u, 0xFFFFFFFFu, MC_DEID_D, "DT"},     /* SourceStartDateTime */
-    {0x0018936Au, 0xFFFFFFFFu, MC_DEID_D, "DT"},     /* SourceEndDateTime */
-    {0x00189371u, 0xFFFFFFFFu, MC_DEID_D, "UC"},     /* XRayDetectorID */
-    {0x00189373u, 0xFFFFFFFFu, MC_DEID_X, "ST"},     /* XRayDetectorLabel */
-    {0x0018937Bu, 0xFFFFFFFFu, MC_DEID_X, "UT"},     /* MultienergyAcquisitionDescription */
-    {0x0018937Fu, 0xFFFFFFFFu, MC_DEID_X, "UT"},     /* DecompositionDescription */
-    {0x00189424u, 0xFFFFFFFFu, MC_DEID_X, "LT"},     /* AcquisitionProtocolDescription */
-    {0x00189516u, 0xFFFFFFFFu, MC_DEID_X_D, "DT"},   /* StartAcquisitionDateTime */
-    {0x00189517u, 0xFFFFFFFFu, MC_DEID_X_D, "DT"},   /* EndAcquisitionDateTime */
-    {0x00189623u, 0xFFFFFFFFu, MC_DEID_D, "DT"},     /* FunctionalSyncPulse */
-    {0x00189701u, 0xFFFFFFFFu, MC_DEID_D, "DT"},     /* DecayCorrectionDateTime */
-    {0x00189804u, 0xFFFFFFFFu, MC_DEID_D, "DT"},     /* ExclusionStartDateTime */
-    {0x00189919u, 0xFFFFFFFFu, MC_DEID_Z_D, "DT"},   /* InstructionPerformedDateTime */
-    {0x00189937u, 0xFFFFFFFFu, MC_DEID_X, "LO"},     /* RequestedSeriesDescription */
-    {0x0018A002u, 0xFFFFFFFFu, MC_DEID_X, "DT"},     /* ContributionDateTime */
-    {0x0018A003u, 0xFFFFFFFFu, MC_DEID_X, "ST"},     /* ContributionDescription */
-    {0x0020000Du, 0xFFFFFFFFu, MC_DEID_U, "UI"},     /* StudyInstanceUID */
-    {0x0020000Eu, 0xFFFFFFFFu, MC_DEID_U, "UI"},     /* SeriesInstanceUID */
-    {0x00200010u, 0xFFFFFFFFu, MC_DEID_Z, "SH"},     /* StudyID */
-    {0x00200027u, 0xFFFFFFFFu, MC_DEID_X, "LO"},     /* PyramidLabel */
-    {0x00200052u, 0xFFFFFFFFu, MC_DEID_U, "UI"},     /* FrameOfReferenceUID */
-    {0x00200200u, 0xFFFFFFFFu, MC_DEID_U, "UI"},     /* SynchronizationFrameOfReferenceUID */
-    {0x00203401u, 0xFFFFFFFFu, MC_DEID_X, "CS"},     /* RETIRED_ModifyingDeviceID */
-    {0x00203403u, 0xFFFFFFFFu, MC_DEID_X, "DA"},     /* RETIRED_ModifiedImageDate */
-    {0x00203405u, 0xFFFFFFFFu, MC_DEID_X, "TM"},     /* RETIRED_ModifiedImageTime */
-    {0x00203406u, 0xFFFFFFFFu, MC_DEID_X, "LO"},     /* RETIRED_ModifiedImageDescription */
-    {0x00204000u, 0xFFFFFFFFu, MC_DEID_X, "LT"},     /* ImageComments */
-    {0x00209158u, 0xFFFFFFFFu, MC_DEID_X, "LT"},     /* FrameComments */
-    {0x00209161u, 0xFFFFFFFFu, MC_DEID_U, "UI"},     /* ConcatenationUID */
-    {0x00209164u, 0xFFFFFFFFu, MC_DEID_U, "UI"},     /* DimensionOrganizationUID */
-    {0x00281199u, 0xFFFFFFFFu, MC_DEID_U, "UI"},     /* PaletteColorLookupTableUID */
-    {0x00281214u, 0xFFFFFFFFu, MC_DEID_U, "UI"},     /* RETIRED_LargePaletteColorLookupTableUID */
-    {0x00284000u, 0xFFFFFFFFu, MC_DEID_X, "LT"},     /* RETIRED_ImagePresentationComments */
-    {0x00320012u, 0xFFFFFFFFu, MC_DEID_X, "LO"},     /* RETIRED_StudyIDIssuer */
-    {0x00320032u, 0xFFFFFFFFu, MC_DEID_X, "DA"},     /* RETIRED_StudyVerifiedDate */
-    {0x00320033u, 0xFFFFFFFFu, MC_DEID_X, "TM"},     /* RETIRED_StudyVerifiedTime */
-    {0x00320034u, 0xFFFFFFFFu, MC_DEID_X, "DA"},     /* RETIRED_StudyReadDate */
-    {0x00320035u, 0xFFFFFFFFu, MC_DEID_X, "TM"},     /* RETIRED_StudyReadTime */
-    {0x00321000u, 0xFFFFFFFFu, MC_DEID_X, "DA"},     /* RETIRED_ScheduledStudyStartDate */
-    {0x00321001u, 0xFFFFFFFFu, MC_DEID_X, "TM"},     /* RETIRED_ScheduledStudyStartTime */
-    {0x00321010u, 0xFFFFFFFFu, MC_DEID_X, "DA"},     /* RETIRED_ScheduledStudyStopDate */
-    {0x00321011u, 0xFFFFFFFFu, MC_DEID_X, "TM"},     /* RETIRED_ScheduledStudyStopTime */
-    {0x00321020u, 0xFFFFFFFFu, MC_DEID_X, "LO"},     /* RETIRED_ScheduledStudyLocation */
-    {0x00321021u, 0xFFFFFFFFu, MC_DEID_X, "AE"},     /* RETIRED_ScheduledStudyLocationAETitle */
-    {0x00321030u, 0xFFFFFFFFu, MC_DEID_X, "LO"},     /* RETIRED_ReasonForStudy */
-    {0x00321032u, 0xFFFFFFFFu, MC_DEID_X, "PN"},     /* RequestingPhysician */
-    {0x00321033u, 0xFFFFFFFFu, MC_DEID_X, "LO"},     /* RequestingService */
-    {0x00321040u, 0xFFFFFFFFu, MC_DEID_X, "DA"},     /* RETIRED_StudyArrivalDate */
-    {0x00321041u, 0xFFFFFFFFu, MC_DEID_X, "TM"},     /* RETIRED_StudyArrivalTime */
-    {0x00321050u, 0xFFFFFFFFu, MC_DEID_X, "DA"},     /* RETIRED_StudyCompletionDate */
-    {0x00321051u, 0xFFFFFFFFu, MC_DEID_X, "TM"},     /* RETIRED_StudyCompletionTime */
-    {0x00321060u, 0xFFFFFFFFu, MC_DEID_X_Z, "LO"},   /* RequestedProcedureDescription */
-    {0x00321066u, 0xFFFFFFFFu, MC_DEID_X, "UT"},     /* ReasonForVisit */
-    {0x00321067u, 0xFFFFFFFFu, MC_DEID_X, "SQ"},     /* ReasonForVisitCodeSequence */
-    {0x00321070u, 0xFFFFFFFFu, MC_DEID_X, "LO"},     /* RequestedContrastAgent */
-    {0x00324000u, 0xFFFFFFFFu, MC_DEID_X, "LT"},     /* RETIRED_StudyComments */
-    {0x00340001u, 0xFFFFFFFFu, MC_DEID_D, "SQ"},     /* FlowIdentifierSequence */
-    {0x00340002u, 0xFFFFFFFFu, MC_DEID_D, "OB"},     /* FlowIdentifier */
-    {0x00340005u, 0xFFFFFFFFu, MC_DEID_D, "OB"},     /* SourceIdentifier */
-    {0x00340007u, 0xFFFFFFFFu, MC_DEID_D, "OB"},     /* FrameOriginTimestamp */
-    {0x00380004u, 0xFFFFFFFFu, MC_DEID_X, "SQ"},     /* ReferencedPatientAliasSequence */
-    {0x00380010u, 0xFFFFFFFFu, MC_DEID_X, "LO"},     /* AdmissionID */
-    {0x00380011u, 0xFFFFFFFFu, MC_DEID_X, "LO"},     /* RETIRED_IssuerOfAdmissionID */
-    {0x00380014u, 0xFFFFFFFFu, MC_DEID_X, "SQ"},     /* IssuerOfAdmissionIDSequence */
-    {0x0038001Au, 0xFFFFFFFFu, MC_DEID_X, "DA"},     /* RETIRED_ScheduledAdmissionDate */
-    {0x0038001Bu, 0xFFFFFFFFu, MC_DEID_X, "TM"},     /* RETIRED_ScheduledAdmissionTime */
-    {0x0038001Cu, 0xFFFFFFFFu, MC_DEID_X, "DA"},     /* RETIRED_ScheduledDischargeDate */
-    {0x0038001Du, 0xFFFFFFFFu, MC_DEID_X, "TM"},     /* RETIRED_ScheduledDischargeTime */
-    {0x0038001Eu, 0xFFFFFFFFu, MC_DEID_X, "LO"},     /* RETIRED_ScheduledPatientInstitutionResidence */
-    {0x00380020u, 0xFFFFFFFFu, MC_DEID_X, "DA"},     /* AdmittingDate */
-    {0x00380021u, 0xFFFFFFFFu, MC_DEID_X, "TM"},     /* AdmittingTime */
-    {0x00380030u, 0xFFFFFFFFu, MC_DEID_X, "DA"},     /* RETIRED_DischargeDate */
-    {0x00380032u, 0xFFFFFFFFu, MC_DEID_X, "TM"},     /* RETIRED_DischargeTime */
-    {0x00380040u, 0xFFFFFFFFu, MC_DEID_X, "LO"},     /* RETIRED_DischargeDiagnosisDescription */
-    {0x00380050u, 0xFFFFFFFFu, MC_DEID_X, "LO"},     /* SpecialNeeds */
-    {0x00380060u, 0xFFFFFFFFu, MC_DEID_X, "LO"},     /* ServiceEpisodeID */
-    {0x00380061u, 0xFFFFFFFFu, MC_DEID_X, "LO"},     /* RETIRED_IssuerOfServiceEpisodeID */
-    {0x00380062u, 0xFFFFFFFFu, MC_DEID_X, "LO"},     /* ServiceEpisodeDescription */
-    {0x00380064u, 0xFFFFFFFFu, MC_DEID_X, "SQ"},     /* IssuerOfServiceEpisodeIDSequence */
-    {0x00380300u, 0xFFFFFFFFu, MC_DEID_X, "LO"},     /* CurrentPatientLocation */
-    {0x00380400u, 0xFFFFFFFFu, MC_DEID_X, "LO"},     /* PatientInstitutionResidence */
-    {0x00380500u, 0xFFFFFFFFu, MC_DEID_X, "LO"},     /* PatientState */
-    {0x00384000u, 0xFFFFFFFFu, MC_DEID_X, "LT"},     /* VisitComments */
-    {0x003A0310u, 0xFFFFFFFFu, MC_DEID_U, "UI"},     /* MultiplexGroupUID */
-    {0x003A0314u, 0xFFFFFFFFu, MC_DEID_D, "DT"},     /* ImpedanceMeasurementDateTime */
-    {0x003A0329u, 0xFFFFFFFFu, MC_DEID_X, "UN"},     /* (not in the dcmtk dictionary) */
-    {0x003A032Bu, 0xFFFFFFFFu, MC_DEID_X, "UN"},     /* (not in the dcmtk dictionary) */
-    {0x00400001u, 0xFFFFFFFFu, MC_DEID_X, "AE"},     /* ScheduledStationAETitle */
-    {0x00400002u, 0xFFFFFFFFu, MC_DEID_X, "DA"},     /* ScheduledProcedureStepStartDate */
-    {0x00400003u, 0xFFFFFFFFu, MC_DEID_X, "TM"},     /* ScheduledProcedureStepStartTime */
-    {0x00400004u, 0xFFFFFFFFu, MC_DEID_X, "DA"},     /* ScheduledProcedureStepEndDate */
-    {0x00400005u, 0xFFFFFFFFu, MC_DEID_X, "TM"},     /* ScheduledProcedureStepEndTime */
-    {0x00400006u, 0xFFFFFFFFu, MC_DEID_X, "PN"},     /* ScheduledPerformingPhysicianName */
-    {0x00400007u, 0xFFFFFFFFu, MC_DEID_X, "LO"},     /* ScheduledProcedureStepDescription */
-    {0x00400009u, 0xFFFFFFFFu, MC_DEID_X, "SH"},     /* ScheduledProcedureStepID */
-    {0x0040000Bu, 0xFFFFFFFFu, MC_DEID_X, "SQ"},     /* ScheduledPerformingPhysicianIdentificationSequence */
-    {0x00400010u, 0xFFFFFFFFu, MC_DEID_X, "SH"},     /* ScheduledStationName */
-    {0x00400011u, 0xFFFFFFFFu, MC_DEID_X, "SH"},     /* ScheduledProcedureStepLocation */
-    {0x00400012u, 0xFFFFFFFFu, MC_DEID_X, "LO"},     /* PreMedication */
-    {0x00400241u, 0xFFFFFFFFu, MC_DEID_X, "AE"},     /* PerformedStationAETitle */
-    {0x00400242u, 0xFFFFFFFFu, MC_DEID_X, "SH"},     /* PerformedStationName */
-    {0x00400243u, 0xFFFFFFFFu, MC_DEID_X, "SH"},     /* PerformedLocation */
-    {0x00400244u, 0xFFFFFFFFu, MC_DEID_X, "DA"},     /* PerformedProcedureStepStartDate */
-    {0x00400245u, 0xFFFFFFFFu, MC_DEID_X, "TM"},     /* PerformedProcedureStepStartTime */
-    {0x00400250u, 0xFFFFFFFFu, MC_DEID_X, "DA"},     /* PerformedProcedureStepEndDate */
-    {0x00400251u, 0xFFFFFFFFu, MC_DEID_X, "TM"},     /* PerformedProcedureStepEndTime */
-    {0x00400253u, 0xFFFFFFFFu, MC_DEID_X, "SH"},     /* PerformedProcedureStepID */
-    {0x00400254u, 0xFFFFFFFFu, MC_DEID_X, "LO"},     /* PerformedProcedureStepDescription */
-    {0x00400275u, 0xFFFFFFFFu, MC_DEID_X, "SQ"},     /* RequestAttributesSequence */
-    {0x00400280u, 0xFFFFFFFFu, MC_DEID_X, "ST"},     /* CommentsOnThePerformedProcedureStep */
-    {0x00400310u, 0xFFFFFFFFu, MC_DEID_X, "ST"},     /* CommentsOnRadiationDose */
-    {0x0040050Au, 0xFFFFFFFFu, MC_DEID_X, "LO"},     /* RETIRED_SpecimenAccessionNumber */
-    {0x00400512u, 0xFFFFFFFFu, MC_DEID_D, "LO"},     /* ContainerIdentifier */
-    {0x00400513u, 0xFFFFFFFFu, MC_DEID_Z, "SQ"},     /* IssuerOfTheContainerIdentifierSequence */
-    {0x0040051Au, 0xFFFFFFFFu, MC_DEID_X, "LO"},     /* ContainerDescription */
-    {0x00400551u, 0xFFFFFFFFu, MC_DEID_D, "LO"},     /* SpecimenIdentifier */
-    {0x00400554u, 0xFFFFFFFFu, MC_DEID_U, "UI"},     /* SpecimenUID */
-    {0x00400555u, 0xFFFFFFFFu, MC_DEID_X_Z, "SQ"},   /* AcquisitionContextSequence */
-    {0x00400562u, 0xFFFFFFFFu, MC_DEID_Z, "SQ"},     /* IssuerOfTheSpecimenIdentifierSequence */
-    {0x00400600u, 0xFFFFFFFFu, MC_DEID_X, "LO"},     /* SpecimenShortDescription */
-    {0x00400602u, 0xFFFFFFFFu, MC_DEID_X, "UT"},     /* SpecimenDetailedDescription */
-    {0x00400610u, 0xFFFFFFFFu, MC_DEID_Z, "SQ"},     /* SpecimenPreparationSequence */
-    {0x004006FAu, 0xFFFFFFFFu, MC_DEID_X, "LO"},     /* RETIRED_SlideIdentifier */
-    {0x00401001u, 0xFFFFFFFFu, MC_DEID_X, "SH"},     /* RequestedProcedureID */
-    {0x00401002u, 0xFFFFFFFFu, MC_DEID_X, "LO"},     /* ReasonForTheRequestedProcedure */
-    {0x00401004u, 0xFFFFFFFFu, MC_DEID_X, "LO"},     /* PatientTransportArrangements */
-    {0x00401005u, 0xFFFFFFFFu, MC_DEID_X, "LO"},     /* RequestedProcedureLocation */
-    {0x0040100Au, 0xFFFFFFFFu, MC_DEID_X, "SQ"},     /* ReasonForRequestedProcedureCodeSequence */
-    {0x00401010u, 0xFFFFFFFFu, MC_DEID_X, "PN"},     /* NamesOfIntendedRecipientsOfResults */
-    {0x00401011u, 0xFFFFFFFFu, MC_DEID_X, "SQ"},     /* IntendedRecipientsOfResultsIdentificationSequence */
-    {0x00401101u, 0xFFFFFFFFu, MC_DEID_D, "SQ"},     /* PersonIdentificationCodeSequence */
-    {0x00401102u, 0xFFFFFFFFu, MC_DEID_X, "ST"},     /* PersonAddress */
-    {0x00401103u, 0xFFFFFFFFu, MC_DEID_X, "LO"},     /* PersonTelephoneNumbers */
-    {0x00401104u, 0xFFFFFFFFu, MC_DEID_X, "LT"},     /* PersonTelecomInformation */
-    {0x00401400u, 0xFFFFFFFFu, MC_DEID_X, "LT"},     /* RequestedProcedureComments */
-    {0x00402001u, 0xFFFFFFFFu, MC_DEID_X, "LO"},     /* RETIRED_ReasonForTheImagingServiceRequest */
-    {0x00402004u, 0xFFFFFFFFu, MC_DEID_X, "DA"},     /* IssueDateOfImagingServiceRequest */
-    {0x00402005u, 0xFFFFFFFFu, MC_DEID_X, "TM"},     /* IssueTimeOfImagingServiceRequest */
-    {0x00402008u, 0xFFFFFFFFu, MC_DEID_X, "PN"},     /* OrderEnteredBy */
-    {0x00402009u, 0xFFFFFFFFu, MC_DEID_X, "SH"},     /* OrderEntererLocation */
-    {0x00402010u, 0xFFFFFFFFu, MC_DEID_X, "SH"},     /* OrderCallbackPhoneNumber */
-    {0x00402011u, 0xFFFFFFFFu, MC_DEID_X, "LT"},     /* OrderCallbackTelecomInformation */
-    {0x00402016u, 0xFFFFFFFFu, MC_DEID_Z, "LO"},     /* PlacerOrderNumberImagingServiceRequest */
-    {0x00402017u, 0xFFFFFFFFu, MC_DEID_Z, "LO"},     /* FillerOrderNumberImagingServiceRequest */
-    {0x00402400u, 0xFFFFFFFFu, MC_DEID_X, "LT"},     /* ImagingServiceRequestComments */
-    {0x00403001u, 0xFFFFFFFFu, MC_DEID_X, "LO"},     /* ConfidentialityConstraintOnPatientDataDescription */
-    {0x00404005u, 0xFFFFFFFFu, MC_DEID_X, "DT"},     /* ScheduledProcedureStepStartDateTime */
-    {0x00404008u, 0xFFFFFFFFu, MC_DEID_X, "DT"},     /* ScheduledProcedureStepExpirationDateTime */
-    {0x00404010u, 0xFFFFFFFFu, MC_DEID_X, "DT"},     /* ScheduledProcedureStepModificationDateTime */
-    {0x00404011u, 0xFFFFFFFFu, MC_DEID_X, "DT"},     /* ExpectedCompletionDateTime */
-    {0x00404023u, 0xFFFFFFFFu, MC_DEID_U,
-     "UI"}, /* RETIRED_ReferencedGeneralPurposeScheduledProcedureStepTransactionUID */
-    {0x00404025u, 0xFFFFFFFFu, MC_DEID_X, "SQ"},   /* ScheduledStationNameCodeSequence */
-    {0x00404027u, 0xFFFFFFFFu, MC_DEID_X, "SQ"},   /* ScheduledStationGeographicLocationCodeSequence */
-    {0x00404028u, 0xFFFFFFFFu, MC_DEID_X, "SQ"},   /* PerformedStationNameCodeSequence */
-    {0x00404030u, 0xFFFFFFFFu, MC_DEID_X, "SQ"},   /* PerformedStationGeographicLocationCodeSequence */
-    {0x00404034u, 0xFFFFFFFFu, MC_DEID_X, "SQ"},   /* ScheduledHumanPerformersSequence */
-    {0x00404035u, 0xFFFFFFFFu, MC_DEID_X, "SQ"},   /* ActualHumanPerformersSequence */
-    {0x00404036u, 0xFFFFFFFFu, MC_DEID_X, "LO"},   /* HumanPerformerOrganization */
-    {0x00404037u, 0xFFFFFFFFu, MC_DEID_X, "PN"},   /* HumanPerformerName */
-    {0x00404050u, 0xFFFFFFFFu, MC_DEID_X, "DT"},   /* PerformedProcedureStepStartDateTime */
-    {0x00404051u, 0xFFFFFFFFu, MC_DEID_X, "DT"},   /* PerformedProcedureStepEndDateTime */
-    {0x00404052u, 0xFFFFFFFFu, MC_DEID_X, "DT"},   /* ProcedureStepCancellationDateTime */
-    {0x0040A023u, 0xFFFFFFFFu, MC_DEID_X, "DA"},   /* RETIRED_FindingsGroupRecordingDateTrial */
-    {0x0040A024u, 0xFFFFFFFFu, MC_DEID_X, "TM"},   /* RETIRED_FindingsGroupRecordingTimeTrial */
-    {0x0040A027u, 0xFFFFFFFFu, MC_DEID_D, "LO"},   /* VerifyingOrganization */
-    {0x0040A030u, 0xFFFFFFFFu, MC_DEID_D, "DT"},   /* VerificationDateTime */
-    {0x0040A032u, 0xFFFFFFFFu, MC_DEID_X_D, "DT"}, /* ObservationDateTime */
-    {0x0040A033u, 0xFFFFFFFFu, MC_DEID_X, "DT"},   /* ObservationStartDateTime */
-    {0x0040A034u, 0xFFFFFFFFu, MC_DEID_X, "UN"},   /* (not in the dcmtk dictionary) */
-    {0x0040A035u, 0xFFFFFFFFu, MC_DEID_X, "UN"},   /* (not in the dcmtk dictionary) */
-    {0x0040A073u, 0xFFFFFFFFu, MC_DEID_D, "SQ"},   /* VerifyingObserverSequence */
-    {0x0040A075u, 0xFFFFFFFFu, MC_DEID_D, "PN"},   /* VerifyingObserverName */
-    {0x0040A078u, 0xFFFFFFFFu, MC_DEID_X, "SQ"},   /* AuthorObserverSequence */
-    {0x0040A07Au, 0xFFFFFFFFu, MC_DEID_X, "SQ"},   /* ParticipantSequence */
-    {0x0040A07Cu, 0xFFFFFFFFu, MC_DEID_X, "SQ"},   /* CustodialOrganizationSequence */
-    {0x0040A082u, 0xFFFFFFFFu, MC_DEID_Z, "DT"},   /* ParticipationDateTime */
-    {0x0040A088u, 0xFFFFFFFFu, MC_DEID_Z, "SQ"},   /* VerifyingObserverIdentificationCodeSequence */
-    {0x0040A110u, 0xFFFFFFFFu, MC_DEID_X, "DA"},   /* RETIRED_DateOfDocumentOrVerbalTransactionTrial */
-    {0x0040A112u, 0xFFFFFFFFu, MC_DEID_X, "TM"},   /* RETIRED_TimeOfDocumentCreationOrVerbalTransactionTrial */
-    {0x0040A120u, 0xFFFFFFFFu, MC_DEID_D, "DT"},   /* DateTime */
-    {0x0040A121u, 0xFFFFFFFFu, MC_DEID_D, "DA"},   /* Date */
-    {0x0040A122u, 0xFFFFFFFFu, MC_DEID_D, "TM"},   /* Time */
-    {0x0040A123u, 0xFFFFFFFFu, MC_DEID_D, "PN"},   /* PersonName */
-    {0x0040A124u, 0xFFFFFFFFu, MC_DEID_U, "UI"},   /* UID */
-    {0x0040A13Au, 0xFFFFFFFFu, MC_DEID_D, "DT"},   /* ReferencedDateTime */
-    {0x0040A171u, 0xFFFFFFFFu, MC_DEID_U, "UI"},   /* ObservationUID */
-    {0x0040A172u, 0xFFFFFFFFu, MC_DEID_U, "UI"},   /* RETIRED_ReferencedObservationUIDTrial */
-    {0x0040A192u, 0xFFFFFFFFu, MC_DEID_X, "DA"},   /* RETIRED_ObservationDateTrial */
-    {0x0040A193u, 0xFFFFFFFFu, MC_DEID_X, "TM"},   /* RETIRED_ObservationTimeTrial */
-    {0x0040A307u, 0xFFFFFFFFu, MC_DEID_X, "PN"},   /* RETIRED_CurrentObserverTrial */
-    {0x0040A352u, 0xFFFFFFFFu, MC_DEID_X, "PN"},   /* RETIRED_VerbalSourceTrial */
-    {0x0040A353u, 0xFFFFFFFFu, MC_DEID_X, "ST"},   /* RETIRED_AddressTrial */
-    {0x0040A354u, 0xFFFFFFFFu, MC_DEID_X, "LO"},   /* RETIRED_TelephoneNumberTrial */
-    {0x0040A358u, 0xFFFFFFFFu, MC_DEID_X, "SQ"},   /* RETIRED_VerbalSourceIdentifierCodeSequenceTrial */
-    {0x0040A402u, 0xFFFFFFFFu, MC_DEID_U, "UI"},   /* RETIRED_ObservationSubjectUIDTrial */
-    {0x0040A730u, 0xFFFFFFFFu, MC_DEID_D, "SQ"},   /* ContentSequence */
-    {0x0040B034u, 0xFFFFFFFFu, MC_DEID_X, "UN"},   /* (not in the dcmtk dictionary) */
-    {0x0040B036u, 0xFFFFFFFFu, MC_DEID_X, "UN"},   /* (not in the dcmtk dictionary) */
-    {0x0040B03Bu, 0xFFFFFFFFu, MC_DEID_X, "UN"},   /* (not in the dcmtk dictionary) */
-    {0x0040B03Fu, 0xFFFFFFFFu, MC_DEID_X, "UN"},   /* (not in the dcmtk dictionary) */
-    {0x0040DB06u, 0xFFFFFFFFu, MC_DEID_X, "DT"},   /* RETIRED_TemplateVersion */
-    {0x0040DB07u, 0xFFFFFFFFu, MC_DEID_X, "DT"},   /* RETIRED_TemplateLocalVersion */
-    {0x0040DB0Cu, 0xFFFFFFFFu, MC_DEID_U, "UI"},   /* RETIRED_TemplateExtensionOrganizationUID */
-    {0x0040DB0Du, 0xFFFFFFFFu, MC_DEID_U, "UI"},   /* RETIRED_TemplateExtensionCreatorUID */
-    {0x0040E004u, 0xFFFFFFFFu, MC_DEID_X, "DT"},   /* HL7DocumentEffectiveTime */
-    {0x00420011u, 0xFFFFFFFFu, MC_DEID_D, "OB"},   /* EncapsulatedDocument */
-    {0x00440004u, 0xFFFFFFFFu, MC_DEID_X, "DT"},   /* ApprovalStatusDateTime */
-    {0x0044000Bu, 0xFFFFFFFFu, MC_DEID_X, "DT"},   /* ProductExpirationDateTime */
-    {0x00440010u, 0xFFFFFFFFu, MC_DEID_X, "DT"},   /* SubstanceAdministrationDateTime */
-    {0x00440104u, 0xFFFFFFFFu, MC_DEID_D, "DT"},   /* AssertionDateTime */
-    {0x00440105u, 0xFFFFFFFFu, MC_DEID_X, "DT"},   /* AssertionExpirationDateTime */
-    {0x0050001Bu, 0xFFFFFFFFu, MC_DEID_X, "LO"},   /* ContainerComponentID */
-    {0x00500020u, 0xFFFFFFFFu, MC_DEID_X, "LO"},   /* DeviceDescription */
-    {0x00500021u, 0xFFFFFFFFu, MC_DEID_X, "ST"},   /* LongDeviceDescription */
-    {0x00620021u, 0xFFFFFFFFu, MC_DEID_U, "UI"},   /* TrackingUID */
-    {0x00640003u, 0xFFFFFFFFu, MC_DEID_U, "UI"},   /* SourceFrameOfReferenceUID */
-    {0x00686226u, 0xFFFFFFFFu, MC_DEID_D, "DT"},   /* EffectiveDateTime */
-    {0x00686270u, 0xFFFFFFFFu, MC_DEID_D, "DT"},   /* InformationIssueDateTime */
-    {0x006A0003u, 0xFFFFFFFFu, MC_DEID_D, "UI"},   /* AnnotationGroupUID */
-    {0x006A0005u, 0xFFFFFFFFu, MC_DEID_D, "LO"},   /* AnnotationGroupLabel */
-    {0x006A0006u, 0xFFFFFFFFu, MC_DEID_X, "UT"},   /* AnnotationGroupDescription */
-    {0x00700001u, 0xFFFFFFFFu, MC_DEID_D, "SQ"},   /* GraphicAnnotationSequence */
-    {0x00700082u, 0xFFFFFFFFu, MC_DEID_X, "DA"},   /* PresentationCreationDate */
-    {0x00700083u, 0xFFFFFFFFu, MC_DEID_X, "TM"},   /* PresentationCreationTime */
-    {0x00700084u, 0xFFFFFFFFu, MC_DEID_Z_D, "PN"}, /* ContentCreatorName */
-    {0x00700086u, 0xFFFFFFFFu, MC_DEID_X, "SQ"},   /* ContentCreatorIdentificationCodeSequence */
-    {0x0070031Au, 0xFFFFFFFFu, MC_DEID_U, "UI"},   /* FiducialUID */
-    {0x00701101u, 0xFFFFFFFFu, MC_DEID_U, "UI"},   /* PresentationDisplayCollectionUID */
-    {0x00701102u, 0xFFFFFFFFu, MC_DEID_U, "UI"},   /* PresentationSequenceCollectionUID */
-    {0x0072000Au, 0xFFFFFFFFu, MC_DEID_D, "DT"},   /* HangingProtocolCreationDateTime */
-    {0x0072005Eu, 0xFFFFFFFFu, MC_DEID_D, "AE"},   /* SelectorAEValue */
-    {0x0072005Fu, 0xFFFFFFFFu, MC_DEID_D, "AS"},   /* SelectorASValue */
-    {0x00720061u, 0xFFFFFFFFu, MC_DEID_D, "DA"},   /* SelectorDAValue */
-    {0x00720063u, 0xFFFFFFFFu, MC_DEID_D, "DT"},   /* SelectorDTValue */
-    {0x00720065u, 0xFFFFFFFFu, MC_DEID_D, "OB"},   /* SelectorOBValue */
-    {0x00720066u, 0xFFFFFFFFu, MC_DEID_D, "LO"},   /* SelectorLOValue */
-    {0x00720068u, 0xFFFFFFFFu, MC_DEID_D, "LT"},   /* SelectorLTValue */
-    {0x0072006Au, 0xFFFFFFFFu, MC_DEID_D, "PN"},   /* SelectorPNValue */
-    {0x0072006Bu, 0xFFFFFFFFu, MC_DEID_D, "TM"},   /* SelectorTMValue */
-    {0x0072006Cu, 0xFFFFFFFFu, MC_DEID_D, "SH"},   /* SelectorSHValue */
-    {0x0072006Du, 0xFFFFFFFFu, MC_DEID_D, "UN"},   /* SelectorUNValue */
-    {0x0072006Eu, 0xFFFFFFFFu, MC_DEID_D, "ST"},   /* SelectorSTValue */
-    {0x00720070u, 0xFFFFFFFFu, MC_DEID_D, "UT"},   /* SelectorUTValue */
-    {0x00720071u, 0xFFFFFFFFu, MC_DEID_D, "UR"},   /* SelectorURValue */
-    {0x00741234u, 0xFFFFFFFFu, MC_DEID_X, "AE"},   /* ReceivingAE */
-    {0x00741236u, 0xFFFFFFFFu, MC_DEID_X, "AE"},   /* RequestingAE */
-    {0x00880140u, 0xFFFFFFFFu, MC_DEID_U, "UI"},   /* StorageMediaFileSetUID */
-    {0x00880200u, 0xFFFFFFFFu, MC_DEID_X, "SQ"},   /* IconImageSequence */
-    {0x00880904u, 0xFFFFFFFFu, MC_DEID_X, "LO"},   /* RETIRED_TopicTitle */
-    {0x00880906u, 0xFFFFFFFFu, MC_DEID_X, "ST"},   /* RETIRED_TopicSubject */
-    {0x00880910u, 0xFFFFFFFFu, MC_DEID_X, "LO"},   /* RETIRED_TopicAuthor */
-    {0x00880912u, 0xFFFFFFFFu, MC_DEID_X, "LO"},   /* RETIRED_TopicKeywords */
-    {0x01000420u, 0xFFFFFFFFu, MC_DEID_X, "DT"},   /* SOPAuthorizationDateTime */
-    {0x04000100u, 0xFFFFFFFFu, MC_DEID_U, "UI"},   /* DigitalSignatureUID */
-    {0x04000105u, 0xFFFFFFFFu, MC_DEID_D, "DT"},   /* DigitalSignatureDateTime */
-    {0x04000115u, 0xFFFFFFFFu, MC_DEID_D, "OB"},   /* CertificateOfSigner */
-    {0x04000310u, 0xFFFFFFFFu, MC_DEID_X, "OB"},   /* CertifiedTimestamp */
-    {0x04000402u, 0xFFFFFFFFu, MC_DEID_X, "SQ"},   /* ReferencedDigitalSignatureSequence */
-    {0x04000403u, 0xFFFFFFFFu, MC_DEID_X, "SQ"},   /* ReferencedSOPInstanceMACSequence */
-    {0x04000404u, 0xFFFFFFFFu, MC_DEID_X, "OB"},   /* MAC */
-    {0x04000550u, 0xFFFFFFFFu, MC_DEID_X, "SQ"},   /* ModifiedAttributesSequence */
-    {0x04000551u, 0xFFFFFFFFu, MC_DEID_X, "SQ"},   /* NonconformingModifiedAttributesSequence */
-    {0x04000552u, 0xFFFFFFFFu, MC_DEID_X, "OB"},   /* NonconformingDataElementValue */
-    {0x04000561u, 0xFFFFFFFFu, MC_DEID_X, "SQ"},   /* OriginalAttributesSequence */
-    {0x04000562u, 0xFFFFFFFFu, MC_DEID_D, "DT"},   /* AttributeModificationDateTime */
-    {0x04000563u, 0xFFFFFFFFu, MC_DEID_D, "LO"},   /* ModifyingSystem */
-    {0x04000564u, 0xFFFFFFFFu, MC_DEID_Z, "LO"},   /* SourceOfPreviousValues */
-    {0x04000565u, 0xFFFFFFFFu, MC_DEID_D, "CS"},   /* ReasonForTheAttributeModification */
-    {0x04000600u, 0xFFFFFFFFu, MC_DEID_X, "CS"},   /* InstanceOriginStatus */
-    {0x20300020u, 0xFFFFFFFFu, MC_DEID_X, "LO"},   /* TextString */
-    {0x21000040u, 0xFFFFFFFFu, MC_DEID_X, "DA"},   /* CreationDate */
-    {0x21000050u, 0xFFFFFFFFu, MC_DEID_X, "TM"},   /* CreationTime */
-    {0x21000070u, 0xFFFFFFFFu, MC_DEID_X, "AE"},   /* Originator */
-    {0x21000140u, 0xFFFFFFFFu, MC_DEID_D, "AE"},   /* DestinationAE */
-    {0x22000002u, 0xFFFFFFFFu, MC_DEID_X_Z, "UT"}, /* LabelText */
-    {0x22000005u, 0xFFFFFFFFu, MC_DEID_X_Z, "LT"}, /* BarcodeValue */
-    {0x30020121u, 0xFFFFFFFFu, MC_DEID_X, "UN"},   /* (not in the dcmtk dictionary) */
-    {0x30020123u, 0xFFFFFFFFu, MC_DEID_X, "UN"},   /* (not in the dcmtk dictionary) */
-    {0x30060002u, 0xFFFFFFFFu, MC_DEID_D, "SH"},   /* StructureSetLabel */
-    {0x30060004u, 0xFFFFFFFFu, MC_DEID_X, "LO"},   /* StructureSetName */
-    {0x30060006u, 0xFFFFFFFFu, MC_DEID_X, "ST"},   /* StructureSetDescription */
-    {0x30060008u, 0xFFFFFFFFu, MC_DEID_Z, "DA"},   /* StructureSetDate */
-    {0x30060009u, 0xFFFFFFFFu, MC_DEID_Z, "TM"},   /* StructureSetTime */
-    {0x30060024u, 0xFFFFFFFFu, MC_DEID_U, "UI"},   /* ReferencedFrameOfReferenceUID */
-    {0x30060026u, 0xFFFFFFFFu, MC_DEID_Z, "LO"},   /* ROIName */
-    {0x30060028u, 0xFFFFFFFFu, MC_DEID_X, "ST"},   /* ROIDescription */
-    {0x3006002Du, 0xFFFFFFFFu, MC_DEID_X, "UN"},   /* (not in the dcmtk dictionary) */
-    {0x3006002Eu, 0xFFFFFFFFu, MC_DEID_X, "UN"},   /* (not in the dcmtk dictionary) */
-    {0x30060038u, 0xFFFFFFFFu, MC_DEID_X, "LO"},   /* ROIGenerationDescription */
-    {0x3006004Du, 0xFFFFFFFFu, MC_DEID_X, "UN"},   /* (not in the dcmtk dictionary) */
-    {0x3006004Eu, 0xFFFFFFFFu, MC_DEID_X, "UN"},   /* (not in the dcmtk dictionary) */
-    {0x30060085u, 0xFFFFFFFFu, MC_DEID_X, "SH"},   /* ROIObservationLabel */
-    {0x30060088u, 0xFFFFFFFFu, MC_DEID_X, "ST"},   /* ROIObservationDescription */
-    {0x300600A6u, 0xFFFFFFFFu, MC_DEID_Z, "PN"},   /* ROIInterpreter */
-    {0x300600C2u, 0xFFFFFFFFu, MC_DEID_U, "UI"},   /* RETIRED_RelatedFrameOfReferenceUID */
-    {0x30080024u, 0xFFFFFFFFu, MC_DEID_D, "DA"},   /* TreatmentControlPointDate */
-    {0x30080025u, 0xFFFFFFFFu, MC_DEID_D, "TM"},   /* TreatmentControlPointTime */
-    {0x30080054u, 0xFFFFFFFFu, MC_DEID_X_D, "DA"}, /* FirstTreatmentDate */
-    {0x30080056u, 0xFFFFFFFFu, MC_DEID_X_D, "DA"}, /* MostRecentTreatmentDate */
-    {0x30080105u, 0xFFFFFFFFu, MC_DEID_X_Z, "LO"}, /* SourceSerialNumber */
-    {0x30080162u, 0xFFFFFFFFu, MC_DEID_D, "DA"},   /* SafePositionExitDate */
-    {0x30080164u, 0xFFFFFFFFu, MC_DEID_D, "TM"},   /* SafePositionExitTime */
-    {0x30080166u, 0xFFFFFFFFu, MC_DEID_D, "DA"},   /* SafePositionReturnDate */
-    {0x30080168u, 0xFFFFFFFFu, MC_DEID_D, "TM"},   /* SafePositionReturnTime */
-    {0x30080250u, 0xFFFFFFFFu, MC_DEID_X_D, "DA"}, /* TreatmentDate */
-    {0x30080251u, 0xFFFFFFFFu, MC_DEID_X_D, "TM"}, /* TreatmentTime */
-    {0x300A0002u, 0xFFFFFFFFu, MC_DEID_D, "SH"},   /* RTPlanLabel */
-    {0x300A0003u, 0xFFFFFFFFu, MC_DEID_X, "LO"},   /* RTPlanName */
-    {0x300A0004u, 0xFFFFFFFFu, MC_DEID_X, "ST"},   /* RTPlanDescription */
-    {0x300A0006u, 0xFFFFFFFFu, MC_DEID_X_D, "DA"}, /* RTPlanDate */
-    {0x300A0007u, 0xFFFFFFFFu, MC_DEID_X_D, "TM"}, /* RTPlanTime */
-    {0x300A000Bu, 0xFFFFFFFFu, MC_DEID_X, "LO"},   /* RETIRED_TreatmentSites */
-    {0x300A000Eu, 0xFFFFFFFFu, MC_DEID_X, "ST"},   /* PrescriptionDescription */
-    {0x300A0013u, 0xFFFFFFFFu, MC_DEID_U, "UI"},   /* DoseReferenceUID */
-    {0x300A0016u, 0xFFFFFFFFu, MC_DEID_X, "LO"},   /* DoseReferenceDescription */
-    {0x300A0054u, 0xFFFFFFFFu, MC_DEID_U, "UN"},   /* (not in the dcmtk dictionary) */
-    {0x300A0072u, 0xFFFFFFFFu, MC_DEID_X, "LO"},   /* FractionGroupDescription */
-    {0x300A0083u, 0xFFFFFFFFu, MC_DEID_U, "UI"},   /* ReferencedDoseReferenceUID */
-    {0x300A00B2u, 0xFFFFFFFFu, MC_DEID_X_Z, "SH"}, /* TreatmentMachineName */
-    {0x300A00C3u, 0xFFFFFFFFu, MC_DEID_X, "ST"},   /* BeamDescription */
-    {0x300A00DDu, 0xFFFFFFFFu, MC_DEID_X, "ST"},   /* BolusDescription */
-    {0x300A0196u, 0xFFFFFFFFu, MC_DEID_X, "ST"},   /* FixationDeviceDescription */
-    {0x300A01A6u, 0xFFFFFFFFu, MC_DEID_X, "ST"},   /* ShieldingDeviceDescription */
-    {0x300A01B2u, 0xFFFFFFFFu, MC_DEID_X, "ST"},   /* SetupTechniqueDescription */
-    {0x300A0216u, 0xFFFFFFFFu, MC_DEID_X, "LO"},   /* SourceManufacturer */
-    {0x300A022Cu, 0xFFFFFFFFu, MC_DEID_D, "DA"},   /* SourceStrengthReferenceDate */
-    {0x300A022Eu, 0xFFFFFFFFu, MC_DEID_D, "TM"},   /* SourceStrengthReferenceTime */
-    {0x300A02EBu, 0xFFFFFFFFu, MC_DEID_X, "LT"},   /* CompensatorDescription */
-    {0x300A0608u, 0xFFFFFFFFu, MC_DEID_D, "LO"},   /* TreatmentPositionGroupLabel */
-    {0x300A0609u, 0xFFFFFFFFu, MC_DEID_U, "UI"},   /* TreatmentPositionGroupUID */
-    {0x300A0611u, 0xFFFFFFFFu, MC_DEID_Z, "LO"},   /* RTAccessoryHolderSlotID */
-    {0x300A0615u, 0xFFFFFFFFu, MC_DEID_Z, "LO"},   /* RTAccessoryDeviceSlotID */
-    {0x300A0619u, 0xFFFFFFFFu, MC_DEID_D, "LO"},   /* RadiationDoseIdentificationLabel */
-    {0x300A0623u, 0xFFFFFFFFu, MC_DEID_D, "LO"},   /* RadiationDoseInVivoMeasurementLabel */
-    {0x300A062Au, 0xFFFFFFFFu, MC_DEID_D, "LO"},   /* RTToleranceSetLabel */
-    {0x300A0650u, 0xFFFFFFFFu, MC_DEID_U, "UI"},   /* RETIRED_PatientSetupUID */
-    {0x300A0676u, 0xFFFFFFFFu, MC_DEID_X, "ST"},   /* EquipmentFrameOfReferenceDescription */
-    {0x300A067Cu, 0xFFFFFFFFu, MC_DEID_D, "SH"},   /* RadiationGenerationModeLabel */
-    {0x300A067Du, 0xFFFFFFFFu, MC_DEID_Z, "ST"},   /* RadiationGenerationModeDescription */
-    {0x300A0700u, 0xFFFFFFFFu, MC_DEID_U, "UI"},   /* TreatmentSessionUID */
-    {0x300A0734u, 0xFFFFFFFFu, MC_DEID_D, "ST"},   /* TreatmentToleranceViolationDescription */
-    {0x300A0736u, 0xFFFFFFFFu, MC_DEID_D, "DT"},   /* TreatmentToleranceViolationDateTime */
-    {0x300A073Au, 0xFFFFFFFFu, MC_DEID_D, "DT"},   /* RecordedRTControlPointDateTime */
-    {0x300A0741u, 0xFFFFFFFFu, MC_DEID_D, "DT"},   /* InterlockDateTime */
-    {0x300A0742u, 0xFFFFFFFFu, MC_DEID_D, "ST"},   /* InterlockDescription */
-    {0x300A0760u, 0xFFFFFFFFu, MC_DEID_D, "DT"},   /* OverrideDateTime */
-    {0x300A0783u, 0xFFFFFFFFu, MC_DEID_D, "ST"},   /* InterlockOriginDescription */
-    {0x300A0785u, 0xFFFFFFFFu, MC_DEID_U, "UI"},   /* ReferencedTreatmentPositionGroupUID */
-    {0x300A078Eu, 0xFFFFFFFFu, MC_DEID_X, "LT"},   /* PatientTreatmentPreparationProcedureParameterDescription */
-    {0x300A0792u, 0xFFFFFFFFu, MC_DEID_X, "LT"},   /* PatientTreatmentPreparationMethodDescription */
-    {0x300A0794u, 0xFFFFFFFFu, MC_DEID_X, "LT"},   /* PatientSetupPhotoDescription */
-    {0x300A079Au, 0xFFFFFFFFu, MC_DEID_X, "LO"},   /* DisplacementReferenceLabel */
-    {0x300C0113u, 0xFFFFFFFFu, MC_DEID_X, "LO"},   /* ReasonForOmissionDescription */
-    {0x300C0127u, 0xFFFFFFFFu, MC_DEID_D, "DT"},   /* BeamHoldTransitionDateTime */
-    {0x300E0004u, 0xFFFFFFFFu, MC_DEID_Z, "DA"},   /* ReviewDate */
-    {0x300E0005u, 0xFFFFFFFFu, MC_DEID_Z, "TM"},   /* ReviewTime */
-    {0x300E0008u, 0xFFFFFFFFu, MC_DEID_X_Z, "PN"}, /* ReviewerName */
-    {0x30100006u, 0xFFFFFFFFu, MC_DEID_U, "UI"},   /* ConceptualVolumeUID */
-    {0x3010000Bu, 0xFFFFFFFFu, MC_DEID_U, "UI"},   /* ReferencedConceptualVolumeUID */
-    {0x3010000Fu, 0xFFFFFFFFu, MC_DEID_Z, "ST"},   /* ConceptualVolumeCombinationDescription */
-    {0x30100013u, 0xFFFFFFFFu, MC_DEID_U, "UI"},   /* ConstituentConceptualVolumeUID */
-    {0x30100015u, 0xFFFFFFFFu, MC_DEID_U, "UI"},   /* SourceConceptualVolumeUID */
-    {0x30100017u, 0xFFFFFFFFu, MC_DEID_Z, "ST"},   /* ConceptualVolumeDescription */
-    {0x3010001Bu, 0xFFFFFFFFu, MC_DEID_Z, "UC"},   /* DeviceAlternateIdentifier */
-    {0x3010002Du, 0xFFFFFFFFu, MC_DEID_D, "LO"},   /* DeviceLabel */
-    {0x30100031u, 0xFFFFFFFFu, MC_DEID_U, "UI"},   /* ReferencedFiducialsUID */
-    {0x30100033u, 0xFFFFFFFFu, MC_DEID_D, "SH"},   /* UserContentLabel */
-    {0x30100034u, 0xFFFFFFFFu, MC_DEID_D, "LO"},   /* UserContentLongLabel */
-    {0x30100035u, 0xFFFFFFFFu, MC_DEID_D, "SH"},   /* EntityLabel */
-    {0x30100036u, 0xFFFFFFFFu, MC_DEID_X, "LO"},   /* EntityName */
-    {0x30100037u, 0xFFFFFFFFu, MC_DEID_X, "ST"},   /* EntityDescription */
-    {0x30100038u, 0xFFFFFFFFu, MC_DEID_D, "LO"},   /* EntityLongLabel */
-    {0x3010003Bu, 0xFFFFFFFFu, MC_DEID_U, "UI"},   /* RTTreatmentPhaseUID */
-    {0x30100043u, 0xFFFFFFFFu, MC_DEID_Z, "ST"},   /* ManufacturerDeviceIdentifier */
-    {0x3010004Cu, 0xFFFFFFFFu, MC_DEID_X_D, "DA"}, /* IntendedPhaseStartDate */
-    {0x3010004Du, 0xFFFFFFFFu, MC_DEID_X_D, "DA"}, /* IntendedPhaseEndDate */
-    {0x30100054u, 0xFFFFFFFFu, MC_DEID_D, "LO"},   /* RTPrescriptionLabel */
-    {0x30100056u, 0xFFFFFFFFu, MC_DEID_X_D, "LO"}, /* RTTreatmentApproachLabel */
-    {0x3010005Au, 0xFFFFFFFFu, MC_DEID_Z, "UT"},   /* RTPhysicianIntentNarrative */
-    {0x3010005Cu, 0xFFFFFFFFu, MC_DEID_Z, "ST"},   /* ReasonForSuperseding */
-    {0x30100061u, 0xFFFFFFFFu, MC_DEID_X, "UT"},   /* PriorTreatmentDoseDescription */
-    {0x3010006Eu, 0xFFFFFFFFu, MC_DEID_U, "UI"},   /* DosimetricObjectiveUID */
-    {0x3010006Fu, 0xFFFFFFFFu, MC_DEID_U, "UI"},   /* ReferencedDosimetricObjectiveUID */
-    {0x30100077u, 0xFFFFFFFFu, MC_DEID_X_D, "LO"}, /* TreatmentSite */
-    {0x3010007Au, 0xFFFFFFFFu, MC_DEID_Z, "UT"},   /* TreatmentTechniqueNotes */
-    {0x3010007Bu, 0xFFFFFFFFu, MC_DEID_Z, "UT"},   /* PrescriptionNotes */
-    {0x3010007Fu, 0xFFFFFFFFu, MC_DEID_Z, "UT"},   /* FractionationNotes */
-    {0x30100081u, 0xFFFFFFFFu, MC_DEID_Z, "SQ"},   /* PrescriptionNotesSequence */
-    {0x30100085u, 0xFFFFFFFFu, MC_DEID_X, "TM"},   /* IntendedFractionStartTime */
-    {0x40000010u, 0xFFFFFFFFu, MC_DEID_X, "LT"},   /* RETIRED_Arbitrary */
-    {0x40004000u, 0xFFFFFFFFu, MC_DEID_X, "LT"},   /* RETIRED_TextComments */
-    {0x40080040u, 0xFFFFFFFFu, MC_DEID_X, "SH"},   /* RETIRED_ResultsID */
-    {0x40080042u, 0xFFFFFFFFu, MC_DEID_X, "LO"},   /* RETIRED_ResultsIDIssuer */
-    {0x40080100u, 0xFFFFFFFFu, MC_DEID_X, "DA"},   /* RETIRED_InterpretationRecordedDate */
-    {0x40080101u, 0xFFFFFFFFu, MC_DEID_X, "TM"},   /* RETIRED_InterpretationRecordedTime */
-    {0x40080102u, 0xFFFFFFFFu, MC_DEID_X, "PN"},   /* RETIRED_InterpretationRecorder */
-    {0x40080108u, 0xFFFFFFFFu, MC_DEID_X, "DA"},   /* RETIRED_InterpretationTranscriptionDate */
-    {0x40080109u, 0xFFFFFFFFu, MC_DEID_X, "TM"},   /* RETIRED_InterpretationTranscriptionTime */
-    {0x4008010Au, 0xFFFFFFFFu, MC_DEID_X, "PN"},   /* RETIRED_InterpretationTranscriber */
-    {0x4008010Bu, 0xFFFFFFFFu, MC_DEID_X, "ST"},   /* RETIRED_InterpretationText */
-    {0x4008010Cu, 0xFFFFFFFFu, MC_DEID_X, "PN"},   /* RETIRED_InterpretationAuthor */
-    {0x40080111u, 0xFFFFFFFFu, MC_DEID_X, "SQ"},   /* RETIRED_InterpretationApproverSequence */
-    {0x40080112u, 0xFFFFFFFFu, MC_DEID_X, "DA"},   /* RETIRED_InterpretationApprovalDate */
-    {0x40080113u, 0xFFFFFFFFu, MC_DEID_X, "TM"},   /* RETIRED_InterpretationApprovalTime */
-    {0x40080114u, 0xFFFFFFFFu, MC_DEID_X, "PN"},   /* RETIRED_PhysicianApprovingInterpretation */
-    {0x40080115u, 0xFFFFFFFFu, MC_DEID_X, "LT"},   /* RETIRED_InterpretationDiagnosisDescription */
-    {0x40080118u, 0xFFFFFFFFu, MC_DEID_X, "SQ"},   /* RETIRED_ResultsDistributionListSequence */
-    {0x40080119u, 0xFFFFFFFFu, MC_DEID_X, "PN"},   /* RETIRED_DistributionName */
-    {0x4008011Au, 0xFFFFFFFFu, MC_DEID_X, "LO"},   /* RETIRED_DistributionAddress */
-    {0x40080200u, 0xFFFFFFFFu, MC_DEID_X, "SH"},   /* RETIRED_InterpretationID */
-    {0x40080202u, 0xFFFFFFFFu, MC_DEID_X, "LO"},   /* RETIRED_InterpretationIDIssuer */
-    {0x40080300u, 0xFFFFFFFFu, MC_DEID_X, "ST"},   /* RETIRED_Impressions */
-    {0x40084000u, 0xFFFFFFFFu, MC_DEID_X, "ST"},   /* RETIRED_ResultsComments */
-    {0x50000000u, 0xFF000000u, MC_DEID_X, "UN"},   /* CurveData (group 50xx) */
-    {0x60003000u, 0xFF00FFFFu, MC_DEID_X, "OB"},   /* OverlayData */
-    {0x60004000u, 0xFF00FFFFu, MC_DEID_X, "LT"},   /* RETIRED_OverlayComments */
-    {0xFFFAFFFAu, 0xFFFFFFFFu, MC_DEID_X, "SQ"},   /* DigitalSignaturesSequence */
-    {0xFFFCFFFCu, 0xFFFFFFFFu, MC_DEID_X, "OB"},   /* DataSetTrailingPadding */
+    {0x00001000u, 0xFFFFFFFFu, MC_DEID_X, "UI", "AffectedSOPInstanceUID"},
+    {0x00001001u, 0xFFFFFFFFu, MC_DEID_U, "UI", "RequestedSOPInstanceUID"},
+    {0x00020003u, 0xFFFFFFFFu, MC_DEID_U, "UI", "MediaStorageSOPInstanceUID"},
+    {0x00041511u, 0xFFFFFFFFu, MC_DEID_U, "UI", "ReferencedSOPInstanceUIDInFile"},
+    {0x00080012u, 0xFFFFFFFFu, MC_DEID_X_D, "DA", "InstanceCreationDate"},
+    {0x00080013u, 0xFFFFFFFFu, MC_DEID_X_Z_D, "TM", "InstanceCreationTime"},
+    {0x00080014u, 0xFFFFFFFFu, MC_DEID_U, "UI", "InstanceCreatorUID"},
+    {0x00080015u, 0xFFFFFFFFu, MC_DEID_X, "DT", "InstanceCoercionDateTime"},
+    {0x00080017u, 0xFFFFFFFFu, MC_DEID_U, "UI", "AcquisitionUID"},
+    {0x00080018u, 0xFFFFFFFFu, MC_DEID_U, "UI", "SOPInstanceUID"},
+    {0x00080019u, 0xFFFFFFFFu, MC_DEID_U, "UI", "PyramidUID"},
+    {0x00080020u, 0xFFFFFFFFu, MC_DEID_Z, "DA", "StudyDate"},
+    {0x00080021u, 0xFFFFFFFFu, MC_DEID_X_D, "DA", "SeriesDate"},
+    {0x00080022u, 0xFFFFFFFFu, MC_DEID_X_Z, "DA", "AcquisitionDate"},
+    {0x00080023u, 0xFFFFFFFFu, MC_DEID_Z_D, "DA", "ContentDate"},
+    {0x00080024u, 0xFFFFFFFFu, MC_DEID_X, "DA", "OverlayDate"},
+    {0x00080025u, 0xFFFFFFFFu, MC_DEID_X, "DA", "CurveDate"},
+    {0x0008002Au, 0xFFFFFFFFu, MC_DEID_X_Z_D, "DT", "AcquisitionDateTime"},
+    {0x00080030u, 0xFFFFFFFFu, MC_DEID_Z, "TM", "StudyTime"},
+    {0x00080031u, 0xFFFFFFFFu, MC_DEID_X_D, "TM", "SeriesTime"},
+    {0x00080032u, 0xFFFFFFFFu, MC_DEID_X_Z, "TM", "AcquisitionTime"},
+    {0x00080033u, 0xFFFFFFFFu, MC_DEID_Z_D, "TM", "ContentTime"},
+    {0x00080034u, 0xFFFFFFFFu, MC_DEID_X, "TM", "OverlayTime"},
+    {0x00080035u, 0xFFFFFFFFu, MC_DEID_X, "TM", "CurveTime"},
+    {0x00080050u, 0xFFFFFFFFu, MC_DEID_Z, "SH", "AccessionNumber"},
+    {0x00080054u, 0xFFFFFFFFu, MC_DEID_X, "AE", "RetrieveAETitle"},
+    {0x00080055u, 0xFFFFFFFFu, MC_DEID_X, "AE", "StationAETitle"},
+    {0x00080058u, 0xFFFFFFFFu, MC_DEID_U, "UI", "FailedSOPInstanceUIDList"},
+    {0x00080080u, 0xFFFFFFFFu, MC_DEID_X_Z_D, "LO", "InstitutionName"},
+    {0x00080081u, 0xFFFFFFFFu, MC_DEID_X, "ST", "InstitutionAddress"},
+    {0x00080082u, 0xFFFFFFFFu, MC_DEID_X_Z_D, "SQ", "InstitutionCodeSequence"},
+    {0x00080090u, 0xFFFFFFFFu, MC_DEID_Z, "PN", "ReferringPhysicianName"},
+    {0x00080092u, 0xFFFFFFFFu, MC_DEID_X, "ST", "ReferringPhysicianAddress"},
+    {0x00080094u, 0xFFFFFFFFu, MC_DEID_X, "SH", "ReferringPhysicianTelephoneNumbers"},
+    {0x00080096u, 0xFFFFFFFFu, MC_DEID_X, "SQ", "ReferringPhysicianIdentificationSequence"},
+    {0x0008009Cu, 0xFFFFFFFFu, MC_DEID_Z, "PN", "ConsultingPhysicianName"},
+    {0x0008009Du, 0xFFFFFFFFu, MC_DEID_X, "SQ", "ConsultingPhysicianIdentificationSequence"},
+    {0x00080106u, 0xFFFFFFFFu, MC_DEID_D, "DT", "ContextGroupVersion"},
+    {0x00080107u, 0xFFFFFFFFu, MC_DEID_D, "DT", "ContextGroupLocalVersion"},
+    {0x00080201u, 0xFFFFFFFFu, MC_DEID_X, "SH", "TimezoneOffsetFromUTC"},
+    {0x00081000u, 0xFFFFFFFFu, MC_DEID_X, "AE", "NetworkID"},
+    {0x00081010u, 0xFFFFFFFFu, MC_DEID_X_Z_D, "SH", "StationName"},
+    {0x00081030u, 0xFFFFFFFFu, MC_DEID_X, "LO", "StudyDescription"},
+    {0x0008103Eu, 0xFFFFFFFFu, MC_DEID_X, "LO", "SeriesDescription"},
+    {0x00081040u, 0xFFFFFFFFu, MC_DEID_X, "LO", "InstitutionalDepartmentName"},
+    {0x00081041u, 0xFFFFFFFFu, MC_DEID_X, "SQ", "InstitutionalDepartmentTypeCodeSequence"},
+    {0x00081048u, 0xFFFFFFFFu, MC_DEID_X, "PN", "PhysiciansOfRecord"},
+    {0x00081049u, 0xFFFFFFFFu, MC_DEID_X, "SQ", "PhysiciansOfRecordIdentificationSequence"},
+    {0x00081050u, 0xFFFFFFFFu, MC_DEID_X, "PN", "PerformingPhysicianName"},
+    {0x00081052u, 0xFFFFFFFFu, MC_DEID_X, "SQ", "PerformingPhysicianIdentificationSequence"},
+    {0x00081060u, 0xFFFFFFFFu, MC_DEID_X, "PN", "NameOfPhysiciansReadingStudy"},
+    {0x00081062u, 0xFFFFFFFFu, MC_DEID_X, "SQ", "PhysiciansReadingStudyIdentificationSequence"},
+    {0x00081070u, 0xFFFFFFFFu, MC_DEID_X_Z_D, "PN", "OperatorsName"},
+    {0x00081072u, 0xFFFFFFFFu, MC_DEID_X_D, "SQ", "OperatorIdentificationSequence"},
+    {0x00081080u, 0xFFFFFFFFu, MC_DEID_X, "LO", "AdmittingDiagnosesDescription"},
+    {0x00081084u, 0xFFFFFFFFu, MC_DEID_X, "SQ", "AdmittingDiagnosesCodeSequence"},
+    {0x00081088u, 0xFFFFFFFFu, MC_DEID_X, "LO", "PyramidDescription"},
+    {0x00081110u, 0xFFFFFFFFu, MC_DEID_X_Z, "SQ", "ReferencedStudySequence"},
+    {0x00081111u, 0xFFFFFFFFu, MC_DEID_X_Z_D, "SQ", "ReferencedPerformedProcedureStepSequence"},
+    {0x00081120u, 0xFFFFFFFFu, MC_DEID_X, "SQ", "ReferencedPatientSequence"},
+    {0x00081140u, 0xFFFFFFFFu, MC_DEID_X_Z_U, "SQ", "ReferencedImageSequence"},
+    {0x00081155u, 0xFFFFFFFFu, MC_DEID_U, "UI", "ReferencedSOPInstanceUID"},
+    {0x00081195u, 0xFFFFFFFFu, MC_DEID_U, "UI", "TransactionUID"},
+    {0x00081301u, 0xFFFFFFFFu, MC_DEID_X, "UN", "PrincipalDiagnosisCodeSequence"},
+    {0x00081302u, 0xFFFFFFFFu, MC_DEID_X, "UN", "PrimaryDiagnosisCodeSequence"},
+    {0x00081303u, 0xFFFFFFFFu, MC_DEID_X, "UN", "SecondaryDiagnosesCodeSequence"},
+    {0x00081304u, 0xFFFFFFFFu, MC_DEID_X, "UN", "HistologicalDiagnosesCodeSequence"},
+    {0x00082111u, 0xFFFFFFFFu, MC_DEID_X, "ST", "DerivationDescription"},
+    {0x00082112u, 0xFFFFFFFFu, MC_DEID_X_Z_U, "SQ", "SourceImageSequence"},
+    {0x00083010u, 0xFFFFFFFFu, MC_DEID_U, "UI", "IrradiationEventUID"},
+    {0x00084000u, 0xFFFFFFFFu, MC_DEID_X, "LT", "IdentifyingComments"},
+    {0x00100010u, 0xFFFFFFFFu, MC_DEID_Z, "PN", "PatientName"},
+    {0x00100011u, 0xFFFFFFFFu, MC_DEID_X, "UN", "PersonNamesToUseSequence"},
+    {0x00100012u, 0xFFFFFFFFu, MC_DEID_X, "UN", "NameToUse"},
+    {0x00100013u, 0xFFFFFFFFu, MC_DEID_X, "UN", "NameToUseComment"},
+    {0x00100014u, 0xFFFFFFFFu, MC_DEID_X, "UN", "ThirdPersonPronounsSequence"},
+    {0x00100015u, 0xFFFFFFFFu, MC_DEID_X, "UN", "PronounCodeSequence"},
+    {0x00100016u, 0xFFFFFFFFu, MC_DEID_X, "UN", "PronounComment"},
+    {0x00100020u, 0xFFFFFFFFu, MC_DEID_Z_D, "LO", "PatientID"},
+    {0x00100021u, 0xFFFFFFFFu, MC_DEID_X, "LO", "IssuerOfPatientID"},
+    {0x00100030u, 0xFFFFFFFFu, MC_DEID_Z, "DA", "PatientBirthDate"},
+    {0x00100032u, 0xFFFFFFFFu, MC_DEID_X, "TM", "PatientBirthTime"},
+    {0x00100040u, 0xFFFFFFFFu, MC_DEID_Z, "CS", "PatientSex"},
+    {0x00100041u, 0xFFFFFFFFu, MC_DEID_X, "UN", "GenderIdentitySequence"},
+    {0x00100042u, 0xFFFFFFFFu, MC_DEID_X, "UN", "SexParametersForClinicalUseCategoryComment"},
+    {0x00100043u, 0xFFFFFFFFu, MC_DEID_X, "UN", "SexParametersForClinicalUseCategorySequence"},
+    {0x00100044u, 0xFFFFFFFFu, MC_DEID_X, "UN", "GenderIdentityCodeSequence"},
+    {0x00100045u, 0xFFFFFFFFu, MC_DEID_X, "UN", "GenderIdentityComment"},
+    {0x00100046u, 0xFFFFFFFFu, MC_DEID_X, "UN", "SexParametersForClinicalUseCategoryCodeSequence"},
+    {0x00100047u, 0xFFFFFFFFu, MC_DEID_X, "UN", "SexParametersForClinicalUseCategoryReference"},
+    {0x00100050u, 0xFFFFFFFFu, MC_DEID_X, "SQ", "PatientInsurancePlanCodeSequence"},
+    {0x00100101u, 0xFFFFFFFFu, MC_DEID_X, "SQ", "PatientPrimaryLanguageCodeSequence"},
+    {0x00100102u, 0xFFFFFFFFu, MC_DEID_X, "SQ", "PatientPrimaryLanguageModifierCodeSequence"},
+    {0x00101000u, 0xFFFFFFFFu, MC_DEID_X, "LO", "OtherPatientIDs"},
+    {0x00101001u, 0xFFFFFFFFu, MC_DEID_X, "PN", "OtherPatientNames"},
+    {0x00101002u, 0xFFFFFFFFu, MC_DEID_X, "SQ", "OtherPatientIDsSequence"},
+    {0x00101005u, 0xFFFFFFFFu, MC_DEID_X, "PN", "PatientBirthName"},
+    {0x00101010u, 0xFFFFFFFFu, MC_DEID_X, "AS", "PatientAge"},
+    {0x00101020u, 0xFFFFFFFFu, MC_DEID_X, "DS", "PatientSize"},
+    {0x00101030u, 0xFFFFFFFFu, MC_DEID_X, "DS", "PatientWeight"},
+    {0x00101040u, 0xFFFFFFFFu, MC_DEID_X, "LO", "PatientAddress"},
+    {0x00101050u, 0xFFFFFFFFu, MC_DEID_X, "LO", "InsurancePlanIdentification"},
+    {0x00101060u, 0xFFFFFFFFu, MC_DEID_X, "PN", "PatientMotherBirthName"},
+    {0x00101080u, 0xFFFFFFFFu, MC_DEID_X, "LO", "MilitaryRank"},
+    {0x00101081u, 0xFFFFFFFFu, MC_DEID_X, "LO", "BranchOfService"},
+    {0x00101090u, 0xFFFFFFFFu, MC_DEID_X, "LO", "MedicalRecordLocator"},
+    {0x00101100u, 0xFFFFFFFFu, MC_DEID_X, "SQ", "ReferencedPatientPhotoSequence"},
+    {0x00102000u, 0xFFFFFFFFu, MC_DEID_X, "LO", "MedicalAlerts"},
+    {0x00102110u, 0xFFFFFFFFu, MC_DEID_X, "LO", "Allergies"},
+    {0x00102150u, 0xFFFFFFFFu, MC_DEID_X, "LO", "CountryOfResidence"},
+    {0x00102152u, 0xFFFFFFFFu, MC_DEID_X, "LO", "RegionOfResidence"},
+    {0x00102154u, 0xFFFFFFFFu, MC_DEID_X, "SH", "PatientTelephoneNumbers"},
+    {0x00102155u, 0xFFFFFFFFu, MC_DEID_X, "LT", "PatientTelecomInformation"},
+    {0x00102160u, 0xFFFFFFFFu, MC_DEID_X, "SH", "EthnicGroup"},
+    {0x00102161u, 0xFFFFFFFFu, MC_DEID_X, "UN", "EthnicGroupCodeSequence"},
+    {0x00102162u, 0xFFFFFFFFu, MC_DEID_X, "UN", "EthnicGroups"},
+    {0x00102180u, 0xFFFFFFFFu, MC_DEID_X, "SH", "Occupation"},
+    {0x001021A0u, 0xFFFFFFFFu, MC_DEID_X, "CS", "SmokingStatus"},
+    {0x001021B0u, 0xFFFFFFFFu, MC_DEID_X, "LT", "AdditionalPatientHistory"},
+    {0x001021C0u, 0xFFFFFFFFu, MC_DEID_X, "US", "PregnancyStatus"},
+    {0x001021D0u, 0xFFFFFFFFu, MC_DEID_X, "DA", "LastMenstrualDate"},
+    {0x001021F0u, 0xFFFFFFFFu, MC_DEID_X, "LO", "PatientReligiousPreference"},
+    {0x00102203u, 0xFFFFFFFFu, MC_DEID_X_Z, "CS", "PatientSexNeutered"},
+    {0x00102297u, 0xFFFFFFFFu, MC_DEID_X, "PN", "ResponsiblePerson"},
+    {0x00102299u, 0xFFFFFFFFu, MC_DEID_X, "LO", "ResponsibleOrganization"},
+    {0x00104000u, 0xFFFFFFFFu, MC_DEID_X, "LT", "PatientComments"},
+    {0x00120010u, 0xFFFFFFFFu, MC_DEID_D, "LO", "ClinicalTrialSponsorName"},
+    {0x00120020u, 0xFFFFFFFFu, MC_DEID_D, "LO", "ClinicalTrialProtocolID"},
+    {0x00120021u, 0xFFFFFFFFu, MC_DEID_Z, "LO", "ClinicalTrialProtocolName"},
+    {0x00120022u, 0xFFFFFFFFu, MC_DEID_X, "UN", "IssuerOfClinicalTrialProtocolID"},
+    {0x00120023u, 0xFFFFFFFFu, MC_DEID_X, "UN", "OtherClinicalTrialProtocolIDsSequence"},
+    {0x00120030u, 0xFFFFFFFFu, MC_DEID_Z, "LO", "ClinicalTrialSiteID"},
+    {0x00120031u, 0xFFFFFFFFu, MC_DEID_Z, "LO", "ClinicalTrialSiteName"},
+    {0x00120032u, 0xFFFFFFFFu, MC_DEID_X, "UN", "IssuerOfClinicalTrialSiteID"},
+    {0x00120040u, 0xFFFFFFFFu, MC_DEID_D, "LO", "ClinicalTrialSubjectID"},
+    {0x00120041u, 0xFFFFFFFFu, MC_DEID_X, "UN", "IssuerOfClinicalTrialSubjectID"},
+    {0x00120042u, 0xFFFFFFFFu, MC_DEID_D, "LO", "ClinicalTrialSubjectReadingID"},
+    {0x00120043u, 0xFFFFFFFFu, MC_DEID_X, "UN", "IssuerOfClinicalTrialSubjectReadingID"},
+    {0x00120050u, 0xFFFFFFFFu, MC_DEID_Z, "LO", "ClinicalTrialTimePointID"},
+    {0x00120051u, 0xFFFFFFFFu, MC_DEID_X, "ST", "ClinicalTrialTimePointDescription"},
+    {0x00120055u, 0xFFFFFFFFu, MC_DEID_X, "UN", "IssuerOfClinicalTrialTimePointID"},
+    {0x00120060u, 0xFFFFFFFFu, MC_DEID_Z, "LO", "ClinicalTrialCoordinatingCenterName"},
+    {0x00120071u, 0xFFFFFFFFu, MC_DEID_X, "LO", "ClinicalTrialSeriesID"},
+    {0x00120072u, 0xFFFFFFFFu, MC_DEID_X, "LO", "ClinicalTrialSeriesDescription"},
+    {0x00120073u, 0xFFFFFFFFu, MC_DEID_X, "UN", "IssuerOfClinicalTrialSeriesID"},
+    {0x00120081u, 0xFFFFFFFFu, MC_DEID_D, "LO", "ClinicalTrialProtocolEthicsCommitteeName"},
+    {0x00120082u, 0xFFFFFFFFu, MC_DEID_X, "LO", "ClinicalTrialProtocolEthicsCommitteeApprovalNumber"},
+    {0x00120086u, 0xFFFFFFFFu, MC_DEID_X, "DA", "EthicsCommitteeApprovalEffectivenessStartDate"},
+    {0x00120087u, 0xFFFFFFFFu, MC_DEID_X, "DA", "EthicsCommitteeApprovalEffectivenessEndDate"},
+    {0x0014407Cu, 0xFFFFFFFFu, MC_DEID_X, "TM", "CalibrationTime"},
+    {0x0014407Eu, 0xFFFFFFFFu, MC_DEID_X, "DA", "CalibrationDate"},
+    {0x0016002Bu, 0xFFFFFFFFu, MC_DEID_X, "OB", "MakerNote"},
+    {0x0016004Bu, 0xFFFFFFFFu, MC_DEID_X, "OB", "DeviceSettingDescription"},
+    {0x0016004Du, 0xFFFFFFFFu, MC_DEID_X, "UT", "CameraOwnerName"},
+    {0x0016004Eu, 0xFFFFFFFFu, MC_DEID_X, "DS", "LensSpecification"},
+    {0x0016004Fu, 0xFFFFFFFFu, MC_DEID_X, "UT", "LensMake"},
+    {0x00160050u, 0xFFFFFFFFu, MC_DEID_X, "UT", "LensModel"},
+    {0x00160051u, 0xFFFFFFFFu, MC_DEID_X, "UT", "LensSerialNumber"},
+    {0x00160070u, 0xFFFFFFFFu, MC_DEID_X, "OB", "GPSVersionID"},
+    {0x00160071u, 0xFFFFFFFFu, MC_DEID_X, "CS", "GPSLatitudeRef"},
+    {0x00160072u, 0xFFFFFFFFu, MC_DEID_X, "DS", "GPSLatitude"},
+    {0x00160073u, 0xFFFFFFFFu, MC_DEID_X, "CS", "GPSLongitudeRef"},
+    {0x00160074u, 0xFFFFFFFFu, MC_DEID_X, "DS", "GPSLongitude"},
+    {0x00160075u, 0xFFFFFFFFu, MC_DEID_X, "US", "GPSAltitudeRef"},
+    {0x00160076u, 0xFFFFFFFFu, MC_DEID_X, "DS", "GPSAltitude"},
+    {0x00160077u, 0xFFFFFFFFu, MC_DEID_X, "DT", "GPSTimeStamp"},
+    {0x00160078u, 0xFFFFFFFFu, MC_DEID_X, "UT", "GPSSatellites"},
+    {0x00160079u, 0xFFFFFFFFu, MC_DEID_X, "CS", "GPSStatus"},
+    {0x0016007Au, 0xFFFFFFFFu, MC_DEID_X, "CS", "GPSMeasureMode"},
+    {0x0016007Bu, 0xFFFFFFFFu, MC_DEID_X, "DS", "GPSDOP"},
+    {0x0016007Cu, 0xFFFFFFFFu, MC_DEID_X, "CS", "GPSSpeedRef"},
+    {0x0016007Du, 0xFFFFFFFFu, MC_DEID_X, "DS", "GPSSpeed"},
+    {0x0016007Eu, 0xFFFFFFFFu, MC_DEID_X, "CS", "GPSTrackRef"},
+    {0x0016007Fu, 0xFFFFFFFFu, MC_DEID_X, "DS", "GPSTrack"},
+    {0x00160080u, 0xFFFFFFFFu, MC_DEID_X, "CS", "GPSImgDirectionRef"},
+    {0x00160081u, 0xFFFFFFFFu, MC_DEID_X, "DS", "GPSImgDirection"},
+    {0x00160082u, 0xFFFFFFFFu, MC_DEID_X, "UT", "GPSMapDatum"},
+    {0x00160083u, 0xFFFFFFFFu, MC_DEID_X, "CS", "GPSDestLatitudeRef"},
+    {0x00160084u, 0xFFFFFFFFu, MC_DEID_X, "DS", "GPSDestLatitude"},
+    {0x00160085u, 0xFFFFFFFFu, MC_DEID_X, "CS", "GPSDestLongitudeRef"},
+    {0x00160086u, 0xFFFFFFFFu, MC_DEID_X, "DS", "GPSDestLongitude"},
+    {0x00160087u, 0xFFFFFFFFu, MC_DEID_X, "CS", "GPSDestBearingRef"},
+    {0x00160088u, 0xFFFFFFFFu, MC_DEID_X, "DS", "GPSDestBearing"},
+    {0x00160089u, 0xFFFFFFFFu, MC_DEID_X, "CS", "GPSDestDistanceRef"},
+    {0x0016008Au, 0xFFFFFFFFu, MC_DEID_X, "DS", "GPSDestDistance"},
+    {0x0016008Bu, 0xFFFFFFFFu, MC_DEID_X, "OB", "GPSProcessingMethod"},
+    {0x0016008Cu, 0xFFFFFFFFu, MC_DEID_X, "OB", "GPSAreaInformation"},
+    {0x0016008Du, 0xFFFFFFFFu, MC_DEID_X, "DT", "GPSDateStamp"},
+    {0x0016008Eu, 0xFFFFFFFFu, MC_DEID_X, "IS", "GPSDifferential"},
+    {0x00180010u, 0xFFFFFFFFu, MC_DEID_Z_D, "LO", "ContrastBolusAgent"},
+    {0x00180027u, 0xFFFFFFFFu, MC_DEID_X, "TM", "InterventionDrugStopTime"},
+    {0x00180035u, 0xFFFFFFFFu, MC_DEID_X, "TM", "InterventionDrugStartTime"},
+    {0x00181000u, 0xFFFFFFFFu, MC_DEID_X_Z_D, "LO", "DeviceSerialNumber"},
+    {0x00181002u, 0xFFFFFFFFu, MC_DEID_U, "UI", "DeviceUID"},
+    {0x00181004u, 0xFFFFFFFFu, MC_DEID_X, "LO", "PlateID"},
+    {0x00181005u, 0xFFFFFFFFu, MC_DEID_X, "LO", "GeneratorID"},
+    {0x00181007u, 0xFFFFFFFFu, MC_DEID_X, "LO", "CassetteID"},
+    {0x00181008u, 0xFFFFFFFFu, MC_DEID_X, "LO", "GantryID"},
+    {0x00181009u, 0xFFFFFFFFu, MC_DEID_X, "UT", "UniqueDeviceIdentifier"},
+    {0x0018100Au, 0xFFFFFFFFu, MC_DEID_X, "SQ", "UDISequence"},
+    {0x0018100Bu, 0xFFFFFFFFu, MC_DEID_U, "UI", "ManufacturerDeviceClassUID"},
+    {0x00181012u, 0xFFFFFFFFu, MC_DEID_X, "DA", "DateOfSecondaryCapture"},
+    {0x00181014u, 0xFFFFFFFFu, MC_DEID_X, "TM", "TimeOfSecondaryCapture"},
+    {0x00181030u, 0xFFFFFFFFu, MC_DEID_X_D, "LO", "ProtocolName"},
+    {0x00181042u, 0xFFFFFFFFu, MC_DEID_X, "TM", "ContrastBolusStartTime"},
+    {0x00181043u, 0xFFFFFFFFu, MC_DEID_X, "TM", "ContrastBolusStopTime"},
+    {0x00181072u, 0xFFFFFFFFu, MC_DEID_X, "TM", "RadiopharmaceuticalStartTime"},
+    {0x00181073u, 0xFFFFFFFFu, MC_DEID_X, "TM", "RadiopharmaceuticalStopTime"},
+    {0x00181078u, 0xFFFFFFFFu, MC_DEID_X, "DT", "RadiopharmaceuticalStartDateTime"},
+    {0x00181079u, 0xFFFFFFFFu, MC_DEID_X, "DT", "RadiopharmaceuticalStopDateTime"},
+    {0x001811BBu, 0xFFFFFFFFu, MC_DEID_D, "LO", "AcquisitionFieldOfViewLabel"},
+    {0x00181200u, 0xFFFFFFFFu, MC_DEID_X, "DA", "DateOfLastCalibration"},
+    {0x00181201u, 0xFFFFFFFFu, MC_DEID_X, "TM", "TimeOfLastCalibration"},
+    {0x00181202u, 0xFFFFFFFFu, MC_DEID_X, "DT", "DateTimeOfLastCalibration"},
+    {0x00181203u, 0xFFFFFFFFu, MC_DEID_Z, "DT", "CalibrationDateTime"},
+    {0x00181204u, 0xFFFFFFFFu, MC_DEID_X, "UN", "DateOfManufacture"},
+    {0x00181205u, 0xFFFFFFFFu, MC_DEID_X, "UN", "DateOfInstallation"},
+    {0x00181400u, 0xFFFFFFFFu, MC_DEID_X_D, "LO", "AcquisitionDeviceProcessingDescription"},
+    {0x00182042u, 0xFFFFFFFFu, MC_DEID_U, "UI", "TargetUID"},
+    {0x00184000u, 0xFFFFFFFFu, MC_DEID_X, "LT", "AcquisitionComments"},
+    {0x00185011u, 0xFFFFFFFFu, MC_DEID_X, "SQ", "TransducerIdentificationSequence"},
+    {0x0018700Au, 0xFFFFFFFFu, MC_DEID_X_D, "SH", "DetectorID"},
+    {0x0018700Cu, 0xFFFFFFFFu, MC_DEID_X_D, "DA", "DateOfLastDetectorCalibration"},
+    {0x0018700Eu, 0xFFFFFFFFu, MC_DEID_X_D, "TM", "TimeOfLastDetectorCalibration"},
+    {0x00189074u, 0xFFFFFFFFu, MC_DEID_D, "DT", "FrameAcquisitionDateTime"},
+    {0x00189151u, 0xFFFFFFFFu, MC_DEID_D, "DT", "FrameReferenceDateTime"},
+    {0x00189185u, 0xFFFFFFFFu, MC_DEID_X, "ST", "RespiratoryMotionCompensationTechniqueDescription"},
+    {0x00189367u, 0xFFFFFFFFu, MC_DEID_D, "UC", "XRaySourceID"},
+    {0x00189369u, 0xFFFFFFFFu, MC_DEID_D, "DT", "SourceStartDateTime"},
+    {0x0018936Au, 0xFFFFFFFFu, MC_DEID_D, "DT", "SourceEndDateTime"},
+    {0x00189371u, 0xFFFFFFFFu, MC_DEID_D, "UC", "XRayDetectorID"},
+    {0x00189373u, 0xFFFFFFFFu, MC_DEID_X, "ST", "XRayDetectorLabel"},
+    {0x0018937Bu, 0xFFFFFFFFu, MC_DEID_X, "UT", "MultienergyAcquisitionDescription"},
+    {0x0018937Fu, 0xFFFFFFFFu, MC_DEID_X, "UT", "DecompositionDescription"},
+    {0x00189424u, 0xFFFFFFFFu, MC_DEID_X, "LT", "AcquisitionProtocolDescription"},
+    {0x00189516u, 0xFFFFFFFFu, MC_DEID_X_D, "DT", "StartAcquisitionDateTime"},
+    {0x00189517u, 0xFFFFFFFFu, MC_DEID_X_D, "DT", "EndAcquisitionDateTime"},
+    {0x00189623u, 0xFFFFFFFFu, MC_DEID_D, "DT", "FunctionalSyncPulse"},
+    {0x00189701u, 0xFFFFFFFFu, MC_DEID_D, "DT", "DecayCorrectionDateTime"},
+    {0x00189804u, 0xFFFFFFFFu, MC_DEID_D, "DT", "ExclusionStartDateTime"},
+    {0x00189919u, 0xFFFFFFFFu, MC_DEID_Z_D, "DT", "InstructionPerformedDateTime"},
+    {0x00189937u, 0xFFFFFFFFu, MC_DEID_X, "LO", "RequestedSeriesDescription"},
+    {0x0018A002u, 0xFFFFFFFFu, MC_DEID_X, "DT", "ContributionDateTime"},
+    {0x0018A003u, 0xFFFFFFFFu, MC_DEID_X, "ST", "ContributionDescription"},
+    {0x0020000Du, 0xFFFFFFFFu, MC_DEID_U, "UI", "StudyInstanceUID"},
+    {0x0020000Eu, 0xFFFFFFFFu, MC_DEID_U, "UI", "SeriesInstanceUID"},
+    {0x00200010u, 0xFFFFFFFFu, MC_DEID_Z, "SH", "StudyID"},
+    {0x00200027u, 0xFFFFFFFFu, MC_DEID_X, "LO", "PyramidLabel"},
+    {0x00200052u, 0xFFFFFFFFu, MC_DEID_U, "UI", "FrameOfReferenceUID"},
+    {0x00200200u, 0xFFFFFFFFu, MC_DEID_U, "UI", "SynchronizationFrameOfReferenceUID"},
+    {0x00203401u, 0xFFFFFFFFu, MC_DEID_X, "CS", "ModifyingDeviceID"},
+    {0x00203403u, 0xFFFFFFFFu, MC_DEID_X, "DA", "ModifiedImageDate"},
+    {0x00203405u, 0xFFFFFFFFu, MC_DEID_X, "TM", "ModifiedImageTime"},
+    {0x00203406u, 0xFFFFFFFFu, MC_DEID_X, "LO", "ModifiedImageDescription"},
+    {0x00204000u, 0xFFFFFFFFu, MC_DEID_X, "LT", "ImageComments"},
+    {0x00209158u, 0xFFFFFFFFu, MC_DEID_X, "LT", "FrameComments"},
+    {0x00209161u, 0xFFFFFFFFu, MC_DEID_U, "UI", "ConcatenationUID"},
+    {0x00209164u, 0xFFFFFFFFu, MC_DEID_U, "UI", "DimensionOrganizationUID"},
+    {0x00281199u, 0xFFFFFFFFu, MC_DEID_U, "UI", "PaletteColorLookupTableUID"},
+    {0x00281214u, 0xFFFFFFFFu, MC_DEID_U, "UI", "LargePaletteColorLookupTableUID"},
+    {0x00284000u, 0xFFFFFFFFu, MC_DEID_X, "LT", "ImagePresentationComments"},
+    {0x00320012u, 0xFFFFFFFFu, MC_DEID_X, "LO", "StudyIDIssuer"},
+    {0x00320032u, 0xFFFFFFFFu, MC_DEID_X, "DA", "StudyVerifiedDate"},
+    {0x00320033u, 0xFFFFFFFFu, MC_DEID_X, "TM", "StudyVerifiedTime"},
+    {0x00320034u, 0xFFFFFFFFu, MC_DEID_X, "DA", "StudyReadDate"},
+    {0x00320035u, 0xFFFFFFFFu, MC_DEID_X, "TM", "StudyReadTime"},
+    {0x00321000u, 0xFFFFFFFFu, MC_DEID_X, "DA", "ScheduledStudyStartDate"},
+    {0x00321001u, 0xFFFFFFFFu, MC_DEID_X, "TM", "ScheduledStudyStartTime"},
+    {0x00321010u, 0xFFFFFFFFu, MC_DEID_X, "DA", "ScheduledStudyStopDate"},
+    {0x00321011u, 0xFFFFFFFFu, MC_DEID_X, "TM", "ScheduledStudyStopTime"},
+    {0x00321020u, 0xFFFFFFFFu, MC_DEID_X, "LO", "ScheduledStudyLocation"},
+    {0x00321021u, 0xFFFFFFFFu, MC_DEID_X, "AE", "ScheduledStudyLocationAETitle"},
+    {0x00321030u, 0xFFFFFFFFu, MC_DEID_X, "LO", "ReasonForStudy"},
+    {0x00321032u, 0xFFFFFFFFu, MC_DEID_X, "PN", "RequestingPhysician"},
+    {0x00321033u, 0xFFFFFFFFu, MC_DEID_X, "LO", "RequestingService"},
+    {0x00321040u, 0xFFFFFFFFu, MC_DEID_X, "DA", "StudyArrivalDate"},
+    {0x00321041u, 0xFFFFFFFFu, MC_DEID_X, "TM", "StudyArrivalTime"},
+    {0x00321050u, 0xFFFFFFFFu, MC_DEID_X, "DA", "StudyCompletionDate"},
+    {0x00321051u, 0xFFFFFFFFu, MC_DEID_X, "TM", "StudyCompletionTime"},
+    {0x00321060u, 0xFFFFFFFFu, MC_DEID_X_Z, "LO", "RequestedProcedureDescription"},
+    {0x00321066u, 0xFFFFFFFFu, MC_DEID_X, "UT", "ReasonForVisit"},
+    {0x00321067u, 0xFFFFFFFFu, MC_DEID_X, "SQ", "ReasonForVisitCodeSequence"},
+    {0x00321070u, 0xFFFFFFFFu, MC_DEID_X, "LO", "RequestedContrastAgent"},
+    {0x00324000u, 0xFFFFFFFFu, MC_DEID_X, "LT", "StudyComments"},
+    {0x00340001u, 0xFFFFFFFFu, MC_DEID_D, "SQ", "FlowIdentifierSequence"},
+    {0x00340002u, 0xFFFFFFFFu, MC_DEID_D, "OB", "FlowIdentifier"},
+    {0x00340005u, 0xFFFFFFFFu, MC_DEID_D, "OB", "SourceIdentifier"},
+    {0x00340007u, 0xFFFFFFFFu, MC_DEID_D, "OB", "FrameOriginTimestamp"},
+    {0x00380004u, 0xFFFFFFFFu, MC_DEID_X, "SQ", "ReferencedPatientAliasSequence"},
+    {0x00380010u, 0xFFFFFFFFu, MC_DEID_X, "LO", "AdmissionID"},
+    {0x00380011u, 0xFFFFFFFFu, MC_DEID_X, "LO", "IssuerOfAdmissionID"},
+    {0x00380014u, 0xFFFFFFFFu, MC_DEID_X, "SQ", "IssuerOfAdmissionIDSequence"},
+    {0x0038001Au, 0xFFFFFFFFu, MC_DEID_X, "DA", "ScheduledAdmissionDate"},
+    {0x0038001Bu, 0xFFFFFFFFu, MC_DEID_X, "TM", "ScheduledAdmissionTime"},
+    {0x0038001Cu, 0xFFFFFFFFu, MC_DEID_X, "DA", "ScheduledDischargeDate"},
+    {0x0038001Du, 0xFFFFFFFFu, MC_DEID_X, "TM", "ScheduledDischargeTime"},
+    {0x0038001Eu, 0xFFFFFFFFu, MC_DEID_X, "LO", "ScheduledPatientInstitutionResidence"},
+    {0x00380020u, 0xFFFFFFFFu, MC_DEID_X, "DA", "AdmittingDate"},
+    {0x00380021u, 0xFFFFFFFFu, MC_DEID_X, "TM", "AdmittingTime"},
+    {0x00380030u, 0xFFFFFFFFu, MC_DEID_X, "DA", "DischargeDate"},
+    {0x00380032u, 0xFFFFFFFFu, MC_DEID_X, "TM", "DischargeTime"},
+    {0x00380040u, 0xFFFFFFFFu, MC_DEID_X, "LO", "DischargeDiagnosisDescription"},
+    {0x00380050u, 0xFFFFFFFFu, MC_DEID_X, "LO", "SpecialNeeds"},
+    {0x00380060u, 0xFFFFFFFFu, MC_DEID_X, "LO", "ServiceEpisodeID"},
+    {0x00380061u, 0xFFFFFFFFu, MC_DEID_X, "LO", "IssuerOfServiceEpisodeID"},
+    {0x00380062u, 0xFFFFFFFFu, MC_DEID_X, "LO", "ServiceEpisodeDescription"},
+    {0x00380064u, 0xFFFFFFFFu, MC_DEID_X, "SQ", "IssuerOfServiceEpisodeIDSequence"},
+    {0x00380300u, 0xFFFFFFFFu, MC_DEID_X, "LO", "CurrentPatientLocation"},
+    {0x00380400u, 0xFFFFFFFFu, MC_DEID_X, "LO", "PatientInstitutionResidence"},
+    {0x00380500u, 0xFFFFFFFFu, MC_DEID_X, "LO", "PatientState"},
+    {0x00384000u, 0xFFFFFFFFu, MC_DEID_X, "LT", "VisitComments"},
+    {0x003A0310u, 0xFFFFFFFFu, MC_DEID_U, "UI", "MultiplexGroupUID"},
+    {0x003A0314u, 0xFFFFFFFFu, MC_DEID_D, "DT", "ImpedanceMeasurementDateTime"},
+    {0x003A0329u, 0xFFFFFFFFu, MC_DEID_X, "UN", "WaveformFilterDescription"},
+    {0x003A032Bu, 0xFFFFFFFFu, MC_DEID_X, "UN", "FilterLookupTableDescription"},
+    {0x00400001u, 0xFFFFFFFFu, MC_DEID_X, "AE", "ScheduledStationAETitle"},
+    {0x00400002u, 0xFFFFFFFFu, MC_DEID_X, "DA", "ScheduledProcedureStepStartDate"},
+    {0x00400003u, 0xFFFFFFFFu, MC_DEID_X, "TM", "ScheduledProcedureStepStartTime"},
+    {0x00400004u, 0xFFFFFFFFu, MC_DEID_X, "DA", "ScheduledProcedureStepEndDate"},
+    {0x00400005u, 0xFFFFFFFFu, MC_DEID_X, "TM", "ScheduledProcedureStepEndTime"},
+    {0x00400006u, 0xFFFFFFFFu, MC_DEID_X, "PN", "ScheduledPerformingPhysicianName"},
+    {0x00400007u, 0xFFFFFFFFu, MC_DEID_X, "LO", "ScheduledProcedureStepDescription"},
+    {0x00400009u, 0xFFFFFFFFu, MC_DEID_X, "SH", "ScheduledProcedureStepID"},
+    {0x0040000Bu, 0xFFFFFFFFu, MC_DEID_X, "SQ", "ScheduledPerformingPhysicianIdentificationSequence"},
+    {0x00400010u, 0xFFFFFFFFu, MC_DEID_X, "SH", "ScheduledStationName"},
+    {0x00400011u, 0xFFFFFFFFu, MC_DEID_X, "SH", "ScheduledProcedureStepLocation"},
+    {0x00400012u, 0xFFFFFFFFu, MC_DEID_X, "LO", "PreMedication"},
+    {0x00400241u, 0xFFFFFFFFu, MC_DEID_X, "AE", "PerformedStationAETitle"},
+    {0x00400242u, 0xFFFFFFFFu, MC_DEID_X, "SH", "PerformedStationName"},
+    {0x00400243u, 0xFFFFFFFFu, MC_DEID_X, "SH", "PerformedLocation"},
+    {0x00400244u, 0xFFFFFFFFu, MC_DEID_X, "DA", "PerformedProcedureStepStartDate"},
+    {0x00400245u, 0xFFFFFFFFu, MC_DEID_X, "TM", "PerformedProcedureStepStartTime"},
+    {0x00400250u, 0xFFFFFFFFu, MC_DEID_X, "DA", "PerformedProcedureStepEndDate"},
+    {0x00400251u, 0xFFFFFFFFu, MC_DEID_X, "TM", "PerformedProcedureStepEndTime"},
+    {0x00400253u, 0xFFFFFFFFu, MC_DEID_X, "SH", "PerformedProcedureStepID"},
+    {0x00400254u, 0xFFFFFFFFu, MC_DEID_X, "LO", "PerformedProcedureStepDescription"},
+    {0x00400275u, 0xFFFFFFFFu, MC_DEID_X, "SQ", "RequestAttributesSequence"},
+    {0x00400280u, 0xFFFFFFFFu, MC_DEID_X, "ST", "CommentsOnThePerformedProcedureStep"},
+    {0x00400310u, 0xFFFFFFFFu, MC_DEID_X, "ST", "CommentsOnRadiationDose"},
+    {0x0040050Au, 0xFFFFFFFFu, MC_DEID_X, "LO", "SpecimenAccessionNumber"},
+    {0x00400512u, 0xFFFFFFFFu, MC_DEID_D, "LO", "ContainerIdentifier"},
+    {0x00400513u, 0xFFFFFFFFu, MC_DEID_Z, "SQ", "IssuerOfTheContainerIdentifierSequence"},
+    {0x0040051Au, 0xFFFFFFFFu, MC_DEID_X, "LO", "ContainerDescription"},
+    {0x00400551u, 0xFFFFFFFFu, MC_DEID_D, "LO", "SpecimenIdentifier"},
+    {0x00400554u, 0xFFFFFFFFu, MC_DEID_U, "UI", "SpecimenUID"},
+    {0x00400555u, 0xFFFFFFFFu, MC_DEID_X_Z, "SQ", "AcquisitionContextSequence"},
+    {0x00400562u, 0xFFFFFFFFu, MC_DEID_Z, "SQ", "IssuerOfTheSpecimenIdentifierSequence"},
+    {0x00400600u, 0xFFFFFFFFu, MC_DEID_X, "LO", "SpecimenShortDescription"},
+    {0x00400602u, 0xFFFFFFFFu, MC_DEID_X, "UT", "SpecimenDetailedDescription"},
+    {0x00400610u, 0xFFFFFFFFu, MC_DEID_Z, "SQ", "SpecimenPreparationSequence"},
+    {0x004006FAu, 0xFFFFFFFFu, MC_DEID_X, "LO", "SlideIdentifier"},
+    {0x00401001u, 0xFFFFFFFFu, MC_DEID_X, "SH", "RequestedProcedureID"},
+    {0x00401002u, 0xFFFFFFFFu, MC_DEID_X, "LO", "ReasonForTheRequestedProcedure"},
+    {0x00401004u, 0xFFFFFFFFu, MC_DEID_X, "LO", "PatientTransportArrangements"},
+    {0x00401005u, 0xFFFFFFFFu, MC_DEID_X, "LO", "RequestedProcedureLocation"},
+    {0x0040100Au, 0xFFFFFFFFu, MC_DEID_X, "SQ", "ReasonForRequestedProcedureCodeSequence"},
+    {0x00401010u, 0xFFFFFFFFu, MC_DEID_X, "PN", "NamesOfIntendedRecipientsOfResults"},
+    {0x00401011u, 0xFFFFFFFFu, MC_DEID_X, "SQ", "IntendedRecipientsOfResultsIdentificationSequence"},
+    {0x00401101u, 0xFFFFFFFFu, MC_DEID_D, "SQ", "PersonIdentificationCodeSequence"},
+    {0x00401102u, 0xFFFFFFFFu, MC_DEID_X, "ST", "PersonAddress"},
+    {0x00401103u, 0xFFFFFFFFu, MC_DEID_X, "LO", "PersonTelephoneNumbers"},
+    {0x00401104u, 0xFFFFFFFFu, MC_DEID_X, "LT", "PersonTelecomInformation"},
+    {0x00401400u, 0xFFFFFFFFu, MC_DEID_X, "LT", "RequestedProcedureComments"},
+    {0x00402001u, 0xFFFFFFFFu, MC_DEID_X, "LO", "ReasonForTheImagingServiceRequest"},
+    {0x00402004u, 0xFFFFFFFFu, MC_DEID_X, "DA", "IssueDateOfImagingServiceRequest"},
+    {0x00402005u, 0xFFFFFFFFu, MC_DEID_X, "TM", "IssueTimeOfImagingServiceRequest"},
+    {0x00402008u, 0xFFFFFFFFu, MC_DEID_X, "PN", "OrderEnteredBy"},
+    {0x00402009u, 0xFFFFFFFFu, MC_DEID_X, "SH", "OrderEntererLocation"},
+    {0x00402010u, 0xFFFFFFFFu, MC_DEID_X, "SH", "OrderCallbackPhoneNumber"},
+    {0x00402011u, 0xFFFFFFFFu, MC_DEID_X, "LT", "OrderCallbackTelecomInformation"},
+    {0x00402016u, 0xFFFFFFFFu, MC_DEID_Z, "LO", "PlacerOrderNumberImagingServiceRequest"},
+    {0x00402017u, 0xFFFFFFFFu, MC_DEID_Z, "LO", "FillerOrderNumberImagingServiceRequest"},
+    {0x00402400u, 0xFFFFFFFFu, MC_DEID_X, "LT", "ImagingServiceRequestComments"},
+    {0x00403001u, 0xFFFFFFFFu, MC_DEID_X, "LO", "ConfidentialityConstraintOnPatientDataDescription"},
+    {0x00404005u, 0xFFFFFFFFu, MC_DEID_X, "DT", "ScheduledProcedureStepStartDateTime"},
+    {0x00404008u, 0xFFFFFFFFu, MC_DEID_X, "DT", "ScheduledProcedureStepExpirationDateTime"},
+    {0x00404010u, 0xFFFFFFFFu, MC_DEID_X, "DT", "ScheduledProcedureStepModificationDateTime"},
+    {0x00404011u, 0xFFFFFFFFu, MC_DEID_X, "DT", "ExpectedCompletionDateTime"},
+    {0x00404023u, 0xFFFFFFFFu, MC_DEID_U, "UI", "ReferencedGeneralPurposeScheduledProcedureStepTransactionUID"},
+    {0x00404025u, 0xFFFFFFFFu, MC_DEID_X, "SQ", "ScheduledStationNameCodeSequence"},
+    {0x00404027u, 0xFFFFFFFFu, MC_DEID_X, "SQ", "ScheduledStationGeographicLocationCodeSequence"},
+    {0x00404028u, 0xFFFFFFFFu, MC_DEID_X, "SQ", "PerformedStationNameCodeSequence"},
+    {0x00404030u, 0xFFFFFFFFu, MC_DEID_X, "SQ", "PerformedStationGeographicLocationCodeSequence"},
+    {0x00404034u, 0xFFFFFFFFu, MC_DEID_X, "SQ", "ScheduledHumanPerformersSequence"},
+    {0x00404035u, 0xFFFFFFFFu, MC_DEID_X, "SQ", "ActualHumanPerformersSequence"},
+    {0x00404036u, 0xFFFFFFFFu, MC_DEID_X, "LO", "HumanPerformerOrganization"},
+    {0x00404037u, 0xFFFFFFFFu, MC_DEID_X, "PN", "HumanPerformerName"},
+    {0x00404050u, 0xFFFFFFFFu, MC_DEID_X, "DT", "PerformedProcedureStepStartDateTime"},
+    {0x00404051u, 0xFFFFFFFFu, MC_DEID_X, "DT", "PerformedProcedureStepEndDateTime"},
+    {0x00404052u, 0xFFFFFFFFu, MC_DEID_X, "DT", "ProcedureStepCancellationDateTime"},
+    {0x0040A023u, 0xFFFFFFFFu, MC_DEID_X, "DA", "FindingsGroupRecordingDateTrial"},
+    {0x0040A024u, 0xFFFFFFFFu, MC_DEID_X, "TM", "FindingsGroupRecordingTimeTrial"},
+    {0x0040A027u, 0xFFFFFFFFu, MC_DEID_D, "LO", "VerifyingOrganization"},
+    {0x0040A030u, 0xFFFFFFFFu, MC_DEID_D, "DT", "VerificationDateTime"},
+    {0x0040A032u, 0xFFFFFFFFu, MC_DEID_X_D, "DT", "ObservationDateTime"},
+    {0x0040A033u, 0xFFFFFFFFu, MC_DEID_X, "DT", "ObservationStartDateTime"},
+    {0x0040A034u, 0xFFFFFFFFu, MC_DEID_X, "UN", "EffectiveStartDateTime"},
+    {0x0040A035u, 0xFFFFFFFFu, MC_DEID_X, "UN", "EffectiveStopDateTime"},
+    {0x0040A073u, 0xFFFFFFFFu, MC_DEID_D, "SQ", "VerifyingObserverSequence"},
+    {0x0040A075u, 0xFFFFFFFFu, MC_DEID_D, "PN", "VerifyingObserverName"},
+    {0x0040A078u, 0xFFFFFFFFu, MC_DEID_X, "SQ", "AuthorObserverSequence"},
+    {0x0040A07Au, 0xFFFFFFFFu, MC_DEID_X, "SQ", "ParticipantSequence"},
+    {0x0040A07Cu, 0xFFFFFFFFu, MC_DEID_X, "SQ", "CustodialOrganizationSequence"},
+    {0x0040A082u, 0xFFFFFFFFu, MC_DEID_Z, "DT", "ParticipationDateTime"},
+    {0x0040A088u, 0xFFFFFFFFu, MC_DEID_Z, "SQ", "VerifyingObserverIdentificationCodeSequence"},
+    {0x0040A110u, 0xFFFFFFFFu, MC_DEID_X, "DA", "DateOfDocumentOrVerbalTransactionTrial"},
+    {0x0040A112u, 0xFFFFFFFFu, MC_DEID_X, "TM", "TimeOfDocumentCreationOrVerbalTransactionTrial"},
+    {0x0040A120u, 0xFFFFFFFFu, MC_DEID_D, "DT", "DateTime"},
+    {0x0040A121u, 0xFFFFFFFFu, MC_DEID_D, "DA", "Date"},
+    {0x0040A122u, 0xFFFFFFFFu, MC_DEID_D, "TM", "Time"},
+    {0x0040A123u, 0xFFFFFFFFu, MC_DEID_D, "PN", "PersonName"},
+    {0x0040A124u, 0xFFFFFFFFu, MC_DEID_U, "UI", "UID"},
+    {0x0040A13Au, 0xFFFFFFFFu, MC_DEID_D, "DT", "ReferencedDateTime"},
+    {0x0040A171u, 0xFFFFFFFFu, MC_DEID_U, "UI", "ObservationUID"},
+    {0x0040A172u, 0xFFFFFFFFu, MC_DEID_U, "UI", "ReferencedObservationUIDTrial"},
+    {0x0040A192u, 0xFFFFFFFFu, MC_DEID_X, "DA", "ObservationDateTrial"},
+    {0x0040A193u, 0xFFFFFFFFu, MC_DEID_X, "TM", "ObservationTimeTrial"},
+    {0x0040A307u, 0xFFFFFFFFu, MC_DEID_X, "PN", "CurrentObserverTrial"},
+    {0x0040A352u, 0xFFFFFFFFu, MC_DEID_X, "PN", "VerbalSourceTrial"},
+    {0x0040A353u, 0xFFFFFFFFu, MC_DEID_X, "ST", "AddressTrial"},
+    {0x0040A354u, 0xFFFFFFFFu, MC_DEID_X, "LO", "TelephoneNumberTrial"},
+    {0x0040A358u, 0xFFFFFFFFu, MC_DEID_X, "SQ", "VerbalSourceIdentifierCodeSequenceTrial"},
+    {0x0040A402u, 0xFFFFFFFFu, MC_DEID_U, "UI", "ObservationSubjectUIDTrial"},
+    {0x0040A730u, 0xFFFFFFFFu, MC_DEID_D, "SQ", "ContentSequence"},
+    {0x0040B034u, 0xFFFFFFFFu, MC_DEID_X, "UN", "AnnotationDateTime"},
+    {0x0040B036u, 0xFFFFFFFFu, MC_DEID_X, "UN", "SegmentDefinitionDateTime"},
+    {0x0040B03Bu, 0xFFFFFFFFu, MC_DEID_X, "UN", "MontageName"},
+    {0x0040B03Fu, 0xFFFFFFFFu, MC_DEID_X, "UN", "MontageChannelLabel"},
+    {0x0040DB06u, 0xFFFFFFFFu, MC_DEID_X, "DT", "TemplateVersion"},
+    {0x0040DB07u, 0xFFFFFFFFu, MC_DEID_X, "DT", "TemplateLocalVersion"},
+    {0x0040DB0Cu, 0xFFFFFFFFu, MC_DEID_U, "UI", "TemplateExtensionOrganizationUID"},
+    {0x0040DB0Du, 0xFFFFFFFFu, MC_DEID_U, "UI", "TemplateExtensionCreatorUID"},
+    {0x0040E004u, 0xFFFFFFFFu, MC_DEID_X, "DT", "HL7DocumentEffectiveTime"},
+    {0x00420011u, 0xFFFFFFFFu, MC_DEID_D, "OB", "EncapsulatedDocument"},
+    {0x00440004u, 0xFFFFFFFFu, MC_DEID_X, "DT", "ApprovalStatusDateTime"},
+    {0x0044000Bu, 0xFFFFFFFFu, MC_DEID_X, "DT", "ProductExpirationDateTime"},
+    {0x00440010u, 0xFFFFFFFFu, MC_DEID_X, "DT", "SubstanceAdministrationDateTime"},
+    {0x00440104u, 0xFFFFFFFFu, MC_DEID_D, "DT", "AssertionDateTime"},
+    {0x00440105u, 0xFFFFFFFFu, MC_DEID_X, "DT", "AssertionExpirationDateTime"},
+    {0x0050001Bu, 0xFFFFFFFFu, MC_DEID_X, "LO", "ContainerComponentID"},
+    {0x00500020u, 0xFFFFFFFFu, MC_DEID_X, "LO", "DeviceDescription"},
+    {0x00500021u, 0xFFFFFFFFu, MC_DEID_X, "ST", "LongDeviceDescription"},
+    {0x00620021u, 0xFFFFFFFFu, MC_DEID_U, "UI", "TrackingUID"},
+    {0x00640003u, 0xFFFFFFFFu, MC_DEID_U, "UI", "SourceFrameOfReferenceUID"},
+    {0x00686226u, 0xFFFFFFFFu, MC_DEID_D, "DT", "EffectiveDateTime"},
+    {0x00686270u, 0xFFFFFFFFu, MC_DEID_D, "DT", "InformationIssueDateTime"},
+    {0x006A0003u, 0xFFFFFFFFu, MC_DEID_D, "UI", "AnnotationGroupUID"},
+    {0x006A0005u, 0xFFFFFFFFu, MC_DEID_D, "LO", "AnnotationGroupLabel"},
+    {0x006A0006u, 0xFFFFFFFFu, MC_DEID_X, "UT", "AnnotationGroupDescription"},
+    {0x00700001u, 0xFFFFFFFFu, MC_DEID_D, "SQ", "GraphicAnnotationSequence"},
+    {0x00700082u, 0xFFFFFFFFu, MC_DEID_X, "DA", "PresentationCreationDate"},
+    {0x00700083u, 0xFFFFFFFFu, MC_DEID_X, "TM", "PresentationCreationTime"},
+    {0x00700084u, 0xFFFFFFFFu, MC_DEID_Z_D, "PN", "ContentCreatorName"},
+    {0x00700086u, 0xFFFFFFFFu, MC_DEID_X, "SQ", "ContentCreatorIdentificationCodeSequence"},
+    {0x0070031Au, 0xFFFFFFFFu, MC_DEID_U, "UI", "FiducialUID"},
+    {0x00701101u, 0xFFFFFFFFu, MC_DEID_U, "UI", "PresentationDisplayCollectionUID"},
+    {0x00701102u, 0xFFFFFFFFu, MC_DEID_U, "UI", "PresentationSequenceCollectionUID"},
+    {0x0072000Au, 0xFFFFFFFFu, MC_DEID_D, "DT", "HangingProtocolCreationDateTime"},
+    {0x0072005Eu, 0xFFFFFFFFu, MC_DEID_D, "AE", "SelectorAEValue"},
+    {0x0072005Fu, 0xFFFFFFFFu, MC_DEID_D, "AS", "SelectorASValue"},
+    {0x00720061u, 0xFFFFFFFFu, MC_DEID_D, "DA", "SelectorDAValue"},
+    {0x00720063u, 0xFFFFFFFFu, MC_DEID_D, "DT", "SelectorDTValue"},
+    {0x00720065u, 0xFFFFFFFFu, MC_DEID_D, "OB", "SelectorOBValue"},
+    {0x00720066u, 0xFFFFFFFFu, MC_DEID_D, "LO", "SelectorLOValue"},
+    {0x00720068u, 0xFFFFFFFFu, MC_DEID_D, "LT", "SelectorLTValue"},
+    {0x0072006Au, 0xFFFFFFFFu, MC_DEID_D, "PN", "SelectorPNValue"},
+    {0x0072006Bu, 0xFFFFFFFFu, MC_DEID_D, "TM", "SelectorTMValue"},
+    {0x0072006Cu, 0xFFFFFFFFu, MC_DEID_D, "SH", "SelectorSHValue"},
+    {0x0072006Du, 0xFFFFFFFFu, MC_DEID_D, "UN", "SelectorUNValue"},
+    {0x0072006Eu, 0xFFFFFFFFu, MC_DEID_D, "ST", "SelectorSTValue"},
+    {0x00720070u, 0xFFFFFFFFu, MC_DEID_D, "UT", "SelectorUTValue"},
+    {0x00720071u, 0xFFFFFFFFu, MC_DEID_D, "UR", "SelectorURValue"},
+    {0x00741234u, 0xFFFFFFFFu, MC_DEID_X, "AE", "ReceivingAE"},
+    {0x00741236u, 0xFFFFFFFFu, MC_DEID_X, "AE", "RequestingAE"},
+    {0x00880140u, 0xFFFFFFFFu, MC_DEID_U, "UI", "StorageMediaFileSetUID"},
+    {0x00880200u, 0xFFFFFFFFu, MC_DEID_X, "SQ", "IconImageSequence"},
+    {0x00880904u, 0xFFFFFFFFu, MC_DEID_X, "LO", "TopicTitle"},
+    {0x00880906u, 0xFFFFFFFFu, MC_DEID_X, "ST", "TopicSubject"},
+    {0x00880910u, 0xFFFFFFFFu, MC_DEID_X, "LO", "TopicAuthor"},
+    {0x00880912u, 0xFFFFFFFFu, MC_DEID_X, "LO", "TopicKeywords"},
+    {0x01000420u, 0xFFFFFFFFu, MC_DEID_X, "DT", "SOPAuthorizationDateTime"},
+    {0x04000100u, 0xFFFFFFFFu, MC_DEID_U, "UI", "DigitalSignatureUID"},
+    {0x04000105u, 0xFFFFFFFFu, MC_DEID_D, "DT", "DigitalSignatureDateTime"},
+    {0x04000115u, 0xFFFFFFFFu, MC_DEID_D, "OB", "CertificateOfSigner"},
+    {0x04000310u, 0xFFFFFFFFu, MC_DEID_X, "OB", "CertifiedTimestamp"},
+    {0x04000402u, 0xFFFFFFFFu, MC_DEID_X, "SQ", "ReferencedDigitalSignatureSequence"},
+    {0x04000403u, 0xFFFFFFFFu, MC_DEID_X, "SQ", "ReferencedSOPInstanceMACSequence"},
+    {0x04000404u, 0xFFFFFFFFu, MC_DEID_X, "OB", "MAC"},
+    {0x04000550u, 0xFFFFFFFFu, MC_DEID_X, "SQ", "ModifiedAttributesSequence"},
+    {0x04000551u, 0xFFFFFFFFu, MC_DEID_X, "SQ", "NonconformingModifiedAttributesSequence"},
+    {0x04000552u, 0xFFFFFFFFu, MC_DEID_X, "OB", "NonconformingDataElementValue"},
+    {0x04000561u, 0xFFFFFFFFu, MC_DEID_X, "SQ", "OriginalAttributesSequence"},
+    {0x04000562u, 0xFFFFFFFFu, MC_DEID_D, "DT", "AttributeModificationDateTime"},
+    {0x04000563u, 0xFFFFFFFFu, MC_DEID_D, "LO", "ModifyingSystem"},
+    {0x04000564u, 0xFFFFFFFFu, MC_DEID_Z, "LO", "SourceOfPreviousValues"},
+    {0x04000565u, 0xFFFFFFFFu, MC_DEID_D, "CS", "ReasonForTheAttributeModification"},
+    {0x04000600u, 0xFFFFFFFFu, MC_DEID_X, "CS", "InstanceOriginStatus"},
+    {0x20300020u, 0xFFFFFFFFu, MC_DEID_X, "LO", "TextString"},
+    {0x21000040u, 0xFFFFFFFFu, MC_DEID_X, "DA", "CreationDate"},
+    {0x21000050u, 0xFFFFFFFFu, MC_DEID_X, "TM", "CreationTime"},
+    {0x21000070u, 0xFFFFFFFFu, MC_DEID_X, "AE", "Originator"},
+    {0x21000140u, 0xFFFFFFFFu, MC_DEID_D, "AE", "DestinationAE"},
+    {0x22000002u, 0xFFFFFFFFu, MC_DEID_X_Z, "UT", "LabelText"},
+    {0x22000005u, 0xFFFFFFFFu, MC_DEID_X_Z, "LT", "BarcodeValue"},
+    {0x30020121u, 0xFFFFFFFFu, MC_DEID_X, "UN", "PositionAcquisitionTemplateName"},
+    {0x30020123u, 0xFFFFFFFFu, MC_DEID_X, "UN", "PositionAcquisitionTemplateDescription"},
+    {0x30060002u, 0xFFFFFFFFu, MC_DEID_D, "SH", "StructureSetLabel"},
+    {0x30060004u, 0xFFFFFFFFu, MC_DEID_X, "LO", "StructureSetName"},
+    {0x30060006u, 0xFFFFFFFFu, MC_DEID_X, "ST", "StructureSetDescription"},
+    {0x30060008u, 0xFFFFFFFFu, MC_DEID_Z, "DA", "StructureSetDate"},
+    {0x30060009u, 0xFFFFFFFFu, MC_DEID_Z, "TM", "StructureSetTime"},
+    {0x30060024u, 0xFFFFFFFFu, MC_DEID_U, "UI", "ReferencedFrameOfReferenceUID"},
+    {0x30060026u, 0xFFFFFFFFu, MC_DEID_Z, "LO", "ROIName"},
+    {0x30060028u, 0xFFFFFFFFu, MC_DEID_X, "ST", "ROIDescription"},
+    {0x3006002Du, 0xFFFFFFFFu, MC_DEID_X, "UN", "ROIDateTime"},
+    {0x3006002Eu, 0xFFFFFFFFu, MC_DEID_X, "UN", "ROIObservationDateTime"},
+    {0x30060038u, 0xFFFFFFFFu, MC_DEID_X, "LO", "ROIGenerationDescription"},
+    {0x3006004Du, 0xFFFFFFFFu, MC_DEID_X, "UN", "ROICreatorSequence"},
+    {0x3006004Eu, 0xFFFFFFFFu, MC_DEID_X, "UN", "ROIInterpreterSequence"},
+    {0x30060085u, 0xFFFFFFFFu, MC_DEID_X, "SH", "ROIObservationLabel"},
+    {0x30060088u, 0xFFFFFFFFu, MC_DEID_X, "ST", "ROIObservationDescription"},
+    {0x300600A6u, 0xFFFFFFFFu, MC_DEID_Z, "PN", "ROIInterpreter"},
+    {0x300600C2u, 0xFFFFFFFFu, MC_DEID_U, "UI", "RelatedFrameOfReferenceUID"},
+    {0x30080024u, 0xFFFFFFFFu, MC_DEID_D, "DA", "TreatmentControlPointDate"},
+    {0x30080025u, 0xFFFFFFFFu, MC_DEID_D, "TM", "TreatmentControlPointTime"},
+    {0x30080054u, 0xFFFFFFFFu, MC_DEID_X_D, "DA", "FirstTreatmentDate"},
+    {0x30080056u, 0xFFFFFFFFu, MC_DEID_X_D, "DA", "MostRecentTreatmentDate"},
+    {0x30080105u, 0xFFFFFFFFu, MC_DEID_X_Z, "LO", "SourceSerialNumber"},
+    {0x30080162u, 0xFFFFFFFFu, MC_DEID_D, "DA", "SafePositionExitDate"},
+    {0x30080164u, 0xFFFFFFFFu, MC_DEID_D, "TM", "SafePositionExitTime"},
+    {0x30080166u, 0xFFFFFFFFu, MC_DEID_D, "DA", "SafePositionReturnDate"},
+    {0x30080168u, 0xFFFFFFFFu, MC_DEID_D, "TM", "SafePositionReturnTime"},
+    {0x30080250u, 0xFFFFFFFFu, MC_DEID_X_D, "DA", "TreatmentDate"},
+    {0x30080251u, 0xFFFFFFFFu, MC_DEID_X_D, "TM", "TreatmentTime"},
+    {0x300A0002u, 0xFFFFFFFFu, MC_DEID_D, "SH", "RTPlanLabel"},
+    {0x300A0003u, 0xFFFFFFFFu, MC_DEID_X, "LO", "RTPlanName"},
+    {0x300A0004u, 0xFFFFFFFFu, MC_DEID_X, "ST", "RTPlanDescription"},
+    {0x300A0006u, 0xFFFFFFFFu, MC_DEID_X_D, "DA", "RTPlanDate"},
+    {0x300A0007u, 0xFFFFFFFFu, MC_DEID_X_D, "TM", "RTPlanTime"},
+    {0x300A000Bu, 0xFFFFFFFFu, MC_DEID_X, "LO", "TreatmentSites"},
+    {0x300A000Eu, 0xFFFFFFFFu, MC_DEID_X, "ST", "PrescriptionDescription"},
+    {0x300A0013u, 0xFFFFFFFFu, MC_DEID_U, "UI", "DoseReferenceUID"},
+    {0x300A0016u, 0xFFFFFFFFu, MC_DEID_X, "LO", "DoseReferenceDescription"},
+    {0x300A0054u, 0xFFFFFFFFu, MC_DEID_U, "UN", "TableTopPositionAlignmentUID"},
+    {0x300A0072u, 0xFFFFFFFFu, MC_DEID_X, "LO", "FractionGroupDescription"},
+    {0x300A0083u, 0xFFFFFFFFu, MC_DEID_U, "UI", "ReferencedDoseReferenceUID"},
+    {0x300A00B2u, 0xFFFFFFFFu, MC_DEID_X_Z, "SH", "TreatmentMachineName"},
+    {0x300A00C3u, 0xFFFFFFFFu, MC_DEID_X, "ST", "BeamDescription"},
+    {0x300A00DDu, 0xFFFFFFFFu, MC_DEID_X, "ST", "BolusDescription"},
+    {0x300A0196u, 0xFFFFFFFFu, MC_DEID_X, "ST", "FixationDeviceDescription"},
+    {0x300A01A6u, 0xFFFFFFFFu, MC_DEID_X, "ST", "ShieldingDeviceDescription"},
+    {0x300A01B2u, 0xFFFFFFFFu, MC_DEID_X, "ST", "SetupTechniqueDescription"},
+    {0x300A0216u, 0xFFFFFFFFu, MC_DEID_X, "LO", "SourceManufacturer"},
+    {0x300A022Cu, 0xFFFFFFFFu, MC_DEID_D, "DA", "SourceStrengthReferenceDate"},
+    {0x300A022Eu, 0xFFFFFFFFu, MC_DEID_D, "TM", "SourceStrengthReferenceTime"},
+    {0x300A02EBu, 0xFFFFFFFFu, MC_DEID_X, "LT", "CompensatorDescription"},
+    {0x300A0608u, 0xFFFFFFFFu, MC_DEID_D, "LO", "TreatmentPositionGroupLabel"},
+    {0x300A0609u, 0xFFFFFFFFu, MC_DEID_U, "UI", "TreatmentPositionGroupUID"},
+    {0x300A0611u, 0xFFFFFFFFu, MC_DEID_Z, "LO", "RTAccessoryHolderSlotID"},
+    {0x300A0615u, 0xFFFFFFFFu, MC_DEID_Z, "LO", "RTAccessoryDeviceSlotID"},
+    {0x300A0619u, 0xFFFFFFFFu, MC_DEID_D, "LO", "RadiationDoseIdentificationLabel"},
+    {0x300A0623u, 0xFFFFFFFFu, MC_DEID_D, "LO", "RadiationDoseInVivoMeasurementLabel"},
+    {0x300A062Au, 0xFFFFFFFFu, MC_DEID_D, "LO", "RTToleranceSetLabel"},
+    {0x300A0650u, 0xFFFFFFFFu, MC_DEID_U, "UI", "PatientSetupUID"},
+    {0x300A0676u, 0xFFFFFFFFu, MC_DEID_X, "ST", "EquipmentFrameOfReferenceDescription"},
+    {0x300A067Cu, 0xFFFFFFFFu, MC_DEID_D, "SH", "RadiationGenerationModeLabel"},
+    {0x300A067Du, 0xFFFFFFFFu, MC_DEID_Z, "ST", "RadiationGenerationModeDescription"},
+    {0x300A0700u, 0xFFFFFFFFu, MC_DEID_U, "UI", "TreatmentSessionUID"},
+    {0x300A0734u, 0xFFFFFFFFu, MC_DEID_D, "ST", "TreatmentToleranceViolationDescription"},
+    {0x300A0736u, 0xFFFFFFFFu, MC_DEID_D, "DT", "TreatmentToleranceViolationDateTime"},
+    {0x300A073Au, 0xFFFFFFFFu, MC_DEID_D, "DT", "RecordedRTControlPointDateTime"},
+    {0x300A0741u, 0xFFFFFFFFu, MC_DEID_D, "DT", "InterlockDateTime"},
+    {0x300A0742u, 0xFFFFFFFFu, MC_DEID_D, "ST", "InterlockDescription"},
+    {0x300A0760u, 0xFFFFFFFFu, MC_DEID_D, "DT", "OverrideDateTime"},
+    {0x300A0783u, 0xFFFFFFFFu, MC_DEID_D, "ST", "InterlockOriginDescription"},
+    {0x300A0785u, 0xFFFFFFFFu, MC_DEID_U, "UI", "ReferencedTreatmentPositionGroupUID"},
+    {0x300A078Eu, 0xFFFFFFFFu, MC_DEID_X, "LT", "PatientTreatmentPreparationProcedureParameterDescription"},
+    {0x300A0792u, 0xFFFFFFFFu, MC_DEID_X, "LT", "PatientTreatmentPreparationMethodDescription"},
+    {0x300A0794u, 0xFFFFFFFFu, MC_DEID_X, "LT", "PatientSetupPhotoDescription"},
+    {0x300A079Au, 0xFFFFFFFFu, MC_DEID_X, "LO", "DisplacementReferenceLabel"},
+    {0x300C0113u, 0xFFFFFFFFu, MC_DEID_X, "LO", "ReasonForOmissionDescription"},
+    {0x300C0127u, 0xFFFFFFFFu, MC_DEID_D, "DT", "BeamHoldTransitionDateTime"},
+    {0x300E0004u, 0xFFFFFFFFu, MC_DEID_Z, "DA", "ReviewDate"},
+    {0x300E0005u, 0xFFFFFFFFu, MC_DEID_Z, "TM", "ReviewTime"},
+    {0x300E0008u, 0xFFFFFFFFu, MC_DEID_X_Z, "PN", "ReviewerName"},
+    {0x30100006u, 0xFFFFFFFFu, MC_DEID_U, "UI", "ConceptualVolumeUID"},
+    {0x3010000Bu, 0xFFFFFFFFu, MC_DEID_U, "UI", "ReferencedConceptualVolumeUID"},
+    {0x3010000Fu, 0xFFFFFFFFu, MC_DEID_Z, "ST", "ConceptualVolumeCombinationDescription"},
+    {0x30100013u, 0xFFFFFFFFu, MC_DEID_U, "UI", "ConstituentConceptualVolumeUID"},
+    {0x30100015u, 0xFFFFFFFFu, MC_DEID_U, "UI", "SourceConceptualVolumeUID"},
+    {0x30100017u, 0xFFFFFFFFu, MC_DEID_Z, "ST", "ConceptualVolumeDescription"},
+    {0x3010001Bu, 0xFFFFFFFFu, MC_DEID_Z, "UC", "DeviceAlternateIdentifier"},
+    {0x3010002Du, 0xFFFFFFFFu, MC_DEID_D, "LO", "DeviceLabel"},
+    {0x30100031u, 0xFFFFFFFFu, MC_DEID_U, "UI", "ReferencedFiducialsUID"},
+    {0x30100033u, 0xFFFFFFFFu, MC_DEID_D, "SH", "UserContentLabel"},
+    {0x30100034u, 0xFFFFFFFFu, MC_DEID_D, "LO", "UserContentLongLabel"},
+    {0x30100035u, 0xFFFFFFFFu, MC_DEID_D, "SH", "EntityLabel"},
+    {0x30100036u, 0xFFFFFFFFu, MC_DEID_X, "LO", "EntityName"},
+    {0x30100037u, 0xFFFFFFFFu, MC_DEID_X, "ST", "EntityDescription"},
+    {0x30100038u, 0xFFFFFFFFu, MC_DEID_D, "LO", "EntityLongLabel"},
+    {0x3010003Bu, 0xFFFFFFFFu, MC_DEID_U, "UI", "RTTreatmentPhaseUID"},
+    {0x30100043u, 0xFFFFFFFFu, MC_DEID_Z, "ST", "ManufacturerDeviceIdentifier"},
+    {0x3010004Cu, 0xFFFFFFFFu, MC_DEID_X_D, "DA", "IntendedPhaseStartDate"},
+    {0x3010004Du, 0xFFFFFFFFu, MC_DEID_X_D, "DA", "IntendedPhaseEndDate"},
+    {0x30100054u, 0xFFFFFFFFu, MC_DEID_D, "LO", "RTPrescriptionLabel"},
+    {0x30100056u, 0xFFFFFFFFu, MC_DEID_X_D, "LO", "RTTreatmentApproachLabel"},
+    {0x3010005Au, 0xFFFFFFFFu, MC_DEID_Z, "UT", "RTPhysicianIntentNarrative"},
+    {0x3010005Cu, 0xFFFFFFFFu, MC_DEID_Z, "ST", "ReasonForSuperseding"},
+    {0x30100061u, 0xFFFFFFFFu, MC_DEID_X, "UT", "PriorTreatmentDoseDescription"},
+    {0x3010006Eu, 0xFFFFFFFFu, MC_DEID_U, "UI", "DosimetricObjectiveUID"},
+    {0x3010006Fu, 0xFFFFFFFFu, MC_DEID_U, "UI", "ReferencedDosimetricObjectiveUID"},
+    {0x30100077u, 0xFFFFFFFFu, MC_DEID_X_D, "LO", "TreatmentSite"},
+    {0x3010007Au, 0xFFFFFFFFu, MC_DEID_Z, "UT", "TreatmentTechniqueNotes"},
+    {0x3010007Bu, 0xFFFFFFFFu, MC_DEID_Z, "UT", "PrescriptionNotes"},
+    {0x3010007Fu, 0xFFFFFFFFu, MC_DEID_Z, "UT", "FractionationNotes"},
+    {0x30100081u, 0xFFFFFFFFu, MC_DEID_Z, "SQ", "PrescriptionNotesSequence"},
+    {0x30100085u, 0xFFFFFFFFu, MC_DEID_X, "TM", "IntendedFractionStartTime"},
+    {0x40000010u, 0xFFFFFFFFu, MC_DEID_X, "LT", "Arbitrary"},
+    {0x40004000u, 0xFFFFFFFFu, MC_DEID_X, "LT", "TextComments"},
+    {0x40080040u, 0xFFFFFFFFu, MC_DEID_X, "SH", "ResultsID"},
+    {0x40080042u, 0xFFFFFFFFu, MC_DEID_X, "LO", "ResultsIDIssuer"},
+    {0x40080100u, 0xFFFFFFFFu, MC_DEID_X, "DA", "InterpretationRecordedDate"},
+    {0x40080101u, 0xFFFFFFFFu, MC_DEID_X, "TM", "InterpretationRecordedTime"},
+    {0x40080102u, 0xFFFFFFFFu, MC_DEID_X, "PN", "InterpretationRecorder"},
+    {0x40080108u, 0xFFFFFFFFu, MC_DEID_X, "DA", "InterpretationTranscriptionDate"},
+    {0x40080109u, 0xFFFFFFFFu, MC_DEID_X, "TM", "InterpretationTranscriptionTime"},
+    {0x4008010Au, 0xFFFFFFFFu, MC_DEID_X, "PN", "InterpretationTranscriber"},
+    {0x4008010Bu, 0xFFFFFFFFu, MC_DEID_X, "ST", "InterpretationText"},
+    {0x4008010Cu, 0xFFFFFFFFu, MC_DEID_X, "PN", "InterpretationAuthor"},
+    {0x40080111u, 0xFFFFFFFFu, MC_DEID_X, "SQ", "InterpretationApproverSequence"},
+    {0x40080112u, 0xFFFFFFFFu, MC_DEID_X, "DA", "InterpretationApprovalDate"},
+    {0x40080113u, 0xFFFFFFFFu, MC_DEID_X, "TM", "InterpretationApprovalTime"},
+    {0x40080114u, 0xFFFFFFFFu, MC_DEID_X, "PN", "PhysicianApprovingInterpretation"},
+    {0x40080115u, 0xFFFFFFFFu, MC_DEID_X, "LT", "InterpretationDiagnosisDescription"},
+    {0x40080118u, 0xFFFFFFFFu, MC_DEID_X, "SQ", "ResultsDistributionListSequence"},
+    {0x40080119u, 0xFFFFFFFFu, MC_DEID_X, "PN", "DistributionName"},
+    {0x4008011Au, 0xFFFFFFFFu, MC_DEID_X, "LO", "DistributionAddress"},
+    {0x40080200u, 0xFFFFFFFFu, MC_DEID_X, "SH", "InterpretationID"},
+    {0x40080202u, 0xFFFFFFFFu, MC_DEID_X, "LO", "InterpretationIDIssuer"},
+    {0x40080300u, 0xFFFFFFFFu, MC_DEID_X, "ST", "Impressions"},
+    {0x40084000u, 0xFFFFFFFFu, MC_DEID_X, "ST", "ResultsComments"},
+    {0x50000000u, 0xFF000000u, MC_DEID_X, "UN", "CurveData"},
+    {0x60003000u, 0xFF00FFFFu, MC_DEID_X, "OB", "OverlayData"},
+    {0x60004000u, 0xFF00FFFFu, MC_DEID_X, "LT", "OverlayComments"},
+    {0xFFFAFFFAu, 0xFFFFFFFFu, MC_DEID_X, "SQ", "DigitalSignaturesSequence"},
+    {0xFFFCFFFCu, 0xFFFFFFFFu, MC_DEID_X, "OB", "DataSetTrailingPadding"},
 };
 const size_t mc_deid_n_rules = sizeof mc_deid_rules / sizeof mc_deid_rules[0];

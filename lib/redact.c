@@ -486,22 +486,6 @@ static int growbuf_write(void *ctx, const uint8_t *buf, size_t len)
 	return 0;
 }
 
-typedef struct memsrc {
-	const uint8_t *p;
-	size_t left;
-} memsrc;
-
-static long memsrc_read(void *ctx, uint8_t *buf, size_t len)
-{
-	memsrc *m = ctx;
-	if (len > m->left)
-		len = m->left;
-	memcpy(buf, m->p, len);
-	m->p += len;
-	m->left -= len;
-	return (long)len;
-}
-
 /* [MC-RGN-1] */
 mc_status rd_seal(const mc_redact_params *p, mc_redact_kind kind, const uint8_t *record, size_t record_len,
                   uint8_t **side, size_t *side_len, mc_err *err)
@@ -518,8 +502,8 @@ mc_status rd_seal(const mc_redact_params *p, mc_redact_kind kind, const uint8_t 
 	    .n_recipients = p->n_recipients,
 	    .signer = p->signer,
 	};
-	memsrc src = {record, record_len};
-	mc_status st = mc_seal(&sp, (mc_input){memsrc_read, &src}, (mc_output){growbuf_write, &g}, err);
+	mc_mem_source src = {record, record_len};
+	mc_status st = mc_seal(&sp, mc_input_mem(&src), (mc_output){growbuf_write, &g}, err);
 	if (st != MC_OK) {
 		mc_buf_free(g.p, g.cap);
 		return st;
@@ -566,8 +550,8 @@ mc_status rd_unseal(const rd_opener *o, const uint8_t *side, size_t side_len, mc
 		return st;
 	mc_file *f = NULL;
 	uint64_t n_chunks, plaintext_len;
-	memsrc src = {container, container_len};
-	if ((st = mc_file_read((mc_input){memsrc_read, &src}, &f, err)) == MC_OK &&
+	mc_mem_source src = {container, container_len};
+	if ((st = mc_file_read(mc_input_mem(&src), &f, err)) == MC_OK &&
 	    (st = mc_file_payload_size(f, container_len, &n_chunks, &plaintext_len, err)) == MC_OK &&
 	    plaintext_len != o->record_len)
 		st = mc_fail(err, MC_ERR_HEADER, "the sealed container holds %llu bytes where the record has %zu",
@@ -605,8 +589,8 @@ mc_status rd_open(const uint8_t *side, size_t side_len, mc_redact_kind kind, con
 	mc_status st = rd_envelope_parse(side, side_len, kind, &container, &container_len, err);
 	if (st != MC_OK)
 		return st;
-	memsrc src = {container, container_len};
-	if ((st = mc_file_read((mc_input){memsrc_read, &src}, &f, err)) != MC_OK)
+	mc_mem_source src = {container, container_len};
+	if ((st = mc_file_read(mc_input_mem(&src), &f, err)) != MC_OK)
 		goto cleanup;
 	if ((st = mc_file_payload_size(f, container_len, &n_chunks, &plaintext_len, err)) != MC_OK)
 		goto cleanup;
@@ -627,8 +611,8 @@ mc_status rd_open(const uint8_t *side, size_t side_len, mc_redact_kind kind, con
 		params.n_trusted = open->n_trusted;
 		params.threads = open->threads;
 	}
-	if ((st = mc_file_open_payload(f, (mc_input){memsrc_read, &src}, (mc_output){growbuf_write, &g}, &params,
-	                               &pinfo, err)) != MC_OK)
+	if ((st = mc_file_open_payload(f, mc_input_mem(&src), (mc_output){growbuf_write, &g}, &params, &pinfo, err)) !=
+	    MC_OK)
 		goto cleanup;
 	if ((st = rd_record_parse(g.p, g.len, r, err)) != MC_OK)
 		goto cleanup;

@@ -143,22 +143,6 @@ static int on_sequence_start(void *ctx, const mc_dicom_element *el)
 	return 0;
 }
 
-typedef struct memsrc {
-	const uint8_t *p;
-	size_t left;
-} memsrc;
-
-static long memsrc_read(void *ctx, uint8_t *buf, size_t len)
-{
-	memsrc *m = ctx;
-	if (len > m->left)
-		len = m->left;
-	memcpy(buf, m->p, len);
-	m->p += len;
-	m->left -= len;
-	return (long)len;
-}
-
 /* Parses the file and checks that its pixel data can be handled. */
 static mc_status dcm_load(const uint8_t *file, size_t len, dcm_scan *s, mc_err *err)
 {
@@ -167,9 +151,9 @@ static mc_status dcm_load(const uint8_t *file, size_t len, dcm_scan *s, mc_err *
 	s->len = len;
 	s->samples = 1;
 	s->frames = 1;
-	memsrc src = {file, len};
+	mc_mem_source src = {file, len};
 	mc_dicom_visitor v = {.element = on_element, .sequence_start = on_sequence_start};
-	mc_status st = mc_dicom_parse((mc_input){memsrc_read, &src}, len, &v, s, err);
+	mc_status st = mc_dicom_parse(mc_input_mem(&src), len, &v, s, err);
 	if (st != MC_OK)
 		return st;
 	if (strcmp(s->ts, "1.2.840.10008.1.2.1") == 0)

@@ -121,6 +121,23 @@ mc_output mc_output_fd(int fd)
 	return (mc_output){.write = fd_write, .ctx = (void *)(intptr_t)fd};
 }
 
+static long mem_read(void *ctx, uint8_t *buf, size_t len)
+{
+	mc_mem_source *m = ctx;
+	if (len > m->left)
+		len = m->left;
+	if (len)
+		memcpy(buf, m->p, len);
+	m->p += len;
+	m->left -= len;
+	return (long)len;
+}
+
+mc_input mc_input_mem(mc_mem_source *src)
+{
+	return (mc_input){.read = mem_read, .ctx = src};
+}
+
 mc_status mc_read_full(mc_input in, uint8_t *buf, size_t len, size_t *got, mc_err *err)
 {
 	size_t done = 0;

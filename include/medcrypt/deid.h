@@ -18,6 +18,8 @@
  * streamed, never held in memory. With regions (PS3.15 E.3.1, Clean Pixel Data), the rectangles
  * are blanked on every frame of native pixel data as it streams, and the original region pixels
  * travel in the same EnvelopedData (FORMAT.md §14), so that mc_reid restores them bit-exact.
+ * mc_deid_check tells whether a file may be marked de-identified: nothing that the same table
+ * takes out remains in it (FORMAT.md §15, `medcrypt send --deidentified`).
  */
 #ifndef MEDCRYPT_DEID_H
 #define MEDCRYPT_DEID_H
@@ -97,6 +99,74 @@ mc_status mc_reid(mc_input in, mc_rewind_fn rewind, uint64_t total, mc_output ou
  */
 mc_status mc_deid_map_uid(const uint8_t key[MC_DEID_UID_KEY_LEN], const char *uid, size_t len, char out[64],
                           mc_err *err);
+
+/* ---- checking that a file may be called de-identified (mc_deid_check) */
+
+/* What mc_deid_check found first, in the order of the file. */
+typedef enum mc_deid_finding {
+	MC_DEID_CLEAN = 0,         /* nothing identifying: the file may be marked de-identified */
+	MC_DEID_FOUND_PRESENT,     /* an attribute the profile removes (X) is present */
+	MC_DEID_FOUND_NOT_EMPTY,   /* an attribute the profile empties (Z) holds a value (a sequence: items) */
+	MC_DEID_FOUND_NOT_DUMMY,   /* an attribute the profile replaces by a dummy (D) holds another value */
+	MC_DEID_FOUND_PRIVATE,     /* a private attribute (odd group), which the profile removes */
+	MC_DEID_FOUND_META,        /* an identifying file meta element: an AE title or private information */
+	MC_DEID_FOUND_NOT_REMOVED, /* Patient Identity Removed (0012,0062) is absent or not YES */
+	MC_DEID_FOUND_BURNED_IN    /* Burned In Annotation (0028,0301) is YES */
+} mc_deid_finding;
+
+/* What the file says of its pixels (Burned In Annotation and the Clean Pixel Data code). */
+typedef enum mc_deid_pixels_state {
+	MC_DEID_PIXELS_NOT_STATED = 0, /* (0028,0301) absent or empty, no code 113101 */
+	MC_DEID_PIXELS_NO_BURNED_IN,   /* (0028,0301) is NO */
+	MC_DEID_PIXELS_REGIONS_CLEANED /* code 113101 (Clean Pixel Data Option) in (0012,0064), and (0028,0301) not YES
+	                                */
+} mc_deid_pixels_state;
+
+typedef struct mc_deid_report {
+	mc_deid_finding finding;
+	/* The attribute found ((group << 16) | element) and its PS3.6 keyword ("" when the profile
+	 * does not name it); inside a sequence, depth > 0 and the top-level sequence it is in. Never
+	 * its value. */
+	uint32_t tag;
+	char keyword[80];
+	unsigned depth;
+	uint32_t top_tag;
+	char top_keyword[80];
+	mc_deid_pixels_state pixels;
+	/* One sentence for a person: the attribute by tag and keyword, and what the profile does with
+	 * it; "" when clean. */
+	char message[320];
+	/* How many attributes were found in all (0 when clean; inside a sequence found, nothing more
+	 * is counted), and the ones after the first, "(0010,0010) PatientName, ...", as many as fit. */
+	unsigned n_findings;
+	char also[400];
+} mc_deid_report;
+
+/*
+ * Checks whether the DICOM Part 10 file read from in (total bytes, or MC_DICOM_SIZE_UNKNOWN) still
+ * carries anything that the Basic Application Level Confidentiality Profile (PS3.15 Table E.1-1,
+ * the table mc_deid applies) takes out, at every depth: an attribute it removes must be absent,
+ * one it empties must be empty (a sequence: no items), one it replaces by a dummy must be absent,
+ * empty or hold mc_deid's dummy (a UID: a 2.25 UID; a sequence: no items or empty ones), private
+ * attributes must be absent (the profile keeps none), the file meta group must have no AE title
+ * (0002,0016..0018) or private information (0002,0100), (0002,0102); Patient Identity Removed
+ * (0012,0062) must be YES and Burned In Annotation (0028,0301) must not be YES. UIDs the profile
+ * replaces (U) cannot be told from originals and are not checked; group lengths, overlay
+ * attributes other than (60xx,3000) and (60xx,4000), and the pixels themselves are not either.
+ * A file of another tool passes when nothing identifying remains (values emptied instead of
+ * dummies, for example).
+ * Streams through the reader (bounded memory, its limits) to the end, or to a native Pixel Data
+ * that ends the file (its bytes are not read). report gets the first finding in the order of the
+ * file (MC_DEID_CLEAN when none), the number of findings and the names of the next ones, and,
+ * when clean, report->pixels.
+ * Returns MC_OK when the verdict is in report, whatever it is. Errors: the reader's
+ * (MC_ERR_HEADER for malformed input, MC_ERR_UNSUPPORTED for a deflated transfer syntax,
+ * MC_ERR_IO, MC_ERR_NOMEM); MC_ERR_MISUSE without report. On error report says nothing.
+ */
+mc_status mc_deid_check(mc_input in, uint64_t total, mc_deid_report *report, mc_err *err);
+
+/* The PS3.6 keyword of a tag the check or the profile knows ("PatientName"), else NULL. */
+const char *mc_deid_keyword(uint32_t tag);
 
 #ifdef __cplusplus
 }

@@ -66,6 +66,15 @@ typedef struct mc_output {
 mc_input mc_input_fd(int fd);
 mc_output mc_output_fd(int fd);
 
+/* A buffer as a stream: the bytes from p, left of them. The struct is the position: the input
+ * mc_input_mem returns reads through it, so it must outlive the reads, and the bytes are
+ * borrowed, not copied. Nothing to free. */
+typedef struct mc_mem_source {
+	const uint8_t *p;
+	size_t left;
+} mc_mem_source;
+mc_input mc_input_mem(mc_mem_source *src);
+
 /* Progress callback: called from the caller's thread with the plaintext bytes done so far.
  * Returning non-zero stops the operation with MC_ERR_CANCELLED. */
 typedef int (*mc_progress_fn)(void *ctx, uint64_t bytes_done);

@@ -146,4 +146,16 @@ mc_status parse_json_and_file(const char *command, int argc, char **argv, bool *
 /* Parses an --passphrase-fd value. */
 bool parse_fd(const char *s, int *fd);
 
+/* The options the server commands share, for the default branch of a getopt_long loop (c and
+ * its argument arg): 'P' (--passphrase-fd N) sets *pfd, 'j' (--json) sets *json. Any other c,
+ * or 'P' when pfd is NULL (a command without the option), is the usage error "unknown option"
+ * of command; a bad descriptor is a usage error too (MC_ERR_MISUSE, also in err->status). */
+mc_status common_option(const char *command, int c, const char *arg, int *pfd, bool *json, mc_err *err);
+/* The end of the getopt_long options table of a command that takes those options. */
+#define COMMON_OPTIONS                                                                                                 \
+	{"passphrase-fd", required_argument, NULL, 'P'}, {"json", no_argument, NULL, 'j'},                             \
+	{                                                                                                              \
+		NULL, 0, NULL, 0                                                                                       \
+	}
+
 #endif

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "account.h"
@@ -95,8 +96,16 @@ static mc_status write_private_file(const char *path, const char *data, size_t l
 	return st;
 }
 
-/* Reads a small private file whole (O_NOFOLLOW). *data is NULL when the file does not exist. */
-static mc_status read_private_file(const char *path, char **data, size_t *len, mc_err *err)
+const char *session_key_path(const session *s, mc_err *err)
+{
+	if (!s->key_path)
+		cli_fail(err, MC_ERR_KEY, "the session names no key file: run 'medcrypt login --key NAME.key' again");
+	return s->key_path;
+}
+
+#define PRIVATE_FILE_MAX (1u << 20) /* session, known_servers, known_users, known_kdf */
+
+mc_status read_private_file(const char *path, size_t max, char **data, size_t *len, mc_err *err)
 {
 	*data = NULL;
 	*len = 0;
@@ -104,11 +113,11 @@ static mc_status read_private_file(const char *path, char **data, size_t *len, m
 	if (fd < 0 && errno == ENOENT)
 		return MC_OK;
 	if (fd < 0)
-		return cli_fail(err, MC_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+		return cli_fail(err, MC_ERR_IO, "cannot open %.300s: %s", path, strerror(errno));
 	struct stat sb;
-	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size > 1 << 20) {
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size > (off_t)max) {
 		close(fd);
-		return cli_fail(err, MC_ERR_IO, "%s is not a regular file of at most 1 MiB", path);
+		return cli_fail(err, MC_ERR_IO, "%.300s is not a regular file of at most %zu MiB", path, max >> 20);
 	}
 	char *buf = malloc((size_t)sb.st_size + 1);
 	size_t got = 0;
@@ -123,6 +132,11 @@ static mc_status read_private_file(const char *path, char **data, size_t *len, m
 	close(fd);
 	if (!buf)
 		return cli_fail(err, MC_ERR_NOMEM, "out of memory");
+	if (got != (size_t)sb.st_size) {
+		mc_wipe(buf, got); /* the session file holds secrets */
+		free(buf);
+		return cli_fail(err, MC_ERR_IO, "cannot read %.300s", path);
+	}
 	buf[got] = '\0';
 	*data = buf;
 	*len = got;
@@ -162,7 +176,7 @@ static mc_status session_read(session *s, bool logged_out_ok, mc_err *err)
 	memset(s, 0, sizeof *s);
 	mc_status st = home_path("session", path, sizeof path, err);
 	if (st == MC_OK)
-		st = read_private_file(path, &data, &len, err);
+		st = read_private_file(path, PRIVATE_FILE_MAX, &data, &len, err);
 	if (st != MC_OK)
 		return st;
 	if (!data)
@@ -306,7 +320,7 @@ static mc_status known_lookup(const char *path, const char *hostport, bool *foun
 	char *data = NULL;
 	size_t len = 0;
 	*found = false;
-	mc_status st = read_private_file(path, &data, &len, err);
+	mc_status st = read_private_file(path, PRIVATE_FILE_MAX, &data, &len, err);
 	if (st != MC_OK || !data)
 		return st;
 	char *save = NULL;
@@ -330,7 +344,7 @@ static mc_status known_add(const char *path, const char *hostport, const uint8_t
 {
 	char *data = NULL;
 	size_t len = 0;
-	mc_status st = read_private_file(path, &data, &len, err);
+	mc_status st = read_private_file(path, PRIVATE_FILE_MAX, &data, &len, err);
 	if (st != MC_OK)
 		return st;
 	char hex[2 * CERT_FP_LEN + 1];
@@ -645,7 +659,22 @@ struct exchange {
 	/* progress */
 	progress *pr;
 	long long pr_base;
+	/* a stream (client_stream): the body of a 200 goes to sink as it arrives */
+	bool (*sink)(void *ctx, const char *buf, size_t len);
+	bool (*stop)(void *ctx);
+	void *sink_ctx;
+	bool to_sink, sink_ended; /* sink_ended: the sink or stop ended the transfer */
+	bool idle_expired;
+	double last_byte; /* when the last byte arrived (monotonic seconds) */
+	long idle_seconds;
 };
+
+static double mono_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 static size_t on_header(char *buf, size_t size, size_t n, void *arg)
 {
@@ -704,6 +733,7 @@ static size_t on_body(char *buf, size_t size, size_t n, void *arg)
 		long status = 0;
 		curl_easy_getinfo(x->c->curl, CURLINFO_RESPONSE_CODE, &status);
 		x->to_file = x->fd >= 0 && (status == 200 || status == 206);
+		x->to_sink = x->sink && status == 200;
 		if (x->to_file) {
 			if (status == 200 && x->offset > 0) {
 				if (ftruncate(x->fd, 0) != 0 || lseek(x->fd, 0, SEEK_SET) != 0) {
@@ -718,6 +748,14 @@ static size_t on_body(char *buf, size_t size, size_t n, void *arg)
 			if (x->on_etag)
 				x->on_etag(x->etag_ctx, x->r->etag);
 		}
+	}
+	if (x->to_sink) {
+		x->last_byte = mono_seconds();
+		if (!x->sink(x->sink_ctx, buf, len)) {
+			x->sink_ended = true;
+			return 0;
+		}
+		return len;
 	}
 	if (x->to_file) {
 		mc_output o = mc_output_fd(x->fd);
@@ -822,6 +860,10 @@ static mc_status perform(client *c, const char *method, const char *path, struct
 		return cli_fail(err, MC_ERR_IO, "cannot read the file to upload: %s", strerror(x->read_errno));
 	if (x->too_big)
 		return cli_fail(err, CLI_ERR_NETWORK, "the server's answer is larger than %ld bytes", MAX_JSON_BODY);
+	if (x->sink_ended)
+		return MC_OK;
+	if (x->idle_expired)
+		return cli_fail(err, CLI_ERR_NETWORK, "%s sent nothing for %ld seconds", c->url, x->idle_seconds);
 	if (rc != CURLE_OK)
 		return network_error(c, rc, errbuf, err);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &x->r->status);
@@ -1085,12 +1127,51 @@ static bool upload_location(const char *endpoint, const char *location, char *ou
 	return location[n + 1] != '\0';
 }
 
-mc_status client_tus_upload(client *c, const char *endpoint, int fd, long long size, const char *what, http_response *r,
-                            mc_err *err)
+bool upload_query(const upload_params *up, char *out, size_t out_size)
+{
+	char seg[300] = "";
+	if (up && up->patient && !url_segment(up->patient, seg, sizeof seg))
+		return false;
+	int n = snprintf(out, out_size, "%s%s%s%s", seg[0] ? "?patient=" : "", seg,
+	                 up && up->deidentified ? (seg[0] ? "&" : "?") : "",
+	                 up && up->deidentified ? "deidentified=1" : "");
+	return n >= 0 && (size_t)n < out_size;
+}
+
+/* The Upload-Metadata header of a creation (tus 1.0: "key base64,key base64"), or NULL when
+ * there is nothing to say. Free with free(). */
+static char *upload_metadata(const upload_params *up)
+{
+	if (!up || (!up->patient && !up->deidentified))
+		return NULL;
+	char *patient = up->patient ? b64_encode((const uint8_t *)up->patient, strlen(up->patient)) : NULL;
+	char *deid = up->deidentified ? b64_encode((const uint8_t *)"1", 1) : NULL;
+	char *header = NULL;
+	if ((!up->patient || patient) && (!up->deidentified || deid) &&
+	    asprintf(&header, "Upload-Metadata: %s%s%s%s%s", patient ? "patient " : "", patient ? patient : "",
+	             patient && deid ? "," : "", deid ? "deidentified " : "", deid ? deid : "") < 0)
+		header = NULL;
+	free(patient);
+	free(deid);
+	return header;
+}
+
+mc_status client_tus_upload(client *c, const char *endpoint, int fd, long long size, const upload_params *up,
+                            const char *what, http_response *r, mc_err *err)
 {
 	char len_header[64], path[256];
 	snprintf(len_header, sizeof len_header, "Upload-Length: %lld", size);
-	mc_status st = tus_exchange(c, "POST", endpoint, curl_slist_append(NULL, len_header), -1, 0, 0, NULL, r, err);
+	struct curl_slist *creation = curl_slist_append(NULL, len_header);
+	char *metadata = upload_metadata(up);
+	bool missing = !metadata && up && (up->patient || up->deidentified);
+	if (metadata && creation)
+		creation = curl_slist_append(creation, metadata);
+	free(metadata);
+	if (!creation || missing) {
+		curl_slist_free_all(creation);
+		return cli_fail(err, MC_ERR_NOMEM, "out of memory");
+	}
+	mc_status st = tus_exchange(c, "POST", endpoint, creation, -1, 0, 0, NULL, r, err);
 	if (st != MC_OK || r->status != 201)
 		return st; /* the caller maps the answer (404: a server without resumable uploads) */
 	if (!upload_location(endpoint, r->location, path, sizeof path))
@@ -1187,6 +1268,55 @@ mc_status client_download(client *c, const char *path, int fd, long long offset,
 	return st;
 }
 
+/* Polled by libcurl about once a second while a stream is open: ends it when the caller says
+ * stop, or when the server has been silent for too long (a dead connection can stay open). */
+static int on_stream_tick(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+	(void)dt, (void)dn, (void)ut, (void)un;
+	struct exchange *x = arg;
+	if (x->stop && x->stop(x->sink_ctx)) {
+		x->sink_ended = true;
+		return 1;
+	}
+	if (x->idle_seconds > 0 && mono_seconds() - x->last_byte > (double)x->idle_seconds) {
+		x->idle_expired = true;
+		return 1;
+	}
+	return 0;
+}
+
+mc_status client_stream(client *c, const char *path, const char *const *extra_headers, long idle_seconds,
+                        bool (*sink)(void *ctx, const char *buf, size_t len), bool (*stop)(void *ctx), void *ctx,
+                        http_response *r, mc_err *err)
+{
+	struct exchange x;
+	exchange_init(&x, c, r);
+	x.sink = sink;
+	x.stop = stop;
+	x.sink_ctx = ctx;
+	x.idle_seconds = idle_seconds;
+	x.last_byte = mono_seconds();
+	struct curl_slist *extra = NULL;
+	for (size_t i = 0; extra_headers && extra_headers[i]; i++)
+		extra = curl_slist_append(extra, extra_headers[i]);
+	CURL *h = c->curl;
+	curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+	/* a stream is quiet between notices: its own idle limit replaces the low-speed one */
+	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 0L);
+	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 0L);
+	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_stream_tick);
+	curl_easy_setopt(h, CURLOPT_XFERINFODATA, &x);
+	mc_status st = perform(c, "GET", path, &x, extra, err);
+	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 1L);
+	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, NULL);
+	curl_easy_setopt(h, CURLOPT_XFERINFODATA, NULL);
+	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 60L);
+	exchange_done(&x);
+	return st;
+}
+
 /* ---- known_users: each user's key fingerprints as first seen ---- */
 
 mc_status known_user_check(const char *hostport, const char *username, const char *enc_hex, const char *sign_hex,
@@ -1197,7 +1327,7 @@ mc_status known_user_check(const char *hostport, const char *username, const cha
 	size_t len = 0;
 	mc_status st = home_path("known_users", path, sizeof path, err);
 	if (st == MC_OK)
-		st = read_private_file(path, &data, &len, err);
+		st = read_private_file(path, PRIVATE_FILE_MAX, &data, &len, err);
 	if (st != MC_OK)
 		return st;
 	snprintf(key, sizeof key, "%s/%s", hostport, username);
@@ -1222,7 +1352,7 @@ mc_status known_user_check(const char *hostport, const char *username, const cha
 		/* re-read: data was cut up by strtok_r */
 		free(data);
 		data = NULL;
-		if ((st = read_private_file(path, &data, &len, err)) != MC_OK)
+		if ((st = read_private_file(path, PRIVATE_FILE_MAX, &data, &len, err)) != MC_OK)
 			return st;
 		int n = asprintf(&text, "%s%s%s %s %s\n",
 		                 data ? data
@@ -1279,7 +1409,7 @@ mc_status known_kdf_check(const char *hostport, const char *username, const uint
 	size_t len = 0;
 	mc_status st = home_path("known_kdf", path, sizeof path, err);
 	if (st == MC_OK)
-		st = read_private_file(path, &data, &len, err);
+		st = read_private_file(path, PRIVATE_FILE_MAX, &data, &len, err);
 	if (st != MC_OK || !data)
 		return st;
 	snprintf(key, sizeof key, "%s/%s", hostport, username);
@@ -1322,7 +1452,7 @@ mc_status known_kdf_remember(const char *hostport, const char *username, const u
 	size_t len = 0, used = 0;
 	mc_status st = home_path("known_kdf", path, sizeof path, err);
 	if (st == MC_OK)
-		st = read_private_file(path, &data, &len, err);
+		st = read_private_file(path, PRIVATE_FILE_MAX, &data, &len, err);
 	if (st != MC_OK)
 		return st;
 	snprintf(key, sizeof key, "%s/%s", hostport, username);

@@ -102,6 +102,19 @@ mc_status client_get_bytes(client *c, const char *path, size_t max, uint8_t **ou
 mc_status client_upload(client *c, const char *path, int fd, long long size, const char *what, http_response *r,
                         mc_err *err);
 
+/* What the server learns of an upload besides its bytes (docs/API.md §15, "Naming the patient on
+ * upload"): the patient account the image is about, and the sender's de-identification mark.
+ * They travel as the query parameters patient=U and deidentified=1 of POST /api/v1/images, and
+ * as the keys "patient" and "deidentified" of the tus Upload-Metadata. */
+typedef struct upload_params {
+	const char *patient; /* a user name, or NULL: no patient */
+	bool deidentified;   /* set by 'medcrypt send --deidentified' (deidclaim.c) */
+} upload_params;
+
+/* The query string of POST /api/v1/images for up ("" or "?patient=U&deidentified=1") into out;
+ * false when it does not fit. up may be NULL. */
+bool upload_query(const upload_params *up, char *out, size_t out_size);
+
 /* Uploads size bytes read from fd (from its start) with the tus 1.0 protocol of API.md §15a:
  * creates an upload at endpoint, PATCHes it in pieces of 16 MiB, and when a connection drops,
  * or the server answers 5xx or 409, waits (1 s, doubling to 30 s), asks HEAD for the offset and
@@ -109,9 +122,10 @@ mc_status client_upload(client *c, const char *path, int fd, long long size, con
  * server gave a final answer, which is in r: 201 with the image's JSON when the upload was
  * stored, else the error (the creation's 404 from a server without resumable uploads, a 400 or
  * 403 refusal of the completed file, ...), for http_error. Otherwise the error of the last
- * attempt (CLI_ERR_NETWORK), or MC_ERR_IO when fd cannot be read. */
-mc_status client_tus_upload(client *c, const char *endpoint, int fd, long long size, const char *what, http_response *r,
-                            mc_err *err);
+ * attempt (CLI_ERR_NETWORK), or MC_ERR_IO when fd cannot be read. up (may be NULL) goes into the
+ * creation's Upload-Metadata. */
+mc_status client_tus_upload(client *c, const char *endpoint, int fd, long long size, const upload_params *up,
+                            const char *what, http_response *r, mc_err *err);
 
 /* Downloads path into fd (positioned at its end) starting at offset: with offset > 0 it sends
  * Range: bytes=offset- and If-Range: if_range. On 200 fd is truncated to 0 first, on 206 bytes
@@ -121,6 +135,17 @@ mc_status client_tus_upload(client *c, const char *endpoint, int fd, long long s
 mc_status client_download(client *c, const char *path, int fd, long long offset, const char *if_range, long long total,
                           void (*on_etag)(void *ctx, const char *etag), void *ctx, bool *restarted, http_response *r,
                           mc_err *err);
+
+/* A long-lived GET (the event stream of docs/API.md §17a): on a 200 every body byte goes to sink
+ * as it arrives, and the transfer lasts until the server closes it or sink returns false. It also
+ * ends when stop(ctx) returns true (polled about once a second; stop may be NULL), and with
+ * CLI_ERR_NETWORK when no byte arrived for idle_seconds (0: no limit). extra_headers: a
+ * NULL-terminated list of "Name: value" lines, or NULL. MC_OK when an HTTP answer arrived and
+ * ended (normally, or by sink or stop), with its status in r; any status but 200 brings its JSON
+ * error in r, for http_error. CLI_ERR_NETWORK or CLI_ERR_PIN otherwise. */
+mc_status client_stream(client *c, const char *path, const char *const *extra_headers, long idle_seconds,
+                        bool (*sink)(void *ctx, const char *buf, size_t len), bool (*stop)(void *ctx), void *ctx,
+                        http_response *r, mc_err *err);
 
 /* "host:port" of the server; owned by c. */
 const char *client_hostport(const client *c);
@@ -152,7 +177,8 @@ mc_status known_kdf_remember(const char *hostport, const char *username, const u
 mc_status session_connect(session *s, client **c, mc_err *err);
 
 /* Asks the server for the password again (POST /api/v1/reauth, §13), with the password from
- * the usual sources (pp is filled and left for the caller to reuse and wipe). */
+ * the usual sources (pp is filled and left for the caller to reuse and wipe), or the one pp
+ * holds already when pp->len > 0. */
 mc_status session_reauth(client *c, const session *s, int passphrase_fd, passphrase *pp, mc_err *err);
 
 /* Fetches a user's directory entry (GET /api/v1/users/NAME). Free with json_decref. */
@@ -167,5 +193,15 @@ mc_status fail_usage_name(mc_err *err, const char *username);
 
 /* Percent-encodes a path segment (usernames, ids) into out; false if it does not fit. */
 bool url_segment(const char *s, char *out, size_t out_size);
+
+/* The session's key file (NAME.key); NULL with MC_ERR_KEY in err when the session names none. */
+const char *session_key_path(const session *s, mc_err *err);
+
+/* Reads a small private file (the session, known_*, a PatientID mapping) whole, refusing a
+ * symbolic link (O_NOFOLLOW): *data (*len bytes and a terminating NUL; free with free(), after
+ * mc_wipe when it may hold a secret). MC_OK with *data NULL when the file does not exist;
+ * MC_ERR_IO when it is not a regular file of at most max bytes (a whole number of MiB) or cannot
+ * be read whole. */
+mc_status read_private_file(const char *path, size_t max, char **data, size_t *len, mc_err *err);
 
 #endif

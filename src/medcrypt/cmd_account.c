@@ -18,6 +18,7 @@
 
 #include "account.h"
 #include "client.h"
+#include "printable.h"
 
 static mc_status bad_answer(mc_err *err, const char *what);
 
@@ -270,7 +271,8 @@ mc_status session_reauth(client *c, const session *s, int passphrase_fd, passphr
 	uint8_t auth[ACCOUNT_KEY_LEN], wrap[ACCOUNT_KEY_LEN];
 	char prompt[200];
 	snprintf(prompt, sizeof prompt, "Password of %.64s: ", s->username);
-	mc_status st = passphrase_get(pp, passphrase_fd, prompt, false, err);
+	/* a password asked for already (to unlock the key first) is not asked again */
+	mc_status st = pp->len > 0 ? MC_OK : passphrase_get(pp, passphrase_fd, prompt, false, err);
 	if (st != MC_OK)
 		return st;
 	if ((st = do_prelogin(c, s->username, &pl, err)) != MC_OK)
@@ -334,10 +336,11 @@ bool cli_valid_username(const char *u)
 
 mc_status fail_usage_name(mc_err *err, const char *username)
 {
+	char safe[80]; /* argv reaches the terminal too: no escape sequences */
 	err->status = MC_ERR_MISUSE;
 	snprintf(err->msg, sizeof err->msg,
 	         "'%.64s' is not a user name (1 to 64 of a-z, 0-9, '.', '_', '-', starting with a letter or digit)",
-	         username);
+	         cli_printable(username, safe, sizeof safe));
 	return MC_ERR_MISUSE;
 }
 

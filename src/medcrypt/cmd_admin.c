@@ -181,12 +181,12 @@ static mc_status admin_users(int argc, char **argv, mc_err *err)
 	return MC_OK;
 }
 
-/* ---- admin disable | enable | role | unlock ---- */
+/* ---- admin disable | enable | role | unlock | email ---- */
 
 static mc_status admin_patch(const char *sub, int argc, char **argv, mc_err *err)
 {
 	static const struct option opts[] = {{"json", no_argument, NULL, 'j'}, {NULL, 0, NULL, 0}};
-	bool json = false, is_role = strcmp(sub, "role") == 0;
+	bool json = false, is_role = strcmp(sub, "role") == 0, is_email = strcmp(sub, "email") == 0;
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -194,22 +194,35 @@ static mc_status admin_patch(const char *sub, int argc, char **argv, mc_err *err
 			return usage_error(err, "admin", "admin %s: unknown option", sub);
 		json = true;
 	}
-	if (argc - optind != (is_role ? 2 : 1))
-		return usage_error(err, "admin", is_role ? "give: admin role USER " ROLES : "give: admin %s USER", sub);
+	if (argc - optind != (is_role || is_email ? 2 : 1))
+		return usage_error(err, "admin",
+		                   is_role    ? "give: admin role USER " ROLES
+		                   : is_email ? "give: admin email USER ADDRESS (or none, to remove it)"
+		                              : "give: admin %s USER",
+		                   sub);
 	const char *user = argv[optind], *role = is_role ? argv[optind + 1] : NULL;
+	const char *email = is_email ? argv[optind + 1] : NULL;
 	if (!cli_valid_username(user))
 		return bad_username(err, user);
 	if (role && !valid_role(role))
 		return usage_error(err, "admin", "a role is one of " ROLES);
-	json_t *body = strcmp(sub, "disable") == 0  ? json_pack("{s:b}", "disabled", 1)
-	               : strcmp(sub, "enable") == 0 ? json_pack("{s:b}", "disabled", 0)
-	               : strcmp(sub, "unlock") == 0 ? json_pack("{s:b}", "unlock", 1)
-	                                            : json_pack("{s:s}", "role", role);
+	if (email && strcmp(email, "none") != 0 && (strlen(email) < 3 || strlen(email) > 254 || !strchr(email, '@')))
+		return usage_error(err, "admin",
+		                   "an e-mail address is like name@clinic.example (or none, to remove it)");
+	json_t *body =
+	    strcmp(sub, "disable") == 0  ? json_pack("{s:b}", "disabled", 1)
+	    : strcmp(sub, "enable") == 0 ? json_pack("{s:b}", "disabled", 0)
+	    : strcmp(sub, "unlock") == 0 ? json_pack("{s:b}", "unlock", 1)
+	    : is_email ? (strcmp(email, "none") == 0 ? json_pack("{s:n}", "email") : json_pack("{s:s}", "email", email))
+	               : json_pack("{s:s}", "role", role);
 	char seg[300], path[400], what[200], only[200];
 	url_segment(user, seg, sizeof seg); /* a valid name always fits */
 	snprintf(path, sizeof path, "/api/v1/users/%s", seg);
 	snprintf(what, sizeof what, "admin %s %s", sub, user);
-	snprintf(only, sizeof only, "%s accounts", is_role ? "change the role of" : sub);
+	snprintf(only, sizeof only, "%s accounts",
+	         is_role    ? "change the role of"
+	         : is_email ? "set the address of"
+	                    : sub);
 	json_t *resp = NULL;
 	admin_conn a;
 	mc_status st = admin_open(&a, err);
@@ -219,6 +232,9 @@ static mc_status admin_patch(const char *sub, int argc, char **argv, mc_err *err
 	json_decref(body);
 	if (st == CLI_ERR_DENIED && strstr(err->msg, "no such object"))
 		cli_fail(err, st, "%s: there is no user %s on the server", what, user);
+	else if (st == CLI_ERR_REFUSED && is_email && strstr(err->msg, "bad_request"))
+		cli_fail(err, st, "%s: the server refused the address (one address, name@domain, printable ASCII)",
+		         what);
 	else if (st == CLI_ERR_REFUSED && strstr(err->msg, "conflict"))
 		cli_fail(
 		    err, st,
@@ -234,7 +250,13 @@ static mc_status admin_patch(const char *sub, int argc, char **argv, mc_err *err
 			char role_s[40], state[80];
 			cli_printable(json_string_value(json_object_get(resp, "role")), role_s, sizeof role_s);
 			user_state(resp, state, sizeof state);
-			printf("%s: %s, %s\n", user, role_s, state);
+			const char *addr = json_string_value(json_object_get(resp, "email"));
+			char addr_s[300];
+			if (is_email)
+				printf("%s: notice mails %s%s\n", user, addr ? "to " : "off",
+				       addr ? cli_printable(addr, addr_s, sizeof addr_s) : "");
+			else
+				printf("%s: %s, %s\n", user, role_s, state);
 		}
 	}
 	json_decref(resp);
@@ -510,11 +532,11 @@ static mc_status admin_audit(int argc, char **argv, mc_err *err)
 
 mc_status cmd_admin(int argc, char **argv, mc_err *err)
 {
-	static const char *const subs[] = {"users",       "disable",           "enable", "role", "unlock",
+	static const char *const subs[] = {"users",       "disable",           "enable", "role", "unlock", "email",
 	                                   "invitations", "cancel-invitation", "audit"};
 	if (argc < 2)
 		return usage_error(err, "admin",
-		                   "give a subcommand: users, disable, enable, role, unlock, invitations, "
+		                   "give a subcommand: users, disable, enable, role, unlock, email, invitations, "
 		                   "cancel-invitation or audit");
 	const char *sub = argv[1];
 	bool known = false;

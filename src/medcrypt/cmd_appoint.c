@@ -2,8 +2,10 @@
  * cmd_appoint.c: `medcrypt appoint DOCTOR`, `medcrypt dismiss DOCTOR` and `medcrypt
  * appointments` over the routes of docs/API.md §16a. A patient appoints and dismisses doctors;
  * a patient lists their doctors and a doctor their patients. In this version an appointment is
- * a record on the server and nothing more: it shares no image and dismissing deletes no wrap
- * (both come with the later steps of issue 12), so the commands say so rather than promise it.
+ * what lets a technician send that patient's images to the doctor, and the doctor share them
+ * (docs/API.md §15); dismissing deletes the doctor's wraps of the patient's images (except those
+ * the doctor sent) and withdraws the patient's consents to them, and says how many images the
+ * doctor can no longer download: what they downloaded stays with them.
  * Dismissal asks for confirmation (--yes or MEDCRYPT_ASSUME_YES=1 skip it) and for the password
  * (the server wants a fresh re-authentication, as for a revocation). Names and messages from the
  * server are shown through cli_printable.
@@ -171,6 +173,7 @@ mc_status cmd_dismiss(int argc, char **argv, mc_err *err)
 	session s;
 	client *cl = NULL;
 	passphrase pp = {0};
+	json_t *resp = NULL;
 	if ((st = session_connect(&s, &cl, err)) != MC_OK)
 		return st;
 	/* the server wants the password again for a dismissal, as for a revocation */
@@ -179,7 +182,7 @@ mc_status cmd_dismiss(int argc, char **argv, mc_err *err)
 		char seg[300], path[400];
 		url_segment(doctor, seg, sizeof seg); /* a valid name always fits */
 		snprintf(path, sizeof path, "/api/v1/appointments/%s", seg);
-		st = client_call(cl, "DELETE", path, NULL, 204, NULL, what, err);
+		st = client_call(cl, "DELETE", path, NULL, 200, &resp, what, err);
 		if (st == CLI_ERR_DENIED && strstr(err->msg, "no such object"))
 			cli_fail(err, st,
 			         "%s: %s is not one of your appointed doctors ('medcrypt appointments' lists them)",
@@ -190,17 +193,23 @@ mc_status cmd_dismiss(int argc, char **argv, mc_err *err)
 	passphrase_free(&pp);
 	session_clear(&s);
 	client_free(cl);
+	json_t *deleted = json_object_get(resp, "wraps_deleted");
+	if (st == MC_OK && (!json_is_integer(deleted) || json_integer_value(deleted) < 0))
+		st = bad_answer(err, what);
 	if (st == MC_OK) {
+		long long n = (long long)json_integer_value(deleted);
 		if (json)
-			json_print(json_pack("{s:s}", "dismissed", doctor));
+			json_print(json_pack("{s:s, s:I}", "dismissed", doctor, "wraps_deleted", (json_int_t)n));
 		else
-			printf("dismissed %s: no longer your doctor\n", doctor);
-		fprintf(
-		    stderr,
-		    "medcrypt: note: images already shared with %s stay shared; 'medcrypt revoke ID --from %s' takes "
-		    "one back (what they downloaded stays with them)\n",
-		    doctor, doctor);
+			printf(
+			    "dismissed %s: no longer your doctor; %s can no longer download %lld image%s about you\n",
+			    doctor, doctor, n, n == 1 ? "" : "s");
+		fprintf(stderr,
+		        "medcrypt: note: what %s already downloaded stays with them; images %s sent themself stay "
+		        "theirs, and your consents to them are withdrawn\n",
+		        doctor, doctor);
 	}
+	json_decref(resp);
 	return st;
 }
 

@@ -22,6 +22,8 @@
 
 #include "account.h"
 #include "client.h"
+#include "cmd_patients.h"
+#include "deidclaim.h"
 
 #define MAX_TO       64
 #define IMAGE_ID_HEX 32
@@ -46,22 +48,6 @@ static bool valid_id(const char *id)
 }
 
 /* An mc_input over a buffer. */
-struct mem_source {
-	const uint8_t *p;
-	size_t left;
-};
-
-static long mem_read(void *ctx, uint8_t *buf, size_t len)
-{
-	struct mem_source *m = ctx;
-	if (len > m->left)
-		len = m->left;
-	memcpy(buf, m->p, len);
-	m->p += len;
-	m->left -= len;
-	return (long)len;
-}
-
 /* Reads the header of IMAGE (prefix and core, base64) and adds my detached wrap. */
 static mc_status image_header(const json_t *image, const uint8_t *wrap, size_t wrap_len, mc_file **f, mc_err *err)
 {
@@ -71,8 +57,8 @@ static mc_status image_header(const json_t *image, const uint8_t *wrap, size_t w
 	*f = NULL;
 	if (!h)
 		return fail_st(err, CLI_ERR_NETWORK, "the server sent no readable header for this image");
-	struct mem_source src = {h, hlen};
-	mc_status st = mc_file_read((mc_input){mem_read, &src}, f, err);
+	mc_mem_source src = {h, hlen};
+	mc_status st = mc_file_read(mc_input_mem(&src), f, err);
 	free(h);
 	if (st == MC_OK && wrap)
 		st = mc_file_add_detached_wrap(*f, wrap, wrap_len, err);
@@ -111,21 +97,12 @@ static mc_status fetch_image(client *c, const char *id, json_t **image, mc_err *
 	return st;
 }
 
-static const char *key_path_of(const session *s, mc_err *err)
-{
-	if (!s->key_path) {
-		fail_st(err, MC_ERR_KEY, "the session names no key file: run 'medcrypt login --key NAME.key' again");
-		return NULL;
-	}
-	return s->key_path;
-}
-
 /* ---- send ---- */
 
 /* The metadata sealed with a file, as `medcrypt seal` stores it: what `medcrypt meta --json`
  * reads from a DICOM, PNG or JPEG file (meta_of_file; only the file name for other types), with
  * the members of the --meta object over it. Encrypted in the header: the server never sees it. */
-static mc_status send_metadata(const char *path, const char *user_meta, char **out, mc_err *err)
+static mc_status send_metadata(const char *path, const char *user_meta, const json_t *claim, char **out, mc_err *err)
 {
 	json_t *doc = NULL;
 	mc_err why = {0};
@@ -151,8 +128,19 @@ static mc_status send_metadata(const char *path, const char *user_meta, char **o
 			json_decref(doc);
 			return usage_error(err, "send", "%s is not a JSON object", user_meta);
 		}
+		if (json_object_get(user, "deidentified")) { /* only a checked claim (deidclaim.c) */
+			json_decref(user);
+			json_decref(doc);
+			return usage_error(err, "send", "%s has a member \"deidentified\": use --deidentified",
+			                   user_meta);
+		}
 		json_object_update(doc, user);
 		json_decref(user);
+	}
+	/* The de-identification claim (--deidentified): the file's signature signs it */
+	if (claim && json_object_set(doc, "deidentified", (json_t *)claim) != 0) {
+		json_decref(doc);
+		return fail_st(err, MC_ERR_NOMEM, "out of memory");
 	}
 	*out = json_text(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(doc);
@@ -166,14 +154,129 @@ static mc_status send_metadata(const char *path, const char *user_meta, char **o
 	return MC_OK;
 }
 
+/* The patient of a send (docs/API.md §15, "Naming the patient on upload"): --patient, else for a
+ * DICOM the account its PatientID maps to in my PatientID mapping (cmd_patients.c; *mapped gets
+ * that name, free with free()). A technician, and a doctor sending an identified item, must name
+ * one: MC_ERR_MISUSE saying how. The patient joins the recipients when not among them (to has
+ * room for one more). The PatientID itself is never printed. */
+static mc_status send_patient(const session *s, const char *hostport, const json_t *me, const mc_identity *id,
+                              const char *path, upload_params *up, const char **to, size_t *n_to, char **mapped,
+                              mc_err *err)
+{
+	const char *role = json_string_value(json_object_get(me, "role"));
+	bool in_file = false;
+	if (!up->patient) {
+		json_t *doc = NULL;
+		mc_err why = {0};
+		const char *patient_id = NULL;
+		if (meta_of_file(path, &doc, &why) == MC_OK)
+			patient_id = json_string_value(json_object_get(doc, "PatientID"));
+		in_file = patient_id && *patient_id;
+		mc_status st = in_file ? patient_map_find(hostport, s->username, id, patient_id, mapped, err) : MC_OK;
+		json_decref(doc);
+		if (st != MC_OK)
+			return st;
+		if (*mapped) {
+			up->patient = *mapped;
+			fprintf(stderr, "medcrypt send: patient: %s (from your PatientID mapping)\n", *mapped);
+		}
+	}
+	bool doctor = role && strcmp(role, "doctor") == 0, technician = role && strcmp(role, "technician") == 0;
+	if (!up->patient && (technician || (doctor && !up->deidentified)))
+		return cli_fail(err, MC_ERR_MISUSE,
+		                "an image sent by a %s must name the patient it is about%s: add --patient USER (the "
+		                "patient's account), or map the file's PatientID to that account once with 'medcrypt "
+		                "patients map --from %.200s USER'%s",
+		                role, in_file ? " (this file's PatientID is not in your mapping)" : "", path,
+		                doctor ? ", or send a de-identified copy with --deidentified" : "");
+	if (!up->patient)
+		return MC_OK;
+	for (size_t i = 0; i < *n_to; i++)
+		if (strcmp(to[i], up->patient) == 0)
+			return MC_OK;
+	if (strcmp(up->patient, s->username) != 0) {
+		to[(*n_to)++] = up->patient;
+		fprintf(stderr,
+		        "medcrypt send: %s added to the recipients: every image about a patient can be opened by "
+		        "that patient\n",
+		        up->patient);
+	}
+	return MC_OK;
+}
+
+/* The clinical rules' refusals of an upload or a share (docs/API.md §15, rules 1 to 7), as one
+ * sentence that says what to do. sender is me, patient the image's patient (or NULL). false
+ * when r is not one of them (http_error then says what it is). */
+static bool clinical_refusal(const http_response *r, const char *what, const char *sender, const char *patient,
+                             mc_err *err)
+{
+	const char *code = json_string_value(json_object_get(r->json, "error"));
+	const char *raw_user = json_string_value(json_object_get(r->json, "user"));
+	char user[80] = "", pat[80] = "";
+	if (!code)
+		return false;
+	/* names from the server reach the terminal: only valid user names are shown */
+	if (raw_user && cli_valid_username(raw_user))
+		snprintf(user, sizeof user, "%s", raw_user);
+	if (patient && cli_valid_username(patient))
+		snprintf(pat, sizeof pat, "%s", patient);
+	if (r->status == 400 && strcmp(code, "patient_required") == 0)
+		cli_fail(err, MC_ERR_MISUSE,
+		         "%s: the server wants the patient this image is about: add --patient USER, or map the file's "
+		         "PatientID with 'medcrypt patients map --from FILE USER' (a doctor may instead send a "
+		         "de-identified copy with --deidentified)",
+		         what);
+	else if (r->status == 400 && strcmp(code, "unknown_patient") == 0)
+		cli_fail(err, CLI_ERR_REFUSED,
+		         "%s: %s is not a patient's account on this server (or it is disabled): --patient names the "
+		         "account of the patient the image is about",
+		         what,
+		         user[0]  ? user
+		         : pat[0] ? pat
+		                  : "the patient");
+	else if (r->status == 400 && strcmp(code, "patient_not_recipient") == 0)
+		cli_fail(err, CLI_ERR_REFUSED, "%s: the patient %s must be one of the recipients: add --to %s", what,
+		         user[0] ? user : pat, user[0] ? user : pat);
+	else if (r->status == 403 && strcmp(code, "not_appointed") == 0 && user[0] && pat[0] && !strcmp(user, pat))
+		cli_fail(err, CLI_ERR_DENIED,
+		         "%s: %s has not appointed you and approved no consent of theirs for you: ask with 'medcrypt "
+		         "consent request %s --reason TEXT', or %s can appoint you with 'medcrypt appoint %s'",
+		         what, pat, pat, pat, sender);
+	else if (r->status == 403 && strcmp(code, "not_appointed") == 0 && user[0])
+		cli_fail(err, CLI_ERR_DENIED,
+		         "%s: %s is not a doctor %s appointed: %s can appoint them with 'medcrypt appoint %s' (only "
+		         "the patient and the doctors they appointed may receive images about them)",
+		         what, user, pat[0] ? pat : "the patient", pat[0] ? pat : "the patient", user);
+	else if (r->status == 403 && strcmp(code, "not_deidentified") == 0)
+		cli_fail(err, CLI_ERR_DENIED,
+		         "%s: %s is a researcher: a researcher may receive only an item marked de-identified (make a "
+		         "copy with 'medcrypt deid' and send it with --deidentified)",
+		         what, user[0] ? user : "a recipient");
+	else if (r->status == 400 && strcmp(code, "unsigned_claim") == 0)
+		cli_fail(err, CLI_ERR_REFUSED,
+		         "%s: the de-identification mark needs the file signed with your current signing key", what);
+	else
+		return false;
+	return true;
+}
+
 mc_status cmd_send(int argc, char **argv, mc_err *err)
 {
-	static const struct option opts[] = {
-	    {"to", required_argument, NULL, 't'},   {"cipher", required_argument, NULL, 'c'},
-	    {"meta", required_argument, NULL, 'm'}, {"passphrase-fd", required_argument, NULL, 'P'},
-	    {"json", no_argument, NULL, 'j'},       {NULL, 0, NULL, 0}};
-	const char *to[MAX_TO], *meta_path = NULL;
+	static const struct option opts[] = {{"to", required_argument, NULL, 't'},
+	                                     {"cipher", required_argument, NULL, 'c'},
+	                                     {"meta", required_argument, NULL, 'm'},
+	                                     {"patient", required_argument, NULL, 'p'},
+	                                     {"deidentified", no_argument, NULL, 'D'},
+	                                     {"confirm-deidentified", no_argument, NULL, 'C'},
+	                                     COMMON_OPTIONS};
+	const char *to[MAX_TO + 1], *meta_path = NULL; /* + 1: the patient joins the recipients */
+	bool confirm_deidentified = false;
+	json_t *claim = NULL; /* --deidentified: the claim sealed in the metadata (deidclaim.c) */
 	size_t n_to = 0;
+	/* What the server learns besides the ciphertext: the patient (--patient, else the PatientID
+	 * mapping) and the de-identification mark, which --deidentified sets. */
+	upload_params up = {0};
+	char *mapped_patient = NULL;
 	mc_cipher cipher = MC_CIPHER_CHACHA20_POLY1305;
 	int pfd = -1, c;
 	bool json = false;
@@ -194,17 +297,27 @@ mc_status cmd_send(int argc, char **argv, mc_err *err)
 				return usage_error(err, "send", "--cipher must be chacha20 or aes");
 			break;
 		case 'm': meta_path = optarg; break;
-		case 'P':
-			if (!parse_fd(optarg, &pfd))
-				return usage_error(err, "send", "--passphrase-fd needs a file descriptor number");
+		case 'p':
+			if (!cli_valid_username(optarg))
+				return fail_usage_name(err, optarg);
+			up.patient = optarg;
 			break;
-		case 'j': json = true; break;
-		default: return usage_error(err, "send", "unknown option");
+		case 'D': up.deidentified = true; break;
+		case 'C': confirm_deidentified = true; break;
+		default:
+			if (common_option("send", c, optarg, &pfd, &json, err) != MC_OK)
+				return err->status;
 		}
 	}
-	if (optind + 1 != argc || n_to == 0)
-		return usage_error(err, "send", "give one FILE and at least one --to USER");
+	if (optind + 1 != argc || (n_to == 0 && !up.patient))
+		return usage_error(err, "send", "give one FILE and at least one --to USER (or --patient USER)");
 	const char *path = argv[optind];
+	if (confirm_deidentified && !up.deidentified)
+		return usage_error(err, "send", "--confirm-deidentified goes with --deidentified");
+	/* The file is checked before anything goes to the server (a refusal is exit 2) */
+	mc_status claim_st = up.deidentified ? deid_claim_make(path, confirm_deidentified, &claim, err) : MC_OK;
+	if (claim_st != MC_OK)
+		return claim_st;
 
 	session s;
 	client *cl = NULL;
@@ -216,14 +329,36 @@ mc_status cmd_send(int argc, char **argv, mc_err *err)
 	int in = -1, sealed = -1;
 	long long size = -1;
 	mc_status st = session_connect(&s, &cl, err);
-	if (st != MC_OK)
+	if (st != MC_OK) {
+		json_decref(claim);
 		return st;
+	}
 	if ((st = in_open(path, &in, &size, err)) != MC_OK)
 		goto cleanup;
 	if (size < 0) {
 		st = usage_error(err, "send", "%s is not a regular file", path);
 		goto cleanup;
 	}
+	/* My own keys from my key file (not the directory's copy): a wrap for me, and the signer. */
+	const char *key = session_key_path(&s, err);
+	if (!key) {
+		st = err->status;
+		goto cleanup;
+	}
+	if ((st = fetch_user(cl, s.username, &me, err)) != MC_OK ||
+	    (st = load_identity(key, pfd, MC_IDENTITY_BOTH, &id, err)) != MC_OK)
+		goto cleanup;
+	uint8_t fp[MC_FP_LEN];
+	const char *my_sign = json_string_value(json_object_get(me, "sign_fingerprint"));
+	if (!my_sign || mc_fp_parse(my_sign, fp) != 0 || !mc_ct_equal(fp, mc_identity_sign_fp(id), MC_FP_LEN)) {
+		st = fail_st(
+		    err, MC_ERR_KEY,
+		    "your key file's signing key is not the one the directory has for you: recipients would refuse "
+		    "the file");
+		goto cleanup;
+	}
+	if ((st = send_patient(&s, client_hostport(cl), me, id, path, &up, to, &n_to, &mapped_patient, err)) != MC_OK)
+		goto cleanup;
 	/* Every recipient's current encryption key from the directory, checked against its
 	 * fingerprint; the fingerprints are shown so they can be compared out of band. */
 	for (size_t i = 0; i < n_to && st == MC_OK; i++) {
@@ -242,29 +377,10 @@ mc_status cmd_send(int argc, char **argv, mc_err *err)
 		}
 		json_decref(u);
 	}
-	if (st != MC_OK)
-		goto cleanup;
-	/* My own keys from my key file (not the directory's copy): a wrap for me, and the signer. */
-	const char *key = key_path_of(&s, err);
-	if (!key) {
-		st = err->status;
-		goto cleanup;
-	}
-	if ((st = fetch_user(cl, s.username, &me, err)) != MC_OK ||
-	    (st = load_identity(key, pfd, MC_IDENTITY_BOTH, &id, err)) != MC_OK ||
-	    (st = mc_pubkey_from_identity(id, MC_ROLE_RECIPIENT, &keys[n_keys], err)) != MC_OK)
+	if (st != MC_OK || (st = mc_pubkey_from_identity(id, MC_ROLE_RECIPIENT, &keys[n_keys], err)) != MC_OK)
 		goto cleanup;
 	n_keys++;
-	uint8_t fp[MC_FP_LEN];
-	const char *my_sign = json_string_value(json_object_get(me, "sign_fingerprint"));
-	if (!my_sign || mc_fp_parse(my_sign, fp) != 0 || !mc_ct_equal(fp, mc_identity_sign_fp(id), MC_FP_LEN)) {
-		st = fail_st(
-		    err, MC_ERR_KEY,
-		    "your key file's signing key is not the one the directory has for you: recipients would refuse "
-		    "the file");
-		goto cleanup;
-	}
-	if ((st = send_metadata(path, meta_path, &meta, err)) != MC_OK)
+	if ((st = send_metadata(path, meta_path, claim, &meta, err)) != MC_OK)
 		goto cleanup;
 
 	/* Seal into an unnamed temporary file (ciphertext only), then upload it as a resumable
@@ -302,17 +418,21 @@ mc_status cmd_send(int argc, char **argv, mc_err *err)
 		goto cleanup;
 	}
 	http_response r;
-	st = client_tus_upload(cl, "/api/v1/uploads", sealed, (long long)sb.st_size, "uploading", &r, err);
+	st = client_tus_upload(cl, "/api/v1/uploads", sealed, (long long)sb.st_size, &up, "uploading", &r, err);
 	if (st == MC_OK && r.status == 404) { /* only the creation answers 404 here */
 		http_response_clear(&r);
-		if (lseek(sealed, 0, SEEK_SET) != 0) {
+		char images_path[400] = "/api/v1/images";
+		if (!upload_query(&up, images_path + strlen(images_path), sizeof images_path - strlen(images_path)) ||
+		    lseek(sealed, 0, SEEK_SET) != 0) {
 			st = fail_st(err, MC_ERR_IO, "cannot read back the sealed copy");
 			goto cleanup;
 		}
-		st = client_upload(cl, "/api/v1/images", sealed, (long long)sb.st_size, "uploading", &r, err);
+		st = client_upload(cl, images_path, sealed, (long long)sb.st_size, "uploading", &r, err);
 	}
-	if (st == MC_OK && r.status != 201)
+	if (st == MC_OK && r.status != 201 && !clinical_refusal(&r, "upload", s.username, up.patient, err))
 		st = http_error(&r, "upload", err);
+	else if (st == MC_OK && r.status != 201)
+		st = err->status;
 	const char *image_id = json_string_value(json_object_get(r.json, "id"));
 	if (st == MC_OK && !image_id)
 		st = fail_st(err, CLI_ERR_NETWORK, "upload: malformed answer from the server");
@@ -336,6 +456,8 @@ cleanup:
 	}
 	json_decref(me);
 	json_decref(resp);
+	json_decref(claim);
+	free(mapped_patient);
 	mc_identity_free(id);
 	session_clear(&s);
 	client_free(cl);
@@ -386,11 +508,8 @@ static void print_field(const json_t *meta, const char *name, int width)
 
 mc_status cmd_ls(int argc, char **argv, mc_err *err)
 {
-	static const struct option opts[] = {{"no-meta", no_argument, NULL, 'n'},
-	                                     {"limit", required_argument, NULL, 'l'},
-	                                     {"passphrase-fd", required_argument, NULL, 'P'},
-	                                     {"json", no_argument, NULL, 'j'},
-	                                     {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {
+	    {"no-meta", no_argument, NULL, 'n'}, {"limit", required_argument, NULL, 'l'}, COMMON_OPTIONS};
 	bool json = false, no_meta = false;
 	int pfd = -1, c;
 	long limit = 100;
@@ -405,12 +524,9 @@ mc_status cmd_ls(int argc, char **argv, mc_err *err)
 				return usage_error(err, "ls", "--limit takes 1 to 1000");
 			break;
 		}
-		case 'P':
-			if (!parse_fd(optarg, &pfd))
-				return usage_error(err, "ls", "--passphrase-fd needs a file descriptor number");
-			break;
-		case 'j': json = true; break;
-		default: return usage_error(err, "ls", "unknown option");
+		default:
+			if (common_option("ls", c, optarg, &pfd, &json, err) != MC_OK)
+				return err->status;
 		}
 	}
 	if (optind != argc)
@@ -429,7 +545,7 @@ mc_status cmd_ls(int argc, char **argv, mc_err *err)
 	if (st == MC_OK && !json_is_array(images))
 		st = fail_st(err, CLI_ERR_NETWORK, "listing: malformed answer from the server");
 	if (st == MC_OK && !no_meta && json_array_size(images) > 0) {
-		const char *key = key_path_of(&s, err);
+		const char *key = session_key_path(&s, err);
 		st = key ? load_identity(key, pfd, MC_IDENTITY_ENC, &id, err) : err->status;
 	}
 	if (st != MC_OK)
@@ -437,15 +553,15 @@ mc_status cmd_ls(int argc, char **argv, mc_err *err)
 	json_t *out = json_array(), *image;
 	size_t i;
 	if (!json)
-		printf("%-32s %-16s %-16s %10s %-16s %-8s %-8s\n", "ID", "SENDER", "RECEIVED", "BYTES", "PATIENT",
-		       "MODALITY", "STUDY");
+		printf("%-32s %-16s %-16s %10s %-16s %-16s %-8s %-8s\n", "ID", "SENDER", "RECEIVED", "BYTES", "PATIENT",
+		       "PATIENTID", "MODALITY", "STUDY");
 	json_array_foreach(images, i, image)
 	{
 		const char *why = NULL;
 		json_t *meta = id ? listed_metadata(image, id, &why) : NULL;
 		if (json) {
 			json_t *o = json_object();
-			const char *fields[] = {"id", "sender", "created", "size", "sha256", "recipients"};
+			const char *fields[] = {"id", "sender", "created", "size", "sha256", "recipients", "patient"};
 			for (size_t k = 0; k < sizeof fields / sizeof fields[0]; k++)
 				if (json_object_get(image, fields[k]))
 					json_object_set(o, fields[k], json_object_get(image, fields[k]));
@@ -461,12 +577,23 @@ mc_status cmd_ls(int argc, char **argv, mc_err *err)
 		printf("%-32s %-16s %-16s %10lld", json_string_value(json_object_get(image, "id")) ?: "?",
 		       json_string_value(json_object_get(image, "sender")) ?: "?", when,
 		       (long long)json_integer_value(json_object_get(image, "size")));
+		print_field(image, "patient", 16); /* the patient's account, as the sender named it */
 		print_field(meta, "PatientID", 16);
 		print_field(meta, "Modality", 8);
 		print_field(meta, "StudyDate", 8);
 		if (why)
 			printf(" (metadata: %s)", why);
 		putchar('\n');
+		if (meta) { /* the sender's de-identification claim, and whether the server's mark agrees */
+			const json_t *claim = json_object_get(meta, "deidentified");
+			char prefix[100];
+			snprintf(prefix, sizeof prefix,
+			         "medcrypt: image %.32s: ", json_string_value(json_object_get(image, "id")) ?: "?");
+			if (claim)
+				deid_claim_print(stdout, claim, json_string_value(json_object_get(image, "sender")),
+				                 NULL, "    ");
+			deid_claim_compare_mark(image, claim, prefix);
+		}
 		json_decref(meta);
 	}
 	if (json)
@@ -545,9 +672,7 @@ mc_status cmd_get(int argc, char **argv, mc_err *err)
 	static const struct option opts[] = {{"output", required_argument, NULL, 'o'},
 	                                     {"force", no_argument, NULL, 'f'},
 	                                     {"limit-rate", required_argument, NULL, 'r'},
-	                                     {"passphrase-fd", required_argument, NULL, 'P'},
-	                                     {"json", no_argument, NULL, 'j'},
-	                                     {NULL, 0, NULL, 0}};
+	                                     COMMON_OPTIONS};
 	const char *out_path = NULL;
 	bool force = false, json = false;
 	long long rate = 0;
@@ -564,12 +689,9 @@ mc_status cmd_get(int argc, char **argv, mc_err *err)
 				return usage_error(err, "get", "--limit-rate takes bytes per second");
 			break;
 		}
-		case 'P':
-			if (!parse_fd(optarg, &pfd))
-				return usage_error(err, "get", "--passphrase-fd needs a file descriptor number");
-			break;
-		case 'j': json = true; break;
-		default: return usage_error(err, "get", "unknown option");
+		default:
+			if (common_option("get", c, optarg, &pfd, &json, err) != MC_OK)
+				return err->status;
 		}
 	}
 	if (optind + 1 != argc || !out_path)
@@ -691,7 +813,7 @@ mc_status cmd_get(int argc, char **argv, mc_err *err)
 		st = fail_st(err, MC_ERR_IO, "cannot rewind the .part file");
 		goto cleanup;
 	}
-	const char *key = key_path_of(&s, err);
+	const char *key = session_key_path(&s, err);
 	if (!key) {
 		st = err->status;
 		goto cleanup;
@@ -735,13 +857,25 @@ mc_status cmd_get(int argc, char **argv, mc_err *err)
 	char signer[MC_FP_HEX_LEN + 1];
 	mc_fp_hex(info.signer_fp, signer);
 	fprintf(stderr, "medcrypt: good signature by %s (signing key %s)\n", sender_name, signer);
+	/* the patient's account the sender named (shown only when it is a user name) */
+	const char *patient = json_string_value(json_object_get(image, "patient"));
+	if (patient && !cli_valid_username(patient))
+		patient = "?";
+	/* The sender's de-identification claim, in the metadata the signature just verified signs
+	 * (deidclaim.c); the server's mark alone proves nothing. */
+	json_t *claim = deid_claim_of_file(f);
+	deid_claim_compare_mark(image, claim, "medcrypt: ");
 	if (json) {
-		json_print(json_pack("{s:s, s:s, s:s, s:s, s:I, s:s}", "id", id_arg, "output", out_path, "sender",
-		                     sender_name, "signer", signer, "plaintext_bytes", (json_int_t)info.plaintext_len,
-		                     "sha256", sha));
+		json_print(json_pack(
+		    "{s:s, s:s, s:s, s:s, s:I, s:s, s:o, s:o}", "id", id_arg, "output", out_path, "sender", sender_name,
+		    "signer", signer, "plaintext_bytes", (json_int_t)info.plaintext_len, "sha256", sha, "patient",
+		    patient ? json_string(patient) : json_null(), "deidentified", claim ? claim : json_null()));
 	} else {
-		printf("wrote %s (%llu bytes) from %s\n", out_path, (unsigned long long)info.plaintext_len,
-		       sender_name);
+		printf("wrote %s (%llu bytes) from %s%s%s\n", out_path, (unsigned long long)info.plaintext_len,
+		       sender_name, patient ? ", about patient " : "", patient ? patient : "");
+		if (claim)
+			deid_claim_print(stdout, claim, sender_name, signer, "");
+		json_decref(claim);
 	}
 cleanup:
 	if (out_started)
@@ -769,10 +903,7 @@ cleanup:
 
 static mc_status cmd_server_share(int argc, char **argv, mc_err *err)
 {
-	static const struct option opts[] = {{"to", required_argument, NULL, 't'},
-	                                     {"passphrase-fd", required_argument, NULL, 'P'},
-	                                     {"json", no_argument, NULL, 'j'},
-	                                     {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {{"to", required_argument, NULL, 't'}, COMMON_OPTIONS};
 	const char *to = NULL;
 	bool json = false;
 	int pfd = -1, c;
@@ -784,12 +915,9 @@ static mc_status cmd_server_share(int argc, char **argv, mc_err *err)
 				return usage_error(err, "share", "give one --to USER (run share again for more)");
 			to = optarg;
 			break;
-		case 'P':
-			if (!parse_fd(optarg, &pfd))
-				return usage_error(err, "share", "--passphrase-fd needs a file descriptor number");
-			break;
-		case 'j': json = true; break;
-		default: return usage_error(err, "share", "unknown option");
+		default:
+			if (common_option("share", c, optarg, &pfd, &json, err) != MC_OK)
+				return err->status;
 		}
 	}
 	if (optind + 1 != argc || !to)
@@ -810,7 +938,7 @@ static mc_status cmd_server_share(int argc, char **argv, mc_err *err)
 	mc_status st = session_connect(&s, &cl, err);
 	if (st != MC_OK)
 		return st;
-	const char *key = key_path_of(&s, err);
+	const char *key = session_key_path(&s, err);
 	if (!key) {
 		st = err->status;
 		goto cleanup;
@@ -835,7 +963,14 @@ static mc_status cmd_server_share(int argc, char **argv, mc_err *err)
 	free(w64);
 	char path[200];
 	snprintf(path, sizeof path, "/api/v1/images/%s/shares", id_arg);
-	st = client_call(cl, "POST", path, body, 201, &resp, "share", err);
+	http_response r = {0};
+	st = client_request(cl, "POST", path, body, &r, err);
+	if (st == MC_OK && r.status != 201 &&
+	    !clinical_refusal(&r, "share", s.username, json_string_value(json_object_get(image, "patient")), err))
+		st = http_error(&r, "share", err);
+	else if (st == MC_OK && r.status != 201)
+		st = err->status;
+	http_response_clear(&r);
 	if (st == CLI_ERR_REFUSED && strstr(err->msg, "conflict"))
 		snprintf(err->msg, sizeof err->msg, "share: %.64s can open image %s already", to, id_arg);
 	if (st == MC_OK) {
@@ -871,10 +1006,7 @@ mc_status cmd_share_any(int argc, char **argv, mc_err *err)
 
 mc_status cmd_revoke(int argc, char **argv, mc_err *err)
 {
-	static const struct option opts[] = {{"from", required_argument, NULL, 'F'},
-	                                     {"passphrase-fd", required_argument, NULL, 'P'},
-	                                     {"json", no_argument, NULL, 'j'},
-	                                     {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {{"from", required_argument, NULL, 'F'}, COMMON_OPTIONS};
 	const char *from = NULL;
 	bool json = false;
 	int pfd = -1, c;
@@ -882,12 +1014,9 @@ mc_status cmd_revoke(int argc, char **argv, mc_err *err)
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'F': from = optarg; break;
-		case 'P':
-			if (!parse_fd(optarg, &pfd))
-				return usage_error(err, "revoke", "--passphrase-fd needs a file descriptor number");
-			break;
-		case 'j': json = true; break;
-		default: return usage_error(err, "revoke", "unknown option");
+		default:
+			if (common_option("revoke", c, optarg, &pfd, &json, err) != MC_OK)
+				return err->status;
 		}
 	}
 	if (optind + 1 != argc || !from)

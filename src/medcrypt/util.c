@@ -52,6 +52,19 @@ bool parse_fd(const char *s, int *fd)
 	return true;
 }
 
+mc_status common_option(const char *command, int c, const char *arg, int *pfd, bool *json, mc_err *err)
+{
+	if (c == 'j') {
+		*json = true;
+		return MC_OK;
+	}
+	if (c != 'P' || !pfd)
+		return usage_error(err, command, "unknown option");
+	if (!parse_fd(arg, pfd))
+		return usage_error(err, command, "--passphrase-fd needs a file descriptor number");
+	return MC_OK;
+}
+
 void passphrase_free(passphrase *pp)
 {
 	mc_wipe(pp, sizeof *pp);

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mailaddr.h"
 
@@ -62,6 +63,8 @@ static const struct setting settings[] = {
     {"smtp-user", K_STRING, AT(smtp_user), 0, 0, "NAME", "SMTP login name (default: none)"},
     {"smtp-password-file", K_STRING, AT(smtp_password_file), 0, 0, "FILE",
      "SMTP password, read from FILE (first line); never given as a flag"},
+    {"smtp-ca-file", K_STRING, AT(smtp_ca_file), 0, 0, "FILE",
+     "verify the SMTP server's certificate with these PEM CA certificates only (default: the system's)"},
     {"smtp-min-interval", K_UINT, AT(smtp_min_interval), 1, 7 * 24 * 3600, "SECONDS",
      "at most one notice mail per user this often (default 900)"},
     {"public-url", K_STRING, AT(public_url), 0, 0, "URL",
@@ -245,7 +248,8 @@ static bool mail_settings_valid(const mcd_config *cfg)
 		return false;
 	}
 	if (!cfg->smtp_url) {
-		if (cfg->smtp_from || cfg->smtp_user || cfg->smtp_password_file || cfg->smtp_starttls) {
+		if (cfg->smtp_from || cfg->smtp_user || cfg->smtp_password_file || cfg->smtp_starttls ||
+		    cfg->smtp_ca_file) {
 			fprintf(stderr, "medcryptd: the --smtp-* settings need --smtp-url\n");
 			return false;
 		}
@@ -265,6 +269,10 @@ static bool mail_settings_valid(const mcd_config *cfg)
 	}
 	if (!mcd_mail_address_valid(cfg->smtp_from)) {
 		fprintf(stderr, "medcryptd: --smtp-url needs --smtp-from ADDR, a plain address (name@example.org)\n");
+		return false;
+	}
+	if (cfg->smtp_ca_file && access(cfg->smtp_ca_file, R_OK) != 0) {
+		fprintf(stderr, "medcryptd: --smtp-ca-file %s: %s\n", cfg->smtp_ca_file, strerror(errno));
 		return false;
 	}
 	if ((cfg->smtp_user == NULL) != (cfg->smtp_password_file == NULL)) {
@@ -348,6 +356,7 @@ void mcd_config_free(mcd_config *cfg)
 	free(cfg->smtp_from);
 	free(cfg->smtp_user);
 	free(cfg->smtp_password_file);
+	free(cfg->smtp_ca_file);
 	free(cfg->public_url);
 	memset(cfg, 0, sizeof *cfg);
 }

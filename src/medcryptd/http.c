@@ -63,6 +63,13 @@ static const struct {
     {"range_not_satisfiable", "the range is outside the resource"},
     {"locked", "too many failed logins; try again later"},
     {"busy", "the server is busy; try again shortly"},
+    {"patient_required", "name the patient this image is about (or mark a doctor's item de-identified)"},
+    {"unknown_patient", "the named patient is no enabled patient account"},
+    {"patient_not_recipient", "the patient an image is about must be one of its recipients"},
+    {"not_appointed", "the patient has not appointed this doctor"},
+    {"not_deidentified", "a researcher receives only items marked de-identified"},
+    {"unsigned_claim", "a de-identified mark needs the file signed with the sender's current key"},
+    {"expired", "the consent request has expired"},
     {"internal", "internal error"},
 };
 

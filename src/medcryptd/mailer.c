@@ -134,6 +134,11 @@ static bool send_once(mcd_mailer *m, const char *to, const char *message, char e
 	curl_easy_setopt(curl, CURLOPT_USE_SSL, cfg->smtp_starttls ? (long)CURLUSESSL_ALL : (long)CURLUSESSL_TRY);
 	curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (cfg->smtp_ca_file) {
+		/* these CAs instead of the system's, whose directory libcurl would search as well */
+		curl_easy_setopt(curl, CURLOPT_CAINFO, cfg->smtp_ca_file);
+		curl_easy_setopt(curl, CURLOPT_CAPATH, NULL);
+	}
 	if (cfg->smtp_user) {
 		curl_easy_setopt(curl, CURLOPT_USERNAME, cfg->smtp_user);
 		curl_easy_setopt(curl, CURLOPT_PASSWORD, m->password);

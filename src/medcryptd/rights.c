@@ -14,9 +14,10 @@ static const unsigned role_rights[] = {
     [MCD_ROLE_TECHNICIAN] = R(MCD_RIGHT_DIRECTORY) | R(MCD_RIGHT_UPLOAD) | R(MCD_RIGHT_READ_IMAGES) |
                             R(MCD_RIGHT_REVOKE) | R(MCD_RIGHT_DELETE) | R(MCD_RIGHT_MESSAGE),
     [MCD_ROLE_DOCTOR] = R(MCD_RIGHT_DIRECTORY) | R(MCD_RIGHT_UPLOAD) | R(MCD_RIGHT_READ_IMAGES) | R(MCD_RIGHT_SHARE) |
-                        R(MCD_RIGHT_REVOKE) | R(MCD_RIGHT_DELETE) | R(MCD_RIGHT_APPOINTMENTS) | R(MCD_RIGHT_MESSAGE),
+                        R(MCD_RIGHT_REVOKE) | R(MCD_RIGHT_DELETE) | R(MCD_RIGHT_APPOINTMENTS) | R(MCD_RIGHT_MESSAGE) |
+                        R(MCD_RIGHT_CONSENT),
     [MCD_ROLE_PATIENT] = R(MCD_RIGHT_DIRECTORY) | R(MCD_RIGHT_READ_IMAGES) | R(MCD_RIGHT_SHARE) | R(MCD_RIGHT_REVOKE) |
-                         R(MCD_RIGHT_APPOINT) | R(MCD_RIGHT_APPOINTMENTS) | R(MCD_RIGHT_MESSAGE),
+                         R(MCD_RIGHT_APPOINT) | R(MCD_RIGHT_APPOINTMENTS) | R(MCD_RIGHT_MESSAGE) | R(MCD_RIGHT_CONSENT),
     [MCD_ROLE_RESEARCHER] = R(MCD_RIGHT_DIRECTORY) | R(MCD_RIGHT_READ_IMAGES),
 };
 
@@ -69,6 +70,6 @@ const char *mcd_right_name(mcd_right right)
 {
 	static const char *const names[] = {"public",  "session",      "directory", "manage_users", "audit",
 	                                    "upload",  "read_images",  "share",     "revoke",       "delete",
-	                                    "appoint", "appointments", "message"};
+	                                    "appoint", "appointments", "message",   "consent"};
 	return (unsigned)right < sizeof names / sizeof names[0] ? names[right] : "?";
 }

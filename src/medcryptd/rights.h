@@ -1,7 +1,8 @@
 /*
  * rights.h: who may do what (API.md §14), in one place: the rights of each role, and to which
  * roles a sender of each role may give a key wrap. The router checks the route's right before
- * any handler runs; upload and share check recipients with mcd_may_send.
+ * any handler runs; upload and share check recipients with mcd_may_send (through rules.h, which
+ * adds the rules of an image's patient and de-identified mark).
  */
 #ifndef MEDCRYPTD_RIGHTS_H
 #define MEDCRYPTD_RIGHTS_H
@@ -23,7 +24,8 @@ typedef enum mcd_right {
 	MCD_RIGHT_DELETE,       /* delete an image I sent */
 	MCD_RIGHT_APPOINT,      /* appoint and dismiss my doctors */
 	MCD_RIGHT_APPOINTMENTS, /* list my appointments (a patient's doctors, a doctor's patients) */
-	MCD_RIGHT_MESSAGE       /* send, list and read sealed messages (to whom: mcd_may_message) */
+	MCD_RIGHT_MESSAGE,      /* send, list and read sealed messages (to whom: mcd_may_message) */
+	MCD_RIGHT_CONSENT       /* consent requests: a doctor asks, a patient decides (API.md §16c) */
 } mcd_right;
 
 /* Whether role has right (PUBLIC and SESSION: every valid role). */
@@ -34,7 +36,8 @@ bool mcd_may_send(mcd_role sender, mcd_role recipient);
 
 /* Whether users of these roles may exchange messages (API.md §14, "Messages"), either way:
  * MCD_TALK_NO, MCD_TALK_YES, or MCD_TALK_IF_APPOINTED (a doctor and a patient: only when the
- * patient appointed the doctor, which the caller checks in the store). */
+ * patient appointed the doctor or an approved consent between them stands, which the caller
+ * checks in the store). */
 typedef enum mcd_talk { MCD_TALK_NO = 0, MCD_TALK_YES = 1, MCD_TALK_IF_APPOINTED = 2 } mcd_talk;
 mcd_talk mcd_may_message(mcd_role a, mcd_role b);
 /* "upload", "share", ... for logs. */

@@ -10,6 +10,7 @@
 
 #include "events.h"
 #include "handlers/appointments.h"
+#include "handlers/consents.h"
 #include "handlers/handlers.h"
 #include "handlers/messages.h"
 #include "util.h"
@@ -69,6 +70,18 @@ static const mcd_route routes[] = {
     {"GET", "/api/v1/messages/{id}", "message", MCD_RIGHT_MESSAGE, false, false, 0, false, mcd_h_message_get},
     {"POST", "/api/v1/messages/{id}/read", "message_read", MCD_RIGHT_MESSAGE, true, false, 0, false,
      mcd_h_message_read},
+    /* Consent requests (API.md §16c); {id} is a consent id. A request carries a sealed container
+     * like a message; an approval up to 10000 wraps; approving re-authenticates, as sharing does. */
+    {"POST", "/api/v1/consents", "consent_request", MCD_RIGHT_CONSENT, true, false, MCD_MESSAGE_BODY, false,
+     mcd_h_consent_create},
+    {"GET", "/api/v1/consents", "consents", MCD_RIGHT_CONSENT, false, false, 0, false, mcd_h_consents_list},
+    {"GET", "/api/v1/consents/{id}", "consent", MCD_RIGHT_CONSENT, false, false, 0, false, mcd_h_consent_get},
+    {"POST", "/api/v1/consents/{id}/approve", "consent_approve", MCD_RIGHT_CONSENT, true, true,
+     MCD_CONSENT_APPROVE_BODY, false, mcd_h_consent_approve},
+    {"POST", "/api/v1/consents/{id}/deny", "consent_deny", MCD_RIGHT_CONSENT, true, false, 4 * KIB, false,
+     mcd_h_consent_deny},
+    {"POST", "/api/v1/consents/{id}/withdraw", "consent_withdraw", MCD_RIGHT_CONSENT, true, false, 4 * KIB, false,
+     mcd_h_consent_withdraw},
     /* Server-Sent Events (API.md §17a): a long-lived stream of notices without PHI. */
     {"GET", "/api/v1/events", "events", MCD_RIGHT_SESSION, false, false, 0, false, mcd_h_events},
     {"GET", "/api/v1/audit", "audit", MCD_RIGHT_AUDIT, false, false, 0, false, mcd_h_audit_list},

@@ -76,6 +76,8 @@ struct mcd_sealed {
 	size_t hdr_len, hdr_cap;
 	unsigned sig_alg;
 	size_t signer_len, sig_len;
+	uint8_t signer_fp[32]; /* SHA-256 of the signer's DER SPKI, once read (signed files) */
+	bool signer_read;      /* the signer field is behind us (signed or not) */
 	mcd_sealed_result result;
 	char reason[96];
 };
@@ -150,6 +152,8 @@ static bool check_signer(mcd_sealed *s, const uint8_t *der, size_t len)
 	}
 	if (ok && s->sig_len > sizeof s->sig)
 		ok = false;
+	if (ok) /* the directory names signing keys by this fingerprint (API.md §13) */
+		ok = EVP_Digest(der, len, s->signer_fp, NULL, EVP_sha256(), NULL) == 1;
 	if (ok) {
 		s->signer = key;
 		key = NULL;
@@ -280,6 +284,7 @@ static bool step(mcd_sealed *s)
 	case S_SIGNER:
 		if (s->signer_len && !check_signer(s, field, s->signer_len))
 			return bad(s, "signer key does not fit sig_alg");
+		s->signer_read = true;
 		s->state = S_META_LEN;
 		s->need = FMT_SECTION_LEN_LEN;
 		return true;
@@ -505,4 +510,14 @@ const uint8_t *mcd_sealed_header(const mcd_sealed *s, size_t *len)
 {
 	*len = s->hdr_len;
 	return s->hdr;
+}
+
+bool mcd_sealed_signer_read(const mcd_sealed *s)
+{
+	return s->signer_read && s->result == MCD_SEALED_OK;
+}
+
+const uint8_t *mcd_sealed_signer_fp(const mcd_sealed *s)
+{
+	return s->signer_read && s->signer ? s->signer_fp : NULL;
 }

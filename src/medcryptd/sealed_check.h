@@ -58,6 +58,13 @@ bool mcd_sealed_wraps_done(const mcd_sealed *s);
 /* The blob's header (prefix, wrap_count 0, core), owned by s; valid once the core is complete. */
 const uint8_t *mcd_sealed_header(const mcd_sealed *s, size_t *len);
 
+/* True once the core's signer field has been read and judged (before the metadata and the
+ * payload). mcd_sealed_signer_fp then gives the SHA-256 of the signer's DER SubjectPublicKeyInfo
+ * (32 bytes, owned by s; what the directory calls sign_fp), or NULL for an unsigned file
+ * (sig_alg 0). The signature itself is verified only by mcd_sealed_finish. */
+bool mcd_sealed_signer_read(const mcd_sealed *s);
+const uint8_t *mcd_sealed_signer_fp(const mcd_sealed *s);
+
 typedef enum mcd_wrap_check {
 	MCD_WRAP_OK = 0,             /* a wrap the server accepts, naming fp */
 	MCD_WRAP_BAD = 1,            /* not exactly one wrap (FORMAT.md §4), or not one the server takes */

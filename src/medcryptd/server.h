@@ -52,6 +52,7 @@ typedef struct mcd_config {
 	char *smtp_from;
 	char *smtp_user;
 	char *smtp_password_file;
+	char *smtp_ca_file;         /* PEM CA certificates that verify the SMTP server; NULL: the system's */
 	unsigned smtp_min_interval; /* seconds between two mails to one user */
 	char *public_url;           /* the link in a mail; NULL: the listen URL */
 	/* Hidden, for tests: the first lockout's length, the proof-of-work difficulty, the session

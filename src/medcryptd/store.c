@@ -55,6 +55,7 @@ void mcd_image_free(mcd_image *im)
 	if (!im)
 		return;
 	free(im->sender);
+	free(im->patient);
 	free(im->header);
 	free(im);
 }
@@ -83,6 +84,23 @@ void mcd_message_free(mcd_message *m)
 	free(m->recipient);
 	free(m->sealed);
 	free(m);
+}
+
+void mcd_consent_free(mcd_consent *c)
+{
+	if (!c)
+		return;
+	free(c->patient);
+	free(c->doctor);
+	free(c->sealed);
+	free(c);
+}
+
+const char *mcd_consent_status_at(const mcd_consent *c, int64_t now)
+{
+	if (!strcmp(c->status, "pending") && now >= c->expires)
+		return "expired";
+	return c->status;
 }
 
 void mcd_wrap_free(mcd_wrap *w)

@@ -1,10 +1,10 @@
 /*
  * store.h: the server's metadata store, behind a table of operations so that a PostgreSQL store
  * can sit beside the SQLite one (store_sqlite.c) without a handler changing. It holds users,
- * invitations, sessions, login throttling, images, wraps, appointments, sealed messages and the
- * audit chain; never a plaintext image, a private key or a password. Every operation that
- * changes state and names an audit event appends that event in the same transaction, so an
- * acknowledged action and its audit record are durable together or not at all.
+ * invitations, sessions, login throttling, images (with the patient account each is about),
+ * wraps, appointments, consents, sealed messages and the audit chain; never a plaintext image, a private key or a
+ * password. Every operation that changes state and names an audit event appends that event in the same transaction, so
+ * an acknowledged action and its audit record are durable together or not at all.
  *
  * Ownership: every struct an operation fills is freed with its *_free function (NULL is
  * harmless); strings and byte buffers inside it belong to it. Results are mcd_store_status; an
@@ -105,6 +105,9 @@ typedef struct mcd_image {
 	uint8_t *header; /* blob prefix and core (API.md §15) */
 	size_t header_len;
 	int64_t created;
+	int64_t patient_id; /* the patient account the image is about; 0: none named */
+	char *patient;      /* that patient's username; NULL when none */
+	bool deidentified;  /* the sender's mark (API.md §15): the claim itself is in the metadata */
 } mcd_image;
 void mcd_image_free(mcd_image *im);
 
@@ -171,6 +174,39 @@ typedef struct mcd_message {
 } mcd_message;
 void mcd_message_free(mcd_message *m);
 
+/* A consent request (API.md §16c): a doctor asks a patient for access. The server knows its
+ * parties, times, status and how many wraps were made under it; the scope and the reason are in
+ * `sealed`, which only the two parties can open. status is as stored ("pending", "approved",
+ * "denied", "withdrawn"): a pending consent at or past `expires` reads as "expired", which the
+ * handler says (mcd_consent_status_at). Listings hand a view to their callback (strings and
+ * sealed point into the store's row); consent_get fills an owned copy, freed with
+ * mcd_consent_free. */
+typedef struct mcd_consent {
+	char id[33]; /* 32 hex digits */
+	int64_t patient_id;
+	int64_t doctor_id;
+	char *patient; /* usernames */
+	char *doctor;
+	int64_t created;
+	int64_t expires;
+	char status[12];
+	int64_t decided; /* 0 while undecided */
+	int64_t images;  /* wraps made under it that still exist */
+	uint8_t *sealed; /* the sealed request */
+	size_t sealed_len;
+} mcd_consent;
+void mcd_consent_free(mcd_consent *c);
+/* "expired" for a pending consent at or past its expiry at now, its stored status otherwise. */
+const char *mcd_consent_status_at(const mcd_consent *c, int64_t now);
+
+/* One wrap a patient's client made for the doctor of a consent: the image's id and a detached
+ * wrap (FORMAT.md §4) the handler has checked names the doctor's current key. */
+typedef struct mcd_consent_wrap {
+	const char *image_id;
+	const uint8_t *wrap;
+	size_t wrap_len;
+} mcd_consent_wrap;
+
 typedef struct mcd_store mcd_store;
 
 /* Callbacks for listings: return 0 to go on, non-zero to stop. The row is valid only during
@@ -183,6 +219,7 @@ typedef int (*mcd_partial_cb)(void *ctx, const mcd_partial *p);
 typedef int (*mcd_invitation_cb)(void *ctx, const mcd_invitation *inv);
 typedef int (*mcd_appointment_cb)(void *ctx, const mcd_appointment *a);
 typedef int (*mcd_message_cb)(void *ctx, const mcd_message *m);
+typedef int (*mcd_consent_cb)(void *ctx, const mcd_consent *c);
 typedef int (*mcd_checkpoint_cb)(void *ctx, int64_t seq, const uint8_t hash[32], const uint8_t *sig, size_t sig_len);
 
 /* The operations of a metadata store. Every function pointer is set. */
@@ -253,6 +290,9 @@ typedef struct mcd_store_ops {
 	 * for the start), at most limit. */
 	mcd_store_status (*images_for_user)(mcd_store *s, int64_t user_id, const char *before_id, int limit,
 	                                    mcd_image_cb cb, void *ctx);
+	/* The same, only images about the patient patient_id (GET /api/v1/images?patient=U). */
+	mcd_store_status (*images_for_user_about)(mcd_store *s, int64_t user_id, int64_t patient_id,
+	                                          const char *before_id, int limit, mcd_image_cb cb, void *ctx);
 	/* The wrap of image_id held by user_id. *out is freed with mcd_wrap_free. */
 	mcd_store_status (*wrap_get)(mcd_store *s, const char *image_id, int64_t user_id, mcd_wrap **out);
 	/* Usernames holding a wrap of image_id, in a NULL-terminated array freed with
@@ -287,8 +327,13 @@ typedef struct mcd_store_ops {
 	 * go oldest first. */
 	mcd_store_status (*appointment_add)(mcd_store *s, int64_t patient_id, int64_t doctor_id, int64_t created,
 	                                    const mcd_audit_event *ev);
+	/* appointment_delete also, in the same transaction, deletes every wrap held by doctor_id of
+	 * an image about patient_id that the doctor did not send, and marks the patient's approved
+	 * consents to that doctor withdrawn (decided at ev->time); *wraps_deleted (may be NULL) gets
+	 * the number of wraps deleted, and the audit record's detail is {"wraps_deleted": N}
+	 * (ev->detail is ignored). */
 	mcd_store_status (*appointment_delete)(mcd_store *s, int64_t patient_id, int64_t doctor_id,
-	                                       const mcd_audit_event *ev);
+	                                       int64_t *wraps_deleted, const mcd_audit_event *ev);
 	mcd_store_status (*is_appointed)(mcd_store *s, int64_t patient_id, int64_t doctor_id, bool *yes,
 	                                 int64_t *since);
 	mcd_store_status (*appointments_for_patient)(mcd_store *s, int64_t patient_id, mcd_appointment_cb cb,
@@ -310,6 +355,38 @@ typedef struct mcd_store_ops {
 	                                      const char *before_id, int limit, mcd_message_cb cb, void *ctx);
 	mcd_store_status (*message_mark_read)(mcd_store *s, const char *id, int64_t recipient_id, int64_t when,
 	                                      const mcd_audit_event *ev);
+
+	/* Consents (API.md §16c). consent_create inserts c (names, status, decided and images are
+	 * ignored: it starts pending): CONFLICT when the id is taken, NOT_FOUND when either party is
+	 * no user. consent_get fills an owned copy (NOT_FOUND for an unknown id; the caller checks
+	 * who may see it). consents_for_user lists the consents user_id is a party of, newest first,
+	 * only those whose status at now (mcd_consent_status_at) is status when status is not NULL.
+	 * has_consent sets *yes when patient_id has an approved consent to doctor_id.
+	 *
+	 * The decisions check the consent again inside their transaction and change nothing unless
+	 * all holds: NOT_FOUND for an unknown id or one of which by_id is not the deciding party,
+	 * CONFLICT when it is not in the state the decision needs (pending and before its expiry at
+	 * now, for approve, deny and a doctor's withdrawal; approved, for a patient's withdrawal).
+	 * consent_approve inserts n wraps for the doctor, tagged with the consent, of images about
+	 * the patient that the patient sent or holds a wrap of (otherwise NOT_FOUND, with
+	 * *bad_index set to the offending entry), skipping images the doctor holds a wrap of
+	 * already; *added gets how many were inserted; status approved, decided now; the audit
+	 * detail is {"images": added}. consent_deny sets status denied, decided now.
+	 * consent_withdraw: by the patient, deletes the wraps made under it (*wraps_deleted); by
+	 * the doctor, a pending request (0 wraps); status withdrawn, decided now; the audit detail
+	 * is {"wraps_deleted": N}. ev->detail is ignored where the detail is given here. */
+	mcd_store_status (*consent_create)(mcd_store *s, const mcd_consent *c, const mcd_audit_event *ev);
+	mcd_store_status (*consent_get)(mcd_store *s, const char *id, mcd_consent **out);
+	mcd_store_status (*consents_for_user)(mcd_store *s, int64_t user_id, const char *status, int64_t now,
+	                                      mcd_consent_cb cb, void *ctx);
+	mcd_store_status (*has_consent)(mcd_store *s, int64_t patient_id, int64_t doctor_id, bool *yes);
+	mcd_store_status (*consent_approve)(mcd_store *s, const char *id, int64_t patient_id, int64_t now,
+	                                    const mcd_consent_wrap *wraps, size_t n, size_t *bad_index, int64_t *added,
+	                                    const mcd_audit_event *ev);
+	mcd_store_status (*consent_deny)(mcd_store *s, const char *id, int64_t patient_id, int64_t now,
+	                                 const mcd_audit_event *ev);
+	mcd_store_status (*consent_withdraw)(mcd_store *s, const char *id, int64_t by_id, int64_t now,
+	                                     int64_t *wraps_deleted, const mcd_audit_event *ev);
 
 	/* Audit chain (audit.h computes the hashes). */
 	mcd_store_status (*audit_append)(mcd_store *s, const mcd_audit_event *ev);

@@ -147,6 +147,29 @@ static const char *const migrations[] = {
     /* 6: an optional e-mail address for notice mails (API.md §16, §18), set by the admin;
      * shown to the admin only. */
     "ALTER TABLE users ADD COLUMN email TEXT CHECK (email IS NULL OR length(email) BETWEEN 3 AND 254);",
+    /* 7: the patient of an image, the de-identified mark, and consents (API.md §15, §16c, issue
+     * 12). The server learns which patient account an image is about, never a PatientID or any
+     * metadata value; a consent's scope and reason are inside its sealed request. A wrap made
+     * by a patient's client under a consent names it, so withdrawing the consent deletes them.
+     * "expired" is never stored: a pending consent past its expiry reads so. */
+    "ALTER TABLE images ADD COLUMN patient_id INTEGER REFERENCES users(id);"
+    "ALTER TABLE images ADD COLUMN deidentified INTEGER NOT NULL DEFAULT 0 CHECK (deidentified IN (0, 1));"
+    "CREATE INDEX images_patient ON images(patient_id, n);"
+    "ALTER TABLE wraps ADD COLUMN consent_id TEXT;"
+    "CREATE INDEX wraps_consent ON wraps(consent_id) WHERE consent_id IS NOT NULL;"
+    "CREATE TABLE consents("
+    " n INTEGER PRIMARY KEY,"
+    " id TEXT NOT NULL UNIQUE CHECK (length(id) = 32),"
+    " patient_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    " doctor_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    " created INTEGER NOT NULL,"
+    " expires INTEGER NOT NULL,"
+    " status TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'denied', 'withdrawn')),"
+    " decided INTEGER,"
+    " sealed BLOB NOT NULL,"
+    " CHECK (patient_id <> doctor_id));"
+    "CREATE INDEX consents_patient ON consents(patient_id, doctor_id, n);"
+    "CREATE INDEX consents_doctor ON consents(doctor_id, n);",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -160,7 +183,15 @@ static const char *const migrations[] = {
 #define INVITATION_SELECT                                                                                              \
 	"SELECT i.id, i.role, i.created, i.expires, i.created_by, u.username FROM invitations i "                      \
 	"LEFT JOIN users u ON u.id = i.created_by "
-#define IMAGE_COLS "i.id, i.sender_id, u.username, i.blob_sha256, i.size, i.header, i.created"
+#define IMAGE_COLS                                                                                                     \
+	"i.id, i.sender_id, u.username, i.blob_sha256, i.size, i.header, i.created, coalesce(i.patient_id, 0), "       \
+	"p.username, i.deidentified"
+#define IMAGE_FROM     "FROM images i JOIN users u ON u.id = i.sender_id LEFT JOIN users p ON p.id = i.patient_id "
+#define IMAGE_WRAP_COL 10 /* the caller's wrap (user_id, granted_by, wrap) after IMAGE_COLS */
+#define CONSENT_COLS                                                                                                   \
+	"c.id, c.patient_id, c.doctor_id, up.username, ud.username, c.created, c.expires, c.status, "                  \
+	"coalesce(c.decided, 0), (SELECT count(*) FROM wraps w WHERE w.consent_id = c.id), c.sealed"
+#define CONSENT_FROM "FROM consents c JOIN users up ON up.id = c.patient_id JOIN users ud ON ud.id = c.doctor_id "
 #define MESSAGE_COLS                                                                                                   \
 	"m.id, m.thread_id, m.sender_id, us.username, m.recipient_id, ur.username, m.created, m.size, "                \
 	"coalesce(m.read_at, 0)"
@@ -236,6 +267,18 @@ enum stmt_id {
 	ST_MSG_GET,
 	ST_MSGS_FOR_USER,
 	ST_MSG_READ,
+	ST_IMGS_ABOUT,
+	ST_DISMISS_WRAPS,
+	ST_DISMISS_CONSENTS,
+	ST_CONSENT_INSERT,
+	ST_CONSENT_GET,
+	ST_CONSENTS_FOR_USER,
+	ST_CONSENT_HAS,
+	ST_CONSENT_STATE,
+	ST_CONSENT_SET,
+	ST_CONSENT_IMAGE,
+	ST_CONSENT_WRAP_INSERT,
+	ST_CONSENT_WRAPS_DELETE,
 	ST_N
 };
 
@@ -285,14 +328,14 @@ static const char *const stmt_sql[ST_N] = {
     [ST_THR_PUT] = "INSERT INTO throttle(key, failures, lockouts, locked_until) VALUES (?1, ?2, ?3, ?4) "
                    "ON CONFLICT(key) DO UPDATE SET failures = ?2, lockouts = ?3, locked_until = ?4",
     [ST_THR_DELETE] = "DELETE FROM throttle WHERE key = ?1",
-    [ST_IMG_INSERT] = "INSERT INTO images(id, sender_id, blob_sha256, size, header, created) "
-                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    [ST_IMG_GET] = "SELECT " IMAGE_COLS " FROM images i JOIN users u ON u.id = i.sender_id WHERE i.id = ?1",
+    [ST_IMG_INSERT] = "INSERT INTO images(id, sender_id, blob_sha256, size, header, created, patient_id, deidentified) "
+                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [ST_IMG_GET] = "SELECT " IMAGE_COLS " " IMAGE_FROM "WHERE i.id = ?1",
     [ST_IMG_N] = "SELECT n, blob_sha256 FROM images WHERE id = ?1",
     /* Each branch walks an index newest first and stops at the limit, so a page costs the same
      * however many images the user has. */
     [ST_IMGS_FOR_USER] =
-        "SELECT " IMAGE_COLS ", w.user_id, w.granted_by, w.wrap FROM images i JOIN users u ON u.id = i.sender_id "
+        "SELECT " IMAGE_COLS ", w.user_id, w.granted_by, w.wrap " IMAGE_FROM
         "LEFT JOIN wraps w ON w.image_n = i.n AND w.user_id = ?1 "
         "WHERE i.n IN (SELECT n FROM (SELECT n FROM images WHERE sender_id = ?1 AND n < ?2 ORDER BY n DESC LIMIT ?3) "
         "UNION ALL SELECT image_n FROM (SELECT image_n FROM wraps WHERE user_id = ?1 AND image_n < ?2 "
@@ -345,6 +388,37 @@ static const char *const stmt_sql[ST_N] = {
         "AND (?5 = 0 OR (m.recipient_id = ?1 AND m.read_at IS NULL)) "
         "ORDER BY m.n DESC LIMIT ?4",
     [ST_MSG_READ] = "UPDATE messages SET read_at = ?3 WHERE id = ?1 AND recipient_id = ?2 AND read_at IS NULL",
+    /* The patient's images walk images_patient newest first; ?4 is the patient. */
+    [ST_IMGS_ABOUT] = "SELECT " IMAGE_COLS ", w.user_id, w.granted_by, w.wrap " IMAGE_FROM
+                      "LEFT JOIN wraps w ON w.image_n = i.n AND w.user_id = ?1 "
+                      "WHERE i.patient_id = ?4 AND i.n < ?2 AND (i.sender_id = ?1 OR w.user_id IS NOT NULL) "
+                      "ORDER BY i.n DESC LIMIT ?3",
+    /* Dismissal: ?1 the patient, ?2 the doctor, ?3 the time. */
+    [ST_DISMISS_WRAPS] = "DELETE FROM wraps WHERE user_id = ?2 AND image_n IN "
+                         "(SELECT n FROM images WHERE patient_id = ?1 AND sender_id <> ?2)",
+    [ST_DISMISS_CONSENTS] = "UPDATE consents SET status = 'withdrawn', decided = ?3 "
+                            "WHERE patient_id = ?1 AND doctor_id = ?2 AND status = 'approved'",
+    [ST_CONSENT_INSERT] = "INSERT INTO consents(id, patient_id, doctor_id, created, expires, status, sealed) "
+                          "VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6)",
+    [ST_CONSENT_GET] = "SELECT " CONSENT_COLS " " CONSENT_FROM "WHERE c.id = ?1",
+    /* ?2: the status as read at ?3 (NULL: any); "pending" and "expired" split the stored
+     * pending by the expiry. */
+    [ST_CONSENTS_FOR_USER] =
+        "SELECT " CONSENT_COLS " " CONSENT_FROM "WHERE c.n IN (SELECT n FROM consents WHERE patient_id = ?1 "
+        "UNION ALL SELECT n FROM consents WHERE doctor_id = ?1) AND (?2 IS NULL "
+        "OR (?2 = 'expired' AND c.status = 'pending' AND c.expires <= ?3) "
+        "OR (?2 = 'pending' AND c.status = 'pending' AND c.expires > ?3) "
+        "OR (?2 NOT IN ('pending', 'expired') AND c.status = ?2)) ORDER BY c.n DESC",
+    [ST_CONSENT_HAS] = "SELECT EXISTS (SELECT 1 FROM consents WHERE patient_id = ?1 AND doctor_id = ?2 "
+                       "AND status = 'approved')",
+    [ST_CONSENT_STATE] = "SELECT patient_id, doctor_id, status, expires FROM consents WHERE id = ?1",
+    [ST_CONSENT_SET] = "UPDATE consents SET status = ?2, decided = ?3 WHERE id = ?1",
+    /* An image about patient ?2 that the patient sent or holds a wrap of. */
+    [ST_CONSENT_IMAGE] = "SELECT i.n FROM images i WHERE i.id = ?1 AND i.patient_id = ?2 AND (i.sender_id = ?2 OR "
+                         "EXISTS (SELECT 1 FROM wraps w WHERE w.image_n = i.n AND w.user_id = ?2))",
+    [ST_CONSENT_WRAP_INSERT] = "INSERT INTO wraps(image_n, user_id, granted_by, wrap, consent_id) "
+                               "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(image_n, user_id) DO NOTHING",
+    [ST_CONSENT_WRAPS_DELETE] = "DELETE FROM wraps WHERE consent_id = ?1",
 };
 
 /* ---- connections ---- */
@@ -522,6 +596,130 @@ static uint8_t *dup_bytes(const void *p, size_t n)
 	return d;
 }
 
+/* ---- stepping statements ---- */
+
+/* A reader connection (into *c) with its cached statement id; NULL, with the reader released and
+ * the failure logged, when the statement cannot be prepared. read_end gives both back. */
+static sqlite3_stmt *read_begin(sq_store *s, enum stmt_id id, conn **c)
+{
+	*c = reader_get(s);
+	sqlite3_stmt *st = q(*c, id);
+	if (!st)
+		reader_put(*c);
+	return st;
+}
+
+/* Resets the statement of read_begin and releases its reader; returns r. */
+static mcd_store_status read_end(conn *c, enum stmt_id id, sqlite3_stmt *st, mcd_store_status r)
+{
+	q_done(c, id, st);
+	reader_put(c);
+	return r;
+}
+
+/* Steps a statement that selects at most one row: OK with the row in st, NOT_FOUND when there
+ * is none, otherwise the failure (logged with what). */
+static mcd_store_status step_row(conn *c, sqlite3_stmt *st, const char *what)
+{
+	int rc = sqlite3_step(st);
+	return rc == SQLITE_ROW ? MCD_STORE_OK : rc == SQLITE_DONE ? MCD_STORE_NOT_FOUND : db_fail(c, what);
+}
+
+/* Steps a listing: true with the next row in st. False at the end (*r OK) or on a failure (*r
+ * its status, logged with what). *r is OK while rows come, so a caller may stop early. */
+static bool next_row(conn *c, sqlite3_stmt *st, mcd_store_status *r, const char *what)
+{
+	int rc = sqlite3_step(st);
+	*r = rc == SQLITE_ROW || rc == SQLITE_DONE ? MCD_STORE_OK : db_fail(c, what);
+	return rc == SQLITE_ROW;
+}
+
+/* The caller's callback of a listing, by the type of its rows. */
+typedef union row_cb {
+	mcd_user_cb user;
+	mcd_invitation_cb invitation;
+	mcd_partial_cb partial;
+	mcd_appointment_cb appointment;
+	mcd_message_cb message;
+	mcd_consent_cb consent;
+} row_cb;
+
+/* Hands the row in st to the caller: fills the view of the row's type and calls cb's member for
+ * that type with ctx. Returns what the callback returns: nonzero stops the listing. */
+typedef int (*row_emit_fn)(sqlite3_stmt *st, row_cb cb, void *ctx);
+
+/* Steps through the rows of a listing begun with read_begin, handing each to emit until it asks
+ * to stop, then ends the read (read_end). */
+static mcd_store_status list_rows(conn *c, enum stmt_id id, sqlite3_stmt *st, row_emit_fn emit, row_cb cb, void *ctx,
+                                  const char *what)
+{
+	mcd_store_status r;
+	while (next_row(c, st, &r, what))
+		if (emit(st, cb, ctx) != 0)
+			break;
+	return read_end(c, id, st, r);
+}
+
+/* list_rows of statement id with its one parameter ?1 bound to key. */
+static mcd_store_status list_by_int(sq_store *s, enum stmt_id id, int64_t key, row_emit_fn emit, row_cb cb, void *ctx,
+                                    const char *what)
+{
+	conn *c;
+	sqlite3_stmt *st = read_begin(s, id, &c);
+	if (!st)
+		return MCD_STORE_ERROR;
+	sqlite3_bind_int64(st, 1, key);
+	return list_rows(c, id, st, emit, cb, ctx, what);
+}
+
+/* Steps a statement that always yields one row (a count, an EXISTS) and reads its first column. */
+static mcd_store_status step_int(conn *c, sqlite3_stmt *st, int64_t *v, const char *what)
+{
+	if (sqlite3_step(st) != SQLITE_ROW)
+		return db_fail(c, what);
+	*v = sqlite3_column_int64(st, 0);
+	return MCD_STORE_OK;
+}
+
+/* A malloc'd copy of the struct view (size bytes) whose one string, its member *text (NULL stays
+ * NULL), is duplicated as well; NULL when out of memory. The type's _free function frees both. */
+static void *copy_with_string(const void *view, size_t size, char *const *text)
+{
+	size_t at = (size_t)((const char *)text - (const char *)view);
+	char *dup = *text ? strdup(*text) : NULL;
+	char *copy = malloc(size);
+	if (!copy || (*text && !dup)) {
+		free(dup);
+		free(copy);
+		return NULL;
+	}
+	memcpy(copy, view, size);
+	memcpy(copy + at, &dup, sizeof dup);
+	return copy;
+}
+
+/* Makes the caller's copy of the row in st into *(T **)out, T the row's type; false when out of
+ * memory. */
+typedef bool (*row_copy_fn)(sqlite3_stmt *st, void *out);
+
+/* Reads the row statement id selects by the text key ?1 and copies it with copy into out: NOT_FOUND
+ * when there is none (or key is NULL), NOMEM when the copy fails. */
+static mcd_store_status get_by_key(sq_store *s, enum stmt_id id, const char *key, row_copy_fn copy, void *out,
+                                   const char *what)
+{
+	if (!key)
+		return MCD_STORE_NOT_FOUND;
+	conn *c;
+	sqlite3_stmt *st = read_begin(s, id, &c);
+	if (!st)
+		return MCD_STORE_ERROR;
+	bind_text(st, 1, key);
+	mcd_store_status r = step_row(c, st, what);
+	if (r == MCD_STORE_OK && !copy(st, out))
+		r = MCD_STORE_NOMEM;
+	return read_end(c, id, st, r);
+}
+
 /* Fills u from a row of USER_COLS, pointing into the statement (valid until the next step). */
 static void user_view(sqlite3_stmt *st, mcd_user *u)
 {
@@ -545,6 +743,13 @@ static void user_view(sqlite3_stmt *st, mcd_user *u)
 	u->wrapped_recovery_len = (size_t)sqlite3_column_bytes(st, 14);
 	u->created = sqlite3_column_int64(st, 15);
 	u->disabled = sqlite3_column_int(st, 16) != 0;
+}
+
+static int user_emit(sqlite3_stmt *st, row_cb cb, void *ctx)
+{
+	mcd_user view;
+	user_view(st, &view);
+	return cb.user(ctx, &view);
 }
 
 static mcd_user *user_copy(const mcd_user *v)
@@ -580,6 +785,9 @@ static void image_view(sqlite3_stmt *st, mcd_image *im)
 	im->header = (uint8_t *)sqlite3_column_blob(st, 5);
 	im->header_len = (size_t)sqlite3_column_bytes(st, 5);
 	im->created = sqlite3_column_int64(st, 6);
+	im->patient_id = sqlite3_column_int64(st, 7);
+	im->patient = sqlite3_column_type(st, 8) == SQLITE_NULL ? NULL : (char *)col_text(st, 8);
+	im->deidentified = sqlite3_column_int(st, 9) != 0;
 }
 
 /* ---- transactions on the writer ---- */
@@ -608,6 +816,18 @@ static mcd_store_status writer_end(conn *c, mcd_store_status status)
 	return status;
 }
 
+/* Statement id for the next step of a writer transaction whose status so far is *r: NULL when *r
+ * is not OK, or (*r then ERROR, logged) when it cannot be prepared. */
+static sqlite3_stmt *q_if_ok(conn *c, enum stmt_id id, mcd_store_status *r)
+{
+	if (*r != MCD_STORE_OK)
+		return NULL;
+	sqlite3_stmt *st = q(c, id);
+	if (!st)
+		*r = MCD_STORE_ERROR;
+	return st;
+}
+
 /* Maps a failed step of a write to a status: a unique key taken is CONFLICT, a missing row a
  * foreign key points at is NOT_FOUND; anything else is logged. */
 static mcd_store_status step_fail(conn *c, int rc, const char *what)
@@ -628,6 +848,32 @@ static mcd_store_status run_write(conn *c, enum stmt_id id, sqlite3_stmt *st, co
 	return r;
 }
 
+/* r, or NOT_FOUND when the write that just succeeded changed no row. */
+static mcd_store_status changed_some(conn *c, mcd_store_status r)
+{
+	return r == MCD_STORE_OK && sqlite3_changes(c->db) == 0 ? MCD_STORE_NOT_FOUND : r;
+}
+
+/* Runs write statement id with its one parameter ?1, the text key. */
+static mcd_store_status write_text_key(conn *c, enum stmt_id id, const char *key, const char *what)
+{
+	sqlite3_stmt *st = q(c, id);
+	if (!st)
+		return MCD_STORE_ERROR;
+	bind_text(st, 1, key);
+	return run_write(c, id, st, what);
+}
+
+/* Runs write statement id with its one parameter ?1, the integer key. */
+static mcd_store_status write_int_key(conn *c, enum stmt_id id, int64_t key, const char *what)
+{
+	sqlite3_stmt *st = q(c, id);
+	if (!st)
+		return MCD_STORE_ERROR;
+	sqlite3_bind_int64(st, 1, key);
+	return run_write(c, id, st, what);
+}
+
 /* ---- audit, inside a writer transaction ---- */
 
 static mcd_store_status audit_head_on(conn *c, int64_t *seq, uint8_t hash[32])
@@ -637,16 +883,15 @@ static mcd_store_status audit_head_on(conn *c, int64_t *seq, uint8_t hash[32])
 	sqlite3_stmt *st = q(c, ST_AUDIT_HEAD);
 	if (!st)
 		return MCD_STORE_ERROR;
-	int rc = sqlite3_step(st);
-	mcd_store_status r = MCD_STORE_OK;
-	if (rc == SQLITE_ROW) {
+	mcd_store_status r = step_row(c, st, "audit head");
+	if (r == MCD_STORE_OK) {
 		*seq = sqlite3_column_int64(st, 0);
 		if (!col_fixed(st, 1, hash, 32)) {
 			mcd_log(MCD_LOG_ERROR, "store", "the audit record %lld has a damaged hash", (long long)*seq);
 			r = MCD_STORE_ERROR;
 		}
-	} else if (rc != SQLITE_DONE) {
-		r = db_fail(c, "audit head");
+	} else if (r == MCD_STORE_NOT_FOUND) {
+		r = MCD_STORE_OK; /* an empty log */
 	}
 	q_done(c, ST_AUDIT_HEAD, st);
 	return r;
@@ -724,6 +969,30 @@ static mcd_store_status audit_append_on(sq_store *s, conn *c, const mcd_audit_ev
 	return MCD_STORE_OK;
 }
 
+/* Ends a writer transaction: appends ev (none when NULL) when status r is OK, then commits or
+ * rolls back as writer_end does. */
+static mcd_store_status writer_end_audited(sq_store *s, conn *c, mcd_store_status r, const mcd_audit_event *ev)
+{
+	if (r == MCD_STORE_OK)
+		r = audit_append_on(s, c, ev);
+	return writer_end(c, r);
+}
+
+/* Ends a writer transaction that counts what it changed (n of key): as writer_end_audited, with
+ * the audit record's detail {"key":n}; *out (when not NULL) gets n once committed. */
+static mcd_store_status writer_end_counted(sq_store *s, conn *c, mcd_store_status r, const mcd_audit_event *ev,
+                                           const char *key, int64_t n, int64_t *out)
+{
+	char detail[64];
+	snprintf(detail, sizeof detail, "{\"%s\":%lld}", key, (long long)n);
+	mcd_audit_event with = ev ? *ev : (mcd_audit_event){0};
+	with.detail = detail;
+	r = writer_end_audited(s, c, r, ev ? &with : NULL);
+	if (r == MCD_STORE_OK && out)
+		*out = n;
+	return r;
+}
+
 /* ---- operations ---- */
 
 static void conn_close(conn *c)
@@ -749,28 +1018,26 @@ static void sq_close(mcd_store *base)
 	free(s);
 }
 
-static mcd_store_status read_count(sq_store *s, enum stmt_id id, int64_t *n, const char *what)
+/* Reads the one integer statement id yields (a count, an EXISTS), binding a and b to ?1 and ?2
+ * where it has them. */
+static mcd_store_status read_int(sq_store *s, enum stmt_id id, int64_t a, int64_t b, int64_t *v, const char *what)
 {
-	conn *c = reader_get(s);
-	sqlite3_stmt *st = q(c, id);
-	mcd_store_status r = MCD_STORE_ERROR;
-	if (st) {
-		if (sqlite3_step(st) == SQLITE_ROW) {
-			*n = sqlite3_column_int64(st, 0);
-			r = MCD_STORE_OK;
-		} else {
-			r = db_fail(c, what);
-		}
-		q_done(c, id, st);
-	}
-	reader_put(c);
-	return r;
+	conn *c;
+	sqlite3_stmt *st = read_begin(s, id, &c);
+	if (!st)
+		return MCD_STORE_ERROR;
+	int params = sqlite3_bind_parameter_count(st);
+	if (params >= 1)
+		sqlite3_bind_int64(st, 1, a);
+	if (params >= 2)
+		sqlite3_bind_int64(st, 2, b);
+	return read_end(c, id, st, step_int(c, st, v, what));
 }
 
 static mcd_store_status sq_health(mcd_store *base)
 {
 	int64_t n;
-	return read_count(sq(base), ST_HEALTH, &n, "health");
+	return read_int(sq(base), ST_HEALTH, 0, 0, &n, "health");
 }
 
 static mcd_store_status sq_integrity_check(mcd_store *base, bool *ok)
@@ -825,20 +1092,17 @@ static mcd_store_status sq_user_create(mcd_store *base, mcd_user *u, const uint8
 	int64_t id = 0;
 	sqlite3_stmt *st;
 	if (invitation_hash) {
-		st = q(c, ST_INV_GET);
-		if (!st) {
-			r = MCD_STORE_ERROR;
+		if (!(st = q_if_ok(c, ST_INV_GET, &r)))
 			goto done;
-		}
 		bind_blob(st, 1, invitation_hash, 32);
-		int rc = sqlite3_step(st);
-		if (rc == SQLITE_ROW) {
+		r = step_row(c, st, "read an invitation");
+		if (r == MCD_STORE_OK) {
 			role = (mcd_role)sqlite3_column_int(st, 0);
 			bool expired = sqlite3_column_int64(st, 1) <= now;
 			bool used = sqlite3_column_int(st, 2) != 0;
 			r = expired || used ? MCD_STORE_CONFLICT : MCD_STORE_OK;
-		} else {
-			r = rc == SQLITE_DONE ? MCD_STORE_CONFLICT : db_fail(c, "read an invitation");
+		} else if (r == MCD_STORE_NOT_FOUND) {
+			r = MCD_STORE_CONFLICT;
 		}
 		q_done(c, ST_INV_GET, st);
 		if (r != MCD_STORE_OK)
@@ -850,11 +1114,8 @@ static mcd_store_status sq_user_create(mcd_store *base, mcd_user *u, const uint8
 		r = MCD_STORE_ERROR;
 		goto done;
 	}
-	st = q(c, ST_USER_INSERT);
-	if (!st) {
-		r = MCD_STORE_ERROR;
+	if (!(st = q_if_ok(c, ST_USER_INSERT, &r)))
 		goto done;
-	}
 	bind_text(st, 1, u->username);
 	bind_text(st, 2, u->display_name);
 	sqlite3_bind_int(st, 3, (int)role);
@@ -876,23 +1137,17 @@ static mcd_store_status sq_user_create(mcd_store *base, mcd_user *u, const uint8
 		goto done;
 	id = sqlite3_last_insert_rowid(c->db);
 	if (invitation_hash) {
-		st = q(c, ST_INV_USE);
-		if (!st) {
-			r = MCD_STORE_ERROR;
+		if (!(st = q_if_ok(c, ST_INV_USE, &r)))
 			goto done;
-		}
 		bind_blob(st, 1, invitation_hash, 32);
 		sqlite3_bind_int64(st, 2, id);
 		sqlite3_bind_int64(st, 3, now);
 		r = run_write(c, ST_INV_USE, st, "use an invitation");
 		if (r == MCD_STORE_OK && sqlite3_changes(c->db) != 1)
 			r = MCD_STORE_CONFLICT;
-		if (r != MCD_STORE_OK)
-			goto done;
 	}
-	r = audit_append_on(s, c, ev);
 done:
-	r = writer_end(c, r);
+	r = writer_end_audited(s, c, r, ev);
 	if (r == MCD_STORE_OK) {
 		u->id = id;
 		u->role = role;
@@ -906,29 +1161,24 @@ static mcd_store_status user_lookup(sq_store *s, enum stmt_id id, const char *na
                                     mcd_user **out)
 {
 	*out = NULL;
-	conn *c = reader_get(s);
-	sqlite3_stmt *st = q(c, id);
-	mcd_store_status r = MCD_STORE_ERROR;
-	if (st) {
-		if (name)
-			bind_text(st, 1, name);
-		else if (fp)
-			bind_blob(st, 1, fp, 32);
-		else
-			sqlite3_bind_int64(st, 1, num);
-		int rc = sqlite3_step(st);
-		if (rc == SQLITE_ROW) {
-			mcd_user view;
-			user_view(st, &view);
-			*out = user_copy(&view);
-			r = *out ? MCD_STORE_OK : MCD_STORE_NOMEM;
-		} else {
-			r = rc == SQLITE_DONE ? MCD_STORE_NOT_FOUND : db_fail(c, "read a user");
-		}
-		q_done(c, id, st);
+	conn *c;
+	sqlite3_stmt *st = read_begin(s, id, &c);
+	if (!st)
+		return MCD_STORE_ERROR;
+	if (name)
+		bind_text(st, 1, name);
+	else if (fp)
+		bind_blob(st, 1, fp, 32);
+	else
+		sqlite3_bind_int64(st, 1, num);
+	mcd_store_status r = step_row(c, st, "read a user");
+	if (r == MCD_STORE_OK) {
+		mcd_user view;
+		user_view(st, &view);
+		*out = user_copy(&view);
+		r = *out ? MCD_STORE_OK : MCD_STORE_NOMEM;
 	}
-	reader_put(c);
-	return r;
+	return read_end(c, id, st, r);
 }
 
 static mcd_store_status sq_user_by_name(mcd_store *base, const char *username, mcd_user **out)
@@ -952,27 +1202,13 @@ static mcd_store_status sq_user_by_enc_fp(mcd_store *base, const uint8_t fp[32],
 
 static mcd_store_status sq_users_list(mcd_store *base, mcd_role role, bool with_disabled, mcd_user_cb cb, void *ctx)
 {
-	sq_store *s = sq(base);
-	conn *c = reader_get(s);
-	sqlite3_stmt *st = q(c, ST_USERS_LIST);
-	mcd_store_status r = MCD_STORE_ERROR;
-	if (st) {
-		sqlite3_bind_int(st, 1, (int)role);
-		sqlite3_bind_int(st, 2, with_disabled ? 1 : 0);
-		int rc;
-		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-			mcd_user view;
-			user_view(st, &view);
-			if (cb(ctx, &view) != 0) {
-				rc = SQLITE_DONE;
-				break;
-			}
-		}
-		r = rc == SQLITE_DONE ? MCD_STORE_OK : db_fail(c, "list users");
-		q_done(c, ST_USERS_LIST, st);
-	}
-	reader_put(c);
-	return r;
+	conn *c;
+	sqlite3_stmt *st = read_begin(sq(base), ST_USERS_LIST, &c);
+	if (!st)
+		return MCD_STORE_ERROR;
+	sqlite3_bind_int(st, 1, (int)role);
+	sqlite3_bind_int(st, 2, with_disabled ? 1 : 0);
+	return list_rows(c, ST_USERS_LIST, st, user_emit, (row_cb){.user = cb}, ctx, "list users");
 }
 
 /* Whether the row the statement id selects by an integer key exists (writer transaction). */
@@ -982,12 +1218,18 @@ static mcd_store_status exists_on(conn *c, enum stmt_id id, int64_t key)
 	if (!st)
 		return MCD_STORE_ERROR;
 	sqlite3_bind_int64(st, 1, key);
-	int rc = sqlite3_step(st);
-	mcd_store_status r = rc == SQLITE_ROW    ? MCD_STORE_OK
-	                     : rc == SQLITE_DONE ? MCD_STORE_NOT_FOUND
-	                                         : db_fail(c, "look up a row");
+	mcd_store_status r = step_row(c, st, "look up a row");
 	q_done(c, id, st);
 	return r;
+}
+
+/* Whether both users exist (writer transaction). Looked up before a row between them is
+ * inserted: the foreign keys would say NOT_FOUND too, but only for the statement as a whole, so
+ * an unknown id could be mistaken for another failure. */
+static mcd_store_status users_exist_on(conn *c, int64_t a, int64_t b)
+{
+	mcd_store_status r = exists_on(c, ST_USER_EXISTS, a);
+	return r == MCD_STORE_OK ? exists_on(c, ST_USER_EXISTS, b) : r;
 }
 
 static mcd_store_status update_id_int(conn *c, enum stmt_id id, int64_t key, int64_t value, const char *what)
@@ -1002,11 +1244,7 @@ static mcd_store_status update_id_int(conn *c, enum stmt_id id, int64_t key, int
 
 static mcd_store_status delete_user_sessions_on(conn *c, int64_t user_id)
 {
-	sqlite3_stmt *st = q(c, ST_SES_DELETE_USER);
-	if (!st)
-		return MCD_STORE_ERROR;
-	sqlite3_bind_int64(st, 1, user_id);
-	return run_write(c, ST_SES_DELETE_USER, st, "delete a user's sessions");
+	return write_int_key(c, ST_SES_DELETE_USER, user_id, "delete a user's sessions");
 }
 
 static mcd_store_status sq_user_update(mcd_store *base, int64_t id, mcd_role role, int disabled,
@@ -1028,36 +1266,26 @@ static mcd_store_status sq_user_update(mcd_store *base, int64_t id, mcd_role rol
 		r = update_id_int(c, ST_USER_SET_DISABLED, id, disabled ? 1 : 0, "disable a user");
 	if (r == MCD_STORE_OK && disabled > 0)
 		r = delete_user_sessions_on(c, id);
-	if (r == MCD_STORE_OK)
-		r = audit_append_on(s, c, ev);
-	return writer_end(c, r);
+	return writer_end_audited(s, c, r, ev);
 }
 
 static mcd_store_status sq_users_count(mcd_store *base, int64_t *n)
 {
-	return read_count(sq(base), ST_USERS_COUNT, n, "count users");
+	return read_int(sq(base), ST_USERS_COUNT, 0, 0, n, "count users");
 }
 
 static mcd_store_status sq_user_email_get(mcd_store *base, int64_t id, char **out)
 {
 	*out = NULL;
-	conn *c = reader_get(sq(base));
-	sqlite3_stmt *st = q(c, ST_USER_EMAIL_GET);
-	mcd_store_status r = MCD_STORE_ERROR;
-	if (st) {
-		sqlite3_bind_int64(st, 1, id);
-		int rc = sqlite3_step(st);
-		if (rc == SQLITE_ROW) {
-			r = MCD_STORE_OK;
-			if (sqlite3_column_type(st, 0) != SQLITE_NULL && !(*out = strdup(col_text(st, 0))))
-				r = MCD_STORE_NOMEM;
-		} else {
-			r = rc == SQLITE_DONE ? MCD_STORE_NOT_FOUND : db_fail(c, "read an e-mail address");
-		}
-		q_done(c, ST_USER_EMAIL_GET, st);
-	}
-	reader_put(c);
-	return r;
+	conn *c;
+	sqlite3_stmt *st = read_begin(sq(base), ST_USER_EMAIL_GET, &c);
+	if (!st)
+		return MCD_STORE_ERROR;
+	sqlite3_bind_int64(st, 1, id);
+	mcd_store_status r = step_row(c, st, "read an e-mail address");
+	if (r == MCD_STORE_OK && sqlite3_column_type(st, 0) != SQLITE_NULL && !(*out = strdup(col_text(st, 0))))
+		r = MCD_STORE_NOMEM;
+	return read_end(c, ST_USER_EMAIL_GET, st, r);
 }
 
 static mcd_store_status sq_user_email_set(mcd_store *base, int64_t id, const char *email, const mcd_audit_event *ev)
@@ -1068,22 +1296,16 @@ static mcd_store_status sq_user_email_set(mcd_store *base, int64_t id, const cha
 	if (!c)
 		return r;
 	r = exists_on(c, ST_USER_EXISTS, id);
-	if (r == MCD_STORE_OK) {
-		sqlite3_stmt *st = q(c, ST_USER_EMAIL_SET);
-		if (!st) {
-			r = MCD_STORE_ERROR;
-		} else {
-			sqlite3_bind_int64(st, 1, id);
-			if (email)
-				sqlite3_bind_text(st, 2, email, -1, SQLITE_TRANSIENT);
-			else
-				sqlite3_bind_null(st, 2);
-			r = run_write(c, ST_USER_EMAIL_SET, st, "set an e-mail address");
-		}
+	sqlite3_stmt *st = q_if_ok(c, ST_USER_EMAIL_SET, &r);
+	if (st) {
+		sqlite3_bind_int64(st, 1, id);
+		if (email)
+			sqlite3_bind_text(st, 2, email, -1, SQLITE_TRANSIENT);
+		else
+			sqlite3_bind_null(st, 2);
+		r = run_write(c, ST_USER_EMAIL_SET, st, "set an e-mail address");
 	}
-	if (r == MCD_STORE_OK)
-		r = audit_append_on(s, c, ev);
-	return writer_end(c, r);
+	return writer_end_audited(s, c, r, ev);
 }
 
 /* -- invitations -- */
@@ -1100,10 +1322,8 @@ static mcd_store_status sq_invitation_create(mcd_store *base, const uint8_t code
 	conn *c = writer_begin(s, &r);
 	if (!c)
 		return r;
-	sqlite3_stmt *st = q(c, ST_INV_INSERT);
-	if (!st) {
-		r = MCD_STORE_ERROR;
-	} else {
+	sqlite3_stmt *st = q_if_ok(c, ST_INV_INSERT, &r);
+	if (st) {
 		bind_blob(st, 1, code_hash, 32);
 		bind_text(st, 2, inv->id);
 		sqlite3_bind_int(st, 3, (int)inv->role);
@@ -1112,9 +1332,7 @@ static mcd_store_status sq_invitation_create(mcd_store *base, const uint8_t code
 		sqlite3_bind_int64(st, 6, inv->created_by);
 		r = run_write(c, ST_INV_INSERT, st, "insert an invitation");
 	}
-	if (r == MCD_STORE_OK)
-		r = audit_append_on(s, c, ev);
-	return writer_end(c, r);
+	return writer_end_audited(s, c, r, ev);
 }
 
 /* Fills inv from a row of INVITATION_SELECT, pointing into the statement (valid until the next
@@ -1130,64 +1348,31 @@ static void invitation_view(sqlite3_stmt *st, mcd_invitation *inv)
 	inv->created_by_name = (char *)sqlite3_column_text(st, 5); /* NULL for the server */
 }
 
+static int invitation_emit(sqlite3_stmt *st, row_cb cb, void *ctx)
+{
+	mcd_invitation view;
+	invitation_view(st, &view);
+	return cb.invitation(ctx, &view);
+}
+
+/* row_copy_fn of an mcd_invitation. */
+static bool invitation_copy_row(sqlite3_stmt *st, void *out)
+{
+	mcd_invitation view;
+	invitation_view(st, &view);
+	return (*(mcd_invitation **)out = copy_with_string(&view, sizeof view, &view.created_by_name)) != NULL;
+}
+
 static mcd_store_status sq_invitations_pending(mcd_store *base, int64_t now, mcd_invitation_cb cb, void *ctx)
 {
-	sq_store *s = sq(base);
-	conn *c = reader_get(s);
-	sqlite3_stmt *st = q(c, ST_INV_PENDING);
-	mcd_store_status r = MCD_STORE_ERROR;
-	if (st) {
-		sqlite3_bind_int64(st, 1, now);
-		int rc;
-		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-			mcd_invitation view;
-			invitation_view(st, &view);
-			if (cb(ctx, &view) != 0) {
-				rc = SQLITE_DONE;
-				break;
-			}
-		}
-		r = rc == SQLITE_DONE ? MCD_STORE_OK : db_fail(c, "list invitations");
-		q_done(c, ST_INV_PENDING, st);
-	}
-	reader_put(c);
-	return r;
+	return list_by_int(sq(base), ST_INV_PENDING, now, invitation_emit, (row_cb){.invitation = cb}, ctx,
+	                   "list invitations");
 }
 
 static mcd_store_status sq_invitation_get(mcd_store *base, const char *id, mcd_invitation **out)
 {
-	sq_store *s = sq(base);
 	*out = NULL;
-	if (!id)
-		return MCD_STORE_NOT_FOUND;
-	conn *c = reader_get(s);
-	sqlite3_stmt *st = q(c, ST_INV_BY_ID);
-	mcd_store_status r = MCD_STORE_ERROR;
-	if (st) {
-		bind_text(st, 1, id);
-		int rc = sqlite3_step(st);
-		if (rc == SQLITE_ROW) {
-			mcd_invitation view;
-			invitation_view(st, &view);
-			mcd_invitation *inv = malloc(sizeof *inv);
-			if (inv) {
-				*inv = view;
-				inv->created_by_name = view.created_by_name ? strdup(view.created_by_name) : NULL;
-			}
-			if (!inv || (view.created_by_name && !inv->created_by_name)) {
-				mcd_invitation_free(inv);
-				r = MCD_STORE_NOMEM;
-			} else {
-				*out = inv;
-				r = MCD_STORE_OK;
-			}
-		} else {
-			r = rc == SQLITE_DONE ? MCD_STORE_NOT_FOUND : db_fail(c, "read an invitation");
-		}
-		q_done(c, ST_INV_BY_ID, st);
-	}
-	reader_put(c);
-	return r;
+	return get_by_key(sq(base), ST_INV_BY_ID, id, invitation_copy_row, out, "read an invitation");
 }
 
 static mcd_store_status sq_invitation_delete(mcd_store *base, const char *id, const mcd_audit_event *ev)
@@ -1199,16 +1384,8 @@ static mcd_store_status sq_invitation_delete(mcd_store *base, const char *id, co
 	conn *c = writer_begin(s, &r);
 	if (!c)
 		return r;
-	sqlite3_stmt *st = q(c, ST_INV_DELETE);
-	if (!st)
-		return writer_end(c, MCD_STORE_ERROR);
-	bind_text(st, 1, id);
-	r = run_write(c, ST_INV_DELETE, st, "delete an invitation");
-	if (r == MCD_STORE_OK && sqlite3_changes(c->db) == 0)
-		r = MCD_STORE_NOT_FOUND;
-	if (r == MCD_STORE_OK)
-		r = audit_append_on(s, c, ev);
-	return writer_end(c, r);
+	r = changed_some(c, write_text_key(c, ST_INV_DELETE, id, "delete an invitation"));
+	return writer_end_audited(s, c, r, ev);
 }
 
 /* -- sessions -- */
@@ -1220,10 +1397,8 @@ static mcd_store_status sq_session_create(mcd_store *base, const mcd_session *se
 	conn *c = writer_begin(s, &r);
 	if (!c)
 		return r;
-	sqlite3_stmt *st = q(c, ST_SES_INSERT);
-	if (!st) {
-		r = MCD_STORE_ERROR;
-	} else {
+	sqlite3_stmt *st = q_if_ok(c, ST_SES_INSERT, &r);
+	if (st) {
 		bind_blob(st, 1, se->token_hash, 32);
 		sqlite3_bind_int64(st, 2, se->user_id);
 		sqlite3_bind_int64(st, 3, se->created);
@@ -1232,36 +1407,27 @@ static mcd_store_status sq_session_create(mcd_store *base, const mcd_session *se
 		sqlite3_bind_int64(st, 6, se->reauth_at);
 		r = run_write(c, ST_SES_INSERT, st, "insert a session");
 	}
-	if (r == MCD_STORE_OK)
-		r = audit_append_on(s, c, ev);
-	return writer_end(c, r);
+	return writer_end_audited(s, c, r, ev);
 }
 
 static mcd_store_status sq_session_get(mcd_store *base, const uint8_t token_hash[32], mcd_session *out)
 {
-	sq_store *s = sq(base);
 	memset(out, 0, sizeof *out);
-	conn *c = reader_get(s);
-	sqlite3_stmt *st = q(c, ST_SES_GET);
-	mcd_store_status r = MCD_STORE_ERROR;
-	if (st) {
-		bind_blob(st, 1, token_hash, 32);
-		int rc = sqlite3_step(st);
-		if (rc == SQLITE_ROW) {
-			memcpy(out->token_hash, token_hash, 32);
-			out->user_id = sqlite3_column_int64(st, 0);
-			out->created = sqlite3_column_int64(st, 1);
-			out->last_seen = sqlite3_column_int64(st, 2);
-			out->expires = sqlite3_column_int64(st, 3);
-			out->reauth_at = sqlite3_column_int64(st, 4);
-			r = MCD_STORE_OK;
-		} else {
-			r = rc == SQLITE_DONE ? MCD_STORE_NOT_FOUND : db_fail(c, "read a session");
-		}
-		q_done(c, ST_SES_GET, st);
+	conn *c;
+	sqlite3_stmt *st = read_begin(sq(base), ST_SES_GET, &c);
+	if (!st)
+		return MCD_STORE_ERROR;
+	bind_blob(st, 1, token_hash, 32);
+	mcd_store_status r = step_row(c, st, "read a session");
+	if (r == MCD_STORE_OK) {
+		memcpy(out->token_hash, token_hash, 32);
+		out->user_id = sqlite3_column_int64(st, 0);
+		out->created = sqlite3_column_int64(st, 1);
+		out->last_seen = sqlite3_column_int64(st, 2);
+		out->expires = sqlite3_column_int64(st, 3);
+		out->reauth_at = sqlite3_column_int64(st, 4);
 	}
-	reader_put(c);
-	return r;
+	return read_end(c, ST_SES_GET, st, r);
 }
 
 /* A change that may be lost in a power cut without harm (a session's last request, its
@@ -1279,18 +1445,16 @@ static mcd_store_status soft_write(sq_store *s, enum stmt_id id, const uint8_t *
 		pthread_mutex_unlock(&c->mu);
 		return r;
 	}
-	sqlite3_stmt *st = q(c, id);
-	if (!st) {
-		r = MCD_STORE_ERROR;
-	} else {
+	sqlite3_stmt *st = q_if_ok(c, id, &r);
+	if (st) {
 		if (key32)
 			bind_blob(st, 1, key32, 32);
 		else
 			sqlite3_bind_int64(st, 1, key_int);
 		sqlite3_bind_int64(st, 2, value);
 		r = run_write(c, id, st, what);
-		if (r == MCD_STORE_OK && must_change && sqlite3_changes(c->db) == 0)
-			r = MCD_STORE_NOT_FOUND;
+		if (must_change)
+			r = changed_some(c, r);
 	}
 	if (exec_id(c, ST_SYNC_FULL) != SQLITE_OK)
 		r = db_fail(c, "synchronous=FULL");
@@ -1320,18 +1484,12 @@ static mcd_store_status sq_session_delete(mcd_store *base, const uint8_t token_h
 	conn *c = writer_begin(s, &r);
 	if (!c)
 		return r;
-	sqlite3_stmt *st = q(c, ST_SES_DELETE);
-	if (!st) {
-		r = MCD_STORE_ERROR;
-	} else {
+	sqlite3_stmt *st = q_if_ok(c, ST_SES_DELETE, &r);
+	if (st) {
 		bind_blob(st, 1, token_hash, 32);
-		r = run_write(c, ST_SES_DELETE, st, "delete a session");
-		if (r == MCD_STORE_OK && sqlite3_changes(c->db) == 0)
-			r = MCD_STORE_NOT_FOUND;
+		r = changed_some(c, run_write(c, ST_SES_DELETE, st, "delete a session"));
 	}
-	if (r == MCD_STORE_OK)
-		r = audit_append_on(s, c, ev);
-	return writer_end(c, r);
+	return writer_end_audited(s, c, r, ev);
 }
 
 static mcd_store_status sq_sessions_delete_user(mcd_store *base, int64_t user_id, const mcd_audit_event *ev)
@@ -1342,33 +1500,26 @@ static mcd_store_status sq_sessions_delete_user(mcd_store *base, int64_t user_id
 	if (!c)
 		return r;
 	r = delete_user_sessions_on(c, user_id);
-	if (r == MCD_STORE_OK)
-		r = audit_append_on(s, c, ev);
-	return writer_end(c, r);
+	return writer_end_audited(s, c, r, ev);
 }
 
 /* -- throttle -- */
 
 static mcd_store_status sq_throttle_get(mcd_store *base, const char *key, mcd_throttle *out)
 {
-	sq_store *s = sq(base);
 	memset(out, 0, sizeof *out);
-	conn *c = reader_get(s);
-	sqlite3_stmt *st = q(c, ST_THR_GET);
-	mcd_store_status r = MCD_STORE_ERROR;
-	if (st) {
-		bind_text(st, 1, key);
-		int rc = sqlite3_step(st);
-		if (rc == SQLITE_ROW) {
-			out->failures = sqlite3_column_int(st, 0);
-			out->lockouts = sqlite3_column_int(st, 1);
-			out->locked_until = sqlite3_column_int64(st, 2);
-		}
-		r = rc == SQLITE_ROW || rc == SQLITE_DONE ? MCD_STORE_OK : db_fail(c, "read a throttle");
-		q_done(c, ST_THR_GET, st);
+	conn *c;
+	sqlite3_stmt *st = read_begin(sq(base), ST_THR_GET, &c);
+	if (!st)
+		return MCD_STORE_ERROR;
+	bind_text(st, 1, key);
+	mcd_store_status r = step_row(c, st, "read a throttle");
+	if (r == MCD_STORE_OK) {
+		out->failures = sqlite3_column_int(st, 0);
+		out->lockouts = sqlite3_column_int(st, 1);
+		out->locked_until = sqlite3_column_int64(st, 2);
 	}
-	reader_put(c);
-	return r;
+	return read_end(c, ST_THR_GET, st, r == MCD_STORE_NOT_FOUND ? MCD_STORE_OK : r); /* no row: all zero */
 }
 
 static mcd_store_status sq_throttle_put(mcd_store *base, const char *key, const mcd_throttle *t,
@@ -1384,10 +1535,8 @@ static mcd_store_status sq_throttle_put(mcd_store *base, const char *key, const 
 	/* An all-zero state is the same as no row: delete it, so the table holds only live keys. */
 	bool zero = t->failures == 0 && t->lockouts == 0 && t->locked_until == 0;
 	enum stmt_id id = zero ? ST_THR_DELETE : ST_THR_PUT;
-	sqlite3_stmt *st = q(c, id);
-	if (!st) {
-		r = MCD_STORE_ERROR;
-	} else {
+	sqlite3_stmt *st = q_if_ok(c, id, &r);
+	if (st) {
 		bind_text(st, 1, key);
 		if (!zero) {
 			sqlite3_bind_int(st, 2, t->failures);
@@ -1396,9 +1545,7 @@ static mcd_store_status sq_throttle_put(mcd_store *base, const char *key, const 
 		}
 		r = run_write(c, id, st, "write a throttle");
 	}
-	if (r == MCD_STORE_OK)
-		r = audit_append_on(s, c, ev);
-	return writer_end(c, r);
+	return writer_end_audited(s, c, r, ev);
 }
 
 /* -- images and wraps -- */
@@ -1410,15 +1557,11 @@ static mcd_store_status image_n_on(conn *c, const char *id, int64_t *n, uint8_t 
 	if (!st)
 		return MCD_STORE_ERROR;
 	bind_text(st, 1, id);
-	int rc = sqlite3_step(st);
-	mcd_store_status r;
-	if (rc == SQLITE_ROW) {
+	mcd_store_status r = step_row(c, st, "look up an image");
+	if (r == MCD_STORE_OK) {
 		*n = sqlite3_column_int64(st, 0);
 		if (sha256)
 			col_fixed(st, 1, sha256, 32);
-		r = MCD_STORE_OK;
-	} else {
-		r = rc == SQLITE_DONE ? MCD_STORE_NOT_FOUND : db_fail(c, "look up an image");
 	}
 	q_done(c, ST_IMG_N, st);
 	return r;
@@ -1458,55 +1601,86 @@ static mcd_store_status sq_image_create(mcd_store *base, const mcd_image *im, co
 	conn *c = writer_begin(s, &r);
 	if (!c)
 		return r;
-	sqlite3_stmt *st = q(c, ST_IMG_INSERT);
+	sqlite3_stmt *st = q_if_ok(c, ST_IMG_INSERT, &r);
 	if (!st)
-		return writer_end(c, MCD_STORE_ERROR);
+		return writer_end(c, r);
 	bind_text(st, 1, im->id);
 	sqlite3_bind_int64(st, 2, im->sender_id);
 	bind_blob(st, 3, im->blob_sha256, 32);
 	sqlite3_bind_int64(st, 4, im->size);
 	bind_blob(st, 5, im->header, im->header_len);
 	sqlite3_bind_int64(st, 6, im->created);
+	if (im->patient_id > 0)
+		sqlite3_bind_int64(st, 7, im->patient_id);
+	else
+		sqlite3_bind_null(st, 7);
+	sqlite3_bind_int(st, 8, im->deidentified ? 1 : 0);
 	r = run_write(c, ST_IMG_INSERT, st, "insert an image");
 	int64_t n = sqlite3_last_insert_rowid(c->db);
 	for (size_t i = 0; r == MCD_STORE_OK && i < n_wraps; i++)
 		r = wrap_insert_on(c, n, &wraps[i]);
-	if (r == MCD_STORE_OK)
-		r = audit_append_on(s, c, ev);
-	return writer_end(c, r);
+	return writer_end_audited(s, c, r, ev);
+}
+
+/* row_copy_fn of an mcd_image. */
+static bool image_copy_row(sqlite3_stmt *st, void *out)
+{
+	mcd_image view;
+	image_view(st, &view);
+	mcd_image *im = malloc(sizeof *im);
+	if (im) {
+		*im = view;
+		im->sender = dup_text(view.sender);
+		im->patient = view.patient ? dup_text(view.patient) : NULL;
+		im->header = dup_bytes(view.header, view.header_len);
+		if (!im->sender || !im->header || (view.patient && !im->patient)) {
+			mcd_image_free(im);
+			im = NULL;
+		}
+	}
+	*(mcd_image **)out = im;
+	return im != NULL;
 }
 
 static mcd_store_status sq_image_get(mcd_store *base, const char *id, mcd_image **out)
 {
-	sq_store *s = sq(base);
 	*out = NULL;
-	if (!id)
-		return MCD_STORE_NOT_FOUND;
+	return get_by_key(sq(base), ST_IMG_GET, id, image_copy_row, out, "read an image");
+}
+
+/* Both listings: ?1 the user, ?2 the row to page before, ?3 the limit, ?4 the patient (ST_IMGS_ABOUT). */
+static mcd_store_status images_list(sq_store *s, enum stmt_id id, int64_t user_id, int64_t patient_id,
+                                    const char *before_id, int limit, mcd_image_cb cb, void *ctx)
+{
+	if (limit <= 0)
+		return MCD_STORE_OK;
 	conn *c = reader_get(s);
-	sqlite3_stmt *st = q(c, ST_IMG_GET);
-	mcd_store_status r = MCD_STORE_ERROR;
+	mcd_store_status r = MCD_STORE_OK;
+	int64_t before = INT64_MAX;
+	if (before_id)
+		r = image_n_on(c, before_id, &before, NULL);
+	sqlite3_stmt *st = q_if_ok(c, id, &r);
 	if (st) {
-		bind_text(st, 1, id);
-		int rc = sqlite3_step(st);
-		if (rc == SQLITE_ROW) {
+		sqlite3_bind_int64(st, 1, user_id);
+		sqlite3_bind_int64(st, 2, before);
+		sqlite3_bind_int(st, 3, limit);
+		if (id == ST_IMGS_ABOUT)
+			sqlite3_bind_int64(st, 4, patient_id);
+		while (next_row(c, st, &r, "list images")) {
 			mcd_image view;
 			image_view(st, &view);
-			mcd_image *im = malloc(sizeof *im);
-			if (im) {
-				*im = view;
-				im->sender = dup_text(view.sender);
-				im->header = dup_bytes(view.header, view.header_len);
-				if (!im->sender || !im->header) {
-					mcd_image_free(im);
-					im = NULL;
-				}
+			mcd_wrap w = {0};
+			bool has_wrap = sqlite3_column_type(st, IMAGE_WRAP_COL) != SQLITE_NULL;
+			if (has_wrap) {
+				w.user_id = sqlite3_column_int64(st, IMAGE_WRAP_COL);
+				w.granted_by = sqlite3_column_int64(st, IMAGE_WRAP_COL + 1);
+				w.wrap = (uint8_t *)sqlite3_column_blob(st, IMAGE_WRAP_COL + 2);
+				w.wrap_len = (size_t)sqlite3_column_bytes(st, IMAGE_WRAP_COL + 2);
 			}
-			*out = im;
-			r = im ? MCD_STORE_OK : MCD_STORE_NOMEM;
-		} else {
-			r = rc == SQLITE_DONE ? MCD_STORE_NOT_FOUND : db_fail(c, "read an image");
+			if (cb(ctx, &view, has_wrap ? &w : NULL) != 0)
+				break;
 		}
-		q_done(c, ST_IMG_GET, st);
+		q_done(c, id, st);
 	}
 	reader_put(c);
 	return r;
@@ -1515,79 +1689,43 @@ static mcd_store_status sq_image_get(mcd_store *base, const char *id, mcd_image 
 static mcd_store_status sq_images_for_user(mcd_store *base, int64_t user_id, const char *before_id, int limit,
                                            mcd_image_cb cb, void *ctx)
 {
-	sq_store *s = sq(base);
-	if (limit <= 0)
-		return MCD_STORE_OK;
-	conn *c = reader_get(s);
-	mcd_store_status r = MCD_STORE_OK;
-	int64_t before = INT64_MAX;
-	if (before_id)
-		r = image_n_on(c, before_id, &before, NULL);
-	sqlite3_stmt *st = r == MCD_STORE_OK ? q(c, ST_IMGS_FOR_USER) : NULL;
-	if (r == MCD_STORE_OK && !st)
-		r = MCD_STORE_ERROR;
-	if (st) {
-		sqlite3_bind_int64(st, 1, user_id);
-		sqlite3_bind_int64(st, 2, before);
-		sqlite3_bind_int(st, 3, limit);
-		int rc;
-		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-			mcd_image view;
-			image_view(st, &view);
-			mcd_wrap w = {0};
-			bool has_wrap = sqlite3_column_type(st, 7) != SQLITE_NULL;
-			if (has_wrap) {
-				w.user_id = sqlite3_column_int64(st, 7);
-				w.granted_by = sqlite3_column_int64(st, 8);
-				w.wrap = (uint8_t *)sqlite3_column_blob(st, 9);
-				w.wrap_len = (size_t)sqlite3_column_bytes(st, 9);
-			}
-			if (cb(ctx, &view, has_wrap ? &w : NULL) != 0) {
-				rc = SQLITE_DONE;
-				break;
-			}
-		}
-		r = rc == SQLITE_DONE ? MCD_STORE_OK : db_fail(c, "list images");
-		q_done(c, ST_IMGS_FOR_USER, st);
-	}
-	reader_put(c);
-	return r;
+	return images_list(sq(base), ST_IMGS_FOR_USER, user_id, 0, before_id, limit, cb, ctx);
+}
+
+static mcd_store_status sq_images_for_user_about(mcd_store *base, int64_t user_id, int64_t patient_id,
+                                                 const char *before_id, int limit, mcd_image_cb cb, void *ctx)
+{
+	return images_list(sq(base), ST_IMGS_ABOUT, user_id, patient_id, before_id, limit, cb, ctx);
 }
 
 static mcd_store_status sq_wrap_get(mcd_store *base, const char *image_id, int64_t user_id, mcd_wrap **out)
 {
-	sq_store *s = sq(base);
 	*out = NULL;
 	if (!image_id)
 		return MCD_STORE_NOT_FOUND;
-	conn *c = reader_get(s);
-	sqlite3_stmt *st = q(c, ST_WRAP_GET);
-	mcd_store_status r = MCD_STORE_ERROR;
-	if (st) {
-		bind_text(st, 1, image_id);
-		sqlite3_bind_int64(st, 2, user_id);
-		int rc = sqlite3_step(st);
-		if (rc == SQLITE_ROW) {
-			mcd_wrap *w = calloc(1, sizeof *w);
-			if (w) {
-				w->user_id = sqlite3_column_int64(st, 0);
-				w->granted_by = sqlite3_column_int64(st, 1);
-				w->wrap_len = (size_t)sqlite3_column_bytes(st, 2);
-				w->wrap = dup_bytes(sqlite3_column_blob(st, 2), w->wrap_len);
-				if (!w->wrap) {
-					free(w);
-					w = NULL;
-				}
+	conn *c;
+	sqlite3_stmt *st = read_begin(sq(base), ST_WRAP_GET, &c);
+	if (!st)
+		return MCD_STORE_ERROR;
+	bind_text(st, 1, image_id);
+	sqlite3_bind_int64(st, 2, user_id);
+	mcd_store_status r = step_row(c, st, "read a wrap");
+	if (r == MCD_STORE_OK) {
+		mcd_wrap *w = calloc(1, sizeof *w);
+		if (w) {
+			w->user_id = sqlite3_column_int64(st, 0);
+			w->granted_by = sqlite3_column_int64(st, 1);
+			w->wrap_len = (size_t)sqlite3_column_bytes(st, 2);
+			w->wrap = dup_bytes(sqlite3_column_blob(st, 2), w->wrap_len);
+			if (!w->wrap) {
+				free(w);
+				w = NULL;
 			}
-			*out = w;
-			r = w ? MCD_STORE_OK : MCD_STORE_NOMEM;
-		} else {
-			r = rc == SQLITE_DONE ? MCD_STORE_NOT_FOUND : db_fail(c, "read a wrap");
 		}
-		q_done(c, ST_WRAP_GET, st);
+		*out = w;
+		r = w ? MCD_STORE_OK : MCD_STORE_NOMEM;
 	}
-	reader_put(c);
-	return r;
+	return read_end(c, ST_WRAP_GET, st, r);
 }
 
 static mcd_store_status sq_image_recipients(mcd_store *base, const char *image_id, char ***out)
@@ -1599,9 +1737,7 @@ static mcd_store_status sq_image_recipients(mcd_store *base, const char *image_i
 	conn *c = reader_get(s);
 	int64_t n;
 	mcd_store_status r = image_n_on(c, image_id, &n, NULL);
-	sqlite3_stmt *st = r == MCD_STORE_OK ? q(c, ST_RECIPIENTS) : NULL;
-	if (r == MCD_STORE_OK && !st)
-		r = MCD_STORE_ERROR;
+	sqlite3_stmt *st = q_if_ok(c, ST_RECIPIENTS, &r);
 	if (st) {
 		size_t count = 0, cap = 8;
 		char **v = calloc(cap + 1, sizeof *v);
@@ -1650,9 +1786,7 @@ static mcd_store_status sq_wrap_add(mcd_store *base, const char *image_id, const
 	r = image_n_on(c, image_id, &n, NULL);
 	if (r == MCD_STORE_OK)
 		r = wrap_insert_on(c, n, w);
-	if (r == MCD_STORE_OK)
-		r = audit_append_on(s, c, ev);
-	return writer_end(c, r);
+	return writer_end_audited(s, c, r, ev);
 }
 
 static mcd_store_status sq_wrap_delete(mcd_store *base, const char *image_id, int64_t user_id,
@@ -1667,14 +1801,9 @@ static mcd_store_status sq_wrap_delete(mcd_store *base, const char *image_id, in
 		return r;
 	int64_t n;
 	r = image_n_on(c, image_id, &n, NULL);
-	if (r == MCD_STORE_OK) {
-		r = update_id_int(c, ST_WRAP_DELETE, n, user_id, "delete a wrap");
-		if (r == MCD_STORE_OK && sqlite3_changes(c->db) == 0)
-			r = MCD_STORE_NOT_FOUND;
-	}
 	if (r == MCD_STORE_OK)
-		r = audit_append_on(s, c, ev);
-	return writer_end(c, r);
+		r = changed_some(c, update_id_int(c, ST_WRAP_DELETE, n, user_id, "delete a wrap"));
+	return writer_end_audited(s, c, r, ev);
 }
 
 static mcd_store_status blob_referenced_on(conn *c, const uint8_t sha256[32], bool *yes)
@@ -1683,11 +1812,10 @@ static mcd_store_status blob_referenced_on(conn *c, const uint8_t sha256[32], bo
 	if (!st)
 		return MCD_STORE_ERROR;
 	bind_blob(st, 1, sha256, 32);
-	mcd_store_status r = MCD_STORE_OK;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		*yes = sqlite3_column_int(st, 0) != 0;
-	else
-		r = db_fail(c, "look up a blob");
+	int64_t v;
+	mcd_store_status r = step_int(c, st, &v, "look up a blob");
+	if (r == MCD_STORE_OK)
+		*yes = v != 0;
 	q_done(c, ST_BLOB_REFERENCED, st);
 	return r;
 }
@@ -1707,21 +1835,13 @@ static mcd_store_status sq_image_delete(mcd_store *base, const char *id, bool *b
 	uint8_t sha256[32];
 	bool referenced = true;
 	r = image_n_on(c, id, &n, sha256);
-	if (r == MCD_STORE_OK) {
-		/* The wraps go with it (ON DELETE CASCADE): that is the crypto-shredding. */
-		sqlite3_stmt *st = q(c, ST_IMG_DELETE);
-		if (!st) {
-			r = MCD_STORE_ERROR;
-		} else {
-			sqlite3_bind_int64(st, 1, n);
-			r = run_write(c, ST_IMG_DELETE, st, "delete an image");
-		}
-	}
+	/* The wraps go with it (ON DELETE CASCADE): that is the crypto-shredding. */
+	if (r == MCD_STORE_OK)
+		r = write_int_key(c, ST_IMG_DELETE, n, "delete an image");
 	if (r == MCD_STORE_OK)
 		r = blob_referenced_on(c, sha256, &referenced);
-	if (r == MCD_STORE_OK)
-		r = audit_append_on(s, c, ev);
-	r = writer_end(c, r);
+	r = writer_end_audited(s, c, r, ev);
+
 	if (r == MCD_STORE_OK)
 		*blob_unreferenced = !referenced;
 	return r;
@@ -1820,36 +1940,29 @@ static mcd_store_status sq_audit_append(mcd_store *base, const mcd_audit_event *
 
 static mcd_store_status sq_audit_list(mcd_store *base, int64_t after, int64_t limit, mcd_audit_cb cb, void *ctx)
 {
-	sq_store *s = sq(base);
-	conn *c = reader_get(s);
-	sqlite3_stmt *st = q(c, ST_AUDIT_LIST);
-	mcd_store_status r = MCD_STORE_ERROR;
-	if (st) {
-		sqlite3_bind_int64(st, 1, after);
-		sqlite3_bind_int64(st, 2, limit > 0 ? limit : -1);
-		int rc;
-		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-			/* A damaged row is handed over as it is: verification names it. */
-			mcd_audit_record rec = {0};
-			rec.seq = sqlite3_column_int64(st, 0);
-			rec.time = sqlite3_column_int64(st, 1);
-			rec.actor = (char *)sqlite3_column_text(st, 2);
-			rec.address = (char *)sqlite3_column_text(st, 3);
-			rec.action = (char *)sqlite3_column_text(st, 4);
-			rec.object = (char *)sqlite3_column_text(st, 5);
-			rec.outcome = (char *)sqlite3_column_text(st, 6);
-			rec.detail = (char *)sqlite3_column_text(st, 7);
-			col_fixed(st, 8, rec.hash, 32);
-			if (cb(ctx, &rec) != 0) {
-				rc = SQLITE_DONE;
-				break;
-			}
-		}
-		r = rc == SQLITE_DONE ? MCD_STORE_OK : db_fail(c, "list the audit log");
-		q_done(c, ST_AUDIT_LIST, st);
+	conn *c;
+	sqlite3_stmt *st = read_begin(sq(base), ST_AUDIT_LIST, &c);
+	if (!st)
+		return MCD_STORE_ERROR;
+	sqlite3_bind_int64(st, 1, after);
+	sqlite3_bind_int64(st, 2, limit > 0 ? limit : -1);
+	mcd_store_status r;
+	while (next_row(c, st, &r, "list the audit log")) {
+		/* A damaged row is handed over as it is: verification names it. */
+		mcd_audit_record rec = {0};
+		rec.seq = sqlite3_column_int64(st, 0);
+		rec.time = sqlite3_column_int64(st, 1);
+		rec.actor = (char *)sqlite3_column_text(st, 2);
+		rec.address = (char *)sqlite3_column_text(st, 3);
+		rec.action = (char *)sqlite3_column_text(st, 4);
+		rec.object = (char *)sqlite3_column_text(st, 5);
+		rec.outcome = (char *)sqlite3_column_text(st, 6);
+		rec.detail = (char *)sqlite3_column_text(st, 7);
+		col_fixed(st, 8, rec.hash, 32);
+		if (cb(ctx, &rec) != 0)
+			break;
 	}
-	reader_put(c);
-	return r;
+	return read_end(c, ST_AUDIT_LIST, st, r);
 }
 
 static mcd_store_status sq_audit_head(mcd_store *base, int64_t *seq, uint8_t hash[32])
@@ -1858,6 +1971,22 @@ static mcd_store_status sq_audit_head(mcd_store *base, int64_t *seq, uint8_t has
 	conn *c = reader_get(s);
 	mcd_store_status r = audit_head_on(c, seq, hash);
 	reader_put(c);
+	return r;
+}
+
+/* Compares hash with the one statement id (ST_AUDIT_HASH_AT, ST_CP_GET) holds at seq: OK when
+ * they are the same, CONFLICT when not, NOT_FOUND when it holds none there. */
+static mcd_store_status hash_at_on(conn *c, enum stmt_id id, int64_t seq, const uint8_t hash[32], const char *what)
+{
+	sqlite3_stmt *st = q(c, id);
+	if (!st)
+		return MCD_STORE_ERROR;
+	sqlite3_bind_int64(st, 1, seq);
+	uint8_t at[32];
+	mcd_store_status r = step_row(c, st, what);
+	if (r == MCD_STORE_OK && !(col_fixed(st, 0, at, 32) && memcmp(at, hash, 32) == 0))
+		r = MCD_STORE_CONFLICT;
+	q_done(c, id, st);
 	return r;
 }
 
@@ -1872,63 +2001,31 @@ static mcd_store_status sq_checkpoint_add(mcd_store *base, int64_t seq, const ui
 	conn *c = writer_begin(s, &r);
 	if (!c)
 		return r;
-	uint8_t at[32];
-	sqlite3_stmt *st = q(c, ST_AUDIT_HASH_AT);
-	if (!st) {
-		r = MCD_STORE_ERROR;
-		goto done;
+	r = hash_at_on(c, ST_AUDIT_HASH_AT, seq, hash, "read an audit hash");
+	if (r == MCD_STORE_OK) {
+		r = hash_at_on(c, ST_CP_GET, seq, hash, "read a checkpoint");
+		if (r == MCD_STORE_NOT_FOUND)
+			r = checkpoint_insert(c, seq, hash, sig, sig_len);
 	}
-	sqlite3_bind_int64(st, 1, seq);
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		r = col_fixed(st, 0, at, 32) && memcmp(at, hash, 32) == 0 ? MCD_STORE_OK : MCD_STORE_CONFLICT;
-	else
-		r = rc == SQLITE_DONE ? MCD_STORE_NOT_FOUND : db_fail(c, "read an audit hash");
-	q_done(c, ST_AUDIT_HASH_AT, st);
-	if (r != MCD_STORE_OK)
-		goto done;
-	st = q(c, ST_CP_GET);
-	if (!st) {
-		r = MCD_STORE_ERROR;
-		goto done;
-	}
-	sqlite3_bind_int64(st, 1, seq);
-	rc = sqlite3_step(st);
-	bool exists = rc == SQLITE_ROW;
-	if (exists)
-		r = col_fixed(st, 0, at, 32) && memcmp(at, hash, 32) == 0 ? MCD_STORE_OK : MCD_STORE_CONFLICT;
-	else if (rc != SQLITE_DONE)
-		r = db_fail(c, "read a checkpoint");
-	q_done(c, ST_CP_GET, st);
-	if (r == MCD_STORE_OK && !exists)
-		r = checkpoint_insert(c, seq, hash, sig, sig_len);
-done:
 	return writer_end(c, r);
 }
 
 static mcd_store_status sq_checkpoints_list(mcd_store *base, mcd_checkpoint_cb cb, void *ctx)
 {
-	sq_store *s = sq(base);
-	conn *c = reader_get(s);
-	sqlite3_stmt *st = q(c, ST_CP_LIST);
-	mcd_store_status r = MCD_STORE_ERROR;
-	if (st) {
-		int rc;
-		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-			uint8_t hash[32];
-			col_fixed(st, 1, hash, 32);
-			const uint8_t *sig = sqlite3_column_blob(st, 2);
-			size_t sig_len = (size_t)sqlite3_column_bytes(st, 2);
-			if (cb(ctx, sqlite3_column_int64(st, 0), hash, sig, sig_len) != 0) {
-				rc = SQLITE_DONE;
-				break;
-			}
-		}
-		r = rc == SQLITE_DONE ? MCD_STORE_OK : db_fail(c, "list checkpoints");
-		q_done(c, ST_CP_LIST, st);
+	conn *c;
+	sqlite3_stmt *st = read_begin(sq(base), ST_CP_LIST, &c);
+	if (!st)
+		return MCD_STORE_ERROR;
+	mcd_store_status r;
+	while (next_row(c, st, &r, "list checkpoints")) {
+		uint8_t hash[32];
+		col_fixed(st, 1, hash, 32);
+		const uint8_t *sig = sqlite3_column_blob(st, 2);
+		size_t sig_len = (size_t)sqlite3_column_bytes(st, 2);
+		if (cb(ctx, sqlite3_column_int64(st, 0), hash, sig, sig_len) != 0)
+			break;
 	}
-	reader_put(c);
-	return r;
+	return read_end(c, ST_CP_LIST, st, r);
 }
 
 /* -- resumable uploads -- */
@@ -1946,6 +2043,21 @@ static void partial_view(sqlite3_stmt *st, mcd_partial *p)
 	p->expires = sqlite3_column_int64(st, 6);
 }
 
+static int partial_emit(sqlite3_stmt *st, row_cb cb, void *ctx)
+{
+	mcd_partial view;
+	partial_view(st, &view);
+	return cb.partial(ctx, &view);
+}
+
+/* row_copy_fn of an mcd_partial. */
+static bool partial_copy_row(sqlite3_stmt *st, void *out)
+{
+	mcd_partial view;
+	partial_view(st, &view);
+	return (*(mcd_partial **)out = copy_with_string(&view, sizeof view, &view.metadata)) != NULL;
+}
+
 static mcd_store_status sq_partial_create(mcd_store *base, const mcd_partial *p, unsigned max_open, int64_t now)
 {
 	sq_store *s = sq(base);
@@ -1958,20 +2070,18 @@ static mcd_store_status sq_partial_create(mcd_store *base, const mcd_partial *p,
 	if (!c)
 		return r;
 	/* Counted in the insert's transaction, so two creations at once cannot both pass. */
-	sqlite3_stmt *st = q(c, ST_PART_COUNT);
+	sqlite3_stmt *st = q_if_ok(c, ST_PART_COUNT, &r);
 	if (!st)
-		return writer_end(c, MCD_STORE_ERROR);
+		return writer_end(c, r);
 	sqlite3_bind_int64(st, 1, p->owner_id);
 	sqlite3_bind_int64(st, 2, now);
-	if (sqlite3_step(st) != SQLITE_ROW)
-		r = db_fail(c, "count a user's uploads");
-	else if (sqlite3_column_int64(st, 0) >= (int64_t)max_open)
+	int64_t n_open;
+	r = step_int(c, st, &n_open, "count a user's uploads");
+	if (r == MCD_STORE_OK && n_open >= (int64_t)max_open)
 		r = MCD_STORE_CONFLICT;
 	q_done(c, ST_PART_COUNT, st);
-	if (r != MCD_STORE_OK)
+	if (!(st = q_if_ok(c, ST_PART_INSERT, &r)))
 		return writer_end(c, r);
-	if (!(st = q(c, ST_PART_INSERT)))
-		return writer_end(c, MCD_STORE_ERROR);
 	bind_text(st, 1, p->id);
 	sqlite3_bind_int64(st, 2, p->owner_id);
 	sqlite3_bind_int64(st, 3, (int64_t)p->length);
@@ -1984,36 +2094,8 @@ static mcd_store_status sq_partial_create(mcd_store *base, const mcd_partial *p,
 
 static mcd_store_status sq_partial_get(mcd_store *base, const char *id, mcd_partial **out)
 {
-	sq_store *s = sq(base);
 	*out = NULL;
-	conn *c = reader_get(s);
-	sqlite3_stmt *st = q(c, ST_PART_GET);
-	mcd_store_status r = MCD_STORE_ERROR;
-	if (st) {
-		bind_text(st, 1, id);
-		int rc = sqlite3_step(st);
-		if (rc == SQLITE_ROW) {
-			mcd_partial v;
-			partial_view(st, &v);
-			mcd_partial *p = malloc(sizeof *p);
-			if (p) {
-				*p = v;
-				p->metadata = v.metadata ? strdup(v.metadata) : NULL;
-			}
-			if (!p || (v.metadata && !p->metadata)) {
-				mcd_partial_free(p);
-				r = MCD_STORE_NOMEM;
-			} else {
-				*out = p;
-				r = MCD_STORE_OK;
-			}
-		} else {
-			r = rc == SQLITE_DONE ? MCD_STORE_NOT_FOUND : db_fail(c, "read an upload");
-		}
-		q_done(c, ST_PART_GET, st);
-	}
-	reader_put(c);
-	return r;
+	return get_by_key(sq(base), ST_PART_GET, id, partial_copy_row, out, "read an upload");
 }
 
 static mcd_store_status sq_partial_advance(mcd_store *base, const char *id, uint64_t received, int64_t expires)
@@ -2023,15 +2105,13 @@ static mcd_store_status sq_partial_advance(mcd_store *base, const char *id, uint
 	conn *c = writer_begin(s, &r);
 	if (!c)
 		return r;
-	sqlite3_stmt *st = q(c, ST_PART_ADVANCE);
-	if (!st)
-		return writer_end(c, MCD_STORE_ERROR);
-	bind_text(st, 1, id);
-	sqlite3_bind_int64(st, 2, (int64_t)received);
-	sqlite3_bind_int64(st, 3, expires);
-	r = run_write(c, ST_PART_ADVANCE, st, "advance an upload");
-	if (r == MCD_STORE_OK && sqlite3_changes(c->db) == 0)
-		r = MCD_STORE_NOT_FOUND;
+	sqlite3_stmt *st = q_if_ok(c, ST_PART_ADVANCE, &r);
+	if (st) {
+		bind_text(st, 1, id);
+		sqlite3_bind_int64(st, 2, (int64_t)received);
+		sqlite3_bind_int64(st, 3, expires);
+		r = changed_some(c, run_write(c, ST_PART_ADVANCE, st, "advance an upload"));
+	}
 	return writer_end(c, r);
 }
 
@@ -2042,36 +2122,14 @@ static mcd_store_status sq_partial_delete(mcd_store *base, const char *id)
 	conn *c = writer_begin(s, &r);
 	if (!c)
 		return r;
-	sqlite3_stmt *st = q(c, ST_PART_DELETE);
-	if (!st)
-		return writer_end(c, MCD_STORE_ERROR);
-	bind_text(st, 1, id);
-	r = run_write(c, ST_PART_DELETE, st, "delete an upload");
-	if (r == MCD_STORE_OK && sqlite3_changes(c->db) == 0)
-		r = MCD_STORE_NOT_FOUND;
+	r = changed_some(c, write_text_key(c, ST_PART_DELETE, id, "delete an upload"));
 	return writer_end(c, r);
 }
 
 static mcd_store_status sq_partials_expired(mcd_store *base, int64_t now, mcd_partial_cb cb, void *ctx)
 {
-	sq_store *s = sq(base);
-	conn *c = reader_get(s);
-	sqlite3_stmt *st = q(c, ST_PART_EXPIRED);
-	mcd_store_status r = MCD_STORE_ERROR;
-	if (st) {
-		sqlite3_bind_int64(st, 1, now);
-		int rc;
-		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-			mcd_partial v;
-			partial_view(st, &v);
-			if (cb(ctx, &v) != 0)
-				break;
-		}
-		r = rc == SQLITE_ROW || rc == SQLITE_DONE ? MCD_STORE_OK : db_fail(c, "list expired uploads");
-		q_done(c, ST_PART_EXPIRED, st);
-	}
-	reader_put(c);
-	return r;
+	return list_by_int(sq(base), ST_PART_EXPIRED, now, partial_emit, (row_cb){.partial = cb}, ctx,
+	                   "list expired uploads");
 }
 
 /* -- appointments -- */
@@ -2084,106 +2142,101 @@ static mcd_store_status sq_appointment_add(mcd_store *base, int64_t patient_id, 
 	conn *c = writer_begin(s, &r);
 	if (!c)
 		return r;
-	/* The foreign keys would say NOT_FOUND too, but only for the statement as a whole: look
-	 * first so that an unknown id is never mistaken for another failure. */
-	r = exists_on(c, ST_USER_EXISTS, patient_id);
-	if (r == MCD_STORE_OK)
-		r = exists_on(c, ST_USER_EXISTS, doctor_id);
-	if (r == MCD_STORE_OK) {
-		sqlite3_stmt *st = q(c, ST_APPT_INSERT);
-		if (!st) {
-			r = MCD_STORE_ERROR;
-		} else {
-			sqlite3_bind_int64(st, 1, patient_id);
-			sqlite3_bind_int64(st, 2, doctor_id);
-			sqlite3_bind_int64(st, 3, created);
-			r = run_write(c, ST_APPT_INSERT, st, "insert an appointment");
-		}
+	r = users_exist_on(c, patient_id, doctor_id);
+	sqlite3_stmt *st = q_if_ok(c, ST_APPT_INSERT, &r);
+	if (st) {
+		sqlite3_bind_int64(st, 1, patient_id);
+		sqlite3_bind_int64(st, 2, doctor_id);
+		sqlite3_bind_int64(st, 3, created);
+		r = run_write(c, ST_APPT_INSERT, st, "insert an appointment");
 	}
-	if (r == MCD_STORE_OK)
-		r = audit_append_on(s, c, ev);
-	return writer_end(c, r);
+	return writer_end_audited(s, c, r, ev);
+}
+
+/* Runs a statement of the form (?1 int, ?2 int, ?3 int) that changes rows; *changed gets how many. */
+static mcd_store_status change_3(conn *c, enum stmt_id id, int64_t a, int64_t b, int64_t t, int64_t *changed,
+                                 const char *what)
+{
+	sqlite3_stmt *st = q(c, id);
+	if (!st)
+		return MCD_STORE_ERROR;
+	sqlite3_bind_int64(st, 1, a);
+	sqlite3_bind_int64(st, 2, b);
+	if (sqlite3_bind_parameter_count(st) >= 3)
+		sqlite3_bind_int64(st, 3, t);
+	mcd_store_status r = run_write(c, id, st, what);
+	if (r == MCD_STORE_OK && changed)
+		*changed = sqlite3_changes(c->db);
+	return r;
 }
 
 static mcd_store_status sq_appointment_delete(mcd_store *base, int64_t patient_id, int64_t doctor_id,
-                                              const mcd_audit_event *ev)
+                                              int64_t *wraps_deleted, const mcd_audit_event *ev)
 {
 	sq_store *s = sq(base);
+	int64_t deleted = 0;
+	if (wraps_deleted)
+		*wraps_deleted = 0;
 	mcd_store_status r;
 	conn *c = writer_begin(s, &r);
 	if (!c)
 		return r;
-	r = update_id_int(c, ST_APPT_DELETE, patient_id, doctor_id, "delete an appointment");
-	if (r == MCD_STORE_OK && sqlite3_changes(c->db) == 0)
-		r = MCD_STORE_NOT_FOUND;
+	r = changed_some(c, update_id_int(c, ST_APPT_DELETE, patient_id, doctor_id, "delete an appointment"));
+	/* Honest revocation: the doctor's wraps of the patient's images go, except of images the
+	 * doctor sent, and so do the consents the patient approved to them. */
 	if (r == MCD_STORE_OK)
-		r = audit_append_on(s, c, ev);
-	return writer_end(c, r);
+		r = change_3(c, ST_DISMISS_WRAPS, patient_id, doctor_id, 0, &deleted,
+		             "delete a dismissed doctor's wraps");
+	if (r == MCD_STORE_OK)
+		r = change_3(c, ST_DISMISS_CONSENTS, patient_id, doctor_id, ev ? ev->time : 0, NULL,
+		             "withdraw a dismissed doctor's consents");
+	return writer_end_counted(s, c, r, ev, "wraps_deleted", deleted, wraps_deleted);
 }
 
 static mcd_store_status sq_is_appointed(mcd_store *base, int64_t patient_id, int64_t doctor_id, bool *yes,
                                         int64_t *since)
 {
-	sq_store *s = sq(base);
 	*yes = false;
 	if (since)
 		*since = 0;
-	conn *c = reader_get(s);
-	sqlite3_stmt *st = q(c, ST_APPT_GET);
-	mcd_store_status r = MCD_STORE_ERROR;
-	if (st) {
-		sqlite3_bind_int64(st, 1, patient_id);
-		sqlite3_bind_int64(st, 2, doctor_id);
-		int rc = sqlite3_step(st);
-		if (rc == SQLITE_ROW) {
-			*yes = true;
-			if (since)
-				*since = sqlite3_column_int64(st, 0);
-		}
-		r = rc == SQLITE_ROW || rc == SQLITE_DONE ? MCD_STORE_OK : db_fail(c, "read an appointment");
-		q_done(c, ST_APPT_GET, st);
+	conn *c;
+	sqlite3_stmt *st = read_begin(sq(base), ST_APPT_GET, &c);
+	if (!st)
+		return MCD_STORE_ERROR;
+	sqlite3_bind_int64(st, 1, patient_id);
+	sqlite3_bind_int64(st, 2, doctor_id);
+	mcd_store_status r = step_row(c, st, "read an appointment");
+	if (r == MCD_STORE_OK) {
+		*yes = true;
+		if (since)
+			*since = sqlite3_column_int64(st, 0);
 	}
-	reader_put(c);
-	return r;
+	return read_end(c, ST_APPT_GET, st, r == MCD_STORE_NOT_FOUND ? MCD_STORE_OK : r); /* no row: not appointed */
 }
 
-static mcd_store_status appointments_list(sq_store *s, enum stmt_id id, int64_t user_id, mcd_appointment_cb cb,
-                                          void *ctx)
+/* A row of both appointment listings, to the caller. */
+static int appointment_emit(sqlite3_stmt *st, row_cb cb, void *ctx)
 {
-	conn *c = reader_get(s);
-	sqlite3_stmt *st = q(c, id);
-	mcd_store_status r = MCD_STORE_ERROR;
-	if (st) {
-		sqlite3_bind_int64(st, 1, user_id);
-		int rc;
-		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-			mcd_appointment view = {.patient_id = sqlite3_column_int64(st, 0),
-			                        .doctor_id = sqlite3_column_int64(st, 1),
-			                        .created = sqlite3_column_int64(st, 2),
-			                        .peer_username = col_text(st, 3),
-			                        .peer_display_name = col_text(st, 4),
-			                        .peer_disabled = sqlite3_column_int(st, 5) != 0};
-			if (cb(ctx, &view) != 0) {
-				rc = SQLITE_DONE;
-				break;
-			}
-		}
-		r = rc == SQLITE_DONE ? MCD_STORE_OK : db_fail(c, "list appointments");
-		q_done(c, id, st);
-	}
-	reader_put(c);
-	return r;
+	mcd_appointment view = {.patient_id = sqlite3_column_int64(st, 0),
+	                        .doctor_id = sqlite3_column_int64(st, 1),
+	                        .created = sqlite3_column_int64(st, 2),
+	                        .peer_username = col_text(st, 3),
+	                        .peer_display_name = col_text(st, 4),
+	                        .peer_disabled = sqlite3_column_int(st, 5) != 0};
+	return cb.appointment(ctx, &view);
 }
 
 static mcd_store_status sq_appointments_for_patient(mcd_store *base, int64_t patient_id, mcd_appointment_cb cb,
                                                     void *ctx)
 {
-	return appointments_list(sq(base), ST_APPTS_OF_PATIENT, patient_id, cb, ctx);
+	return list_by_int(sq(base), ST_APPTS_OF_PATIENT, patient_id, appointment_emit, (row_cb){.appointment = cb},
+	                   ctx, "list appointments");
 }
 
 static mcd_store_status sq_appointments_for_doctor(mcd_store *base, int64_t doctor_id, mcd_appointment_cb cb, void *ctx)
 {
-	return appointments_list(sq(base), ST_APPTS_OF_DOCTOR, doctor_id, cb, ctx);
+	return list_by_int(sq(base), ST_APPTS_OF_DOCTOR, doctor_id, appointment_emit, (row_cb){.appointment = cb}, ctx,
+	                   "list appointments");
 }
 
 /* -- messages -- */
@@ -2203,6 +2256,36 @@ static void message_view(sqlite3_stmt *st, mcd_message *m)
 	m->read_at = sqlite3_column_int64(st, 8);
 }
 
+static int message_emit(sqlite3_stmt *st, row_cb cb, void *ctx)
+{
+	mcd_message view;
+	message_view(st, &view);
+	return cb.message(ctx, &view);
+}
+
+/* row_copy_fn of an mcd_message: the row of MESSAGE_COLS and m.sealed. */
+static bool message_copy_row(sqlite3_stmt *st, void *out)
+{
+	mcd_message view;
+	message_view(st, &view);
+	mcd_message *m = calloc(1, sizeof *m);
+	const void *sealed = sqlite3_column_blob(st, 9);
+	size_t sealed_len = (size_t)sqlite3_column_bytes(st, 9);
+	if (m) {
+		*m = view;
+		m->sender = dup_text(view.sender);
+		m->recipient = dup_text(view.recipient);
+		m->sealed = dup_bytes(sealed, sealed_len);
+		m->sealed_len = sealed_len;
+	}
+	if (!m || !m->sender || !m->recipient || !m->sealed) {
+		mcd_message_free(m);
+		return false;
+	}
+	*(mcd_message **)out = m;
+	return true;
+}
+
 static mcd_store_status sq_message_create(mcd_store *base, const mcd_message *m, const mcd_audit_event *ev)
 {
 	sq_store *s = sq(base);
@@ -2212,95 +2295,40 @@ static mcd_store_status sq_message_create(mcd_store *base, const mcd_message *m,
 	conn *c = writer_begin(s, &r);
 	if (!c)
 		return r;
-	r = exists_on(c, ST_USER_EXISTS, m->sender_id);
-	if (r == MCD_STORE_OK)
-		r = exists_on(c, ST_USER_EXISTS, m->recipient_id);
-	if (r == MCD_STORE_OK) {
-		sqlite3_stmt *st = q(c, ST_MSG_INSERT);
-		if (!st) {
-			r = MCD_STORE_ERROR;
-		} else {
-			bind_text(st, 1, m->id);
-			bind_text(st, 2, m->thread_id);
-			sqlite3_bind_int64(st, 3, m->sender_id);
-			sqlite3_bind_int64(st, 4, m->recipient_id);
-			sqlite3_bind_int64(st, 5, m->created);
-			sqlite3_bind_int64(st, 6, (int64_t)m->sealed_len);
-			bind_blob(st, 7, m->sealed, m->sealed_len);
-			r = run_write(c, ST_MSG_INSERT, st, "insert a message");
-		}
+	r = users_exist_on(c, m->sender_id, m->recipient_id);
+	sqlite3_stmt *st = q_if_ok(c, ST_MSG_INSERT, &r);
+	if (st) {
+		bind_text(st, 1, m->id);
+		bind_text(st, 2, m->thread_id);
+		sqlite3_bind_int64(st, 3, m->sender_id);
+		sqlite3_bind_int64(st, 4, m->recipient_id);
+		sqlite3_bind_int64(st, 5, m->created);
+		sqlite3_bind_int64(st, 6, (int64_t)m->sealed_len);
+		bind_blob(st, 7, m->sealed, m->sealed_len);
+		r = run_write(c, ST_MSG_INSERT, st, "insert a message");
 	}
-	if (r == MCD_STORE_OK)
-		r = audit_append_on(s, c, ev);
-	return writer_end(c, r);
+	return writer_end_audited(s, c, r, ev);
 }
 
 static mcd_store_status sq_message_get(mcd_store *base, const char *id, mcd_message **out)
 {
-	sq_store *s = sq(base);
 	*out = NULL;
-	conn *c = reader_get(s);
-	sqlite3_stmt *st = q(c, ST_MSG_GET);
-	mcd_store_status r = MCD_STORE_ERROR;
-	if (st) {
-		bind_text(st, 1, id);
-		int rc = sqlite3_step(st);
-		if (rc == SQLITE_ROW) {
-			mcd_message view;
-			message_view(st, &view);
-			mcd_message *m = calloc(1, sizeof *m);
-			const void *sealed = sqlite3_column_blob(st, 9);
-			size_t sealed_len = (size_t)sqlite3_column_bytes(st, 9);
-			if (m) {
-				*m = view;
-				m->sender = dup_text(view.sender);
-				m->recipient = dup_text(view.recipient);
-				m->sealed = dup_bytes(sealed, sealed_len);
-				m->sealed_len = sealed_len;
-			}
-			if (!m || !m->sender || !m->recipient || !m->sealed) {
-				mcd_message_free(m);
-				r = MCD_STORE_NOMEM;
-			} else {
-				*out = m;
-				r = MCD_STORE_OK;
-			}
-		} else {
-			r = rc == SQLITE_DONE ? MCD_STORE_NOT_FOUND : db_fail(c, "read a message");
-		}
-		q_done(c, ST_MSG_GET, st);
-	}
-	reader_put(c);
-	return r;
+	return get_by_key(sq(base), ST_MSG_GET, id, message_copy_row, out, "read a message");
 }
 
 static mcd_store_status sq_messages_for_user(mcd_store *base, int64_t user_id, const char *thread_id, bool unread_only,
                                              const char *before_id, int limit, mcd_message_cb cb, void *ctx)
 {
-	sq_store *s = sq(base);
-	conn *c = reader_get(s);
-	sqlite3_stmt *st = q(c, ST_MSGS_FOR_USER);
-	mcd_store_status r = MCD_STORE_ERROR;
-	if (st) {
-		sqlite3_bind_int64(st, 1, user_id);
-		bind_text(st, 2, thread_id);
-		bind_text(st, 3, before_id);
-		sqlite3_bind_int(st, 4, limit);
-		sqlite3_bind_int(st, 5, unread_only ? 1 : 0);
-		int rc;
-		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-			mcd_message view;
-			message_view(st, &view);
-			if (cb(ctx, &view) != 0) {
-				rc = SQLITE_DONE;
-				break;
-			}
-		}
-		r = rc == SQLITE_DONE ? MCD_STORE_OK : db_fail(c, "list messages");
-		q_done(c, ST_MSGS_FOR_USER, st);
-	}
-	reader_put(c);
-	return r;
+	conn *c;
+	sqlite3_stmt *st = read_begin(sq(base), ST_MSGS_FOR_USER, &c);
+	if (!st)
+		return MCD_STORE_ERROR;
+	sqlite3_bind_int64(st, 1, user_id);
+	bind_text(st, 2, thread_id);
+	bind_text(st, 3, before_id);
+	sqlite3_bind_int(st, 4, limit);
+	sqlite3_bind_int(st, 5, unread_only ? 1 : 0);
+	return list_rows(c, ST_MSGS_FOR_USER, st, message_emit, (row_cb){.message = cb}, ctx, "list messages");
 }
 
 static mcd_store_status sq_message_mark_read(mcd_store *base, const char *id, int64_t recipient_id, int64_t when,
@@ -2318,19 +2346,254 @@ static mcd_store_status sq_message_mark_read(mcd_store *base, const char *id, in
 	conn *c = writer_begin(s, &r);
 	if (!c)
 		return r;
-	sqlite3_stmt *st = q(c, ST_MSG_READ);
-	if (!st) {
-		r = MCD_STORE_ERROR;
-	} else {
+	sqlite3_stmt *st = q_if_ok(c, ST_MSG_READ, &r);
+	if (st) {
 		bind_text(st, 1, id);
 		sqlite3_bind_int64(st, 2, recipient_id);
 		sqlite3_bind_int64(st, 3, when);
 		r = run_write(c, ST_MSG_READ, st, "mark a message read");
 	}
+
 	/* read once: a second mark changes nothing and is not audited again */
 	if (r == MCD_STORE_OK && sqlite3_changes(c->db) > 0)
 		r = audit_append_on(s, c, ev);
 	return writer_end(c, r);
+}
+
+/* -- consents -- */
+
+/* Fills c from a row of CONSENT_COLS, pointing into the statement. */
+static void consent_view(sqlite3_stmt *st, mcd_consent *c)
+{
+	memset(c, 0, sizeof *c);
+	snprintf(c->id, sizeof c->id, "%s", col_text(st, 0));
+	c->patient_id = sqlite3_column_int64(st, 1);
+	c->doctor_id = sqlite3_column_int64(st, 2);
+	c->patient = (char *)col_text(st, 3);
+	c->doctor = (char *)col_text(st, 4);
+	c->created = sqlite3_column_int64(st, 5);
+	c->expires = sqlite3_column_int64(st, 6);
+	snprintf(c->status, sizeof c->status, "%s", col_text(st, 7));
+	c->decided = sqlite3_column_int64(st, 8);
+	c->images = sqlite3_column_int64(st, 9);
+	c->sealed = (uint8_t *)sqlite3_column_blob(st, 10);
+	c->sealed_len = (size_t)sqlite3_column_bytes(st, 10);
+}
+
+static int consent_emit(sqlite3_stmt *st, row_cb cb, void *ctx)
+{
+	mcd_consent view;
+	consent_view(st, &view);
+	return cb.consent(ctx, &view);
+}
+
+/* row_copy_fn of an mcd_consent. */
+static bool consent_copy_row(sqlite3_stmt *st, void *out)
+{
+	mcd_consent view;
+	consent_view(st, &view);
+	mcd_consent *cs = calloc(1, sizeof *cs);
+	if (cs) {
+		*cs = view;
+		cs->patient = dup_text(view.patient);
+		cs->doctor = dup_text(view.doctor);
+		cs->sealed = dup_bytes(view.sealed, view.sealed_len);
+	}
+	if (!cs || !cs->patient || !cs->doctor || !cs->sealed) {
+		mcd_consent_free(cs);
+		return false;
+	}
+	*(mcd_consent **)out = cs;
+	return true;
+}
+
+static mcd_store_status sq_consent_create(mcd_store *base, const mcd_consent *cs, const mcd_audit_event *ev)
+{
+	sq_store *s = sq(base);
+	if (!image_id_valid(cs->id) || !cs->sealed || cs->sealed_len == 0)
+		return MCD_STORE_ERROR;
+	mcd_store_status r;
+	conn *c = writer_begin(s, &r);
+	if (!c)
+		return r;
+	r = users_exist_on(c, cs->patient_id, cs->doctor_id);
+	sqlite3_stmt *st = q_if_ok(c, ST_CONSENT_INSERT, &r);
+	if (st) {
+		bind_text(st, 1, cs->id);
+		sqlite3_bind_int64(st, 2, cs->patient_id);
+		sqlite3_bind_int64(st, 3, cs->doctor_id);
+		sqlite3_bind_int64(st, 4, cs->created);
+		sqlite3_bind_int64(st, 5, cs->expires);
+		bind_blob(st, 6, cs->sealed, cs->sealed_len);
+		r = run_write(c, ST_CONSENT_INSERT, st, "insert a consent");
+	}
+	return writer_end_audited(s, c, r, ev);
+}
+
+static mcd_store_status sq_consent_get(mcd_store *base, const char *id, mcd_consent **out)
+{
+	*out = NULL;
+	return get_by_key(sq(base), ST_CONSENT_GET, id, consent_copy_row, out, "read a consent");
+}
+
+static mcd_store_status sq_consents_for_user(mcd_store *base, int64_t user_id, const char *status, int64_t now,
+                                             mcd_consent_cb cb, void *ctx)
+{
+	conn *c;
+	sqlite3_stmt *st = read_begin(sq(base), ST_CONSENTS_FOR_USER, &c);
+	if (!st)
+		return MCD_STORE_ERROR;
+	sqlite3_bind_int64(st, 1, user_id);
+	bind_text(st, 2, status);
+	sqlite3_bind_int64(st, 3, now);
+	return list_rows(c, ST_CONSENTS_FOR_USER, st, consent_emit, (row_cb){.consent = cb}, ctx, "list consents");
+}
+
+static mcd_store_status sq_has_consent(mcd_store *base, int64_t patient_id, int64_t doctor_id, bool *yes)
+{
+	int64_t v = 0;
+	mcd_store_status r = read_int(sq(base), ST_CONSENT_HAS, patient_id, doctor_id, &v, "look up a consent");
+	*yes = r == MCD_STORE_OK && v != 0;
+	return r;
+}
+
+/* The state of consent id inside the writer's transaction. */
+struct consent_state {
+	int64_t patient_id, doctor_id, expires;
+	char status[12];
+};
+
+static mcd_store_status consent_state_on(conn *c, const char *id, struct consent_state *cs)
+{
+	sqlite3_stmt *st = q(c, ST_CONSENT_STATE);
+	if (!st)
+		return MCD_STORE_ERROR;
+	bind_text(st, 1, id);
+	mcd_store_status r = step_row(c, st, "read a consent's state");
+	if (r == MCD_STORE_OK) {
+		cs->patient_id = sqlite3_column_int64(st, 0);
+		cs->doctor_id = sqlite3_column_int64(st, 1);
+		snprintf(cs->status, sizeof cs->status, "%s", col_text(st, 2));
+		cs->expires = sqlite3_column_int64(st, 3);
+	}
+	q_done(c, ST_CONSENT_STATE, st);
+	return r;
+}
+
+static mcd_store_status consent_set_on(conn *c, const char *id, const char *status, int64_t when)
+{
+	sqlite3_stmt *st = q(c, ST_CONSENT_SET);
+	if (!st)
+		return MCD_STORE_ERROR;
+	bind_text(st, 1, id);
+	bind_text(st, 2, status);
+	sqlite3_bind_int64(st, 3, when);
+	return run_write(c, ST_CONSENT_SET, st, "decide a consent");
+}
+
+/* Whether a pending consent may still be decided at now. */
+static bool consent_open(const struct consent_state *cs, int64_t now)
+{
+	return !strcmp(cs->status, "pending") && now < cs->expires;
+}
+
+/* The state of consent id for a decision of its patient at now: NOT_FOUND when patient_id is
+ * not its patient, CONFLICT when it can no longer be decided. */
+static mcd_store_status consent_to_decide_on(conn *c, const char *id, int64_t patient_id, int64_t now,
+                                             struct consent_state *cs)
+{
+	mcd_store_status r = consent_state_on(c, id, cs);
+	if (r == MCD_STORE_OK && cs->patient_id != patient_id)
+		r = MCD_STORE_NOT_FOUND;
+	if (r == MCD_STORE_OK && !consent_open(cs, now))
+		r = MCD_STORE_CONFLICT;
+	return r;
+}
+
+static mcd_store_status sq_consent_approve(mcd_store *base, const char *id, int64_t patient_id, int64_t now,
+                                           const mcd_consent_wrap *wraps, size_t n, size_t *bad_index, int64_t *added,
+                                           const mcd_audit_event *ev)
+{
+	sq_store *s = sq(base);
+	int64_t count = 0;
+	*added = 0;
+	if (bad_index)
+		*bad_index = 0;
+	mcd_store_status r;
+	conn *c = writer_begin(s, &r);
+	if (!c)
+		return r;
+	struct consent_state cs;
+	r = consent_to_decide_on(c, id, patient_id, now, &cs);
+	for (size_t i = 0; r == MCD_STORE_OK && i < n; i++) {
+		sqlite3_stmt *st = q_if_ok(c, ST_CONSENT_IMAGE, &r);
+		if (!st)
+			break;
+		bind_text(st, 1, wraps[i].image_id);
+		sqlite3_bind_int64(st, 2, patient_id);
+		r = step_row(c, st, "look up a consent's image");
+		int64_t image_n = r == MCD_STORE_OK ? sqlite3_column_int64(st, 0) : 0;
+		q_done(c, ST_CONSENT_IMAGE, st);
+		if (r == MCD_STORE_NOT_FOUND && bad_index)
+			*bad_index = i;
+		if (!(st = q_if_ok(c, ST_CONSENT_WRAP_INSERT, &r)))
+			break;
+		sqlite3_bind_int64(st, 1, image_n);
+		sqlite3_bind_int64(st, 2, cs.doctor_id);
+		sqlite3_bind_int64(st, 3, patient_id);
+		bind_blob(st, 4, wraps[i].wrap, wraps[i].wrap_len);
+		bind_text(st, 5, id);
+		r = run_write(c, ST_CONSENT_WRAP_INSERT, st, "insert a consent's wrap");
+		if (r == MCD_STORE_OK)
+			count += sqlite3_changes(c->db); /* 0: the doctor holds that image already */
+	}
+	if (r == MCD_STORE_OK)
+		r = consent_set_on(c, id, "approved", now);
+	return writer_end_counted(s, c, r, ev, "images", count, added);
+}
+
+static mcd_store_status sq_consent_deny(mcd_store *base, const char *id, int64_t patient_id, int64_t now,
+                                        const mcd_audit_event *ev)
+{
+	sq_store *s = sq(base);
+	mcd_store_status r;
+	conn *c = writer_begin(s, &r);
+	if (!c)
+		return r;
+	struct consent_state cs;
+	r = consent_to_decide_on(c, id, patient_id, now, &cs);
+	if (r == MCD_STORE_OK)
+		r = consent_set_on(c, id, "denied", now);
+	return writer_end_audited(s, c, r, ev);
+}
+
+static mcd_store_status sq_consent_withdraw(mcd_store *base, const char *id, int64_t by_id, int64_t now,
+                                            int64_t *wraps_deleted, const mcd_audit_event *ev)
+{
+	sq_store *s = sq(base);
+	int64_t deleted = 0;
+	if (wraps_deleted)
+		*wraps_deleted = 0;
+	mcd_store_status r;
+	conn *c = writer_begin(s, &r);
+	if (!c)
+		return r;
+	struct consent_state cs;
+	r = consent_state_on(c, id, &cs);
+	if (r == MCD_STORE_OK && cs.patient_id != by_id && cs.doctor_id != by_id)
+		r = MCD_STORE_NOT_FOUND;
+	/* the patient takes back an approval; the doctor takes back a request still open */
+	if (r == MCD_STORE_OK &&
+	    (cs.patient_id == by_id ? strcmp(cs.status, "approved") != 0 : !consent_open(&cs, now)))
+		r = MCD_STORE_CONFLICT;
+	if (r == MCD_STORE_OK && cs.patient_id == by_id) {
+		r = write_text_key(c, ST_CONSENT_WRAPS_DELETE, id, "delete a consent's wraps");
+		if (r == MCD_STORE_OK)
+			deleted = sqlite3_changes(c->db);
+	}
+	if (r == MCD_STORE_OK)
+		r = consent_set_on(c, id, "withdrawn", now);
+	return writer_end_counted(s, c, r, ev, "wraps_deleted", deleted, wraps_deleted);
 }
 
 static const mcd_store_ops sqlite_ops = {
@@ -2362,6 +2625,7 @@ static const mcd_store_ops sqlite_ops = {
     .image_create = sq_image_create,
     .image_get = sq_image_get,
     .images_for_user = sq_images_for_user,
+    .images_for_user_about = sq_images_for_user_about,
     .wrap_get = sq_wrap_get,
     .image_recipients = sq_image_recipients,
     .wrap_add = sq_wrap_add,
@@ -2388,6 +2652,13 @@ static const mcd_store_ops sqlite_ops = {
     .message_get = sq_message_get,
     .messages_for_user = sq_messages_for_user,
     .message_mark_read = sq_message_mark_read,
+    .consent_create = sq_consent_create,
+    .consent_get = sq_consent_get,
+    .consents_for_user = sq_consents_for_user,
+    .has_consent = sq_has_consent,
+    .consent_approve = sq_consent_approve,
+    .consent_deny = sq_consent_deny,
+    .consent_withdraw = sq_consent_withdraw,
 };
 
 /* ---- opening ---- */

@@ -8,7 +8,11 @@
 # identifying values anywhere in its bytes; reid gives back the dataset dcmdump prints for the
 # original; gdcmanon -d restores our output, and reid restores gdcmanon -e output; a directory
 # keeps one Series Instance UID per series, --key-map keeps the mapping across runs; a
-# malformed corpus fails with a clear message and leaves no output.
+# malformed corpus fails with a clear message and leaves no output. `send --deidentified` checks
+# before it needs a server: it refuses every identified input, a nested name, a private block, a
+# missing PatientIdentityRemoved and BurnedInAnnotation YES (naming the attribute, showing no
+# value), passes what deid made (also with --region over burned-in text), and wants
+# --confirm-deidentified for a PNG or JPEG, noticing medcrypt region encryption.
 # usage: deid_test.sh PATH/TO/medcrypt PATH/TO/test_dicom_write
 MEDCRYPT=$(realpath "${1:?usage: deid_test.sh MEDCRYPT TEST_DICOM_WRITE}")
 COPY=$(realpath "${2:?usage: deid_test.sh MEDCRYPT TEST_DICOM_WRITE}")
@@ -412,5 +416,83 @@ expect_exit 1 "deid refuses to overwrite" $M deid -r "$KEYS/alice.pub" -o explic
 expect_exit 2 "reid without -k" $M reid -o x.dcm explicit_le.deid.dcm
 check "deid --help" $M deid --help
 check "reid --help" $M reid --help
+
+# --- send --deidentified (src/medcrypt/deidclaim.c over mc_deid_check): the file is checked here
+# before anything goes to a server. No one is logged in (an empty MEDCRYPT_HOME), so a file that
+# passes the check stops at the session, exit 10: the verdicts without a server. Refusals exit 2,
+# name the attribute by tag and keyword and show no value. (tests/server/deidclaim_test.sh sends
+# for real.)
+export MEDCRYPT_HOME=$T/no-session
+mkdir -p "$MEDCRYPT_HOME"
+shows_no_value() { # shows_no_value DESCRIPTION: .err holds none of the identifying values
+	local leaked
+	leaked=$(for pat in $identifying Nested.Referrer ACME.SECRET; do
+		[ "$pat" = Operator ] && pat=Operator.Otto # "Operator" alone is also in a keyword, OperatorsName
+		grep -E -o -- "${pat//^/\\^}" .err
+	done)
+	[ -z "$leaked" ] && ok || bad "$1 shows values: $leaked"
+}
+passes_check() { # passes_check DESCRIPTION FILE [OPTION...]: past the check, stopped at the session
+	local what=$1 f=$2
+	shift 2
+	expect_exit 10 "$what" $M send "$f" --deidentified "$@" --to resa
+	if grep -q "refused" .err; then bad "$what: $(cat .err)"; else ok; fi
+}
+for f in $formats; do
+	expect_exit 2 "send --deidentified refuses the identified $f.dcm" $M send $f.dcm --deidentified --to resa
+	grep -qF -- "--deidentified refused: $f.dcm still identifies the patient: (" .err && ok || bad "$f: $(cat .err)"
+	grep -qF "medcrypt deid" .err && ok || bad "the refusal of $f.dcm says what to do: $(cat .err)"
+	shows_no_value "the refusal of $f.dcm"
+	passes_check "send --deidentified of $f.deid.dcm" $f.deid.dcm
+done
+cp explicit_le.deid.dcm nested.dcm
+check "dcmodify: a name inside a kept sequence" dcmodify -nb -i "(0008,1140)[0].(0008,0090)=Nested^Referrer" nested.dcm
+expect_exit 2 "send --deidentified refuses a nested identifying attribute" $M send nested.dcm --deidentified --to resa
+grep -qF "(0008,0090) ReferringPhysicianName inside (0008,1140) ReferencedImageSequence holds a value" .err &&
+	ok || bad "nested: $(cat .err)"
+shows_no_value "the nested refusal"
+cp explicit_le.deid.dcm private.dcm
+check "dcmodify: a private block" dcmodify -nb -i "(0009,0010)=ACME" -i "(0009,1001)=ACME SECRET" private.dcm
+expect_exit 2 "send --deidentified refuses a private attribute" $M send private.dcm --deidentified --to resa
+grep -qF "(0009,0010) is a private attribute" .err && ok || bad "private: $(cat .err)"
+shows_no_value "the private refusal"
+cp explicit_le.deid.dcm unmarked.dcm
+check "dcmodify: no PatientIdentityRemoved" dcmodify -nb -e "(0012,0062)" unmarked.dcm
+expect_exit 2 "send --deidentified refuses a file that does not say so" $M send unmarked.dcm --deidentified --to resa
+grep -qF "(0012,0062) PatientIdentityRemoved is absent" .err && ok || bad "unmarked: $(cat .err)"
+cp explicit_le.dcm burned.dcm
+check "dcmodify: BurnedInAnnotation YES" dcmodify -nb -i "(0028,0301)=YES" burned.dcm
+check "deid of burned.dcm" $M deid -r "$KEYS/alice.pub" -o burned.deid.dcm burned.dcm
+expect_exit 2 "send --deidentified refuses burned-in text" $M send burned.deid.dcm --deidentified --to resa
+grep -qF "(0028,0301) BurnedInAnnotation is YES" .err && ok || bad "burned: $(cat .err)"
+grep -qF "deid --region" .err && ok || bad "the burned-in refusal says what to do: $(cat .err)"
+check "deid --region of burned.dcm" $M deid -r "$KEYS/alice.pub" --region 0,0,32,4 -o burned.rg.dcm burned.dcm
+passes_check "send --deidentified of the regions cleaned" burned.rg.dcm
+# PNG and JPEG: refused without the sender's confirmation; region encryption is noticed
+$PY - <<'PY'
+import struct, zlib
+w, h = 32, 24
+raw = b"".join(b"\0" + bytes((x * 8 + y) % 256 for x in range(w)) for y in range(h))
+def chunk(t, d): return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+open("g.png", "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
+                         + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+PY
+check "redact g.png" $M redact --region 0,0,32,4 -r "$KEYS/alice.pub" -o g.rg.png g.png
+check "redact g.jpg" $M redact --region 0,0,16,16 -r "$KEYS/alice.pub" -o g.rg.jpg g.jpg
+for f in g.png g.jpg g.rg.png g.rg.jpg; do
+	expect_exit 2 "send --deidentified of $f without confirmation" $M send $f --deidentified --to resa
+	grep -qF -- "--confirm-deidentified" .err && ok || bad "$f: $(cat .err)"
+	passes_check "send --deidentified --confirm-deidentified of $f" $f --confirm-deidentified
+	case $f in
+	*.rg.*) grep -qF "carries medcrypt region encryption (regions cleaned)" .err && ok || bad "$f: $(cat .err)" ;;
+	*) grep -qF "does not carry medcrypt region encryption" .err && ok || bad "$f: $(cat .err)" ;;
+	esac
+done
+expect_exit 2 "send --deidentified of another type" $M send g.pgm --deidentified --to resa
+grep -qF "only a DICOM, PNG or JPEG file" .err && ok || bad "pgm: $(cat .err)"
+expect_exit 2 "--confirm-deidentified without --deidentified" $M send g.jpg --confirm-deidentified --to resa
+expect_exit 4 "send --deidentified of a malformed DICOM" $M send bad_vr.dcm --deidentified --to resa
+grep -qF "cannot check bad_vr.dcm" .err && ok || bad "malformed: $(cat .err)"
+unset MEDCRYPT_HOME
 
 summary deid-cli

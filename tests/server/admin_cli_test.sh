@@ -19,19 +19,6 @@ for tool in sqlite3 curl; do
 	command -v $tool >/dev/null || { echo "admin_cli: $tool missing (scripts/bootstrap installs it)" >&2; exit 1; }
 done
 
-as() { # as USER COMMAND...: medcrypt as USER (own MEDCRYPT_HOME, password in the environment)
-	local u=$1
-	shift
-	MEDCRYPT_HOME=$T/home-$u MEDCRYPT_PASSPHRASE=$(pw "$u") MEDCRYPT_ASSUME_YES=1 "$MEDCRYPT" "$@"
-}
-expect_in() { # expect_in FILE TEXT DESCRIPTION
-	if grep -qF -- "$2" "$1"; then ok; else bad "$3: '$2' not in $(head -c 600 "$1")"; fi
-}
-not_in() { # not_in FILE TEXT DESCRIPTION
-	if grep -qF -- "$2" "$1"; then bad "$3: '$2' in $(head -c 600 "$1")"; else ok; fi
-}
-db() { sqlite3 -cmd '.timeout 5000' "$DATA/medcryptd.db" "$@"; }
-py() { "$PY" -c "$@"; }
 
 check "server starts" server_start
 check "admin registers" as admin register "$INVITATION" --user admin --url "$URL" --yes

@@ -19,16 +19,6 @@ for tool in sqlite3 curl setsid; do
 	command -v $tool >/dev/null || { echo "appointments: $tool missing (scripts/bootstrap installs it)" >&2; exit 1; }
 done
 
-as() { # as USER COMMAND...: medcrypt as USER (own MEDCRYPT_HOME, password in the environment)
-	local u=$1
-	shift
-	MEDCRYPT_HOME=$T/home-$u MEDCRYPT_PASSPHRASE=$(pw "$u") MEDCRYPT_ASSUME_YES=1 "$MEDCRYPT" "$@"
-}
-expect_in() { # expect_in FILE TEXT DESCRIPTION
-	if grep -qF -- "$2" "$1"; then ok; else bad "$3: '$2' not in $(head -c 600 "$1")"; fi
-}
-db() { sqlite3 -cmd '.timeout 5000' "$DATA/medcryptd.db" "$@"; }
-py() { "$PY" -c "$@"; }
 # raw USER METHOD PATH [BODY] [--no-csrf]: a request with USER's session from the CLI's session
 # file; the status in $STATUS, the body in .body
 raw() {
@@ -137,7 +127,8 @@ expect_in .err "not confirmed" "says why"
 [ "$(db "SELECT count(*) FROM appointments")" = 1 ] && ok || bad "an unconfirmed dismissal changed nothing"
 check "pat dismisses drhouse" env MEDCRYPT_HOME=$T/home-pat MEDCRYPT_PASSPHRASE="$(pw pat)" "$MEDCRYPT" dismiss drhouse --yes
 expect_in .out "dismissed drhouse" "says so"
-expect_in .err "stay shared" "says what dismissal does not do yet"
+expect_in .out "no longer download" "says what dismissal takes away"
+expect_in .err "already downloaded stays with them" "says what dismissal cannot take back"
 check "pat has no doctors" as pat appointments
 expect_in .out "0 appointed doctors" "the list is empty"
 check "drhouse has no patients" as drhouse appointments --json

@@ -16,7 +16,7 @@ source "$(dirname "$0")/lib.sh"
 export MEDCRYPT_PASSPHRASE="server test passphrase: not a real one"
 N=20
 
-for who in tech doctor; do
+for who in tech doctor pat; do
 	"$MEDCRYPT" keygen -o "$who" >/dev/null || bad "keygen $who"
 	split_pub "$who"
 done
@@ -25,22 +25,25 @@ openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:3072 -out admin.rsa 2>/d
 	openssl pkey -in admin.ed -pubout -out admin.sign.pem || bad "admin keys"
 mkdir in sealed
 for i in $(seq 1 $N); do head -c $((i * 200000)) /dev/urandom >"in/scan$i.bin"; done
-"$MEDCRYPT" seal -r doctor.pub -r tech.pub --sign tech.key -o sealed in/*.bin >/dev/null || bad "seal $N files"
+"$MEDCRYPT" seal -r doctor.pub -r pat.pub -r tech.pub --sign tech.key -o sealed in/*.bin >/dev/null || bad "seal $N files"
 
 server_start || { bad "server start"; summary server-crash; exit 1; }
 register admin "$(sed -n 's/^ *invitation: //p' "$T/server.out")"
 expect_status 201 "register admin"
-for pair in tech:technician doctor:doctor; do
+for pair in tech:technician doctor:doctor pat:patient; do
 	register "${pair%%:*}" "$(invite "${pair##*:}")"
 	expect_status 201 "register ${pair%%:*}"
 done
+# every image names its patient, who appointed the doctor (API.md §15)
+as pat POST /api/v1/appointments -H 'Content-Type: application/json' --data '{"doctor":"doctor"}'
+expect_status 201 "pat appoints the doctor"
 
 # 20 uploads at 1 MB/s each; the smallest finish in 0.2 s, the largest would take 4 s
 for i in $(seq 1 $N); do
 	curl -sS --tlsv1.3 --cacert "$CERT" --resolve "localhost:$PORT:127.0.0.1" --limit-rate 1M \
 		-b jar.tech -H "X-CSRF-Token: $(cat csrf.tech)" -H 'Content-Type: application/octet-stream' \
 		--data-binary "@sealed/scan$i.bin.medcrypt" -o "up$i.json" -w '%{http_code}' \
-		"$URL/api/v1/images" >"up$i.status" 2>/dev/null &
+		"$URL/api/v1/images?patient=pat" >"up$i.status" 2>/dev/null &
 done
 sleep 1.6
 kill -KILL "$SERVER_PID"

@@ -88,9 +88,12 @@ for u in admin tech doca docb pat res; do
 done
 check "whoami" as doca whoami --json
 expect_in .out '"role": "doctor"' "whoami shows the role"
+# every image names its patient; a technician sends to the patient and the doctors they appointed
+check "pat appoints doctor A" as pat appoint doca
+check "pat appoints doctor B" as pat appoint docb
 
 # ---- send, list, open, share, revoke ----
-if as tech send scan.dcm --to pat --to doca >.id 2>.err; then ok; else bad "send: $(cat .err)"; fi
+if as tech send scan.dcm --patient pat --to pat --to doca >.id 2>.err; then ok; else bad "send: $(cat .err)"; fi
 ID=$(cat .id)
 [[ $ID =~ ^[0-9a-f]{32}$ ]] && ok || bad "send printed '$ID', not an id"
 expect_in .err "to doca" "send shows the recipients' fingerprints"
@@ -100,7 +103,7 @@ expect_in "$ku" "localhost:$PORT/doca " "known_users records doctor A's keys"
 [ "$(mode_of "$ku")" = 600 ] && ok || bad "known_users mode"
 cp "$ku" ku.saved
 sed -i "s|^\(localhost:$PORT/doca\) [0-9a-f]*|\1 $(printf '%064d' 0)|" "$ku"
-expect_exit 13 "a recipient whose key changed is refused" as tech send scan.dcm --to doca
+expect_exit 13 "a recipient whose key changed is refused" as tech send scan.dcm --patient pat --to doca
 expect_in .err "CHANGED" "the refusal says the key changed"
 expect_in .err "$ku" "it names known_users"
 cp ku.saved "$ku"
@@ -140,7 +143,7 @@ w = h = 1400
 sys.stdout.buffer.write(b"P5 %d %d 255\n" % (w, h) + random.randbytes(w * h))' >big.pgm
 cjpeg -quality 100 big.pgm >big.jpg
 check "img2dcm big" img2dcm -k PatientID=$PLAIN_MARK -k Modality=MR big.jpg big.dcm
-if as tech send big.dcm --to doca >.id 2>.err; then ok; else bad "send big: $(cat .err)"; fi
+if as tech send big.dcm --patient pat --to doca >.id 2>.err; then ok; else bad "send big: $(cat .err)"; fi
 BIG=$(cat .id)
 big_size=$(as doca ls --no-meta --json | /usr/bin/python3 -c \
 	'import json,sys; print([i["size"] for i in json.load(sys.stdin)["images"] if i["id"]==sys.argv[1]][0])' "$BIG")
@@ -201,7 +204,7 @@ for i in $(seq 1 20); do
 	head -c $((2000000 + i * 1000)) /dev/urandom >c$i.bin
 done
 for i in $(seq 1 20); do
-	(as tech send c$i.bin --to doca >c$i.id 2>c$i.err) &
+	(as tech send c$i.bin --patient pat --to doca >c$i.id 2>c$i.err) &
 done
 # kill once a few sends were acknowledged, while the others are still sealing or uploading
 for i in $(seq 1 1200); do

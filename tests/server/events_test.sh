@@ -17,47 +17,9 @@ source "$here/e2e_setup.sh" "$@"
 for tool in img2dcm cjpeg curl; do
 	command -v $tool >/dev/null || { echo "events: $tool missing (scripts/bootstrap installs it)" >&2; exit 1; }
 done
-declare -A STREAM_PID=()
 trap 'for p in "${STREAM_PID[@]}"; do kill "$p" 2>/dev/null; done; server_kill; rm -rf "$T"' EXIT
 MAX_STREAMS=3
 
-as() { # as USER COMMAND...: medcrypt as USER
-	local u=$1
-	shift
-	MEDCRYPT_HOME=$T/home-$u MEDCRYPT_PASSPHRASE=$(pw "$u") "$MEDCRYPT" "$@"
-}
-token_of() { # token_of USER: the session cookie's value from the CLI's session file
-	/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["token"] or "")' "$T/home-$1/session"
-}
-curl_events() { # curl_events [CURL ARGS...]: GET /api/v1/events
-	curl -sS -N --tlsv1.3 --cacert "$DATA/tls.crt" --resolve "localhost:$PORT:127.0.0.1" "$@" "$URL/api/v1/events"
-}
-# open_stream NAME USER [CURL ARGS...]: USER's stream in the background, body in NAME.s, headers
-# in NAME.h
-open_stream() {
-	local name=$1 user=$2
-	shift 2
-	: >"$name.s"
-	# curl itself in the background, not a subshell, so that its pid is the one killed
-	curl -sS -N --tlsv1.3 --cacert "$DATA/tls.crt" --resolve "localhost:$PORT:127.0.0.1" \
-		-b "__Host-medcrypt=$(token_of "$user")" -D "$name.h" -o "$name.s" "$@" "$URL/api/v1/events" 2>"$name.err" &
-	STREAM_PID[$name]=$!
-	wait_for "$name.s" '^retry: ' 5
-}
-close_stream() { # close_stream NAME
-	kill "${STREAM_PID[$1]}" 2>/dev/null
-	wait "${STREAM_PID[$1]}" 2>/dev/null
-	unset "STREAM_PID[$1]"
-}
-# wait_for FILE PATTERN SECONDS: true as soon as FILE has a line matching PATTERN
-wait_for() {
-	local i
-	for i in $(seq 1 $(($3 * 20))); do
-		grep -q -- "$2" "$1" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	return 1
-}
 ended() { # ended NAME SECONDS: the stream's curl exits within SECONDS
 	local i
 	for i in $(seq 1 $(($2 * 10))); do
@@ -83,12 +45,15 @@ check "img2dcm" img2dcm -k "PatientName=$PATIENT_NAME" -k PatientID=$PATIENT_ID 
 check "server starts" server_start --max-event-streams $MAX_STREAMS
 check "admin registers" env MEDCRYPT_ASSUME_YES=1 MEDCRYPT_HOME=$T/home-admin MEDCRYPT_PASSPHRASE="$(pw admin)" \
 	"$MEDCRYPT" register "$INVITATION" --user admin --url "$URL" --fingerprint "$SERVER_FP"
-declare -A role=([tech]=technician [doca]=doctor [docb]=doctor)
-for u in tech doca docb; do
+declare -A role=([tech]=technician [doca]=doctor [docb]=doctor [pat]=patient)
+for u in tech doca docb pat; do
 	if as admin invite --role "${role[$u]}" >.code 2>.err; then ok; else bad "invite $u: $(cat .err)"; fi
 	check "register $u" env MEDCRYPT_ASSUME_YES=1 MEDCRYPT_HOME=$T/home-$u MEDCRYPT_PASSPHRASE="$(pw $u)" \
 		"$MEDCRYPT" register "$(cat .code)" --user $u --url "$URL"
 done
+# every image names its patient, who appointed the doctors it goes to (API.md §15)
+check "pat appoints doctor A" as pat appoint doca
+check "pat appoints doctor B" as pat appoint docb
 
 # ---- no session ----
 code=$(curl_events -o nosession.body -w '%{http_code}' -m 5)
@@ -108,7 +73,7 @@ grep -qi '^strict-transport-security: ' a.h && ok || bad "no HSTS"
 [ "$(head -1 a.s)" = "retry: 3000" ] && ok || bad "the stream does not start with retry: $(head -c 100 a.s)"
 
 # ---- a send reaches the recipient, and only the recipient ----
-if as tech send "$FILE_NAME" --to doca >.id 2>.err; then ok; else bad "send: $(cat .err)"; fi
+if as tech send "$FILE_NAME" --patient pat --to doca >.id 2>.err; then ok; else bad "send: $(cat .err)"; fi
 ID=$(tail -1 .id | grep -oE '[0-9a-f]{32}' | head -1)
 [ -n "$ID" ] && ok || bad "no image id printed: $(cat .id)"
 wait_for a.s '^event: image$' 2 && ok || bad "doctor A: no image event within 2 s: $(cat a.s)"

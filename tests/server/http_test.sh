@@ -3,7 +3,8 @@
 # only, security headers, health and metrics, pre-login without enumeration, registration with
 # the first-start invitation, login, CSRF, roles, upload of real sealed files (made with
 # `medcrypt seal`) and their round trip through list, wrap and blob (with Range) to a bit-exact
-# `medcrypt open`, object-level 404s, refused uploads that leave nothing behind, injection
+# `medcrypt open` (each upload names its patient, who appointed the doctors: API.md §14),
+# object-level 404s, refused uploads that leave nothing behind, injection
 # strings returned inert, share/revoke/delete, pending invitations listed (without their code)
 # and cancelled, disabled users seen and enabled again by the admin only, lockout with its
 # doubling and the proof of work, and the audit chain (verified, then tampered with and located)
@@ -222,15 +223,25 @@ api GET /api/v1/images
 expect_error 401 unauthenticated "no session, no images"
 
 # ---- upload and round trip ----
+# Every upload names the patient it is about, who appointed the doctors it goes to (API.md §14).
+as patient POST /api/v1/appointments -H 'Content-Type: application/json' --data-binary '{"doctor":"doctor"}'
+expect_status 201 "the patient appoints the doctor"
+as patient POST /api/v1/appointments -H 'Content-Type: application/json' --data-binary '{"doctor":"doctor2"}'
+expect_status 201 "the patient appoints doctor2"
+UP="/api/v1/images?patient=patient"
 head -c 300000 /dev/urandom >scan.bin
 echo '{"PatientID":"TEST-0001","Modality":"CT"}' >scan.json
 "$MEDCRYPT" seal -r patient.pub -r doctor.pub -r tech.pub --sign tech.key --meta scan.json -o scan.mc scan.bin ||
 	bad "seal"
 as tech POST /api/v1/images -H 'Content-Type: application/octet-stream' --data-binary @scan.mc
+expect_error 400 patient_required "a technician's upload names its patient"
+as tech POST "$UP" -H 'Content-Type: application/octet-stream' --data-binary @scan.mc
 expect_status 201 "upload a sealed image"
 ID=$(jv "$T/body" id)
 SHA=$(jv "$T/body" sha256)
 [ "$(jv "$T/body" recipients | tr -d ' ')" = '["patient","doctor","tech"]' ] && ok || bad "recipients: $(jv "$T/body" recipients)"
+[ "$(jv "$T/body" patient)" = patient ] && [ "$(jv "$T/body" deidentified)" = false ] && ok ||
+	bad "the answer names the patient: $(head -c 300 "$T/body")"
 [ "$(blob_files | grep -vc /blobs/tmp/)" = 1 ] && ok || bad "one blob stored"
 as doctor GET /api/v1/images
 expect_status 200 "doctor lists"
@@ -295,46 +306,49 @@ expect_error 404 not_found "malformed id"
 
 # ---- refused uploads store nothing ----
 before=$(blob_files)
-"$MEDCRYPT" seal -r researcher.enc.pem -r tech.pub -o to-researcher.mc scan.bin || bad "seal for researcher"
-as tech POST /api/v1/images -H 'Content-Type: application/octet-stream' --data-binary @to-researcher.mc
+"$MEDCRYPT" seal -r researcher.enc.pem -r patient.pub -r tech.pub -o to-researcher.mc scan.bin ||
+	bad "seal for researcher"
+as tech POST "$UP" -H 'Content-Type: application/octet-stream' --data-binary @to-researcher.mc
 expect_error 403 forbidden "a technician may not send to a researcher"
-"$MEDCRYPT" seal -r stranger.enc.pem -r tech.pub -o to-stranger.mc scan.bin || bad "seal for a stranger"
-as tech POST /api/v1/images -H 'Content-Type: application/octet-stream' --data-binary @to-stranger.mc
+"$MEDCRYPT" seal -r stranger.enc.pem -r patient.pub -r tech.pub -o to-stranger.mc scan.bin ||
+	bad "seal for a stranger"
+as tech POST "$UP" -H 'Content-Type: application/octet-stream' --data-binary @to-stranger.mc
 expect_error 400 unknown_recipient "a wrap for no user's key"
 cp scan.mc badmagic.mc
 flip badmagic.mc 1
-as tech POST /api/v1/images -H 'Content-Type: application/octet-stream' --data-binary @badmagic.mc
+as tech POST "$UP" -H 'Content-Type: application/octet-stream' --data-binary @badmagic.mc
 expect_error 400 bad_container "bad magic"
 head -c 200000 scan.mc >truncated.mc
-as tech POST /api/v1/images -H 'Content-Type: application/octet-stream' --data-binary @truncated.mc
+as tech POST "$UP" -H 'Content-Type: application/octet-stream' --data-binary @truncated.mc
 expect_error 400 bad_container "truncated sealed file"
 { cat scan.mc; printf 'X'; } >appended.mc
-as tech POST /api/v1/images -H 'Content-Type: application/octet-stream' --data-binary @appended.mc
+as tech POST "$UP" -H 'Content-Type: application/octet-stream' --data-binary @appended.mc
 expect_error 400 bad_container "a byte appended"
 head -c 3100000 /dev/urandom >big.bin
-"$MEDCRYPT" seal -r doctor.pub -r tech.pub -o big.mc big.bin || bad "seal big"
-as tech POST /api/v1/images -H 'Content-Type: application/octet-stream' --data-binary @big.mc
+"$MEDCRYPT" seal -r patient.pub -r doctor.pub -r tech.pub -o big.mc big.bin || bad "seal big"
+as tech POST "$UP" -H 'Content-Type: application/octet-stream' --data-binary @big.mc
 expect_error 413 too_large "upload over --max-upload"
 # A signed file of 37 chunks: the server gathers 16 chunks at a time and hashes them together
 # (sealed_check.c, with AVX-512). A flipped bit in a full chunk of the second batch, in the short
 # last chunk, or in the signature is refused; the intact file is accepted further down.
 head -c 2400000 /dev/urandom >signed37.bin
-"$MEDCRYPT" seal -r doctor.pub -r tech.pub --sign tech.key -o signed37.mc signed37.bin || bad "seal signed37"
+"$MEDCRYPT" seal -r patient.pub -r doctor.pub -r tech.pub --sign tech.key -o signed37.mc signed37.bin ||
+	bad "seal signed37"
 s37=$(stat -c %s signed37.mc)
 for at in "$((s37 - 64 - 65552 * 10)):a full chunk" "$((s37 - 64 - 100)):the last chunk" "$((s37 - 5)):the signature"; do
 	cp signed37.mc bad37.mc
 	flip bad37.mc "${at%%:*}"
-	as tech POST /api/v1/images -H 'Content-Type: application/octet-stream' --data-binary @bad37.mc
+	as tech POST "$UP" -H 'Content-Type: application/octet-stream' --data-binary @bad37.mc
 	expect_error 400 bad_container "a signed 37-chunk file with a bit flipped in ${at#*:}"
 done
 head -c $((s37 - 64 - 65552 * 3)) signed37.mc >bad37.mc
-as tech POST /api/v1/images -H 'Content-Type: application/octet-stream' --data-binary @bad37.mc
+as tech POST "$UP" -H 'Content-Type: application/octet-stream' --data-binary @bad37.mc
 expect_error 400 bad_container "a signed 37-chunk file cut three chunks before its end"
 [ "$(blob_files)" = "$before" ] && ok || bad "refused uploads left files: $(blob_files)"
 as tech GET /api/v1/images
 [ "$(jv "$T/body" images | "$PY" -c 'import json,sys; print(len(json.load(sys.stdin)))')" = 1 ] && ok ||
 	bad "refused uploads left no image"
-as tech POST /api/v1/images -H 'Content-Type: application/octet-stream' --data-binary @signed37.mc
+as tech POST "$UP" -H 'Content-Type: application/octet-stream' --data-binary @signed37.mc
 expect_status 201 "the intact signed 37-chunk file is accepted"
 [ "$(jv "$T/body" sha256)" = "$("$PY" -c 'import hashlib, sys
 d = open(sys.argv[1], "rb").read(); n = int.from_bytes(d[9:11], "big"); off = 11
@@ -366,6 +380,9 @@ expect_error 401 reauth_required "share needs a re-authentication"
 as doctor POST /api/v1/reauth -H 'Content-Type: application/json' --data-binary "{\"auth_key\":\"$(auth_key_of doctor)\"}"
 expect_status 204 "reauth"
 as doctor POST "/api/v1/images/$ID/shares" -H 'Content-Type: application/json' --data-binary "{\"to\":\"researcher\",\"wrap\":\"$W2\"}"
+expect_error 403 not_deidentified "a researcher receives no identified image"
+[ "$(jv "$T/body" user)" = researcher ] && ok || bad "the refusal names the researcher"
+as doctor POST "/api/v1/images/$ID/shares" -H 'Content-Type: application/json' --data-binary "{\"to\":\"patient\",\"wrap\":\"$W2\"}"
 expect_error 400 unknown_recipient "a wrap that names someone else"
 as doctor POST "/api/v1/images/$ID/shares" -H 'Content-Type: application/json' --data-binary "{\"to\":\"doctor2\",\"wrap\":\"$W2\"}"
 expect_status 201 "doctor re-shares with doctor2"

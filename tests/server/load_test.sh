@@ -24,13 +24,14 @@ downloads() { sqlite3 "$DATA/medcryptd.db" "SELECT count(*) FROM audit WHERE act
 
 check "server starts" server_start
 check "admin registers" as admin register "$INVITATION" --user admin --url "$URL" --yes
-for u in tech:technician doca:doctor; do
+for u in tech:technician doca:doctor pat:patient; do
 	as admin invite --role "${u#*:}" >.code 2>.err && ok || bad "invite: $(cat .err)"
 	check "register ${u%%:*}" as "${u%%:*}" register "$(cat .code)" --user "${u%%:*}" --url "$URL" --yes
 done
+check "pat appoints doca (every image names its patient)" as pat appoint doca
 for i in 1 2 3; do
 	head -c $((1000 + i * 100)) /dev/urandom >small$i.bin
-	as tech send small$i.bin --to doca >small$i.id 2>.err && ok || bad "send: $(cat .err)"
+	as tech send small$i.bin --patient pat --to doca >small$i.id 2>.err && ok || bad "send: $(cat .err)"
 done
 ID=$(cat small1.id)
 DOCA=$(field "$T/home-doca/session" token)
@@ -45,7 +46,8 @@ import base64, json, sys
 images = json.load(open(sys.argv[1]))["images"]
 assert len(images) == 3, images
 for im in images:
-    assert set(im) == {"id", "sender", "created", "size", "sha256", "header", "wrap"}, im.keys()
+    assert set(im) == {"id", "sender", "created", "size", "sha256", "header", "wrap", "patient", "deidentified"}, im.keys()
+    assert im["patient"] == "pat" and im["deidentified"] is False, im
     assert im["sender"] == "tech" and len(im["id"]) == 32 and len(im["sha256"]) == 64
     assert base64.b64decode(im["header"], validate=True)[:5] == b"\x89MEDC"
     assert len(base64.b64decode(im["wrap"], validate=True)) >= 384
@@ -55,7 +57,7 @@ PY
 "$PY" - sent.json <<'PY' && ok || bad "the sender's listing has the recipients"
 import json, sys
 images = json.load(open(sys.argv[1]))["images"]
-assert len(images) == 2 and all(im["recipients"] == ["doca", "tech"] for im in images), images
+assert len(images) == 2 and all(im["recipients"] == ["doca", "pat", "tech"] for im in images), images
 PY
 
 # ---- 300 concurrent downloads: each whole, each audited once ----
@@ -74,15 +76,15 @@ before=$(downloads)
 [ "$(downloads)" = "$before" ] && ok || bad "HEAD or a range past byte 0 was audited"
 
 # ---- uploads through the writer thread ----
-sealed() { # sealed MIB OUT: a signed sealed file for doca
+sealed() { # sealed MIB OUT: a signed sealed file for doca and pat, whom it is about
 	head -c $(($1 << 20)) /dev/urandom >plain.bin
-	MEDCRYPT_PASSPHRASE=$(pw tech) "$MEDCRYPT" seal -r "$T/home-doca/keys/doca.pub" -r "$T/home-tech/keys/tech.pub" \
-		--sign "$T/home-tech/keys/tech.key" -o "$2" --force plain.bin
+	MEDCRYPT_PASSPHRASE=$(pw tech) "$MEDCRYPT" seal -r "$T/home-doca/keys/doca.pub" -r "$T/home-pat/keys/pat.pub" \
+		-r "$T/home-tech/keys/tech.pub" --sign "$T/home-tech/keys/tech.key" -o "$2" --force plain.bin
 }
 for mib in 3 12; do
 	sealed $mib big$mib.mc 2>.err && ok || bad "seal $mib MiB: $(cat .err)"
 	code=$("${CURL[@]}" -X POST -T big$mib.mc -H 'Content-Type: application/octet-stream' -H "X-CSRF-Token: $CSRF" \
-		-H "Cookie: __Host-medcrypt=$TECH" -o up$mib.json -w '%{http_code}' "$URL/api/v1/images")
+		-H "Cookie: __Host-medcrypt=$TECH" -o up$mib.json -w '%{http_code}' "$URL/api/v1/images?patient=pat")
 	[ "$code" = 201 ] && ok || bad "upload of $mib MiB: $code $(head -c 300 up$mib.json)"
 	sha=$(field up$mib.json sha256)
 	blob=$DATA/blobs/${sha:0:2}/${sha:2}
@@ -94,7 +96,7 @@ done
 blobs_before=$(find "$DATA/blobs" -type f | wc -l)
 head -c $((12 << 20)) big12.mc >cut.mc
 code=$("${CURL[@]}" -X POST -T cut.mc -H 'Content-Type: application/octet-stream' -H "X-CSRF-Token: $CSRF" \
-	-H "Cookie: __Host-medcrypt=$TECH" -o cut.json -w '%{http_code}' "$URL/api/v1/images")
+	-H "Cookie: __Host-medcrypt=$TECH" -o cut.json -w '%{http_code}' "$URL/api/v1/images?patient=pat")
 [ "$code" = 400 ] && grep -q bad_container cut.json && ok || bad "truncated 12 MiB upload: $code $(head -c 300 cut.json)"
 [ "$(find "$DATA/blobs" -type f | wc -l)" = "$blobs_before" ] && ok || bad "the refused upload left a file"
 

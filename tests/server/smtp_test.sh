@@ -20,14 +20,6 @@ for tool in img2dcm cjpeg curl; do
 done
 /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null ||
 	{ echo "smtp: python3-aiosmtpd missing (scripts/bootstrap installs it)" >&2; exit 1; }
-SMTP_PID=""
-smtp_stop() {
-	if [ -n "$SMTP_PID" ]; then
-		kill "$SMTP_PID" 2>/dev/null
-		wait "$SMTP_PID" 2>/dev/null
-		SMTP_PID=""
-	fi
-}
 trap 'smtp_stop; server_kill; rm -rf "$T"' EXIT
 
 SMTP_PORT=$(free_port)
@@ -38,29 +30,6 @@ DOCA_MAIL="doctor.a@clinic.test"
 printf '%s\n' "$PASSWORD" >"$T/smtp.pw"
 chmod 600 "$T/smtp.pw"
 
-smtp_start() { # an SMTP server on $SMTP_PORT, delivering into $MAILDIR
-	/usr/bin/python3 -m aiosmtpd -n -l "127.0.0.1:$SMTP_PORT" -c aiosmtpd.handlers.Mailbox "$MAILDIR" \
-		>"$T/smtp.log" 2>&1 &
-	SMTP_PID=$!
-	local i
-	for i in $(seq 1 100); do
-		/usr/bin/python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' \
-			"$SMTP_PORT" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
-mails() { # the number of mails delivered
-	find "$MAILDIR/new" -type f 2>/dev/null | wc -l
-}
-wait_mails() { # wait_mails N SECONDS: true once N mails are there
-	local i
-	for i in $(seq 1 $(($2 * 10))); do
-		[ "$(mails)" -ge "$1" ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
 wait_log() { # wait_log PATTERN SECONDS
 	local i
 	for i in $(seq 1 $(($2 * 10))); do
@@ -68,11 +37,6 @@ wait_log() { # wait_log PATTERN SECONDS
 		sleep 0.1
 	done
 	return 1
-}
-as() { # as USER COMMAND...: medcrypt as USER
-	local u=$1
-	shift
-	MEDCRYPT_HOME=$T/home-$u MEDCRYPT_PASSPHRASE=$(pw "$u") "$MEDCRYPT" "$@"
 }
 session_field() { # session_field USER FIELD: token or csrf from the CLI's session file
 	/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]] or "")' \
@@ -124,12 +88,15 @@ check "server starts" server_start --smtp-url "smtp://127.0.0.1:$SMTP_PORT" --sm
 	--smtp-user mailer --smtp-password-file "$T/smtp.pw" --smtp-min-interval 600 --public-url "$PUBLIC_URL"
 check "admin registers" env MEDCRYPT_ASSUME_YES=1 MEDCRYPT_HOME=$T/home-admin MEDCRYPT_PASSPHRASE="$(pw admin)" \
 	"$MEDCRYPT" register "$INVITATION" --user admin --url "$URL" --fingerprint "$SERVER_FP"
-declare -A role=([tech]=technician [doca]=doctor [docb]=doctor)
-for u in tech doca docb; do
+declare -A role=([tech]=technician [doca]=doctor [docb]=doctor [pat]=patient)
+for u in tech doca docb pat; do
 	if as admin invite --role "${role[$u]}" >.code 2>.err; then ok; else bad "invite $u: $(cat .err)"; fi
 	check "register $u" env MEDCRYPT_ASSUME_YES=1 MEDCRYPT_HOME=$T/home-$u MEDCRYPT_PASSPHRASE="$(pw $u)" \
 		"$MEDCRYPT" register "$(cat .code)" --user $u --url "$URL"
 done
+# every image names its patient, who appointed the doctors it goes to (API.md §15)
+check "pat appoints doctor A" as pat appoint doca
+check "pat appoints doctor B" as pat appoint docb
 
 # ---- the address: set by the admin, validated, audited without the address, hidden ----
 for v in '"no-at-sign"' '"a b@clinic.test"' '"x@clinic.test\r\nBcc: y@evil.test"' '"<x@clinic.test>"' '42' \
@@ -160,7 +127,7 @@ if grep -qF "$DOCA_MAIL" audit.out; then bad "the audit log holds the address"; 
 if "$MEDCRYPTD" audit export --data-dir "$DATA" | grep -qF "$DOCA_MAIL"; then bad "the exported audit log holds the address"; else ok; fi
 
 # ---- one send: one mail, fixed text, no PHI ----
-if as tech send "$FILE_NAME" --to doca --to docb >.id 2>.err; then ok; else bad "send: $(cat .err)"; fi
+if as tech send "$FILE_NAME" --patient pat --to doca --to docb >.id 2>.err; then ok; else bad "send: $(cat .err)"; fi
 wait_mails 1 10 && ok || bad "no mail within 10 s: $(tail -5 "$T/server.log")"
 sleep 1.5 # room for a wrong second mail (to doctor B) to arrive
 [ "$(mails)" = 1 ] && ok || bad "$(mails) mails after one send to A and B, expected 1 (B has no address)"
@@ -184,7 +151,7 @@ body=$(awk 'f; /^\r?$/ {f=1}' mail1 | tr -d '\r' | grep -v '^$')
 grep -q '"notice mail sent to user' "$T/server.log" && ok || bad "no 'notice mail sent' in the log"
 
 # ---- a second send within the interval: no second mail ----
-if as tech send "$FILE_NAME" --to doca >.id 2>.err; then ok; else bad "second send: $(cat .err)"; fi
+if as tech send "$FILE_NAME" --patient pat --to doca >.id 2>.err; then ok; else bad "second send: $(cat .err)"; fi
 sleep 3
 [ "$(mails)" = 1 ] && ok || bad "$(mails) mails after a second send within the interval, expected 1"
 
@@ -194,7 +161,7 @@ smtp_stop
 check "server restarts" server_start --smtp-url "smtp://127.0.0.1:$SMTP_PORT" --smtp-from medcrypt@clinic.test \
 	--smtp-user mailer --smtp-password-file "$T/smtp.pw" --smtp-min-interval 600 --public-url "$PUBLIC_URL"
 start=$SECONDS
-if as tech send "$FILE_NAME" --to doca >.id 2>.err; then ok; else bad "send with SMTP down: $(cat .err)"; fi
+if as tech send "$FILE_NAME" --patient pat --to doca >.id 2>.err; then ok; else bad "send with SMTP down: $(cat .err)"; fi
 [ $((SECONDS - start)) -lt 10 ] && ok || bad "the send waited for the mail ($((SECONDS - start)) s)"
 wait_log '"notice mail to user [0-9]* failed (attempt 1 of 3)' 10 && ok || bad "no failed attempt in the log"
 wait_log '"notice mail to user [0-9]* failed after 3 attempts' 15 && ok || bad "no final failure in the log: $(grep '"mail"' "$T/server.log" | tail -3)"

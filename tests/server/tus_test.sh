@@ -33,7 +33,10 @@ patch() {
 create() {
 	local user=$1 length=$2
 	shift 2
-	as "$user" POST /api/v1/uploads "${TUS[@]}" -H "Upload-Length: $length" "$@"
+	# every upload names its patient (API.md §15): pat, unless the caller gives its own Upload-Metadata
+	local meta=(-H "Upload-Metadata: patient $(printf pat | base64)")
+	case "$*" in *Upload-Metadata:*) meta=() ;; esac
+	as "$user" POST /api/v1/uploads "${TUS[@]}" -H "Upload-Length: $length" "${meta[@]}" "$@"
 	LOC=$(header Location)
 }
 images_of() { # images_of USER: how many images USER's listing has
@@ -52,7 +55,7 @@ EOF
 }
 
 # ---- accounts: admin, a technician and two doctors (curl), keys from medcrypt keygen ----
-for who in tech doctor; do
+for who in tech doctor pat; do
 	"$MEDCRYPT" keygen -o "$who" >/dev/null && split_pub "$who" || bad "keygen $who"
 done
 for who in admin doctor2 stranger; do
@@ -64,9 +67,13 @@ done
 server_start "${SERVER_ARGS[@]}" || { bad "server start"; summary server-tus; exit 1; }
 register admin "$(sed -n 's/^ *invitation: //p' "$T/server.out")"
 expect_status 201 "register the admin"
-for pair in tech:technician doctor:doctor doctor2:doctor; do
+for pair in tech:technician doctor:doctor doctor2:doctor pat:patient; do
 	register "${pair%%:*}" "$(invite "${pair##*:}")"
 	expect_status 201 "register ${pair%%:*}"
+done
+for d in doctor doctor2; do
+	as pat POST /api/v1/appointments -H 'Content-Type: application/json' --data "{\"doctor\":\"$d\"}"
+	expect_status 201 "pat appoints $d"
 done
 
 # ---- OPTIONS ----
@@ -79,7 +86,7 @@ expect_status 204 "OPTIONS"
 
 # ---- creation and its refusals ----
 head -c 3000000 /dev/urandom >scan.bin
-"$MEDCRYPT" seal -r doctor.pub -r tech.pub --sign tech.key -o scan.mc scan.bin || bad "seal"
+"$MEDCRYPT" seal -r doctor.pub -r pat.pub -r tech.pub --sign tech.key -o scan.mc scan.bin || bad "seal"
 SIZE=$(stat -c %s scan.mc)
 as tech POST /api/v1/uploads -H "Upload-Length: $SIZE"
 expect_error 412 tus_version "creation without Tus-Resumable"
@@ -111,7 +118,7 @@ for value in 'P=TT' 'Q===' '====' 'QQ=A'; do
 	expect_error 400 bad_request "Upload-Metadata with the value '$value'"
 done
 before_blobs=$(blob_files)
-create tech "$SIZE" -H 'Upload-Metadata: kind c2VhbGVk,empty,n QQ==,m QUI='
+create tech "$SIZE" -H 'Upload-Metadata: kind c2VhbGVk,empty,n QQ==,m QUI=,patient cGF0'
 expect_status 201 "create an upload"
 [[ $LOC =~ ^/api/v1/uploads/[0-9a-f]{32}$ ]] && ok || bad "Location: '$LOC'"
 [ "$(header Upload-Offset)" = 0 ] && ok || bad "creation answers Upload-Offset 0"
@@ -128,7 +135,7 @@ as tech HEAD "$LOC" "${TUS[@]}" -I
 expect_status 200 "HEAD"
 [ "$(header Upload-Offset)" = 0 ] && [ "$(header Upload-Length)" = "$SIZE" ] && ok ||
 	bad "HEAD: offset $(header Upload-Offset) length $(header Upload-Length)"
-[ "$(header Upload-Metadata)" = "kind c2VhbGVk,empty,n QQ==,m QUI=" ] && ok || bad "HEAD returns Upload-Metadata"
+[ "$(header Upload-Metadata)" = "kind c2VhbGVk,empty,n QQ==,m QUI=,patient cGF0" ] && ok || bad "HEAD returns Upload-Metadata"
 [ "$(header Cache-Control)" = no-store ] && ok || bad "HEAD is not cached"
 as tech HEAD "$LOC" -I
 [ "$STATUS" = 412 ] && ok || bad "HEAD without Tus-Resumable: $STATUS"
@@ -192,7 +199,7 @@ header Content-Type | grep -q '^application/json' && ok || bad "the last PATCH a
 ID=$(jv "$T/body" id)
 SHA=$(jv "$T/body" sha256)
 [[ $ID =~ ^[0-9a-f]{32}$ ]] && ok || bad "an image id: $ID"
-[ "$(jv "$T/body" recipients | tr -d ' ')" = '["doctor","tech"]' ] && ok || bad "recipients: $(jv "$T/body" recipients)"
+[ "$(jv "$T/body" recipients | tr -d ' ')" = '["doctor","pat","tech"]' ] && ok || bad "recipients: $(jv "$T/body" recipients)"
 blob_of scan.mc >expected.blob
 [ "$(jv "$T/body" size)" = "$(stat -c %s expected.blob)" ] && ok || bad "size is the blob's"
 [ "$SHA" = "$(sha256sum expected.blob | cut -c1-64)" ] && ok || bad "sha256 is the blob's"
@@ -325,10 +332,13 @@ check "register a sending technician" cli nurse register "$(invite technician)" 
 	--url "https://localhost:$PORT" --fingerprint "$FP"
 check "register a receiving doctor" cli radiologist register "$(invite doctor)" --user radiologist \
 	--url "https://localhost:$PORT" --fingerprint "$FP"
+check "register the patient the image is about" cli patty register "$(invite patient)" --user patty \
+	--url "https://localhost:$PORT" --fingerprint "$FP"
+check "the patient appoints the doctor" cli patty appoint radiologist
 check "the sender logs in through the proxy" cli nurse login "https://localhost:$PPORT" --user nurse --fingerprint "$FP"
 head -c 36000000 /dev/urandom >big.bin
 partials_before=$(find "$DATA/uploads" -type f | wc -l)
-if cli nurse send big.bin --to radiologist >send.out 2>send.err; then ok; else bad "send through a cut connection: $(tail -3 send.err)"; fi
+if cli nurse send big.bin --patient patty --to radiologist >send.out 2>send.err; then ok; else bad "send through a cut connection: $(tail -3 send.err)"; fi
 [ -e cut.flag ] && ok || bad "the proxy cut a connection during the send"
 grep -q "the upload was interrupted" send.err && ok || bad "send says it resumed: $(tail -3 send.err)"
 BIG_ID=$(cat send.out)

@@ -11,11 +11,16 @@
  * business and passes. On top of FORMAT.md the server refuses files without any RSA-OAEP wrap and
  * with wraps of unknown types. The vectors whose verdict is not given by `expect:` alone are
  * listed below with the reason. Every wrap an accepted file carries must pass the share check
- * (mcd_sealed_check_wrap) for its own recipient and no other.
+ * (mcd_sealed_check_wrap) for its own recipient and no other. Once the signer field is read, the
+ * checker names the signer by the SHA-256 of its DER key (what the directory calls sign_fp, which
+ * the de-identified mark's rule compares): NULL for an unsigned file.
  *
  * usage: test_sealed_check VECTOR_DIR
  */
 #include <dirent.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +79,8 @@ static mcd_sealed_result run(const uint8_t *body, size_t len, size_t piece, size
 	}
 	if (r == MCD_SEALED_OK)
 		r = mcd_sealed_finish(s);
+	if (r == MCD_SEALED_OK)
+		CHECK(mcd_sealed_signer_read(s), "an accepted file's signer field was read");
 	/* What an upload may carry, a share may carry too (mcd_sealed_check_wrap, handlers/shares.c):
 	 * each kept wrap, for its own recipient only, and not a byte shorter or longer. */
 	for (size_t i = 0; r == MCD_SEALED_OK && i < mcd_sealed_n_wraps(s) && i < 4; i++) {
@@ -195,6 +202,51 @@ int main(int argc, char **argv)
 		mcd_sealed_free(s);
 	} else {
 		CHECK(0, "cannot read %s", path);
+	}
+	free(body);
+
+	/* The signer's fingerprint: SHA-256 of its DER SubjectPublicKeyInfo, as the directory's. */
+	static const char *const signed_ok[][2] = {{"ok_signed_ed25519_trusted", "signer_ed25519.pub"},
+	                                           {"ok_signed_pss_trusted", "signer_pss.pub"}};
+	for (size_t k = 0; k < 2; k++) {
+		body = NULL;
+		snprintf(path, sizeof path, "%s/%s.vec", dir, signed_ok[k][0]);
+		CHECK(read_vector(path, expect, sizeof expect, &body, &len, &signed_file), "read %s", path);
+		snprintf(path, sizeof path, "%s/keys/%s", dir, signed_ok[k][1]);
+		FILE *kf = fopen(path, "r");
+		EVP_PKEY *signer = NULL;
+		/* a NAME.pub holds the encryption key, then the signing key: take the last one */
+		for (EVP_PKEY *next; kf && (next = PEM_read_PUBKEY(kf, NULL, NULL, NULL));) {
+			EVP_PKEY_free(signer);
+			signer = next;
+		}
+		if (kf)
+			fclose(kf);
+		unsigned char *der = NULL;
+		int der_len = signer ? i2d_PUBKEY(signer, &der) : -1;
+		uint8_t want[32];
+		CHECK(der_len > 0 && EVP_Digest(der, (size_t)der_len, want, NULL, EVP_sha256(), NULL) == 1, "%s", path);
+		mcd_sealed *s = mcd_sealed_new(len);
+		CHECK(!mcd_sealed_signer_read(s) && !mcd_sealed_signer_fp(s), "nothing read yet");
+		CHECK(body && mcd_sealed_feed(s, body, len, sink, &blob_len) == MCD_SEALED_OK &&
+		          mcd_sealed_finish(s) == MCD_SEALED_OK,
+		      "%s accepted", signed_ok[k][0]);
+		const uint8_t *fp = mcd_sealed_signer_fp(s);
+		CHECK(mcd_sealed_signer_read(s) && fp && !memcmp(fp, want, 32), "%s: the signer's fingerprint",
+		      signed_ok[k][0]);
+		mcd_sealed_free(s);
+		OPENSSL_free(der);
+		EVP_PKEY_free(signer);
+		free(body);
+	}
+	body = NULL;
+	snprintf(path, sizeof path, "%s/chacha_1.vec", dir);
+	if (read_vector(path, expect, sizeof expect, &body, &len, &signed_file)) {
+		mcd_sealed *s = mcd_sealed_new(len);
+		CHECK(mcd_sealed_feed(s, body, len, sink, &blob_len) == MCD_SEALED_OK && mcd_sealed_signer_read(s) &&
+		          mcd_sealed_signer_fp(s) == NULL,
+		      "an unsigned file has no signer fingerprint");
+		mcd_sealed_free(s);
 	}
 	free(body);
 	return check_summary("sealed-check");

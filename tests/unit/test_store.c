@@ -109,7 +109,7 @@ static void test_migrations(const char *dir)
 	s->ops->close(s);
 	struct stat sb;
 	CHECK(stat(db_path, &sb) == 0 && (sb.st_mode & 0777) == 0600, "database mode 0600: %o", sb.st_mode & 0777);
-	CHECK(raw_count("SELECT count(*) FROM schema_version") == 6, "six migrations recorded");
+	CHECK(raw_count("SELECT count(*) FROM schema_version") == 7, "seven migrations recorded");
 	/* Reopening applies nothing again and keeps the data. */
 	s = mcd_store_sqlite_open(db_path, NULL);
 	CHECK(s != NULL, "reopen");
@@ -118,8 +118,8 @@ static void test_migrations(const char *dir)
 	s = mcd_store_sqlite_open(db_path, NULL);
 	CHECK(s != NULL, "reopen again");
 	s->ops->close(s);
-	CHECK(raw_count("SELECT count(*) FROM schema_version") == 6, "still six migrations recorded");
-	CHECK(raw_count("SELECT max(version) FROM schema_version") == 6, "version 6");
+	CHECK(raw_count("SELECT count(*) FROM schema_version") == 7, "still seven migrations recorded");
+	CHECK(raw_count("SELECT max(version) FROM schema_version") == 7, "version 7");
 	CHECK(raw_count("SELECT count(*) FROM users WHERE username = 'keeper'") == 1, "data kept");
 	CHECK(raw_count("SELECT count(*) FROM pragma_journal_mode WHERE journal_mode = 'wal'") == 1, "WAL mode");
 	/* A database from a newer server is refused. */
@@ -420,10 +420,11 @@ static void test_appointments(mcd_store *s)
 
 	before = audit_count(s);
 	ev = ev_of("dismiss", "appt-doctor");
-	CHECK(s->ops->appointment_delete(s, pat, doc, &ev) == MCD_STORE_OK, "dismiss");
+	int64_t deleted = -1;
+	CHECK(s->ops->appointment_delete(s, pat, doc, &deleted, &ev) == MCD_STORE_OK && deleted == 0, "dismiss");
 	CHECK(audit_count(s) == before + 1, "a dismissal is audited");
-	CHECK(s->ops->appointment_delete(s, pat, doc, &ev) == MCD_STORE_NOT_FOUND, "dismiss twice");
-	CHECK(s->ops->appointment_delete(s, pat2, doc2, &ev) == MCD_STORE_NOT_FOUND,
+	CHECK(s->ops->appointment_delete(s, pat, doc, NULL, &ev) == MCD_STORE_NOT_FOUND, "dismiss twice");
+	CHECK(s->ops->appointment_delete(s, pat2, doc2, NULL, &ev) == MCD_STORE_NOT_FOUND,
 	      "dismiss a doctor never appointed");
 	CHECK(audit_count(s) == before + 1, "refused dismissals are not audited");
 	CHECK(s->ops->is_appointed(s, pat, doc, &yes, &since) == MCD_STORE_OK && !yes && since == 0, "dismissed");
@@ -436,7 +437,10 @@ static void test_appointments(mcd_store *s)
 	fprintf(stderr, "(errors about an event without a canonical form are expected next)\n");
 	CHECK(s->ops->appointment_add(s, pat2, doc2, 400, &bad) == MCD_STORE_ERROR, "appoint with a bad event");
 	CHECK(s->ops->is_appointed(s, pat2, doc2, &yes, NULL) == MCD_STORE_OK && !yes, "rolled back");
-	CHECK(s->ops->appointment_delete(s, pat2, doc, &bad) == MCD_STORE_ERROR, "dismiss with a bad event");
+	/* the store writes a dismissal's detail itself: an event without an action is the bad one */
+	mcd_audit_event no_action = ev_of(NULL, "appt-doctor");
+	CHECK(s->ops->appointment_delete(s, pat2, doc, NULL, &no_action) == MCD_STORE_ERROR,
+	      "dismiss with a bad event");
 	CHECK(s->ops->is_appointed(s, pat2, doc, &yes, NULL) == MCD_STORE_OK && yes, "still appointed");
 	CHECK(raw_count("SELECT count(*) FROM pragma_table_info('appointments') WHERE type = 'TEXT'") == 0,
 	      "the table holds no text: user ids and a time only");
@@ -637,9 +641,20 @@ static int collect_image(void *ctx, const mcd_image *im, const mcd_wrap *w)
 	return 0;
 }
 
+static mcd_store_status put_image_about(mcd_store *s, int i, int64_t sender, const char *blob, const int64_t *to,
+                                        size_t n_to, int64_t patient, bool deidentified);
+
 static mcd_store_status put_image(mcd_store *s, int i, int64_t sender, const char *blob, const int64_t *to, size_t n_to)
 {
+	return put_image_about(s, i, sender, blob, to, n_to, 0, false);
+}
+
+static mcd_store_status put_image_about(mcd_store *s, int i, int64_t sender, const char *blob, const int64_t *to,
+                                        size_t n_to, int64_t patient, bool deidentified)
+{
 	mcd_image im = {0};
+	im.patient_id = patient;
+	im.deidentified = deidentified;
 	image_id(i, im.id);
 	im.sender_id = sender;
 	sha256_of(blob, strlen(blob), im.blob_sha256);
@@ -693,6 +708,7 @@ static void test_images(mcd_store *s)
 		CHECK(strcmp(im->id, id1) == 0 && im->sender_id == tech && strcmp(im->sender, "tech") == 0, "who");
 		CHECK(memcmp(im->blob_sha256, sha, 32) == 0 && im->size == 1001 && im->created == 1700000001, "what");
 		CHECK(im->header_len == 40 && im->header[39] == 1, "header");
+		CHECK(im->patient_id == 0 && im->patient == NULL && !im->deidentified, "no patient, no mark");
 	}
 	mcd_image_free(im);
 
@@ -976,6 +992,276 @@ static void test_partials(mcd_store *s)
 	CHECK(audit_count(s) == audit_before, "uploads in progress are not audited");
 }
 
+/* ---- issue 12: the patient of an image, dismissal, consents ---- */
+
+static void test_patient_images(mcd_store *s)
+{
+	int64_t tech = add_user(s, "pi-tech", MCD_ROLE_TECHNICIAN);
+	int64_t doc = add_user(s, "pi-doc", MCD_ROLE_DOCTOR);
+	int64_t pat = add_user(s, "pi-pat", MCD_ROLE_PATIENT);
+	int64_t pat2 = add_user(s, "pi-pat2", MCD_ROLE_PATIENT);
+	int64_t to[2] = {pat, doc}, to2[2] = {pat2, doc};
+	char a[33], b[33], c[33];
+	image_id(101, a);
+	image_id(102, b);
+	image_id(103, c);
+	CHECK(put_image_about(s, 101, tech, "pi blob", to, 2, pat, false) == MCD_STORE_OK, "an image about pat");
+	CHECK(put_image_about(s, 102, tech, "pi blob", to2, 2, pat2, true) == MCD_STORE_OK, "one about pat2, marked");
+	CHECK(put_image_about(s, 103, tech, "pi blob", to, 2, pat, false) == MCD_STORE_OK, "another about pat");
+	CHECK(put_image_about(s, 104, tech, "pi blob", to, 2, 999999, false) == MCD_STORE_NOT_FOUND,
+	      "a patient id that is no user");
+	mcd_image *im = NULL;
+	CHECK(s->ops->image_get(s, b, &im) == MCD_STORE_OK && im && im->patient_id == pat2 && im->patient &&
+	          !strcmp(im->patient, "pi-pat2") && im->deidentified,
+	      "patient and mark read back");
+	mcd_image_free(im);
+	listing l = {0};
+	CHECK(s->ops->images_for_user_about(s, doc, pat, NULL, 100, collect_image, &l) == MCD_STORE_OK, "about pat");
+	CHECK(l.n == 2 && !strcmp(l.ids[0], c) && !strcmp(l.ids[1], a) && l.has_wrap[0], "the two, newest first: %d",
+	      l.n);
+	listing t = {0};
+	s->ops->images_for_user_about(s, tech, pat2, NULL, 100, collect_image, &t);
+	CHECK(t.n == 1 && !strcmp(t.ids[0], b) && !t.has_wrap[0], "the sender sees theirs: %d", t.n);
+	listing none = {0};
+	s->ops->images_for_user_about(s, pat2, pat, NULL, 100, collect_image, &none);
+	CHECK(none.n == 0, "another patient's images stay invisible");
+	listing page = {0};
+	s->ops->images_for_user_about(s, doc, pat, c, 100, collect_image, &page);
+	CHECK(page.n == 1 && !strcmp(page.ids[0], a), "paged");
+	CHECK(raw_count("SELECT count(*) FROM images WHERE deidentified NOT IN (0, 1)") == 0, "a flag, nothing more");
+}
+
+/* Dismissal deletes the doctor's wraps of the patient's images (not of others', not of images
+ * the doctor sent) and withdraws the patient's approved consents to them, in one transaction. */
+static void test_dismissal(mcd_store *s)
+{
+	int64_t tech = add_user(s, "dm-tech", MCD_ROLE_TECHNICIAN);
+	int64_t doc = add_user(s, "dm-doc", MCD_ROLE_DOCTOR);
+	int64_t pat = add_user(s, "dm-pat", MCD_ROLE_PATIENT);
+	int64_t pat2 = add_user(s, "dm-pat2", MCD_ROLE_PATIENT);
+	mcd_audit_event ev = ev_of("appoint", "dm-doc");
+	CHECK(s->ops->appointment_add(s, pat, doc, 100, &ev) == MCD_STORE_OK, "appoint");
+	int64_t to[2] = {pat, doc}, to2[2] = {pat2, doc};
+	CHECK(put_image_about(s, 201, tech, "dm blob", to, 2, pat, false) == MCD_STORE_OK &&
+	          put_image_about(s, 202, tech, "dm blob", to, 2, pat, false) == MCD_STORE_OK &&
+	          put_image_about(s, 203, doc, "dm blob", to, 2, pat, false) == MCD_STORE_OK &&
+	          put_image_about(s, 204, tech, "dm blob", to2, 2, pat2, false) == MCD_STORE_OK,
+	      "four images");
+	uint8_t sealed[8] = {1};
+	mcd_consent c = {.patient_id = pat,
+	                 .doctor_id = doc,
+	                 .created = 10,
+	                 .expires = 2000000000,
+	                 .sealed = sealed,
+	                 .sealed_len = sizeof sealed};
+	snprintf(c.id, sizeof c.id, "%032x", 0xd15);
+	ev = ev_of("consent_request", c.id);
+	CHECK(s->ops->consent_create(s, &c, &ev) == MCD_STORE_OK, "a consent");
+	int64_t added = -1;
+	ev = ev_of("consent_approve", c.id);
+	CHECK(s->ops->consent_approve(s, c.id, pat, 20, NULL, 0, NULL, &added, &ev) == MCD_STORE_OK && added == 0,
+	      "approved with no image");
+
+	int64_t before = audit_count(s);
+	int64_t deleted = -1;
+	ev = ev_of("dismiss", "dm-doc");
+	CHECK(s->ops->appointment_delete(s, pat, doc, &deleted, &ev) == MCD_STORE_OK && deleted == 2,
+	      "dismissal deletes two wraps (not of the doctor's own image): %lld", (long long)deleted);
+	CHECK(audit_count(s) == before + 1, "one audit record");
+	CHECK(raw_count("SELECT count(*) FROM audit WHERE action = 'dismiss' AND detail = '{\"wraps_deleted\":2}'") ==
+	          1,
+	      "its detail says how many");
+	char id[33];
+	mcd_wrap *w = NULL;
+	image_id(201, id);
+	CHECK(s->ops->wrap_get(s, id, doc, &w) == MCD_STORE_NOT_FOUND, "gone");
+	CHECK(s->ops->wrap_get(s, id, pat, &w) == MCD_STORE_OK, "the patient's stays");
+	mcd_wrap_free(w);
+	w = NULL;
+	image_id(203, id);
+	CHECK(s->ops->wrap_get(s, id, doc, &w) == MCD_STORE_OK, "the doctor's own image stays");
+	mcd_wrap_free(w);
+	w = NULL;
+	image_id(204, id);
+	CHECK(s->ops->wrap_get(s, id, doc, &w) == MCD_STORE_OK, "another patient's image stays");
+	mcd_wrap_free(w);
+	mcd_consent *got = NULL;
+	CHECK(s->ops->consent_get(s, c.id, &got) == MCD_STORE_OK && !strcmp(got->status, "withdrawn"),
+	      "the approved consent is withdrawn");
+	mcd_consent_free(got);
+	bool yes = true;
+	CHECK(s->ops->has_consent(s, pat, doc, &yes) == MCD_STORE_OK && !yes, "no consent stands");
+}
+
+static int collect_consent(void *ctx, const mcd_consent *c)
+{
+	name_list *l = ctx;
+	if (l->n < 16)
+		snprintf(l->list[l->n++], 32, "%.8s %s", c->id + 24, mcd_consent_status_at(c, 1000));
+	return 0;
+}
+
+static void test_consents(mcd_store *s)
+{
+	int64_t tech = add_user(s, "cs-tech", MCD_ROLE_TECHNICIAN);
+	int64_t doc = add_user(s, "cs-doc", MCD_ROLE_DOCTOR);
+	int64_t doc2 = add_user(s, "cs-doc2", MCD_ROLE_DOCTOR);
+	int64_t pat = add_user(s, "cs-pat", MCD_ROLE_PATIENT);
+	int64_t pat2 = add_user(s, "cs-pat2", MCD_ROLE_PATIENT);
+	int64_t to[1] = {pat}, to2[1] = {pat2};
+	char i1[33], i2[33], i3[33], i4[33];
+	image_id(301, i1);
+	image_id(302, i2);
+	image_id(303, i3);
+	image_id(304, i4);
+	CHECK(put_image_about(s, 301, tech, "cs blob", to, 1, pat, false) == MCD_STORE_OK &&
+	          put_image_about(s, 302, tech, "cs blob", to, 1, pat, false) == MCD_STORE_OK &&
+	          put_image_about(s, 303, tech, "cs blob", to2, 1, pat2, false) == MCD_STORE_OK &&
+	          put_image(s, 304, tech, "cs blob", to, 1) == MCD_STORE_OK,
+	      "images");
+	uint8_t sealed[40];
+	memset(sealed, 0x33, sizeof sealed);
+	mcd_consent c = {.patient_id = pat,
+	                 .doctor_id = doc,
+	                 .created = 100,
+	                 .expires = 500,
+	                 .sealed = sealed,
+	                 .sealed_len = sizeof sealed};
+	snprintf(c.id, sizeof c.id, "%032x", 0xc01);
+	mcd_consent c2 = c, c3 = c;
+	snprintf(c2.id, sizeof c2.id, "%032x", 0xc02);
+	c2.doctor_id = doc2;
+	c2.created = 110;
+	snprintf(c3.id, sizeof c3.id, "%032x", 0xc03);
+	c3.created = 120;
+	c3.expires = 2000;
+	int64_t before = audit_count(s);
+	mcd_audit_event ev = ev_of("consent_request", c.id);
+	CHECK(s->ops->consent_create(s, &c, &ev) == MCD_STORE_OK, "create");
+	CHECK(s->ops->consent_create(s, &c, &ev) == MCD_STORE_CONFLICT, "the id is taken");
+	mcd_consent ghost = c;
+	snprintf(ghost.id, sizeof ghost.id, "%032x", 0xc09);
+	ghost.doctor_id = 999999;
+	CHECK(s->ops->consent_create(s, &ghost, &ev) == MCD_STORE_NOT_FOUND, "an unknown party");
+	CHECK(s->ops->consent_create(s, &c2, &ev) == MCD_STORE_OK &&
+	          s->ops->consent_create(s, &c3, &ev) == MCD_STORE_OK,
+	      "two more");
+	CHECK(audit_count(s) == before + 3, "three records");
+
+	mcd_consent *got = NULL;
+	CHECK(s->ops->consent_get(s, c.id, &got) == MCD_STORE_OK && got, "get");
+	if (got) {
+		CHECK(got->patient_id == pat && got->doctor_id == doc && !strcmp(got->patient, "cs-pat") &&
+		          !strcmp(got->doctor, "cs-doc") && got->created == 100 && got->expires == 500,
+		      "fields");
+		CHECK(!strcmp(got->status, "pending") && got->decided == 0 && got->images == 0, "pending");
+		CHECK(got->sealed_len == sizeof sealed && !memcmp(got->sealed, sealed, sizeof sealed), "sealed bytes");
+		CHECK(!strcmp(mcd_consent_status_at(got, 499), "pending") &&
+		          !strcmp(mcd_consent_status_at(got, 500), "expired"),
+		      "expired at its expiry");
+	}
+	mcd_consent_free(got);
+	got = NULL;
+	CHECK(s->ops->consent_get(s, "0123", &got) == MCD_STORE_NOT_FOUND && !got, "unknown id");
+
+	name_list all = {0};
+	CHECK(s->ops->consents_for_user(s, pat, NULL, 1000, collect_consent, &all) == MCD_STORE_OK && all.n == 3,
+	      "the patient's three");
+	CHECK(!strcmp(all.list[0], "00000c03 pending") && !strcmp(all.list[2], "00000c01 expired"),
+	      "newest first, read at 1000: %s, %s", all.list[0], all.list[2]);
+	name_list expired = {0};
+	s->ops->consents_for_user(s, pat, "expired", 1000, collect_consent, &expired);
+	CHECK(expired.n == 2, "two expired at 1000");
+	name_list pending = {0};
+	s->ops->consents_for_user(s, doc, "pending", 1000, collect_consent, &pending);
+	CHECK(pending.n == 1 && !strcmp(pending.list[0], "00000c03 pending"), "the doctor's pending one");
+	name_list other = {0};
+	s->ops->consents_for_user(s, pat2, NULL, 1000, collect_consent, &other);
+	CHECK(other.n == 0, "another patient has none");
+
+	/* Decisions check the state inside the transaction. */
+	int64_t added = -1;
+	size_t bad = 99;
+	ev = ev_of("consent_approve", c.id);
+	CHECK(s->ops->consent_approve(s, c.id, pat, 600, NULL, 0, &bad, &added, &ev) == MCD_STORE_CONFLICT,
+	      "past its expiry");
+	CHECK(s->ops->consent_deny(s, c.id, pat, 600, &ev) == MCD_STORE_CONFLICT, "no denial past expiry either");
+	CHECK(s->ops->consent_approve(s, c3.id, doc, 600, NULL, 0, &bad, &added, &ev) == MCD_STORE_NOT_FOUND,
+	      "only its patient approves");
+	uint8_t wb[3][20];
+	memset(wb, 0x44, sizeof wb);
+	mcd_consent_wrap ws[3] = {{i1, wb[0], 20}, {i3, wb[1], 20}, {i2, wb[2], 20}};
+	before = audit_count(s);
+	CHECK(s->ops->consent_approve(s, c3.id, pat, 600, ws, 3, &bad, &added, &ev) == MCD_STORE_NOT_FOUND && bad == 1,
+	      "an image about another patient: NOT_FOUND at entry 1 (%zu)", bad);
+	ws[1].image_id = i4;
+	CHECK(s->ops->consent_approve(s, c3.id, pat, 600, ws, 3, &bad, &added, &ev) == MCD_STORE_NOT_FOUND && bad == 1,
+	      "an image about no patient: NOT_FOUND");
+	CHECK(audit_count(s) == before && raw_count("SELECT count(*) FROM wraps WHERE consent_id IS NOT NULL") == 0,
+	      "all or nothing: no wrap, no record");
+	ws[1].image_id = i1; /* twice: the second is skipped */
+	CHECK(s->ops->consent_approve(s, c3.id, pat, 600, ws, 3, &bad, &added, &ev) == MCD_STORE_OK && added == 2,
+	      "approved, two wraps (%lld)", (long long)added);
+	CHECK(raw_count("SELECT count(*) FROM audit WHERE action = 'consent_approve' AND detail = '{\"images\":2}'") ==
+	          1,
+	      "audited with the count");
+	CHECK(s->ops->consent_get(s, c3.id, &got) == MCD_STORE_OK && !strcmp(got->status, "approved") &&
+	          got->decided == 600 && got->images == 2,
+	      "approved at 600 with two images");
+	mcd_consent_free(got);
+	got = NULL;
+	bool yes = false;
+	CHECK(s->ops->has_consent(s, pat, doc, &yes) == MCD_STORE_OK && yes, "a consent stands");
+	CHECK(s->ops->consent_approve(s, c3.id, pat, 700, NULL, 0, &bad, &added, &ev) == MCD_STORE_CONFLICT,
+	      "approved already");
+	CHECK(s->ops->consent_deny(s, c3.id, pat, 700, &ev) == MCD_STORE_CONFLICT, "no denial once approved");
+	CHECK(s->ops->consent_withdraw(s, c3.id, doc, 700, NULL, &ev) == MCD_STORE_CONFLICT,
+	      "the doctor withdraws only a pending request");
+	CHECK(s->ops->consent_withdraw(s, c3.id, pat2, 700, NULL, &ev) == MCD_STORE_NOT_FOUND, "a stranger: NOT_FOUND");
+	mcd_wrap *w = NULL;
+	CHECK(s->ops->wrap_get(s, i2, doc, &w) == MCD_STORE_OK && w && w->granted_by == pat, "the doctor holds it");
+	mcd_wrap_free(w);
+	w = NULL;
+	int64_t deleted = -1;
+	ev = ev_of("consent_withdraw", c3.id);
+	CHECK(s->ops->consent_withdraw(s, c3.id, pat, 800, &deleted, &ev) == MCD_STORE_OK && deleted == 2,
+	      "the patient withdraws: two wraps deleted");
+	CHECK(s->ops->wrap_get(s, i2, doc, &w) == MCD_STORE_NOT_FOUND, "gone");
+	CHECK(s->ops->consent_get(s, c3.id, &got) == MCD_STORE_OK && !strcmp(got->status, "withdrawn") &&
+	          got->images == 0 && got->decided == 800,
+	      "withdrawn, no image");
+	mcd_consent_free(got);
+	got = NULL;
+	CHECK(s->ops->consent_withdraw(s, c3.id, pat, 900, NULL, &ev) == MCD_STORE_CONFLICT, "withdrawn once");
+
+	/* c2 (doc2): denied; a doctor's own withdrawal of a pending one. */
+	CHECK(s->ops->consent_deny(s, c2.id, pat, 200, &ev) == MCD_STORE_OK, "deny");
+	CHECK(s->ops->consent_get(s, c2.id, &got) == MCD_STORE_OK && !strcmp(got->status, "denied") &&
+	          got->decided == 200,
+	      "denied");
+	mcd_consent_free(got);
+	got = NULL;
+	CHECK(s->ops->has_consent(s, pat, doc2, &yes) == MCD_STORE_OK && !yes, "a denial grants nothing");
+	mcd_consent c4 = c;
+	snprintf(c4.id, sizeof c4.id, "%032x", 0xc04);
+	c4.expires = 3000;
+	ev = ev_of("consent_request", c4.id);
+	CHECK(s->ops->consent_create(s, &c4, &ev) == MCD_STORE_OK, "a fourth");
+	CHECK(s->ops->consent_withdraw(s, c4.id, doc, 3000, NULL, &ev) == MCD_STORE_CONFLICT,
+	      "not once it has expired");
+	CHECK(s->ops->consent_withdraw(s, c4.id, doc, 2999, &deleted, &ev) == MCD_STORE_OK && deleted == 0,
+	      "the doctor withdraws the request");
+	CHECK(raw_count(
+	          "SELECT count(*) FROM consents WHERE status NOT IN ('pending','approved','denied','withdrawn')") == 0,
+	      "expired is never stored");
+	mcd_audit_event noact = ev_of(NULL, c.id);
+	mcd_consent c5 = c;
+	snprintf(c5.id, sizeof c5.id, "%032x", 0xc05);
+	CHECK(s->ops->consent_create(s, &c5, &noact) == MCD_STORE_ERROR, "unauditable: refused");
+	CHECK(s->ops->consent_get(s, c5.id, &got) == MCD_STORE_NOT_FOUND, "and rolled back");
+	(void)tech;
+}
+
 int main(void)
 {
 	mcd_log_set_level(MCD_LOG_ERROR);
@@ -998,6 +1284,9 @@ int main(void)
 	test_checkpoint_add(s);
 	test_bad_events(s);
 	test_partials(s);
+	test_patient_images(s);
+	test_dismissal(s);
+	test_consents(s);
 	bool ok = false;
 	CHECK(s->ops->integrity_check(s, &ok) == MCD_STORE_OK && ok, "integrity_check");
 	s->ops->close(s);

@@ -122,3 +122,54 @@ test('pieceSource reports a failure of the seal stream when tus reaches it, and 
   await flush();
   assert.ok(r.cancelled);
 });
+
+// The server's refusals of an upload under the patient rules (issue 12) as sentences for the
+// send page's item (src/send/refusal.js): each names who, and what to do.
+import { refusal } from '../src/send/refusal.js';
+
+test('refusals name the patient or the doctor and say what to do', () => {
+  const ctx = { patient: 'pat', names: { pat: 'Jane Doe', doc2: 'Dr. Alan Turing', res: 'Rita Research' } };
+  const cases = [
+    [400, { error: 'patient_required' }, 'patient', /choose the patient/],
+    [400, { error: 'unknown_patient', user: 'pat' }, 'patient', /Jane Doe \(pat\) is not an enabled patient account/],
+    [400, { error: 'patient_not_recipient' }, 'patient', /Jane Doe \(pat\), must be one of the recipients/],
+    [403, { error: 'not_appointed', user: 'doc2' }, 'appointment', /Dr\. Alan Turing \(doc2\) is not one of the doctors Jane Doe \(pat\) appointed: untick Dr\. Alan Turing \(doc2\)/],
+    [403, { error: 'not_appointed', user: 'pat' }, 'appointment', /Jane Doe \(pat\) has not appointed you/],
+    [403, { error: 'not_deidentified', user: 'res' }, 'researcher', /Rita Research \(res\) is a researcher: researchers receive only de-identified copies/],
+    [403, { error: 'forbidden' }, 'forbidden', /refused their role/],
+    [403, { error: 'csrf' }, 'session', /reload the page/],
+    [401, null, 'session', /sign in again/],
+    [500, { error: 'internal' }, 'server', /answered 500 \(internal\)/],
+  ];
+  for (const [status, body, reason, text] of cases) {
+    const [r, sentence] = refusal(status, body, ctx);
+    assert.equal(r, reason, `${status} ${body?.error}`);
+    assert.match(sentence, text);
+  }
+  // without names: the usernames
+  assert.match(refusal(403, { error: 'not_appointed', user: 'doc9' }, { patient: 'p1' })[1], /^doc9 is not one of the doctors p1 appointed/);
+});
+
+// The de-identification claim of a doctor's confirmed PNG/JPEG copy (src/send/claim.js), as the
+// CLI's --confirm-deidentified makes it, and the JPEG region-encryption probe it uses.
+import { jpegHasRegions, pictureClaim } from '../src/send/claim.js';
+
+test('pictureClaim: sender confirmation, regions cleaned when the image carries them', () => {
+  const now = new Date('2026-12-07T10:11:12.345Z');
+  assert.deepEqual(pictureClaim({ now }), {
+    profile: 'sender confirmation',
+    checked: ['the sender confirmed that nothing in the image identifies the patient (on the send page)'],
+    pixels: 'confirmed by sender',
+    tool: 'medcrypt web client',
+    time: '2026-12-07T10:11:12Z',
+  });
+  const withRegions = pictureClaim({ regions: true, now });
+  assert.equal(withRegions.pixels, 'regions cleaned');
+  assert.equal(withRegions.checked.length, 2);
+  const app11 = (payload) => Uint8Array.of(0xff, 0xeb, 0, payload.length + 2, ...payload);
+  const id = [...'medcrypt-region\0'].map((c) => c.charCodeAt(0));
+  const jpeg = (...segments) => Uint8Array.of(0xff, 0xd8, ...segments.flatMap((s) => [...s]), 0xff, 0xda, 0, 2);
+  assert.ok(jpegHasRegions(jpeg(app11([...id, 1, 2, 3]))));
+  assert.ok(!jpegHasRegions(jpeg(app11([...'other-app11-data'].map((c) => c.charCodeAt(0))))));
+  assert.ok(!jpegHasRegions(jpeg()));
+});

@@ -1,8 +1,10 @@
 /*
  * appointments.c: a patient appoints and dismisses doctors (API.md §16a, issue 12). An
- * appointment is a server-side record of two user ids; in this step it changes no one's
- * access: the rules that use it (who may send a patient's image to whom) and the deletion of a
- * dismissed doctor's wraps come with the patient of an image. Appointing twice answers 200 with
+ * appointment is a server-side record of two user ids, which the recipient rules read (rules.h:
+ * who may send a patient's image to whom). Dismissal is honest revocation: in the same
+ * transaction it deletes every wrap the doctor holds of an image about the patient (except
+ * images the doctor sent) and withdraws the patient's approved consents to that doctor; what
+ * the doctor downloaded before stays downloaded, which API.md §16a says. Appointing twice answers 200 with
  * the existing appointment and writes no second audit record; a dismissal of a doctor who is
  * not appointed (or no user at all) is 404 `not_appointed`. The route table has already checked
  * the role (patients appoint; patients and doctors list), CSRF and, for a dismissal, a fresh
@@ -22,11 +24,6 @@ static json_t *appointment_json(const char *username, const char *display_name, 
 	                 "since", (json_int_t)since, "disabled", disabled);
 }
 
-static void reply_with_message(mcd_request *r, unsigned status, const char *code, const char *message)
-{
-	mcd_reply_error_with(r, status, code, json_pack("{s:s}", "message", message));
-}
-
 void mcd_h_appointment_add(mcd_request *r)
 {
 	mcd_store *st = r->srv->store;
@@ -42,7 +39,7 @@ void mcd_h_appointment_add(mcd_request *r)
 	mcd_store_status s = st->ops->user_by_name(st, name, &doctor);
 	/* a disabled account is hidden from everyone but the admin (§16), so it is no user here */
 	if (s == MCD_STORE_NOT_FOUND || (s == MCD_STORE_OK && doctor->disabled)) {
-		reply_with_message(r, 404, "not_found", "no such user");
+		mcd_reply_message(r, 404, "not_found", "no such user");
 		goto cleanup;
 	}
 	if (s != MCD_STORE_OK) {
@@ -50,7 +47,7 @@ void mcd_h_appointment_add(mcd_request *r)
 		goto cleanup;
 	}
 	if (doctor->role != MCD_ROLE_DOCTOR) {
-		reply_with_message(r, 409, "not_a_doctor", "only a doctor can be appointed");
+		mcd_reply_message(r, 409, "not_a_doctor", "only a doctor can be appointed");
 		goto cleanup;
 	}
 	int64_t since = mcd_now();
@@ -79,21 +76,25 @@ void mcd_h_appointment_delete(mcd_request *r)
 {
 	mcd_store *st = r->srv->store;
 	mcd_user *doctor = NULL;
+	int64_t wraps_deleted = 0;
 	mcd_store_status s = st->ops->user_by_name(st, r->params[0], &doctor);
 	if (s == MCD_STORE_OK) {
 		mcd_audit_event ev = mcd_event(r, "dismiss", doctor->username, "ok", NULL);
-		s = st->ops->appointment_delete(st, r->user->id, doctor->id, &ev);
+		s = st->ops->appointment_delete(st, r->user->id, doctor->id, &wraps_deleted, &ev);
 	}
-	mcd_user_free(doctor);
 	if (s == MCD_STORE_NOT_FOUND) {
-		reply_with_message(r, 404, "not_appointed", "that doctor is not appointed by you");
+		mcd_user_free(doctor);
+		mcd_reply_message(r, 404, "not_appointed", "that doctor is not appointed by you");
 		return;
 	}
 	if (s != MCD_STORE_OK) {
+		mcd_user_free(doctor);
 		mcd_reply_store(r, s);
 		return;
 	}
-	mcd_reply_empty(r, 204);
+	mcd_reply_json(r, 200,
+	               json_pack("{s:s, s:I}", "doctor", doctor->username, "wraps_deleted", (json_int_t)wraps_deleted));
+	mcd_user_free(doctor);
 }
 
 static int add_appointment(void *ctx, const mcd_appointment *a)

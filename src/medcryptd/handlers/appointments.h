@@ -9,7 +9,8 @@
 
 /* POST /api/v1/appointments (patient; CSRF): {"doctor": USERNAME}. */
 void mcd_h_appointment_add(mcd_request *r);
-/* DELETE /api/v1/appointments/{username} (patient; CSRF; re-authenticated). */
+/* DELETE /api/v1/appointments/{username} (patient; CSRF; re-authenticated): 200 {"doctor": U,
+ * "wraps_deleted": N}, the doctor's wraps of the patient's images deleted with it. */
 void mcd_h_appointment_delete(mcd_request *r);
 /* GET /api/v1/appointments (patient, doctor). */
 void mcd_h_appointments_list(mcd_request *r);

@@ -1,6 +1,7 @@
 /*
  * common.c: what several handlers share: the public JSON forms of a user and an image, the
- * reply for a failed store call, base64 fields, the object-level visibility check of an image,
+ * reply for a failed store call, error replies with a message, audit details, listings, base64
+ * fields, the object-level visibility check of an image,
  * and the lock that keeps blob removal and image creation apart.
  */
 #include <pthread.h>
@@ -31,6 +32,33 @@ void mcd_reply_store(mcd_request *r, mcd_store_status st)
 		mcd_reply_error(r, 409, "conflict");
 	else
 		mcd_reply_error(r, 500, "internal");
+}
+
+void mcd_reply_message(mcd_request *r, unsigned status, const char *code, const char *message)
+{
+	mcd_reply_error_with(r, status, code, json_pack("{s:s}", "message", message));
+}
+
+char *mcd_audit_detail(json_t *d)
+{
+	char *text = d ? json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(d);
+	return text;
+}
+
+int mcd_listing_add(mcd_listing *l, json_t *o)
+{
+	return o ? json_array_append_new(l->list, o) : -1;
+}
+
+void mcd_reply_listing(mcd_listing *l, mcd_store_status s, const char *key)
+{
+	if (s != MCD_STORE_OK) {
+		json_decref(l->list);
+		mcd_reply_store(l->r, s);
+		return;
+	}
+	mcd_reply_json(l->r, 200, json_pack("{s:o}", key, l->list));
 }
 
 bool mcd_json_b64(json_t *obj, const char *key, size_t min, size_t max, uint8_t **out, size_t *len)
@@ -84,10 +112,11 @@ json_t *mcd_image_json(const mcd_image *im, const mcd_wrap *my_wrap)
 	char *wrap = my_wrap ? mcd_b64_encode(my_wrap->wrap, my_wrap->wrap_len) : NULL;
 	json_t *o = NULL;
 	if (header && (wrap || !my_wrap))
-		o = json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:o}", "id", im->id, "sender",
+		o = json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:o, s:o, s:b}", "id", im->id, "sender",
 		              im->sender ? im->sender : "", "created", (json_int_t)im->created, "size",
 		              (json_int_t)im->size, "sha256", sha, "header", header, "wrap",
-		              wrap ? json_string(wrap) : json_null());
+		              wrap ? json_string(wrap) : json_null(), "patient",
+		              im->patient ? json_string(im->patient) : json_null(), "deidentified", im->deidentified);
 	free(header);
 	free(wrap);
 	return o;

@@ -66,12 +66,23 @@ typedef struct mcd_ingest mcd_ingest;
 /* A pipeline for a sealed file of total bytes sent by r's user. NULL after replying 500. Free
  * with mcd_ingest_free. */
 mcd_ingest *mcd_ingest_new(mcd_request *r, uint64_t total);
+/* What the upload is about (API.md §15): patient (a username, NULL: none named) and
+ * deidentified (NULL or "0": no mark, "1": the mark, anything else 400 bad_request), checked at
+ * once against rules.h 1 to 3 (and again by finish). False: refused; finish then replies it. */
+bool mcd_ingest_about(mcd_ingest *in, mcd_request *r, const char *patient, const char *deidentified);
+/* The same check without a pipeline (a tus creation): *patient_out (freed with mcd_user_free)
+ * and *deid_out on success; *v the refusal otherwise. */
+struct mcd_verdict;
+bool mcd_upload_marks(mcd_request *r, const char *patient, const char *deidentified, mcd_user **patient_out,
+                      bool *deid_out, struct mcd_verdict *v);
 /* Feeds the next len bytes. False once the upload has been refused (further feeds do nothing). */
 bool mcd_ingest_feed(mcd_ingest *in, mcd_request *r, const uint8_t *buf, size_t len);
 bool mcd_ingest_failed(const mcd_ingest *in);
-/* After the last byte: stores the image and replies 201 {"id", "size", "sha256", "recipients"},
- * or replies the refusal (400 bad_container or unknown_recipient, 403 forbidden) or 500. Returns
- * the status it replied with. */
+/* After the last byte: checks every rule again, stores the image and replies 201 {"id", "size",
+ * "sha256", "recipients", "patient", "deidentified"}, or replies the refusal (400 bad_container,
+ * unknown_recipient, patient_required, unknown_patient, patient_not_recipient, unsigned_claim;
+ * 403 forbidden, not_appointed, not_deidentified; with "user" naming whom where there is one) or
+ * 500. Returns the status it replied with. */
 unsigned mcd_ingest_finish(mcd_ingest *in, mcd_request *r);
 /* Aborts what was not committed and frees in (NULL is harmless). */
 void mcd_ingest_free(mcd_ingest *in, mcd_request *r);
@@ -97,6 +108,25 @@ bool mcd_tus_route(const struct mcd_route *rt);
 json_t *mcd_user_json(const mcd_user *u);
 /* Replies for a failed store call: NOT_FOUND 404, CONFLICT 409, anything else 500. */
 void mcd_reply_store(mcd_request *r, mcd_store_status st);
+/* Replies an error of API.md §12 with a sentence for the user in "message". */
+void mcd_reply_message(mcd_request *r, unsigned status, const char *code, const char *message);
+/* The detail of an audit record: d as compact JSON with sorted keys (free with free()). Takes
+ * d (which may be NULL); NULL when d is NULL or out of memory. */
+char *mcd_audit_detail(json_t *d);
+
+/* A listing handler's JSON array, filled by its store callback: the request and the time the
+ * rows are read at, for what a row's JSON depends on (the caller, a consent's status). */
+typedef struct mcd_listing {
+	mcd_request *r;
+	json_t *list;
+	int64_t now;
+} mcd_listing;
+/* Appends o (a row's JSON; NULL when it could not be made) to l->list. Returns what a store
+ * callback returns: 0 to go on, -1 (stop the listing) when o is NULL or cannot be appended. */
+int mcd_listing_add(mcd_listing *l, json_t *o);
+/* Ends a listing handler: replies 200 {key: the list} when s is OK, else frees the list and
+ * replies for s as mcd_reply_store does. */
+void mcd_reply_listing(mcd_listing *l, mcd_store_status s, const char *key);
 /* Decodes the base64 string member key of obj into *out (malloc'd; free with free() after
  * wiping if secret) of min..max bytes. False when absent, not a string, not base64 or out of
  * bounds. */

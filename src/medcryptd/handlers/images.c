@@ -153,6 +153,12 @@ static void image_open(struct out *o, const mcd_image *im, const mcd_wrap *my_wr
 		base64(o, my_wrap->wrap, my_wrap->wrap_len);
 	else
 		lit(o, "null");
+	lit(o, ",\"patient\":");
+	if (im->patient)
+		text(o, im->patient);
+	else
+		lit(o, "null");
+	lit(o, im->deidentified ? ",\"deidentified\":true" : ",\"deidentified\":false");
 }
 
 struct item {
@@ -246,8 +252,27 @@ void mcd_h_images_list(mcd_request *r)
 		mcd_reply_error(r, 400, "bad_request");
 		return;
 	}
+	/* ?patient=U: only images about U; an unknown name lists nothing, as a patient the caller
+	 * holds no image of does. */
+	const char *patient = mcd_request_arg(r, "patient");
+	if (patient && !mcd_valid_username(patient)) {
+		mcd_reply_error(r, 400, "bad_request");
+		return;
+	}
 	struct listing l = {.me = r->user->id};
-	mcd_store_status s = st->ops->images_for_user(st, r->user->id, before, (int)limit, add_image, &l);
+	mcd_store_status s;
+	if (patient) {
+		mcd_user *about = NULL;
+		s = st->ops->user_by_name(st, patient, &about);
+		if (s == MCD_STORE_OK)
+			s = st->ops->images_for_user_about(st, r->user->id, about->id, before, (int)limit, add_image,
+			                                   &l);
+		else if (s == MCD_STORE_NOT_FOUND)
+			s = MCD_STORE_OK;
+		mcd_user_free(about);
+	} else {
+		s = st->ops->images_for_user(st, r->user->id, before, (int)limit, add_image, &l);
+	}
 	/* The store is not re-entered from its own callback: recipients are added afterwards. */
 	struct out body = {0};
 	lit(&body, "{\"images\":[");

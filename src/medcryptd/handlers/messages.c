@@ -4,8 +4,8 @@
  * signed with the sender's key; the server checks its structure and signature as it checks an
  * upload (sealed_check.h), checks that its wraps name exactly the two parties' current keys and
  * that the two may talk (rights.c, mcd_may_message; a doctor and a patient only when the patient
- * appointed the doctor), and stores the bytes with who, when, which thread, the size and the read
- * time: never the text, which only the two clients can open. A sealed message is at most
+ * appointed the doctor or approved a consent of theirs that stands), and stores the bytes with who, when, which thread,
+ * the size and the read time: never the text, which only the two clients can open. A sealed message is at most
  * MCD_MESSAGE_MAX bytes, sent base64 in a small JSON object (the route's body limit bounds it),
  * so it is held in memory and in a database column. A message
  * is visible to its two parties only; to anyone else it does not exist (404).
@@ -21,11 +21,6 @@
 #include "../util.h"
 #include "handlers.h"
 #include "messages.h"
-
-static void reply_with_message(mcd_request *r, unsigned status, const char *code, const char *message)
-{
-	mcd_reply_error_with(r, status, code, json_pack("{s:s}", "message", message));
-}
 
 /* A message id or thread id as the API spells it: 32 lowercase hex digits. */
 static bool valid_id(const char *s)
@@ -44,9 +39,8 @@ static bool discard(void *ctx, const uint8_t *buf, size_t len)
 	return true;
 }
 
-/* The body is a well-formed sealed file (signature verified when signed) whose wraps name the
- * sender's and the recipient's current encryption keys, each once, and nothing else. */
-static bool sealed_for(mcd_request *r, const uint8_t *sealed, size_t sealed_len, const mcd_user *to, const char **why)
+bool mcd_sealed_for_pair(const mcd_user *sender, const mcd_user *to, const uint8_t *sealed, size_t sealed_len,
+                         bool signed_by_sender, const char **why)
 {
 	mcd_sealed *chk = mcd_sealed_new(sealed_len);
 	bool ok = false;
@@ -60,13 +54,20 @@ static bool sealed_for(mcd_request *r, const uint8_t *sealed, size_t sealed_len,
 		mcd_log(MCD_LOG_INFO, "messages", "refused: %s", mcd_sealed_reason(chk));
 		goto cleanup;
 	}
+	if (signed_by_sender) {
+		const uint8_t *fp = mcd_sealed_signer_fp(chk);
+		if (!fp || memcmp(fp, sender->sign_fp, 32) != 0) {
+			*why = "wrong_signer";
+			goto cleanup;
+		}
+	}
 	*why = "wrong_recipients";
 	if (mcd_sealed_n_wraps(chk) != 2)
 		goto cleanup;
 	bool for_sender = false, for_recipient = false;
 	for (size_t i = 0; i < 2; i++) {
 		const uint8_t *fp = mcd_sealed_wrap_recipient(chk, i);
-		if (!memcmp(fp, r->user->enc_fp, 32))
+		if (!memcmp(fp, sender->enc_fp, 32))
 			for_sender = true;
 		else if (!memcmp(fp, to->enc_fp, 32))
 			for_recipient = true;
@@ -85,9 +86,13 @@ static mcd_store_status may_talk(mcd_request *r, const mcd_user *to, bool *yes)
 	switch (mcd_may_message(r->user->role, to->role)) {
 	case MCD_TALK_YES: *yes = true; return MCD_STORE_OK;
 	case MCD_TALK_IF_APPOINTED: {
+		/* an appointment, or an approved consent while it stands */
 		bool patient = r->user->role == MCD_ROLE_PATIENT;
-		return st->ops->is_appointed(st, patient ? r->user->id : to->id, patient ? to->id : r->user->id, yes,
-		                             NULL);
+		int64_t patient_id = patient ? r->user->id : to->id, doctor_id = patient ? to->id : r->user->id;
+		mcd_store_status s = st->ops->is_appointed(st, patient_id, doctor_id, yes, NULL);
+		if (s == MCD_STORE_OK && !*yes)
+			s = st->ops->has_consent(st, patient_id, doctor_id, yes);
+		return s;
 	}
 	default: return MCD_STORE_OK;
 	}
@@ -114,7 +119,7 @@ void mcd_h_message_send(mcd_request *r)
 	}
 	mcd_store_status s = st->ops->user_by_name(st, name, &to);
 	if (s == MCD_STORE_NOT_FOUND || (s == MCD_STORE_OK && to->disabled)) {
-		reply_with_message(r, 404, "not_found", "no such user");
+		mcd_reply_message(r, 404, "not_found", "no such user");
 		goto cleanup;
 	}
 	if (s != MCD_STORE_OK) {
@@ -122,7 +127,7 @@ void mcd_h_message_send(mcd_request *r)
 		goto cleanup;
 	}
 	if (to->id == r->user->id) {
-		reply_with_message(r, 400, "bad_request", "a message needs another user");
+		mcd_reply_message(r, 400, "bad_request", "a message needs another user");
 		goto cleanup;
 	}
 	bool yes = false;
@@ -131,8 +136,9 @@ void mcd_h_message_send(mcd_request *r)
 		goto cleanup;
 	}
 	if (!yes) {
-		reply_with_message(r, 403, "may_not_message",
-		                   "you may not message this user (doctor and patient: only an appointed doctor)");
+		mcd_reply_message(r, 403, "may_not_message",
+		                  "you may not message this user (doctor and patient: only an appointed doctor, or "
+		                  "one with an approved consent)");
 		goto cleanup;
 	}
 	mcd_message m = {.sender_id = r->user->id, .recipient_id = to->id, .created = mcd_now()};
@@ -149,7 +155,7 @@ void mcd_h_message_send(mcd_request *r)
 		    s == MCD_STORE_OK && ((parent->sender_id == r->user->id && parent->recipient_id == to->id) ||
 		                          (parent->sender_id == to->id && parent->recipient_id == r->user->id));
 		if (s == MCD_STORE_NOT_FOUND || (s == MCD_STORE_OK && !same_pair)) {
-			reply_with_message(r, 404, "not_found", "no such message between you and this user");
+			mcd_reply_message(r, 404, "not_found", "no such message between you and this user");
 			goto cleanup;
 		}
 		if (s != MCD_STORE_OK) {
@@ -161,20 +167,17 @@ void mcd_h_message_send(mcd_request *r)
 		memcpy(m.thread_id, m.id, sizeof m.thread_id);
 	}
 	const char *why = NULL;
-	if (!sealed_for(r, sealed, sealed_len, to, &why)) {
+	if (!mcd_sealed_for_pair(r->user, to, sealed, sealed_len, false, &why)) {
 		if (!strcmp(why, "wrong_recipients"))
-			reply_with_message(r, 400, why,
-			                   "a message is wrapped for exactly its sender and its recipient");
+			mcd_reply_message(r, 400, why, "a message is wrapped for exactly its sender and its recipient");
 		else
 			mcd_reply_error(r, strcmp(why, "internal") ? 400 : 500, why);
 		goto cleanup;
 	}
 	m.sealed = sealed;
 	m.sealed_len = sealed_len;
-	json_t *d = json_pack("{s:s, s:s, s:I}", "thread", m.thread_id, "recipient", to->username, "size",
-	                      (json_int_t)sealed_len);
-	detail = d ? json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-	json_decref(d);
+	detail = mcd_audit_detail(json_pack("{s:s, s:s, s:I}", "thread", m.thread_id, "recipient", to->username, "size",
+	                                    (json_int_t)sealed_len));
 	mcd_audit_event ev = mcd_event(r, "message", m.id, "ok", detail);
 	s = st->ops->message_create(st, &m, &ev);
 	if (s != MCD_STORE_OK) {
@@ -202,16 +205,10 @@ static json_t *message_json(const mcd_message *m, int64_t me)
 	                 m->read_at ? json_integer(m->read_at) : json_null());
 }
 
-struct listing {
-	json_t *list;
-	int64_t me;
-};
-
 static int add_message(void *ctx, const mcd_message *m)
 {
-	struct listing *l = ctx;
-	json_t *o = message_json(m, l->me);
-	return o ? json_array_append_new(l->list, o) : -1;
+	mcd_listing *l = ctx;
+	return mcd_listing_add(l, message_json(m, l->r->user->id));
 }
 
 void mcd_h_messages_list(mcd_request *r)
@@ -233,17 +230,12 @@ void mcd_h_messages_list(mcd_request *r)
 		mcd_reply_error(r, 400, "bad_request");
 		return;
 	}
-	struct listing l = {.list = json_array(), .me = r->user->id};
+	mcd_listing l = {.r = r, .list = json_array()};
 	mcd_store_status s = !l.list
 	                         ? MCD_STORE_NOMEM
 	                         : st->ops->messages_for_user(st, r->user->id, thread, unread && !strcmp(unread, "1"),
 	                                                      before, (int)limit, add_message, &l);
-	if (s != MCD_STORE_OK) {
-		json_decref(l.list);
-		mcd_reply_store(r, s);
-		return;
-	}
-	mcd_reply_json(r, 200, json_pack("{s:o}", "messages", l.list));
+	mcd_reply_listing(&l, s, "messages");
 }
 
 /* The message r->params[0] when the caller is one of its parties; replies 404 otherwise. */
@@ -291,7 +283,7 @@ void mcd_h_message_read(mcd_request *r)
 	bool recipient = m->recipient_id == r->user->id;
 	mcd_message_free(m);
 	if (!recipient) {
-		reply_with_message(r, 403, "forbidden", "only the recipient marks a message read");
+		mcd_reply_message(r, 403, "forbidden", "only the recipient marks a message read");
 		return;
 	}
 	mcd_audit_event ev = mcd_event(r, "message_read", r->params[0], "ok", NULL);

@@ -13,6 +13,14 @@
 /* The body of a send: the sealed bytes in base64 and a few short fields. */
 #define MCD_MESSAGE_BODY (MCD_MESSAGE_MAX / 3 * 4 + 4096)
 
+/* Whether sealed (sealed_len bytes) is a well-formed sealed file (signature verified when
+ * signed) whose wraps name sender's and to's current encryption keys, each once, and nothing
+ * else; with signed_by_sender, also signed with sender's current signing key. Messages use it,
+ * and consent requests (handlers/consents.c), which must be signed. On false, *why is
+ * "bad_container", "wrong_signer", "wrong_recipients" or "internal" (out of memory). */
+bool mcd_sealed_for_pair(const mcd_user *sender, const mcd_user *to, const uint8_t *sealed, size_t sealed_len,
+                         bool signed_by_sender, const char **why);
+
 /* POST /api/v1/messages (CSRF): {"to": USER, "reply_to": ID or null, "sealed": base64 of the
  * sealed container}; reply_to names a message of the same two users whose thread this one
  * continues. */

@@ -1,9 +1,11 @@
 /*
  * shares.c: POST /api/v1/images/{id}/shares and DELETE /api/v1/images/{id}/shares/{username}
  * (API.md §15; both need a re-authentication in the last 5 minutes, which the router checks).
- * Sharing needs a wrap of one's own (one shares what one can open), a recipient of a role the
- * sharer may send to, and a detached wrap that names the recipient's current encryption key,
- * checked as an upload's wraps are (sealed_check.h, lib/format.c).
+ * Sharing needs a wrap of one's own (one shares what one can open), a recipient the rules of
+ * rules.h allow for this image (its recorded patient and mark: the role table, researchers only
+ * for de-identified items, a patient's image only to the doctors they appointed, or to any
+ * doctor when the patient shares it), and a detached wrap that names the recipient's current
+ * encryption key, checked as an upload's wraps are (sealed_check.h, lib/format.c).
  * Revoking is for the image's sender, or for whoever granted that wrap; to anyone else the
  * share does not exist (404).
  */
@@ -13,7 +15,7 @@
 
 #include "../events.h"
 #include "../log.h"
-#include "../rights.h"
+#include "../rules.h"
 #include "../sealed_check.h"
 #include "handlers.h"
 
@@ -47,8 +49,9 @@ void mcd_h_share_add(mcd_request *r)
 		mcd_reply_store(r, s);
 		goto cleanup;
 	}
-	if (to->id != r->user->id && !mcd_may_send(r->user->role, to->role)) {
-		mcd_reply_error(r, 403, "forbidden");
+	mcd_verdict v;
+	if (!mcd_rules_recipient(st, r->user, im->patient_id, im->deidentified, to, &v)) {
+		mcd_reply_verdict(r, &v);
 		goto cleanup;
 	}
 	/* one RSA-OAEP wrap, exactly, naming the recipient's key: the check of uploaded wraps */

@@ -8,7 +8,9 @@
  * last byte is in, the file is read back through the same pipeline as POST /api/v1/images
  * (upload.c: structural check, recipients, blob writer, image and wrap rows, audit) and the
  * PATCH answers what that POST would have answered; the upload is removed then, stored or
- * refused. Until then nothing of it is an image or a blob. The stored offset stays below the
+ * refused. Until then nothing of it is an image or a blob. The Upload-Metadata keys `patient`
+ * and `deidentified` name what the upload is about (API.md §15a): checked at creation as far as
+ * they can be (rules.h 1 to 3), and everything again at the completion. The stored offset stays below the
  * length: the last byte is only taken together with that completion.
  *
  * An upload belongs to the user who created it; for anyone else, and once expired, it answers
@@ -37,6 +39,7 @@
 #include "../log.h"
 #include "../metrics.h"
 #include "../router.h"
+#include "../rules.h"
 #include "../util.h"
 #include "handlers.h"
 
@@ -260,6 +263,71 @@ bool mcd_tus_metadata_ok(const char *m)
 	}
 }
 
+bool mcd_tus_metadata_value(const char *m, const char *key, char **out)
+{
+	*out = NULL;
+	size_t key_len = strlen(key);
+	bool found = false;
+	for (const char *p = m; *p;) {
+		p += strspn(p, " ");
+		const char *end = strchr(p, ',');
+		size_t pair = end ? (size_t)(end - p) : strlen(p);
+		const char *sp = memchr(p, ' ', pair);
+		size_t klen = sp ? (size_t)(sp - p) : pair;
+		if (klen == key_len && !memcmp(p, key, key_len)) {
+			if (found) {
+				free(*out);
+				*out = NULL;
+				return false; /* twice: which one the client meant is not ours to guess */
+			}
+			found = true;
+			size_t vlen = sp ? pair - klen - 1 : 0;
+			char *text = malloc(vlen + 1);
+			if (!text)
+				return false;
+			memcpy(text, sp ? sp + 1 : "", vlen);
+			text[vlen] = 0;
+			uint8_t *raw = NULL;
+			size_t raw_len = 0;
+			bool ok = vlen == 0 || mcd_b64_decode(text, &raw, &raw_len);
+			free(text);
+			if (!ok)
+				return false;
+			char *value = malloc(raw_len + 1);
+			if (!value || (raw_len && memchr(raw, 0, raw_len))) {
+				free(raw);
+				free(value);
+				return false;
+			}
+			if (raw_len)
+				memcpy(value, raw, raw_len);
+			value[raw_len] = 0;
+			free(raw);
+			*out = value;
+		}
+		if (!end)
+			break;
+		p = end + 1;
+	}
+	return true;
+}
+
+/* The patient and the de-identified mark an upload's metadata names (API.md §15a). False: the
+ * metadata names them ambiguously (a key twice, a NUL inside). */
+static bool upload_marks(const char *metadata, char **patient, char **deidentified)
+{
+	*patient = *deidentified = NULL;
+	if (!metadata)
+		return true;
+	if (mcd_tus_metadata_value(metadata, "patient", patient) &&
+	    mcd_tus_metadata_value(metadata, "deidentified", deidentified))
+		return true;
+	free(*patient);
+	free(*deidentified);
+	*patient = *deidentified = NULL;
+	return false;
+}
+
 static void add_u64_header(mcd_request *r, const char *name, uint64_t v)
 {
 	char text[24];
@@ -345,6 +413,25 @@ void mcd_h_tus_create(mcd_request *r)
 	if (length > r->srv->cfg.max_upload) {
 		mcd_metrics_add(MCD_M_UPLOADS_REJECTED, 1);
 		mcd_reply_error(r, 413, "too_large");
+		return;
+	}
+	/* What can be checked now is, so a client learns before it sends gigabytes; the completion
+	 * checks everything again. */
+	char *patient = NULL, *deidentified = NULL;
+	if (!upload_marks(metadata, &patient, &deidentified)) {
+		mcd_reply_error(r, 400, "bad_request");
+		return;
+	}
+	mcd_user *named = NULL;
+	bool deid = false;
+	mcd_verdict v;
+	bool allowed = mcd_upload_marks(r, patient, deidentified, &named, &deid, &v);
+	mcd_user_free(named);
+	free(patient);
+	free(deidentified);
+	if (!allowed) {
+		mcd_metrics_add(MCD_M_UPLOADS_REJECTED, 1);
+		mcd_reply_verdict(r, &v);
 		return;
 	}
 	uint8_t id_bytes[16];
@@ -533,6 +620,15 @@ static unsigned complete(mcd_request *r, struct mcd_tus_patch *tp)
 	mcd_ingest *in = mcd_ingest_new(r, tp->p->length);
 	if (!in)
 		return 500;
+	char *patient = NULL, *deidentified = NULL;
+	if (!upload_marks(tp->p->metadata, &patient, &deidentified)) {
+		mcd_reply_error(r, 400, "bad_request"); /* cannot happen: creation checked it */
+		mcd_ingest_free(in, r);
+		return 400;
+	}
+	mcd_ingest_about(in, r, patient, deidentified); /* a refusal is replied by finish */
+	free(patient);
+	free(deidentified);
 	uint8_t *buf = malloc(READ_BLOCK);
 	bool read_failed = !buf;
 	for (uint64_t off = 0; !read_failed && off < tp->p->length && !mcd_ingest_failed(in);) {

@@ -24,6 +24,11 @@ bool mcd_tus_parse_u64(const char *s, uint64_t *out);
  * lone "key", spaces allowed before a key; a key is printable ASCII without space or comma, a
  * value strict base64 (mcd_b64_decode accepts it). Reads m up to its NUL only. */
 bool mcd_tus_metadata_ok(const char *m);
+/* The value of key in an Upload-Metadata header m that mcd_tus_metadata_ok accepted, decoded
+ * from base64: *out is NULL when the key is absent, "" for a lone key, else the decoded text
+ * (malloc'd; free with free()). False (with *out NULL) when the key appears twice or its value
+ * decodes to bytes holding a NUL, or when out of memory. */
+bool mcd_tus_metadata_value(const char *m, const char *key, char **out);
 /* Whether a Content-Type is application/offset+octet-stream (any case), alone or followed by
  * ';' and parameters. False for NULL. */
 bool mcd_tus_is_octets(const char *type);

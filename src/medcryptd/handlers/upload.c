@@ -4,13 +4,18 @@
  * byte is there. The bytes stream through the structural check (sealed_check.c) into a blob
  * writer: the header once the core is complete, then payload bytes straight from the caller's
  * buffer (for an upload of 1 MiB or more, through a ring to a writer thread that hashes and
- * writes while this thread reads on: blob_pipe.h). The recipients are checked as soon as the
- * wraps are read, before the payload: every wrap must name an enabled user's current
- * encryption key (400 unknown_recipient) whose role the sender may send to (403 forbidden),
- * except the sender's own. On any failure the writer is aborted and nothing is stored; for POST
- * the rest of the body is read and dropped (or, when more than 64 MiB remain, the connection is
- * closed). On success the blob is committed, then the image row with one wrap row per
- * recipient, and the upload is audited with it.
+ * writes while this thread reads on: blob_pipe.h). An upload names the patient account it is
+ * about and may carry the de-identified mark (?patient=U&deidentified=1, or the tus
+ * Upload-Metadata keys); the sender's rules (rules.h, 1 to 3) are checked before the body, the
+ * recipients as soon as the wraps are read, before the payload: every wrap must name an enabled
+ * user's current encryption key (400 unknown_recipient) allowed by rules.h (403 forbidden,
+ * not_deidentified, not_appointed; 400 patient_not_recipient), except the sender's own; the
+ * mark's signer (rule 7) once the core's signer field is read. Everything is checked again
+ * after the last byte, since the world may have changed while it came. On any failure the
+ * writer is aborted and nothing is stored; for POST the rest of the body is read and dropped
+ * (or, when more than 64 MiB remain, the connection is closed). On success the blob is
+ * committed, then the image row (with its patient and mark) with one wrap row per recipient,
+ * and the upload is audited with it.
  */
 #include <inttypes.h>
 #include <openssl/crypto.h>
@@ -22,7 +27,7 @@
 #include "../events.h"
 #include "../log.h"
 #include "../metrics.h"
-#include "../rights.h"
+#include "../rules.h"
 #include "../sealed_check.h"
 #include "../util.h"
 #include "handlers.h"
@@ -38,6 +43,10 @@ struct mcd_ingest {
 	bool recipients_checked;
 	unsigned fail_status; /* 0 while all is well */
 	const char *fail_code;
+	char fail_user[72]; /* the user the refusal names, or "" */
+	mcd_user *patient;  /* the patient named, or NULL */
+	bool deidentified;
+	bool signer_checked;
 	mcd_wrap *rows;
 	char **names; /* recipients' usernames, for the reply and the audit record */
 	size_t n_rows;
@@ -55,6 +64,7 @@ static void fail(mcd_ingest *up, mcd_request *r, unsigned status, const char *co
 		return;
 	up->fail_status = status;
 	up->fail_code = code;
+	up->fail_user[0] = 0;
 	mcd_blob_pipe_close(up->pipe, false);
 	up->pipe = NULL;
 	if (up->writer) {
@@ -86,6 +96,73 @@ bool mcd_ingest_failed(const mcd_ingest *up)
 	return up->fail_status != 0;
 }
 
+static void fail_verdict(mcd_ingest *up, mcd_request *r, const mcd_verdict *v)
+{
+	fail(up, r, v->status ? v->status : 500, v->code ? v->code : "internal");
+	snprintf(up->fail_user, sizeof up->fail_user, "%s", v->user);
+}
+
+static void reply_failure(mcd_ingest *up, mcd_request *r)
+{
+	mcd_verdict v = {.status = up->fail_status, .code = up->fail_code};
+	snprintf(v.user, sizeof v.user, "%s", up->fail_user);
+	mcd_reply_verdict(r, &v);
+}
+
+bool mcd_upload_marks(mcd_request *r, const char *patient, const char *deidentified, mcd_user **patient_out,
+                      bool *deid_out, mcd_verdict *v)
+{
+	*patient_out = NULL;
+	*deid_out = false;
+	if (deidentified && strcmp(deidentified, "0") != 0 && strcmp(deidentified, "1") != 0)
+		return mcd_verdict_deny(v, 400, "bad_request", NULL);
+	*deid_out = deidentified && !strcmp(deidentified, "1");
+	if (patient && !mcd_rules_patient(r->srv->store, patient, patient_out, v))
+		return false;
+	if (!mcd_rules_sender(r->srv->store, r->user, *patient_out, *deid_out, v)) {
+		mcd_user_free(*patient_out);
+		*patient_out = NULL;
+		return false;
+	}
+	return true;
+}
+
+bool mcd_ingest_about(mcd_ingest *up, mcd_request *r, const char *patient, const char *deidentified)
+{
+	mcd_verdict v;
+	mcd_user_free(up->patient);
+	up->patient = NULL;
+	if (!mcd_upload_marks(r, patient, deidentified, &up->patient, &up->deidentified, &v))
+		fail_verdict(up, r, &v);
+	return !up->fail_status;
+}
+
+/* Rules 1 to 3 again, after the last byte, with the patient read afresh. */
+static void recheck_sender(mcd_ingest *up, mcd_request *r)
+{
+	mcd_verdict v;
+	mcd_user *again = NULL;
+	if (up->patient && !mcd_rules_patient(r->srv->store, up->patient->username, &again, &v)) {
+		fail_verdict(up, r, &v);
+		return;
+	}
+	if (again) {
+		mcd_user_free(up->patient);
+		up->patient = again;
+	}
+	if (!mcd_rules_sender(r->srv->store, r->user, up->patient, up->deidentified, &v))
+		fail_verdict(up, r, &v);
+}
+
+/* Rule 7, once the signer is known. */
+static void check_signer(mcd_ingest *up, mcd_request *r)
+{
+	up->signer_checked = true;
+	mcd_verdict v;
+	if (up->deidentified && !mcd_rules_signer(r->user, mcd_sealed_signer_fp(up->check), &v))
+		fail_verdict(up, r, &v);
+}
+
 struct sink_ctx {
 	mcd_ingest *up;
 	mcd_request *r;
@@ -99,11 +176,27 @@ static bool sink(void *ctx, const uint8_t *buf, size_t len)
 	return sc->r->srv->blobs->ops->write(sc->up->writer, buf, len) == MCD_BLOB_OK;
 }
 
-/* API.md §14: each wrap names a user the sender may send to, or the sender. */
+static void clear_rows(mcd_ingest *up)
+{
+	if (up->names)
+		for (size_t i = 0; up->names[i]; i++)
+			free(up->names[i]);
+	free(up->names);
+	free(up->rows);
+	up->names = NULL;
+	up->rows = NULL;
+	up->n_rows = 0;
+}
+
+/* API.md §14 and rules.h: each wrap names a user the sender may give this item to, or the
+ * sender; the named patient is among them. Runs when the wraps are read and again at the end. */
 static void check_recipients(mcd_ingest *up, mcd_request *r)
 {
 	mcd_store *st = r->srv->store;
 	size_t n = mcd_sealed_n_wraps(up->check);
+	int64_t patient_id = up->patient ? up->patient->id : 0;
+	bool patient_included = false;
+	clear_rows(up);
 	up->recipients_checked = true;
 	up->rows = calloc(n, sizeof *up->rows);
 	up->names = calloc(n + 1, sizeof *up->names);
@@ -122,7 +215,8 @@ static void check_recipients(mcd_ingest *up, mcd_request *r)
 			fail(up, r, 500, "internal");
 			return;
 		}
-		bool allowed = u->id == r->user->id || mcd_may_send(r->user->role, u->role);
+		mcd_verdict v;
+		bool allowed = mcd_rules_recipient(st, r->user, patient_id, up->deidentified, u, &v);
 		if (allowed) {
 			up->rows[i].user_id = u->id;
 			up->rows[i].granted_by = r->user->id;
@@ -130,16 +224,22 @@ static void check_recipients(mcd_ingest *up, mcd_request *r)
 			up->rows[i].wrap = (uint8_t *)mcd_sealed_wrap(up->check, i, &up->rows[i].wrap_len);
 			up->names[i] = strdup(u->username);
 			up->n_rows++;
+			patient_included |= u->id == patient_id;
 		}
 		mcd_user_free(u);
 		if (!allowed) {
-			fail(up, r, 403, "forbidden");
+			fail_verdict(up, r, &v);
 			return;
 		}
 		if (!up->names[i]) {
 			fail(up, r, 500, "internal");
 			return;
 		}
+	}
+	if (up->patient && !patient_included) { /* rule 3: the patient can open every image about them */
+		mcd_verdict v;
+		mcd_verdict_deny(&v, 400, "patient_not_recipient", up->patient->username);
+		fail_verdict(up, r, &v);
 	}
 }
 
@@ -157,6 +257,8 @@ bool mcd_ingest_feed(mcd_ingest *up, mcd_request *r, const uint8_t *buf, size_t 
 	} else if (!up->recipients_checked && mcd_sealed_wraps_done(up->check)) {
 		check_recipients(up, r);
 	}
+	if (!up->fail_status && up->recipients_checked && !up->signer_checked && mcd_sealed_signer_read(up->check))
+		check_signer(up, r);
 	return !up->fail_status;
 }
 
@@ -167,8 +269,13 @@ unsigned mcd_ingest_finish(mcd_ingest *up, mcd_request *r)
 		mcd_log(MCD_LOG_INFO, "upload", "refused: %s", mcd_sealed_reason(up->check));
 		fail(up, r, 400, "bad_container");
 	}
-	if (!up->fail_status && !up->recipients_checked)
+	/* The world may have changed while the bytes came: every rule again, before the commit. */
+	if (!up->fail_status)
+		recheck_sender(up, r);
+	if (!up->fail_status)
 		check_recipients(up, r);
+	if (!up->fail_status)
+		check_signer(up, r);
 	if (!up->fail_status && up->pipe) {
 		bool written = mcd_blob_pipe_close(up->pipe, true);
 		up->pipe = NULL;
@@ -176,7 +283,7 @@ unsigned mcd_ingest_finish(mcd_ingest *up, mcd_request *r)
 			fail(up, r, 500, "internal");
 	}
 	if (up->fail_status) {
-		mcd_reply_error(r, up->fail_status, up->fail_code);
+		reply_failure(up, r);
 		return up->fail_status;
 	}
 	mcd_image im = {0};
@@ -192,10 +299,16 @@ unsigned mcd_ingest_finish(mcd_ingest *up, mcd_request *r)
 	im.sender = r->user->username;
 	im.header = (uint8_t *)mcd_sealed_header(up->check, &im.header_len);
 	im.created = mcd_now();
+	im.patient_id = up->patient ? up->patient->id : 0;
+	im.patient = up->patient ? up->patient->username : NULL;
+	im.deidentified = up->deidentified;
 	json_t *names = json_array();
 	for (size_t i = 0; names && i < up->n_rows; i++)
 		json_array_append_new(names, json_string(up->names[i]));
-	json_t *detail_obj = json_pack("{s:I, s:O}", "size", (json_int_t)up->total, "recipients", names);
+	/* The patient's account name, as every recipient's: the server knows it anyway. */
+	json_t *detail_obj =
+	    json_pack("{s:I, s:O, s:o, s:b}", "size", (json_int_t)up->total, "recipients", names, "patient",
+	              im.patient ? json_string(im.patient) : json_null(), "deidentified", im.deidentified);
 	char *detail = detail_obj ? json_dumps(detail_obj, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	json_decref(detail_obj);
 	mcd_audit_event ev = mcd_event(r, "upload", im.id, "ok", detail);
@@ -236,8 +349,9 @@ unsigned mcd_ingest_finish(mcd_ingest *up, mcd_request *r)
 	char sha[65];
 	mcd_hex(im.blob_sha256, 32, sha);
 	mcd_reply_json(r, 201,
-	               json_pack("{s:s, s:I, s:s, s:o}", "id", im.id, "size", (json_int_t)size, "sha256", sha,
-	                         "recipients", names ? names : json_array()));
+	               json_pack("{s:s, s:I, s:s, s:o, s:o, s:b}", "id", im.id, "size", (json_int_t)size, "sha256", sha,
+	                         "recipients", names ? names : json_array(), "patient",
+	                         im.patient ? json_string(im.patient) : json_null(), "deidentified", im.deidentified));
 	return r->status;
 }
 
@@ -248,11 +362,8 @@ void mcd_ingest_free(mcd_ingest *up, mcd_request *r)
 	mcd_blob_pipe_close(up->pipe, false);
 	if (up->writer)
 		r->srv->blobs->ops->abort(up->writer);
-	if (up->names)
-		for (size_t i = 0; up->names[i]; i++)
-			free(up->names[i]);
-	free(up->names);
-	free(up->rows);
+	clear_rows(up);
+	mcd_user_free(up->patient);
 	mcd_sealed_free(up->check);
 	free(up);
 }
@@ -267,7 +378,18 @@ bool mcd_upload_begin(mcd_request *r)
 		return false;
 	}
 	r->upload = up;
-	return (up->ingest = mcd_ingest_new(r, r->content_length)) != NULL;
+	if (!(up->ingest = mcd_ingest_new(r, r->content_length)))
+		return false;
+	/* The patient and the mark are in the query: checked before a byte of the body is read. A
+	 * refusal is answered once the body has been read and dropped (a client still sending would
+	 * otherwise see the connection reset, not the answer), or at once when more than DISCARD_MAX
+	 * bytes would have to be read for nothing. */
+	if (!mcd_ingest_about(up->ingest, r, mcd_request_arg(r, "patient"), mcd_request_arg(r, "deidentified")) &&
+	    r->content_length > DISCARD_MAX) {
+		reply_failure(up->ingest, r);
+		return false;
+	}
+	return true;
 }
 
 bool mcd_upload_data(mcd_request *r, const uint8_t *buf, size_t len)

@@ -1,7 +1,7 @@
 /**
  * events.js: the signed-in user's notices (GET /api/v1/events, docs/API.md §17a) through one
  * EventSource for the whole page, opened while someone is signed in and subscribed, closed at
- * sign-out. A notice carries only a type ("image", "revoked"), an id and a time: no protected
+ * sign-out. A notice carries only a type ("image", "revoked", "consent", "message"), an id and a time: no protected
  * health information, so a page re-reads what it shows from the API when one arrives. The
  * browser reconnects by itself after a dropped stream (with Last-Event-ID); subscribers also
  * hear "open" so they can re-read their lists after a gap.
@@ -25,7 +25,7 @@ function open() {
   if (source || !session.user || subscribers.size === 0 || typeof EventSource === 'undefined') return;
   source = new EventSource('/api/v1/events');
   source.addEventListener('open', () => dispatch('open', null));
-  for (const type of ['image', 'revoked']) source.addEventListener(type, (e) => dispatch(type, e));
+  for (const type of ['image', 'revoked', 'consent', 'message']) source.addEventListener(type, (e) => dispatch(type, e));
   source.addEventListener('error', () => {
     // CLOSED: the server refused (401 after the session ended, 503 when busy); try again only
     // while still signed in, a little later.
@@ -44,7 +44,7 @@ function close() {
 session.listeners.add((s) => (s.user ? open() : close()));
 
 /**
- * Calls fn(type, data) for every notice ("image", "revoked" with data {id, at}) and on every
+ * Calls fn(type, data) for every notice ("image", "revoked", "consent", "message" with data {id, at}) and on every
  * (re)connection ("open", data null) while signed in. Returns the function that unsubscribes;
  * the stream closes when nobody listens.
  */

@@ -99,6 +99,54 @@ export function summarize(meta, created) {
   };
 }
 
+/**
+ * The de-identification claim of decrypted metadata (the member "deidentified", docs/FORMAT.md's
+ * convention of issue 12: {profile, checked, pixels, tool, time}, signed by the file's signature),
+ * with every field as text, or null when the metadata carries none (or not an object).
+ */
+export function deidentificationClaim(meta) {
+  const c = meta?.deidentified;
+  if (!c || typeof c !== 'object' || Array.isArray(c)) return null;
+  const text = (v) => (typeof v === 'string' ? v.trim() : typeof v === 'number' || typeof v === 'boolean' ? String(v) : '');
+  const item = (v) => (typeof v === 'string' ? v : JSON.stringify(v));
+  return {
+    profile: text(c.profile),
+    checked: Array.isArray(c.checked) ? c.checked.slice(0, 200).map(item).filter(Boolean) : [],
+    pixels: text(c.pixels),
+    tool: text(c.tool),
+    time: text(c.time),
+  };
+}
+
+/**
+ * What the pages say of an image's patient and de-identification, from IMAGE (the server's
+ * record: `patient`, `deidentified`) and the decrypted metadata (the signed claim):
+ * {patient (username or null), claim (deidentificationClaim or null), state}, state one of
+ *   'identified'     about a patient account, no claim;
+ *   'deidentified'   marked by the server and claimed in the signed metadata;
+ *   'missing-claim'  marked by the server, but the metadata has no claim: the loud warning,
+ *                    since nobody vouched that identifying data was removed;
+ *   'unmarked-claim' a claim in the metadata the server did not record (shown, not trusted more);
+ *   'unknown'        neither a patient nor a mark (an image from before patients were recorded).
+ */
+export function aboutImage(image, meta) {
+  const claim = deidentificationClaim(meta);
+  const patient = typeof image?.patient === 'string' && image.patient ? image.patient : null;
+  const marked = image?.deidentified === true;
+  let state;
+  if (marked) state = claim ? 'deidentified' : 'missing-claim';
+  else if (claim) state = 'unmarked-claim';
+  else state = patient ? 'identified' : 'unknown';
+  return { patient, claim, state };
+}
+
+/** A user as people read it: "Display Name (username)", the username alone when that is all. */
+export function userLabel(username, users) {
+  const u = users?.find?.((x) => x.username === username);
+  const name = u?.display_name;
+  return name && name !== username ? `${name} (${username})` : String(username ?? '');
+}
+
 /** Decrypted metadata bytes as an object, or null (not a JSON object: not shown, [MC-CORE-10]). */
 export function metadataObject(bytes) {
   return bytes ? parseMetadata(bytes) : null;

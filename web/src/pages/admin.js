@@ -5,7 +5,12 @@
  *   /admin/users        every account, disabled ones included (GET /api/v1/users gives the
  *                       admin each account's `disabled`), its role (changed through a confirm
  *                       dialog), a Disabled badge and Disable / Enable (PATCH /api/v1/users/{u});
- *                       the admin's own row is read-only, as the server refuses it (409)
+ *                       the admin's own row is read-only, as the server refuses it (409), except
+ *                       its e-mail address. The address for notice mails (§16, §18), which only
+ *                       the admin sees and only in GET /api/v1/users/{u} (never in the listing),
+ *                       is read per user and set, changed or removed in a dialog
+ *                       (PATCH {"email": A | null}); the page checks it by the server's rules
+ *                       first, to say what is wrong with a bad one (the server's 400 does not)
  *   /admin/invitations  a new invitation for a role: the code shown once, as a link to the
  *                       register page with the code in the fragment (never sent to a server), a
  *                       QR code of that link (npm `qrcode`, a data: URL image) and a copy button;
@@ -33,6 +38,7 @@ const ACTION_CLASS = {
   login_failed: 'text-bg-warning', lockout: 'text-bg-danger', disable: 'text-bg-warning', role_change: 'text-bg-info',
   register: 'text-bg-success', invite: 'text-bg-primary', invite_cancel: 'text-bg-warning', key_change: 'text-bg-info',
   delete: 'text-bg-secondary', unlock: 'text-bg-info', appoint: 'text-bg-success', dismiss: 'text-bg-secondary',
+  email_change: 'text-bg-info',
 };
 
 const when = (t) => (t > 0 ? new Date(t * 1000).toLocaleString('en-GB', { dateStyle: 'medium', timeStyle: 'medium' }) : '—');
@@ -110,6 +116,149 @@ async function auditRecords(after, limit) {
 
 // ---- users -------------------------------------------------------------------------------------
 
+const LOCAL_SPECIALS = ".!#$%&'*+/=?^_`{|}~-";
+const isAlnum = (c) => /^[A-Za-z0-9]$/.test(c);
+// a character as quoted text, with its code point when it is not plain ASCII (or is invisible)
+const shown = (c) => {
+  if (/^[\x21-\x7e]$/.test(c)) return `"${c}"`;
+  const point = `U+${c.codePointAt(0).toString(16).toUpperCase().padStart(4, '0')}`;
+  return /[\p{C}\p{Z}]/u.test(c) ? `the invisible character ${point}` : `"${c}" (${point})`;
+};
+
+/**
+ * What is wrong with `address` as a notice-mail address, by the server's rules (docs/API.md §16,
+ * medcryptd's mailaddr.c): a plain LOCAL@DOMAIN of at most 254 bytes, LOCAL of at most 64
+ * letters, digits and .!#$%&'*+/=?^_`{|}~- without a leading, trailing or double dot, DOMAIN of
+ * dot-separated labels of 1 to 63 letters, digits and inner hyphens. Returns a phrase that
+ * follows "The address " ("has no @ …"), or null when the server accepts it.
+ */
+export function emailProblem(address) {
+  const a = String(address);
+  if (!a) return 'is empty: type one like name@clinic.example';
+  if (/[<>"]/.test(a)) return 'has a name, quotes or angle brackets: type only the address itself, like name@clinic.example';
+  if (/\s/.test(a)) return 'has a space or a line break in it';
+  if (/[,;]/.test(a)) return 'holds more than one address (a comma or semicolon): give exactly one';
+  const at = a.indexOf('@');
+  if (at < 0) return 'has no @: an address is name@domain, like name@clinic.example';
+  if (a.indexOf('@', at + 1) >= 0) return 'has more than one @';
+  const local = a.slice(0, at);
+  const domain = a.slice(at + 1);
+  if (!local) return 'has nothing before the @';
+  if (!domain) return 'has nothing after the @';
+  for (const c of local) {
+    if (!isAlnum(c) && !LOCAL_SPECIALS.includes(c)) return `has ${shown(c)} before the @: only letters a–z, digits and ${LOCAL_SPECIALS} may stand there`;
+  }
+  if (local.startsWith('.') || local.endsWith('.')) return 'starts or ends the part before the @ with a dot';
+  if (local.includes('..')) return 'has two dots in a row before the @';
+  if (local.length > 64) return `has ${local.length} characters before the @: at most 64`;
+  for (const c of domain) {
+    if (!isAlnum(c) && c !== '-' && c !== '.') return `has ${shown(c)} in the domain after the @: only letters a–z, digits, hyphens and dots may stand there`;
+  }
+  const labels = domain.split('.');
+  if (labels.some((l) => !l)) return 'has a dot at the start or end of the domain, or two dots in a row in it';
+  const hyphen = labels.find((l) => l.startsWith('-') || l.endsWith('-'));
+  if (hyphen) return `has a part of the domain that starts or ends with a hyphen ("${hyphen}")`;
+  if (labels.some((l) => l.length > 63)) return 'has a part of the domain longer than 63 characters';
+  if (a.length > 254) return `is ${a.length} characters long: at most 254`;
+  return null;
+}
+
+/** Runs fn on each item, at most `limit` at a time. */
+async function eachLimited(items, limit, fn) {
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) await fn(items[next++]);
+  }));
+}
+
+let emailSerial = 0;
+
+/**
+ * The dialog that sets, changes or removes the notice-mail address of user `u`: a labelled field
+ * checked by emailProblem() before anything is sent, the server's refusal shown in the dialog,
+ * which stays open until a change is saved or the admin cancels. `save(change)` sends the PATCH
+ * and throws on failure. Resolves to the words of what changed, or null when nothing did.
+ */
+function emailDialog(u, save) {
+  const id = `mc-email-${++emailSerial}`;
+  return new Promise((resolve) => {
+    const input = h('input', { id: `${id}-address`, name: 'email', type: 'email', class: 'form-control', value: u.email ?? '',
+      autocomplete: 'off', spellcheck: 'false', autocapitalize: 'none', inputmode: 'email', 'aria-describedby': `${id}-hint ${id}-error` });
+    const error = h('div', { id: `${id}-error`, class: 'invalid-feedback d-block', role: 'alert', 'data-testid': 'email-error' });
+    const cancel = h('button', { type: 'button', class: 'btn btn-secondary' }, 'Cancel');
+    const remove = u.email ? h('button', { type: 'button', class: 'btn btn-danger me-auto' }, 'Remove address') : null;
+    const ok = h('button', { type: 'submit', class: 'btn btn-primary' }, 'Save address');
+    const who = u.display_name && u.display_name !== u.username ? `${u.display_name} (${u.username})` : u.username;
+    const form = h('form', { class: 'modal-content bg-body-tertiary border rounded-3', novalidate: true },
+      h('div', { class: 'modal-header px-4 pt-3 pb-2' }, h('h2', { id: `${id}-title`, class: 'modal-title h5' }, `Notice e-mail of ${u.username}`)),
+      h('div', { class: 'modal-body px-4 py-2' },
+        h('p', { id: `${id}-about`, class: 'small' },
+          `When something new arrives for ${who}, the server can send this address one short mail: “You have a new item in medcrypt”, with the link to sign in. `,
+          'Never the item, its sender or its patient, and at most one mail in a while. Only administrators see the address.'),
+        h('label', { for: `${id}-address`, class: 'form-label' }, 'E-mail address'),
+        input,
+        h('div', { id: `${id}-hint`, class: 'form-text' }, 'One plain address, like name@clinic.example. The server sends mails only when its operator set up a mail relay.'),
+        error),
+      h('div', { class: 'modal-footer px-4 pb-3 pt-2 gap-2' }, remove, cancel, ok));
+    const dialog = h('dialog', { class: 'mc-dialog p-0 border-0 rounded-3', 'aria-labelledby': `${id}-title`, 'aria-describedby': `${id}-about` }, form);
+    const close = (result) => {
+      dialog.close();
+      dialog.remove();
+      resolve(result);
+    };
+    const fail = (text) => {
+      error.textContent = text;
+      input.setAttribute('aria-invalid', 'true');
+      input.classList.add('is-invalid');
+      input.focus();
+    };
+    const clear = () => {
+      error.textContent = '';
+      input.removeAttribute('aria-invalid');
+      input.classList.remove('is-invalid');
+    };
+    const send = async (change, words) => {
+      for (const b of [ok, cancel, remove]) if (b) b.disabled = true;
+      try {
+        await save(change);
+        close(words);
+      } catch (e) {
+        if (e?.kind === 'bad request' && change.email) fail('The server refused this address: it takes one plain name@domain address of letters, digits and the usual signs. Check it for a typing error.');
+        else fail(`Nothing was changed: ${reason(e)}.`);
+      } finally {
+        for (const b of [ok, cancel, remove]) if (b) b.disabled = false;
+      }
+    };
+    input.addEventListener('input', () => {
+      if (input.getAttribute('aria-invalid')) clear();
+    });
+    cancel.addEventListener('click', () => close(null));
+    remove?.addEventListener('click', () => send({ email: null }, `${u.username} gets no notice mails now: the address is removed.`));
+    dialog.addEventListener('cancel', (event) => {
+      event.preventDefault();
+      close(null);
+    });
+    form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      const address = input.value.trim();
+      input.value = address;
+      const problem = emailProblem(address);
+      if (problem) {
+        fail(`This address cannot be used: it ${problem}.`);
+        return;
+      }
+      if (address === u.email) {
+        close(null);
+        return;
+      }
+      send({ email: address }, `Notice mails for ${u.username} go to ${address}.`);
+    });
+    document.body.append(dialog);
+    dialog.showModal();
+    input.focus();
+  });
+}
+
 async function usersPanel(panel, me) {
   const fb = feedback();
   const tbody = h('tbody');
@@ -118,13 +267,14 @@ async function usersPanel(panel, me) {
     h('div', { class: 'd-flex flex-wrap align-items-baseline justify-content-between gap-2' },
       h('h2', { id: 'admin-tab-title', class: 'h4' }, 'Users'),
       h('a', { class: 'btn btn-sm btn-primary', href: '/admin/invitations', dataset: { link: '' } }, 'Invite a user')),
-    h('p', { class: 'text-body-secondary' }, 'A role decides what an account may do. Disabling an account ends its sessions at once; enabling it again lets the user sign in with their password.'),
+    h('p', { class: 'text-body-secondary' }, 'A role decides what an account may do. Disabling an account ends its sessions at once; enabling it again lets the user sign in with their password. ',
+      'A notice e-mail address, seen by administrators only, gets a short mail when something new arrives for that user.'),
     ...fb.elements, count,
     h('div', { class: 'table-responsive' },
       h('table', { class: 'table table-hover align-middle mc-table', 'aria-describedby': 'admin-tab-title' },
         h('thead', {}, h('tr', {},
           h('th', { scope: 'col' }, 'User'), h('th', { scope: 'col' }, 'Role'), h('th', { scope: 'col' }, 'Status'),
-          h('th', { scope: 'col' }, 'Created'), h('th', { scope: 'col', class: 'd-none d-lg-table-cell' }, 'Encryption key'),
+          h('th', { scope: 'col' }, 'Notice e-mail'), h('th', { scope: 'col' }, 'Created'), h('th', { scope: 'col', class: 'd-none d-lg-table-cell' }, 'Encryption key'),
           h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Actions')))),
         tbody)));
 
@@ -143,6 +293,43 @@ async function usersPanel(panel, me) {
     const off = users.filter((u) => u.disabled).length;
     count.textContent = `${users.length} account${users.length === 1 ? '' : 's'}${off ? `, ${off} disabled` : ''}.`;
     replaceChildren(tbody, users.map((u) => userRow(u)));
+  };
+
+  // The addresses: only in the answer about one user (never in the listing), so one GET each.
+  const emailCell = (u) => {
+    let view;
+    if (u.email === undefined) view = h('span', { class: 'text-body-secondary small' }, u.emailUnread ? 'could not be read' : 'loading…');
+    else if (u.email === null) view = h('span', { class: 'text-body-secondary small' }, 'none');
+    else view = h('span', { class: 'mc-email text-break' }, u.email);
+    const edit = u.email === undefined ? null
+      : h('button', { type: 'button', class: 'btn btn-sm btn-outline-light', 'data-email-user': u.username,
+        'aria-label': `${u.email ? 'Change' : 'Set'} the notice e-mail of ${u.username}`, on: { click: async () => {
+          const words = await emailDialog(u, async (change) => {
+            const { body } = await api('PATCH', `/api/v1/users/${encodeURIComponent(u.username)}`, { json: change, what: 'e-mail change' });
+            Object.assign(u, body, { disabled: Boolean(body.disabled), email: body.email ?? null });
+            draw();
+          });
+          if (words) {
+            fb.done(words);
+            announce(words);
+          }
+          tbody.querySelector(`button[data-email-user="${CSS.escape(u.username)}"]`)?.focus();
+        } } }, u.email ? 'Change' : 'Set');
+    return h('td', { 'data-testid': 'email' }, h('div', { class: 'd-flex flex-wrap align-items-center column-gap-2 row-gap-1' }, view, edit));
+  };
+  const loadEmails = async () => {
+    let failures = 0;
+    await eachLimited(users, 6, async (u) => {
+      try {
+        const { body } = await api('GET', `/api/v1/users/${encodeURIComponent(u.username)}`, { what: 'user' });
+        u.email = typeof body.email === 'string' ? body.email : null;
+      } catch {
+        u.emailUnread = true;
+        failures += 1;
+      }
+      tbody.querySelector(`tr[data-user="${CSS.escape(u.username)}"] td[data-testid=email]`)?.replaceWith(emailCell(u));
+    });
+    if (failures) fb.failed(`The notice e-mail address of ${failures} account${failures === 1 ? '' : 's'} could not be read.`);
   };
 
   const patch = async (u, change, words) => {
@@ -202,11 +389,13 @@ async function usersPanel(panel, me) {
         h('div', { class: 'small text-body-secondary' }, u.display_name && u.display_name !== u.username ? u.display_name : '')),
       h('td', {}, select),
       h('td', {}, u.disabled ? h('span', { class: 'badge text-bg-danger' }, 'Disabled') : h('span', { class: 'badge text-bg-success' }, 'Active')),
+      emailCell(u),
       h('td', { class: 'small text-nowrap' }, when(u.created)),
       h('td', { class: 'd-none d-lg-table-cell' }, h('code', { class: 'small mc-fingerprint', title: groupedFingerprint(u.enc_fingerprint) }, `${groupedFingerprint(u.enc_fingerprint).slice(0, 19)} …`)),
       h('td', { class: 'text-end' }, toggle));
   }
   draw();
+  await loadEmails();
 }
 
 // ---- invitations ------------------------------------------------------------------------------

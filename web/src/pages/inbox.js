@@ -4,11 +4,16 @@
  * the page unwraps the file key with the user's private key and decrypts the metadata and the
  * preview here, without fetching the payload. Sorting and the filters (patient, date, modality,
  * sender) run on the decrypted values in memory only; a row whose header does not open says why.
+ * Each row names the patient account the image is about (IMAGE.patient, the server's record) and,
+ * for a de-identified item, the claim of its signed metadata (profile) and whose key signed it
+ * (the signature itself is checked when the image is opened); an item the server marks
+ * de-identified whose metadata carries no claim gets a loud warning.
  * Leaving the page revokes the previews' blob: URLs and drops the decrypted values.
  */
 import { h, replaceChildren } from '../app/dom.js';
 import {
-  errorText, formatSize, formatTime, listImages, loadDirectory, metadataObject, previewUrl, summarize, unlockImage,
+  aboutImage, errorText, fingerprintHex, formatSize, formatTime, listImages, loadDirectory, metadataObject, previewUrl, summarize,
+  unlockImage,
 } from '../app/images.js';
 import { subscribe } from '../app/events.js';
 import { session } from '../app/session.js';
@@ -17,7 +22,7 @@ import { announce, pageStart } from '../app/shell.js';
 const PAGE = 50;
 
 const COLUMNS = [
-  { key: 'patient', label: 'Patient', value: (r) => (r.summary?.patientName || r.summary?.patientId || '').toLowerCase() },
+  { key: 'patient', label: 'Patient', value: (r) => (r.summary?.patientName || r.summary?.patientId || r.image.patient || '').toLowerCase() },
   { key: 'date', label: 'Date', value: (r) => r.summary?.date || '' },
   { key: 'modality', label: 'Modality', value: (r) => r.summary?.modality || '' },
   { key: 'sender', label: 'Sender', value: (r) => r.image.sender },
@@ -37,8 +42,12 @@ export async function render(main, { navigate }) {
   let left = false;
 
   const names = new Map(); // username -> display name
+  const signers = new Map(); // signing key fingerprint (hex) -> username
   loadDirectory().then((users) => {
-    for (const u of users) names.set(u.username, u.display_name || u.username);
+    for (const u of users) {
+      names.set(u.username, u.display_name || u.username);
+      if (u.sign_fingerprint) signers.set(String(u.sign_fingerprint).toLowerCase(), u.username);
+    }
     if (!left) draw();
   }, () => {});
 
@@ -96,7 +105,8 @@ export async function render(main, { navigate }) {
     const p = patient.value.trim().toLowerCase();
     return rows.filter((r) => {
       const s = r.summary;
-      if (p && !(s && `${s.patientName} ${s.patientId}`.toLowerCase().includes(p))) return false;
+      const account = r.image.patient ? `${r.image.patient} ${names.get(r.image.patient) ?? ''}` : '';
+      if (p && !`${s ? `${s.patientName} ${s.patientId}` : ''} ${account}`.toLowerCase().includes(p)) return false;
       if (modality.value && s?.modality !== modality.value) return false;
       if (sender.value && r.image.sender !== sender.value) return false;
       if (from.value && !(s?.date && s.date >= from.value)) return false;
@@ -142,23 +152,49 @@ export async function render(main, { navigate }) {
     return h('div', { class: `mc-thumb mc-thumb-empty rounded${r.error ? ' text-danger' : ''}`, 'aria-hidden': 'true' }, label);
   }
 
+  const person = (u) => [h('span', { class: 'fw-semibold' }, names.get(u) ?? u), names.has(u) && names.get(u) !== u ? ` (${u})` : ''];
+
+  /** The patient account (the server's record) and, for a de-identified item, its claim. */
+  function aboutLines(r) {
+    const lines = [];
+    if (r.image.patient) lines.push(h('div', { class: 'small mc-patient-account' }, 'Patient account: ', ...person(r.image.patient)));
+    const a = r.about;
+    if (a?.state === 'deidentified' || a?.state === 'unmarked-claim') {
+      const signer = r.signerFp ? signers.get(r.signerFp) : null;
+      lines.push(h('div', { class: 'small mc-deid', dataset: { state: a.state } },
+        h('span', { class: 'badge text-bg-success' }, 'De-identified'), ' ',
+        a.claim.profile || 'a claim without a profile', ' · claimed by ',
+        signer ? person(signer) : h('span', { class: 'text-danger-emphasis' }, 'a key not in the directory'),
+        ' (signature checked when opened)',
+        a.state === 'unmarked-claim' ? ' · not marked de-identified by the server' : ''));
+    } else if (a?.state === 'missing-claim') {
+      lines.push(h('div', { class: 'small alert alert-danger py-1 px-2 mb-0 mt-1 mc-deid-warning', role: 'note', dataset: { state: a.state } },
+        h('strong', {}, 'Warning: '), 'the server marks this image de-identified, but its signed metadata carries no de-identification claim. Treat it as identified patient data.'));
+    } else if (!a && r.image.deidentified) {
+      lines.push(h('div', { class: 'small mc-deid' }, h('span', { class: 'badge text-bg-secondary' }, 'Marked de-identified')));
+    }
+    return lines;
+  }
+
   function patientCell(r) {
     if (r.error) {
       return h('td', {},
         h('div', { class: 'text-danger-emphasis fw-semibold' }, 'Cannot open'),
-        h('div', { class: 'small text-danger-emphasis mc-row-error' }, r.error));
+        h('div', { class: 'small text-danger-emphasis mc-row-error' }, r.error),
+        aboutLines(r));
     }
-    if (!r.summary) return h('td', { class: 'text-body-secondary' }, session.identity ? 'Decrypting…' : 'Locked');
+    if (!r.summary) return h('td', { class: 'text-body-secondary' }, session.identity ? 'Decrypting…' : 'Locked', aboutLines(r));
     const s = r.summary;
     return h('td', {},
       h('div', { class: 'fw-semibold' }, s.patientName || (s.patientId ? '' : 'No patient details')),
       s.patientId && h('div', { class: 'small text-body-secondary' }, 'ID ', s.patientId),
-      s.file && h('div', { class: 'small text-body-secondary text-truncate mc-file' }, s.file));
+      s.file && h('div', { class: 'small text-body-secondary text-truncate mc-file' }, s.file),
+      aboutLines(r));
   }
 
   function row(r) {
     const s = r.summary;
-    const label = s?.patientName || s?.patientId || `image ${r.image.id.slice(0, 8)}`;
+    const label = s?.patientName || s?.patientId || (r.image.patient && names.get(r.image.patient)) || `image ${r.image.id.slice(0, 8)}`;
     return h('tr', { dataset: { id: r.image.id }, class: r.error ? 'mc-row-failed' : null },
       h('td', { class: 'mc-thumb-cell' }, thumb(r)),
       patientCell(r),
@@ -210,6 +246,8 @@ export async function render(main, { navigate }) {
       unlocked = await unlockImage(r.image);
       const meta = metadataObject(unlocked.metadata);
       r.summary = summarize(meta, r.image.created);
+      r.about = aboutImage(r.image, meta);
+      r.signerFp = fingerprintHex(unlocked.header.signer?.fingerprint) || null;
       if (unlocked.metadata && !meta) r.summary.file = 'metadata is not a JSON object: not shown';
       const url = previewUrl(unlocked.preview);
       if (url) {

@@ -4,7 +4,15 @@
  * Web Worker (src/worker/send.js) checks each one by its bytes, reads its metadata as `medcrypt
  * meta` does and makes the optional pixelated preview; the page shows them for confirmation.
  * Recipients come from the directory (GET /api/v1/users) with their roles and key fingerprints,
- * checked here against the keys; the sender's own key is always added, as the CLI does. On
+ * checked here against the keys; the sender's own key is always added, as the CLI does. Every
+ * send names the patient the images are about (issue 12): a required picker of the directory's
+ * patients (GET /api/v1/users?role=patient); the chosen patient is always a recipient (ticked
+ * and locked), the other recipients are doctors (the server accepts only doctors the patient
+ * appointed, and says which one it refused), and the patient's username goes to the server in the
+ * tus Upload-Metadata key `patient` (not encrypted: an account name, never a value from the
+ * file). A doctor may instead send a de-identified copy of a PNG or JPEG (no patient; the
+ * doctor confirms nothing in it identifies the patient, and the claim of src/send/claim.js is
+ * sealed and signed in its metadata), which researchers may receive too. On
  * "Send", the worker seals each file in turn (ChaCha20-Poly1305 or AES-256-GCM, signed with the
  * sender's non-extractable key) and uploads it with tus, while this page shows the progress,
  * speed and time left. A PNG or native DICOM can have regions hidden first ("Hide regions…",
@@ -21,9 +29,13 @@ import { inspect, upload } from '../send/client.js';
 import { editRegions } from '../send/regions.js';
 import { formatSize } from '../app/format.js';
 
-/** Who a sender may send to (docs/API.md §14). */
-const MAY_SEND_TO = { technician: ['doctor', 'patient'], doctor: ['doctor', 'patient', 'researcher'] };
-const ROLE_ORDER = { doctor: 0, patient: 1, researcher: 2 };
+/**
+ * Who a sender may send to (docs/API.md §14), besides the patient of the images (the picker):
+ * doctors, since with a patient named every other recipient must be a doctor that patient
+ * appointed; a doctor's de-identified copy (no patient) may also go to researchers.
+ */
+const MAY_SEND_TO = { technician: ['doctor'], doctor: ['doctor', 'researcher'] };
+const ROLE_ORDER = { patient: 0, doctor: 1, researcher: 2 };
 const KIND_LABEL = { dicom: 'DICOM', png: 'PNG', jpeg: 'JPEG' };
 
 
@@ -121,7 +133,9 @@ export async function render(main, { navigate }) {
   let itemId = 0;
   let sending = false;
   let limits = { maxUpload: Number.MAX_SAFE_INTEGER, endpoint: new URL('/api/v1/uploads', location.origin).href };
-  const recipients = new Map(); // username -> {user, spki, checkbox}
+  const recipients = new Map(); // username -> {user, spki, box, row, patient (a patient's row)}
+  let patient = null; // the username of the patient the images are about
+  let myPatients = null; // a doctor's: the usernames of the patients who appointed them (or null)
 
   /* ---- elements ---- */
   const live = h('div', { id: 'send-live', class: 'visually-hidden', role: 'status', 'aria-live': 'polite' });
@@ -145,6 +159,20 @@ export async function render(main, { navigate }) {
   const emptyQueue = h('p', { class: 'text-body-secondary small mt-3 mb-0' }, 'No files yet.');
   const clearButton = h('button', { type: 'button', class: 'btn btn-link btn-sm p-0', on: { click: () => clearDone() } }, 'Clear sent and refused files');
 
+  const patientSelect = h('select', { id: 'send-patient', class: 'form-select', required: true, 'aria-describedby': 'send-patient-hint send-patient-note' },
+    h('option', { value: '' }, 'Loading the patients…'));
+  const patientNote = h('div', { id: 'send-patient-note', class: 'form-text', 'aria-live': 'polite' });
+  const isDoctor = me.role === 'doctor';
+  const deidBox = isDoctor ? h('input', { class: 'form-check-input', type: 'checkbox', id: 'send-deidentified', 'aria-describedby': 'send-deidentified-hint' }) : null;
+  const deidConfirm = isDoctor ? h('input', { class: 'form-check-input', type: 'checkbox', id: 'send-deid-confirm' }) : null;
+  const deidDetails = isDoctor ? h('div', { class: 'd-none mt-2', id: 'send-deid-details' },
+    h('div', { class: 'form-check' }, deidConfirm,
+      h('label', { class: 'form-check-label', for: 'send-deid-confirm' },
+        'I looked at each image: nothing in its pixels, text or EXIF data identifies the patient.')),
+    h('p', { class: 'form-text mb-0' },
+      'PNG and JPEG only: the claim says you confirmed it, and your signature signs it. Their text chunks and EXIF data are sent as they are. ',
+      'A DICOM file must be checked against DICOM PS3.15 first: ', h('code', {}, 'medcrypt deid'), ', then ', h('code', {}, 'medcrypt send --deidentified'), '.')) : null;
+  const emptyDoctors = h('p', { class: 'text-body-secondary small p-2 mb-0 d-none' }, 'No doctor accounts in the directory yet.');
   const filter = h('input', { id: 'send-recipient-filter', type: 'search', class: 'form-control form-control-sm mb-2', placeholder: 'Filter by name, user name or role', autocomplete: 'off' });
   const recipientList = h('div', { id: 'send-recipients', class: 'mc-recipients list-group list-group-flush' },
     h('p', { class: 'text-body-secondary small p-2 mb-0' }, 'Loading the directory…'));
@@ -167,10 +195,21 @@ export async function render(main, { navigate }) {
         h('div', { class: 'card-header' },
           h('h2', { id: 'send-recipients-title', class: 'h5 mb-0' }, h('span', { class: 'badge rounded-pill text-bg-primary me-2' }, '2'), 'Recipients')),
         h('div', { class: 'card-body' },
+          isDoctor && h('div', { class: 'mb-3 border rounded p-2' },
+            h('div', { class: 'form-check mb-0' }, deidBox,
+              h('label', { class: 'form-check-label', for: 'send-deidentified' }, 'De-identified copy (no patient)'),
+              h('div', { id: 'send-deidentified-hint', class: 'form-text mt-0' }, 'For research: no patient account is recorded, and researchers may receive it.')),
+            deidDetails),
+          h('div', { class: 'mb-3', id: 'send-patient-group' },
+            h('label', { for: 'send-patient', class: 'form-label fw-semibold' }, 'Patient ', h('span', { class: 'text-body-secondary fw-normal small' }, '(required)')),
+            patientSelect,
+            h('div', { id: 'send-patient-hint', class: 'form-text' },
+              'The person these images are about. They always receive them, and the server records which account they are about (never a name or ID from the files: check those in the list). The other recipients must be doctors this patient appointed.'),
+            patientNote),
           h('label', { for: 'send-recipient-filter', class: 'visually-hidden' }, 'Filter recipients'),
           filter,
           h('fieldset', {},
-            h('legend', { class: 'visually-hidden' }, 'Send to'),
+            h('legend', { class: 'form-label fs-6' }, 'Send to'),
             recipientList),
           h('p', { class: 'small text-body-secondary mt-2 mb-0' },
             'You (', me.display_name || me.username, ') are always added, so you can open what you send. ',
@@ -197,44 +236,133 @@ export async function render(main, { navigate }) {
   main.append(form);
 
   /* ---- recipients ---- */
+  /** A directory entry's row, or null when its key does not match its fingerprint (never offered). */
+  async function recipientRow(u, { isPatient }) {
+    let spki;
+    try {
+      spki = publicKeyFromPem(u.enc_public_key, 'enc_public_key');
+      if (toHex(await fingerprint(spki)) !== String(u.enc_fingerprint).toLowerCase()) throw new Error('mismatch');
+    } catch {
+      return null;
+    }
+    const cid = `send-to-${u.username}`;
+    const box = h('input', { class: 'form-check-input mt-1', type: 'checkbox', id: cid, value: u.username, 'aria-describedby': `${cid}-fp` });
+    box.addEventListener('change', update);
+    const fp = String(u.enc_fingerprint).toLowerCase().match(/.{1,4}/g).join(' ');
+    const row = h('div', {
+      class: `list-group-item mc-recipient d-flex gap-2${isPatient ? ' mc-recipient-patient d-none' : ''}${u.role === 'researcher' ? ' mc-recipient-researcher d-none' : ''}`,
+      dataset: { search: `${u.display_name} ${u.username} ${u.role}`.toLowerCase() },
+    },
+    box,
+    h('label', { class: 'form-check-label flex-grow-1', for: cid },
+      h('span', { class: 'fw-semibold' }, u.display_name || u.username), ' ',
+      h('span', { class: `badge mc-role-${u.role}` }, u.role), ' ',
+      h('span', { class: 'small text-body-secondary' }, u.username),
+      isPatient && h('span', { class: 'd-block small text-body-secondary' }, 'The patient: always a recipient.'),
+      h('span', { id: `${cid}-fp`, class: 'mc-fingerprint d-block text-body-secondary', title: 'Encryption key fingerprint (SHA-256)' },
+        h('span', { class: 'visually-hidden' }, 'Key fingerprint '), fp)));
+    return { user: u, spki, box, row, patient: isPatient };
+  }
+
+  const byName = (a, b) => (a.display_name || a.username).localeCompare(b.display_name || b.username);
+
   async function loadRecipients() {
     try {
-      const { body } = await conn.request('GET', '/api/v1/users');
-      const users = (body?.users ?? []).filter((u) => allowed.includes(u.role) && u.username !== me.username);
-      users.sort((a, b) => (ROLE_ORDER[a.role] - ROLE_ORDER[b.role]) || (a.display_name || a.username).localeCompare(b.display_name || b.username));
+      const [{ body }, { body: pbody }, appointed] = await Promise.all([
+        conn.request('GET', '/api/v1/users'),
+        conn.request('GET', '/api/v1/users?role=patient'),
+        me.role === 'doctor'
+          ? conn.request('GET', '/api/v1/appointments').then((r) => r.body?.appointments ?? [], () => null)
+          : Promise.resolve(null),
+      ]);
+      myPatients = appointed ? new Set(appointed.filter((a) => !a.disabled).map((a) => a.username)) : null;
+      const others = (body?.users ?? []).filter((u) => allowed.includes(u.role) && u.username !== me.username && u.disabled !== true);
+      const patients = (pbody?.users ?? []).filter((u) => u.role === 'patient' && u.username !== me.username && u.disabled !== true);
+      others.sort((a, b) => (ROLE_ORDER[a.role] - ROLE_ORDER[b.role]) || byName(a, b));
+      patients.sort(byName);
       const rows = [];
-      for (const u of users) {
-        let spki;
-        try {
-          spki = publicKeyFromPem(u.enc_public_key, 'enc_public_key');
-          if (toHex(await fingerprint(spki)) !== String(u.enc_fingerprint).toLowerCase()) throw new Error('mismatch');
-        } catch {
-          continue; // a key that does not match its fingerprint is never offered
-        }
-        const cid = `send-to-${u.username}`;
-        const box = h('input', { class: 'form-check-input mt-1', type: 'checkbox', id: cid, value: u.username, 'aria-describedby': `${cid}-fp` });
-        box.addEventListener('change', update);
-        const fp = String(u.enc_fingerprint).toLowerCase().match(/.{1,4}/g).join(' ');
-        const row = h('div', { class: 'list-group-item mc-recipient d-flex gap-2', dataset: { search: `${u.display_name} ${u.username} ${u.role}`.toLowerCase() } },
-          box,
-          h('label', { class: 'form-check-label flex-grow-1', for: cid },
-            h('span', { class: 'fw-semibold' }, u.display_name || u.username), ' ',
-            h('span', { class: `badge mc-role-${u.role}` }, u.role), ' ',
-            h('span', { class: 'small text-body-secondary' }, u.username),
-            h('span', { id: `${cid}-fp`, class: 'mc-fingerprint d-block text-body-secondary', title: 'Encryption key fingerprint (SHA-256)' },
-              h('span', { class: 'visually-hidden' }, 'Key fingerprint '), fp)));
-        recipients.set(u.username, { user: u, spki, box, row });
-        rows.push(row);
+      const offered = [];
+      for (const u of patients) {
+        const r = await recipientRow(u, { isPatient: true });
+        if (!r) continue;
+        recipients.set(u.username, r);
+        rows.push(r.row);
+        offered.push(u);
       }
-      replaceChildren(recipientList, rows.length ? rows : h('p', { class: 'text-body-secondary small p-2 mb-0' }, `No ${allowed.join(' or ')} accounts in the directory yet.`));
+      for (const u of others) {
+        const r = await recipientRow(u, { isPatient: false });
+        if (!r) continue;
+        recipients.set(u.username, r);
+        rows.push(r.row);
+      }
+      const option = (u) => h('option', { value: u.username }, `${u.display_name || u.username} (${u.username})`);
+      const mine = myPatients ? offered.filter((u) => myPatients.has(u.username)) : [];
+      const rest = myPatients ? offered.filter((u) => !myPatients.has(u.username)) : offered;
+      replaceChildren(patientSelect,
+        h('option', { value: '' }, offered.length ? 'Choose the patient…' : 'No patient accounts yet'),
+        myPatients
+          ? [mine.length > 0 && h('optgroup', { label: 'Your patients (they appointed you)' }, mine.map(option)),
+            rest.length > 0 && h('optgroup', { label: 'Other patients (needs their approved consent)' }, rest.map(option))]
+          : offered.map(option));
+      replaceChildren(recipientList, rows.length ? rows : []);
+      emptyDoctors.classList.toggle('d-none', others.length > 0);
+      recipientList.append(emptyDoctors);
     } catch (e) {
       replaceChildren(recipientList, h('p', { class: 'text-danger small p-2 mb-0', role: 'alert' }, `The directory could not be loaded: ${e?.message ?? e}`));
+      replaceChildren(patientSelect, h('option', { value: '' }, 'The directory could not be loaded'));
+    }
+    choosePatient(patientSelect.value || null);
+  }
+  /** Makes `username` the patient: their row ticked and locked, every other patient's hidden. */
+  function choosePatient(username) {
+    patient = username && recipients.get(username)?.patient ? username : null;
+    for (const r of recipients.values()) {
+      if (!r.patient) continue;
+      const isIt = r.user.username === patient;
+      r.box.checked = isIt;
+      r.box.disabled = true; // ticked through the picker only
+      r.row.classList.toggle('d-none', !isIt);
+      if (isIt) recipientList.prepend(r.row);
+    }
+    const p = patient ? recipients.get(patient).user : null;
+    patientNote.className = 'form-text';
+    if (!p) patientNote.textContent = '';
+    else if (myPatients && !myPatients.has(p.username)) {
+      patientNote.className = 'form-text text-warning-emphasis';
+      patientNote.textContent = `${p.display_name || p.username} has not appointed you: the server accepts this only while you hold an approved consent of theirs.`;
+    } else {
+      patientNote.textContent = ''; // their key's fingerprint is on their row below
     }
     update();
   }
+  const deidMode = () => Boolean(deidBox?.checked);
+  /** A doctor's de-identified copy: no patient (the picker off), researchers offered, a confirmation asked. */
+  function setDeidMode(on) {
+    patientSelect.disabled = on;
+    main.querySelector('#send-patient-group')?.classList.toggle('d-none', on);
+    deidDetails.classList.toggle('d-none', !on);
+    if (!on) deidConfirm.checked = false;
+    for (const r of recipients.values()) {
+      if (r.user.role !== 'researcher') continue;
+      r.row.classList.toggle('d-none', !on);
+      if (!on) r.box.checked = false;
+    }
+    choosePatient(on ? null : patientSelect.value || null);
+    for (const item of items) if (item.kind === 'dicom' && item.status === 'ready') drawItem(item);
+    say(on ? 'De-identified copy: no patient; researchers may receive it. Confirm that nothing in the images identifies the patient.' : 'Sending about a patient again.');
+  }
+  deidBox?.addEventListener('change', () => setDeidMode(deidBox.checked));
+  deidConfirm?.addEventListener('change', update);
+  patientSelect.addEventListener('change', () => {
+    choosePatient(patientSelect.value || null);
+    if (patient) say(`Patient: ${recipients.get(patient).user.display_name || patient}. They are always a recipient.`);
+  });
   filter.addEventListener('input', () => {
     const q = filter.value.trim().toLowerCase();
-    for (const { row } of recipients.values()) row.classList.toggle('d-none', q !== '' && !row.dataset.search.includes(q));
+    for (const { row, patient: isPatient, user } of recipients.values()) {
+      if (isPatient || (user.role === 'researcher' && !deidMode())) continue;
+      row.classList.toggle('d-none', q !== '' && !row.dataset.search.includes(q));
+    }
   });
 
   async function loadLimits() {
@@ -258,14 +386,16 @@ export async function render(main, { navigate }) {
   function update() {
     const ready = items.filter((i) => i.status === 'ready');
     const chosen = selected();
-    sendButton.disabled = sending || ready.length === 0 || chosen.length === 0;
+    sendButton.disabled = sending || ready.length === 0 || (deidMode() ? !deidConfirm.checked : !patient);
     emptyQueue.classList.toggle('d-none', items.length > 0);
     clearButton.classList.toggle('d-none', !items.some((i) => ['sent', 'invalid', 'failed'].includes(i.status)));
     const names = chosen.map((r) => r.user.display_name || r.user.username);
     sendHint.textContent = sending
       ? 'Sending… keep this page open.'
       : `${ready.length} file${ready.length === 1 ? '' : 's'} ready` +
-        (names.length ? ` for ${names.join(', ')}.` : '. Pick at least one recipient.');
+        (deidMode()
+          ? (deidConfirm.checked ? `, de-identified, for ${names.length ? names.join(', ') : 'you alone'}.` : ', de-identified: confirm that nothing in them identifies the patient.')
+          : patient ? ` about ${recipients.get(patient).user.display_name || patient}, for ${names.join(', ')}.` : '. Choose the patient they are about.');
   }
 
   function addFiles(files) {
@@ -369,7 +499,11 @@ export async function render(main, { navigate }) {
     const regionText = `${regionCount} region${regionCount === 1 ? '' : 's'} will be hidden`;
     const body = [];
     if (item.status === 'invalid' || item.status === 'failed') {
-      body.push(h('p', { class: 'mc-item-error text-danger-emphasis small mb-0 mt-1', role: 'alert' }, item.error));
+      body.push(h('p', { class: 'mc-item-error text-danger-emphasis small mb-0 mt-1', role: 'alert', dataset: { reason: item.reason ?? '' } }, item.error));
+    }
+    if (item.status === 'failed' && item.metadata && !sending) {
+      body.push(h('button', { type: 'button', class: 'btn btn-outline-light btn-sm mt-2 mc-retry', on: { click: () => retry(item) } },
+        'Ready to send again', h('span', { class: 'visually-hidden' }, ` ${file.name}`)));
     }
     if (item.metadata && item.status !== 'sent') {
       if (item.preview && !item.previewUrl) item.previewUrl = URL.createObjectURL(new Blob([item.preview], { type: 'image/png' }));
@@ -378,6 +512,10 @@ export async function render(main, { navigate }) {
         h('dl', { class: 'mc-meta row small mb-0 flex-grow-1' },
           summary(item.kind, item.metadata).map(([k, v]) => [h('dt', { class: 'col-4 col-sm-3 text-body-secondary fw-normal' }, k), h('dd', { class: 'col-8 col-sm-9 mb-0 text-break' }, String(v))]))));
       if (item.note) body.push(h('p', { class: 'small text-body-secondary mb-0 mt-1' }, item.note));
+      if (deidMode() && item.kind === 'dicom' && item.status === 'ready') {
+        body.push(h('p', { class: 'small text-warning-emphasis mb-0 mt-1 mc-deid-dicom' },
+          'Will be refused as a de-identified copy: a DICOM file must be checked against DICOM PS3.15 first (', h('code', {}, 'medcrypt deid'), '). Remove it, or untick “De-identified copy”.'));
+      }
       if (item.kind === 'png' || item.kind === 'dicom') {
         const editable = item.status === 'ready';
         body.push(h('div', { class: 'd-flex align-items-center gap-2 mt-2 flex-wrap' },
@@ -405,7 +543,7 @@ export async function render(main, { navigate }) {
     item.bar.style.width = `${pct}%`; // CSSOM, which the CSP allows (no style attribute in markup)
     item.progressEl.setAttribute('aria-valuenow', String(pct));
     if (item.status === 'sent') {
-      item.progressText.textContent = `Sealed and stored · ${formatSize(total)} · image ${item.image?.id ?? ''}`;
+      item.progressText.textContent = `Sealed and stored · ${formatSize(total)} · image ${item.image?.id ?? ''}${item.about ? ` · about ${item.about}` : ''}`;
       return;
     }
     if (phase === 'sealing' || phase === 'redacting') {
@@ -431,6 +569,19 @@ export async function render(main, { navigate }) {
     }
   }
 
+  /** A failed item back in the queue (after the recipients or the patient were changed). */
+  function retry(item) {
+    if (item.status !== 'failed') return;
+    item.status = 'ready';
+    item.error = null;
+    item.reason = null;
+    item.progress = null;
+    item.timing = null;
+    drawItem(item);
+    update();
+    say(`${item.file.name} is ready to send again.`);
+  }
+
   /** Opens the region editor for an item; keeps what the user saved. */
   async function chooseRegions(item) {
     const chosen = await editRegions(item.file, item.regions ?? []);
@@ -451,7 +602,20 @@ export async function render(main, { navigate }) {
     formError.classList.add('d-none');
     const chosen = selected();
     const ready = items.filter((i) => i.status === 'ready');
-    if (!chosen.length || !ready.length) return;
+    if (!ready.length) return;
+    const deid = deidMode();
+    if (deid && !deidConfirm.checked) {
+      formError.textContent = 'Confirm that nothing in the images identifies the patient first.';
+      formError.classList.remove('d-none');
+      deidConfirm.focus();
+      return;
+    }
+    if (!deid && (!patient || !chosen.some((r) => r.user.username === patient))) {
+      formError.textContent = 'Choose the patient these images are about first.';
+      formError.classList.remove('d-none');
+      patientSelect.focus();
+      return;
+    }
     if (!session.identity || session.user?.username !== me.username) {
       formError.textContent = 'Your session changed: sign in again to send.';
       formError.classList.remove('d-none');
@@ -463,6 +627,9 @@ export async function render(main, { navigate }) {
     const cipher = cipherAes.checked ? 'aes' : 'chacha20';
     const withPreview = previewBox.checked;
     const names = chosen.map((r) => r.user.display_name || r.user.username).join(', ');
+    const about = deid ? null : patient;
+    const aboutName = deid ? 'no patient (de-identified)' : recipients.get(about).user.display_name || about;
+    const directoryNames = Object.fromEntries([...recipients.values()].map((r) => [r.user.username, r.user.display_name || r.user.username]));
     let sent = 0;
     let failed = 0;
     for (const item of ready) {
@@ -481,10 +648,15 @@ export async function render(main, { navigate }) {
         maxUpload: limits.maxUpload,
         endpoint: limits.endpoint,
         regions: item.regions?.length ? item.regions : null,
+        patient: about,
+        deidentified: deid,
+        kind: item.kind,
+        names: directoryNames,
       }, (p) => showProgress(item, p));
       item.cancel = job.cancel;
       try {
         item.image = await job.done;
+        item.about = aboutName;
         item.status = 'sent';
         forget(item);
         sent++;
@@ -494,6 +666,7 @@ export async function render(main, { navigate }) {
       } catch (e) {
         item.status = 'failed';
         item.error = e?.message ?? String(e);
+        item.reason = e?.reason ?? null;
         failed++;
         drawItem(item);
         say(`${item.file.name}: ${item.error}`);
@@ -502,8 +675,13 @@ export async function render(main, { navigate }) {
     }
     sending = false;
     update();
+    for (const item of items) if (item.status === 'failed') drawItem(item); // their "send again" buttons
     const text = `${sent} sent${failed ? `, ${failed} failed` : ''}.`;
     sendHint.replaceChildren(text, ' ', h('a', { href: '/inbox', dataset: { link: '' } }, 'Go to the inbox'));
+    if (deid) { // a confirmation is for the images it was given for
+      deidConfirm.checked = false;
+      sendButton.disabled = true;
+    }
     say(text);
   });
 

@@ -8,6 +8,13 @@
  * Cornerstone viewer, loaded lazily from src/viewer/), its attributes listed, and offered as a
  * download of the verified bytes.
  *
+ * Who it is about (issue 12): the patient account the server recorded (IMAGE.patient) is in the
+ * details. A de-identified item (IMAGE.deidentified) shows the claim of its decrypted metadata
+ * (member "deidentified": profile, what was checked, pixels, tool, time) and who signed it: the
+ * file's signature is the signature on the claim, so the claim is "verified" only once the
+ * signature verified against the signer's key in the directory. An item the server marks
+ * de-identified whose metadata has no claim gets a loud warning: treat it as identified.
+ *
  * Hidden regions (docs/FORMAT.md §13): when the verified image carries sealed regions (a PNG's
  * mcRG chunk, a DICOM's "MEDCRYPT REGIONS" elements), the page offers "Show hidden regions": the
  * worker restores them with the user's key (src/redact, the regions' signer must be the image's),
@@ -24,8 +31,8 @@ import { open } from '../container/index.js';
 import { concat } from '../container/bytes.js';
 import { field, h, replaceChildren } from '../app/dom.js';
 import {
-  SHARE_TO, deleteShare, directoryRecipient, errorText, fileKind, fingerprintHex, formatSize, formatTime, getImage,
-  groupFingerprint, loadDirectory, metadataObject, needsReauth, postShare, summarize, unlockImage,
+  SHARE_TO, aboutImage, deleteShare, directoryRecipient, errorText, fileKind, fingerprintHex, formatSize, formatTime, getImage,
+  groupFingerprint, loadDirectory, metadataObject, needsReauth, postShare, summarize, unlockImage, userLabel,
 } from '../app/images.js';
 import { kdfMemory, session } from '../app/session.js';
 import { hasRegions } from '../redact/detect.js';
@@ -75,6 +82,7 @@ export async function render(main, { navigate, params }) {
   }, bar);
   const progressText_ = h('p', { class: 'small text-body-secondary mb-2', id: 'open-progress', 'aria-live': 'polite' }, 'Fetching the sealed image…');
   const error = h('div', { class: 'alert alert-danger d-none', role: 'alert', id: 'view-error' });
+  const deid = h('div', { id: 'deidentification', class: 'd-none', dataset: { state: '' } });
 
   const viewerEl = h('div', { id: 'viewer', class: 'mc-viewer rounded', 'aria-label': 'Decrypted image', dataset: { state: 'loading' } });
   const frameText = h('span', { id: 'frame', class: 'small text-body-secondary', 'aria-live': 'polite' });
@@ -102,7 +110,7 @@ export async function render(main, { navigate, params }) {
   const regionsCard = h('section', { class: 'card mb-3 d-none', id: 'regions-card', 'aria-labelledby': 'regions-title' });
 
   main.append(h('div', { class: 'row g-4' },
-    h('div', { class: 'col-lg-8' }, signature, error, progress, progressText_, toolbar, viewerEl, help),
+    h('div', { class: 'col-lg-8' }, signature, deid, error, progress, progressText_, toolbar, viewerEl, help),
     h('div', { class: 'col-lg-4' },
       h('section', { class: 'card mb-3', 'aria-labelledby': 'download-title' },
         h('div', { class: 'card-body' }, h('h2', { class: 'h6 card-title', id: 'download-title' }, 'Original file'), download, downloadNote)),
@@ -143,6 +151,51 @@ export async function render(main, { navigate, params }) {
       h('dd', { class: 'col-7 text-break' }, String(v))]));
   }
 
+  /**
+   * The de-identification panel: `about` from aboutImage, `signer` the directory's user whose key
+   * signed the file (null while unknown), `verified` whether the signature has verified.
+   */
+  function showAbout(about, { signer = null, verified = false, failed = false } = {}) {
+    deid.dataset.state = about.state;
+    if (about.state === 'identified' || about.state === 'unknown') {
+      deid.className = 'd-none';
+      return;
+    }
+    if (about.state === 'missing-claim') {
+      deid.className = 'alert alert-danger border-3 mc-deid-warning';
+      deid.setAttribute('role', 'alert');
+      replaceChildren(deid, h('h2', { class: 'h6 alert-heading' }, '⚠ No de-identification claim'),
+        'The server marks this image de-identified, but its signed metadata carries no de-identification claim: nobody vouched that identifying data was removed. ',
+        h('strong', {}, 'Treat it as identified patient data'), ' and tell its sender.');
+      return;
+    }
+    const c = about.claim;
+    const signedBy = failed
+      ? h('span', { class: 'text-danger-emphasis' }, 'the signature did not verify: the claim is not vouched for')
+      : signer
+        ? [h('strong', { id: 'deid-signer' }, signer.display_name || signer.username), ` (${signer.username}, ${signer.role})`,
+          verified ? ', signature verified' : ', signature being checked…']
+        : 'checking who signed it…';
+    deid.className = `alert ${failed ? 'alert-danger' : about.state === 'deidentified' ? 'alert-info' : 'alert-warning'} mc-deid`;
+    deid.removeAttribute('role');
+    const rows = [
+      ['Profile', c.profile || '(none given)'],
+      ['Pixels', c.pixels],
+      ['Checked', c.checked.length ? c.checked.join(', ') : ''],
+      ['Tool', c.tool],
+      ['Time', c.time],
+    ].filter(([, v]) => v);
+    replaceChildren(deid,
+      h('h2', { class: 'h6 alert-heading' }, about.state === 'deidentified' ? 'De-identified copy' : 'Claims de-identification'),
+      h('p', { class: 'mb-2 small' },
+        about.state === 'deidentified'
+          ? 'No patient account: its sender claims identifying data was removed. The claim is inside the encrypted metadata, signed with the file.'
+          : 'Its metadata claims de-identification, but the server does not mark it so (it is not recorded as a de-identified item).'),
+      h('dl', { class: 'row small mb-2' }, rows.map(([k, v]) => [
+        h('dt', { class: 'col-3 fw-normal' }, k), h('dd', { class: 'col-9 mb-0 text-break' }, v)])),
+      h('p', { class: 'mb-0 small' }, 'Claimed by ', signedBy, '.'));
+  }
+
   // --- load ---------------------------------------------------------------------------------
   async function load() {
     let image;
@@ -167,13 +220,22 @@ export async function render(main, { navigate, params }) {
       unlocked?.wipe();
     }
     const summary = summarize(meta, image.created);
+    const about = aboutImage(image, meta);
     const heading = summary.patientName || summary.patientId || summary.file || 'Image';
     title.textContent = heading;
     document.title = `${heading} · medcrypt`;
-    showDetails([
-      ['Patient', summary.patientName], ['Patient ID', summary.patientId], ['Date', summary.date], ['Modality', summary.modality],
-      ['File', summary.file], ['Sender', image.sender], ['Sent', formatTime(image.created)], ['Sealed size', formatSize(image.size)],
-    ]);
+    showAbout(about);
+    // Who it is about, as the server recorded it (the file's own patient attributes follow).
+    const details = (users) => {
+      state.account = about.patient ? userLabel(about.patient, users)
+        : about.state === 'deidentified' || about.state === 'missing-claim' ? 'none (de-identified)' : 'not recorded';
+      showDetails([
+        ['Patient account', state.account],
+        ['Patient', summary.patientName], ['Patient ID', summary.patientId], ['Date', summary.date], ['Modality', summary.modality],
+        ['File', summary.file], ['Sender', image.sender], ['Sent', formatTime(image.created)], ['Sealed size', formatSize(image.size)],
+      ]);
+    };
+    details([]);
     drawSharing(image);
 
     let users = [];
@@ -183,6 +245,7 @@ export async function render(main, { navigate, params }) {
       fail(`Could not read the user directory to check the signer: ${errorText(e)}`);
       return;
     }
+    details(users);
 
     // Stream the blob through open(): bytes counted for the progress bar as they arrive.
     let res;
@@ -226,11 +289,13 @@ export async function render(main, { navigate, params }) {
       await opened.plaintext.cancel().catch(() => {});
       const why = signerHex ? 'signed by a key that is no user\'s current signing key in the directory' : 'the file is not signed';
       setSignature('untrusted', h('strong', {}, 'Untrusted: '), `${why}. The image is not shown.`, fpLine);
+      showAbout(about, { failed: true });
       fail(`Refused: ${why}.`);
       return;
     }
     const who = [h('strong', { id: 'signer-name' }, signer.display_name || signer.username), ` (${signer.username}, ${signer.role})`];
     setSignature('checking', h('strong', {}, 'Signature: '), 'checking every chunk, signed by ', ...who, '…', fpLine);
+    showAbout(about, { signer });
 
     const parts = [];
     try {
@@ -245,6 +310,7 @@ export async function render(main, { navigate, params }) {
       parts.length = 0;
       if (state.left) return;
       setSignature('failed', h('strong', {}, 'Not verified: '), errorText(e), fpLine);
+      showAbout(about, { failed: true });
       fail(`This image does not open: ${errorText(e)}`);
       return;
     } finally {
@@ -256,6 +322,7 @@ export async function render(main, { navigate, params }) {
     const notSender = signer.username !== image.sender;
     setSignature('verified', h('strong', {}, 'Verified: '), 'signed by ', ...who,
       '. The signing key matches the user directory', notSender ? h('span', { class: 'fw-semibold' }, ` (note: not the sender, ${image.sender})`) : '', '.', fpLine);
+    showAbout(about, { signer, verified: true });
     progress.classList.add('d-none');
     progressText_.textContent = '';
     announce('Image verified');
@@ -286,6 +353,7 @@ export async function render(main, { navigate, params }) {
         const { dicomAttributes } = await import('../viewer/attributes.js');
         const attrs = dicomAttributes(state.bytes);
         showDetails([
+          ['Patient account', state.account],
           ...attrs.map((a) => [a.name, a.value]),
           ['Sender', image.sender], ['Sent', formatTime(image.created)], ['Size', formatSize(state.bytes.length)],
         ]);
@@ -468,6 +536,20 @@ export async function render(main, { navigate, params }) {
       return `Revoked ${u}'s access. What they already downloaded stays with them.`;
     }
 
+    /** The server's patient rules (issue 12) refusing a share, in words; null for other errors. */
+    function shareRefusal(e) {
+      const code = e?.body?.error;
+      const who = e?.body?.user ? userLabel(e.body.user, candidates) : 'this recipient';
+      const patient = image.patient ? userLabel(image.patient, candidates) : 'the patient';
+      if (code === 'not_appointed') {
+        return e.body.user && e.body.user === image.patient
+          ? `${patient} has not appointed you and you hold no approved consent of theirs, so you may not share their image.`
+          : `${who} is not one of the doctors ${patient} appointed, and holds no approved consent of theirs: ${patient} can appoint them (“My doctors”), or ${who} can request access.`;
+      }
+      if (code === 'not_deidentified') return `${who} is a researcher: researchers receive only de-identified copies.`;
+      return null;
+    }
+
     async function run(action) {
       status.className = 'small mt-2';
       status.textContent = 'Working…';
@@ -482,7 +564,7 @@ export async function render(main, { navigate, params }) {
           pw.input.focus();
           return;
         }
-        status.textContent = errorText(e);
+        status.textContent = shareRefusal(e) ?? errorText(e);
         status.classList.add('text-danger');
       }
     }

@@ -9,22 +9,38 @@
  * The payload key is copied to each helper (postMessage copies; the helpers are threads of this
  * tab, same origin, nothing else can address them) and wiped there by close(), as the container
  * wipes its own copy.
+ *
+ * A helper that stops (its script did not load, or it died: the Worker's `error` event) must not
+ * stall a send: the pool then gives up its helpers, seals the batches they held on the calling
+ * thread, and seals every later batch there too (slower, never stuck). That is why a batch's
+ * plaintext is copied to the helper rather than moved: the copy here is what the fallback seals.
  */
+import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 
 /** The helpers' script: its hashed name, compiled in by web/build.mjs. */
 const SCRIPT = typeof __MEDCRYPT_CHACHA_WORKER_URL__ === 'string' ? __MEDCRYPT_CHACHA_WORKER_URL__ : null;
 
 export class ChaChaPool {
   #workers = [];
-  #pending = new Map(); // seq -> {resolve, reject}
+  #pending = new Map(); // seq -> {resolve, reject, here: seal this batch on this thread instead}
   #seq = 0;
   #ids = 0;
   #next = 0;
+  #broken = null; // why the helpers were given up, or null while they work
 
-  /** A pool of `size` helpers of `script`, started on first use. */
-  constructor(size, script = SCRIPT) {
+  /**
+   * A pool of `size` helpers of `script`, started on first use. `makeWorker(script, options)`
+   * makes one (tests pass a stand-in).
+   */
+  constructor(size, script = SCRIPT, makeWorker = (url, options) => new Worker(url, options)) {
     this.size = size;
     this.script = script;
+    this.makeWorker = makeWorker;
+  }
+
+  /** Why the pool seals on the calling thread (a helper stopped), or null. */
+  get fallback() {
+    return this.#broken;
   }
 
   /** A pool for this machine: one helper a core, 2 to 4; null where workers cannot be made. */
@@ -35,9 +51,9 @@ export class ChaChaPool {
   }
 
   #start() {
-    if (this.#workers.length) return;
+    if (this.#workers.length || this.#broken) return;
     for (let i = 0; i < this.size; i++) {
-      const w = new Worker(this.script, { type: 'module', name: `medcrypt-chacha-${i}` });
+      const w = this.makeWorker(this.script, { type: 'module', name: `medcrypt-chacha-${i}` });
       w.addEventListener('message', ({ data }) => {
         const p = this.#pending.get(data?.seq);
         if (!p) return;
@@ -45,9 +61,21 @@ export class ChaChaPool {
         if (data.type === 'sealed') p.resolve(data.wires);
         else p.reject(new Error(`a sealing thread failed: ${data?.message ?? 'no answer'}`));
       });
-      w.addEventListener('error', (e) => this.#failAll(`a sealing thread stopped: ${e?.message ?? 'error'}`));
+      w.addEventListener('error', (e) => this.#giveUp(`a sealing thread stopped: ${e?.message || 'it did not load or died'}`));
       this.#workers.push(w);
     }
+  }
+
+  /** Stops every helper and seals what they held, and all later batches, on this thread. */
+  #giveUp(reason) {
+    if (this.#broken) return;
+    this.#broken = reason;
+    globalThis.console?.warn?.(`medcrypt: ${reason}; sealing on this thread instead`);
+    for (const w of this.#workers) w.terminate();
+    this.#workers = [];
+    const held = [...this.#pending.values()];
+    this.#pending.clear();
+    for (const p of held) p.here();
   }
 
   #failAll(message) {
@@ -63,22 +91,39 @@ export class ChaChaPool {
   async open(key) {
     this.#start();
     const id = ++this.#ids;
+    const own = key.slice(); // for sealing here when the helpers fail; wiped by close()
     for (const w of this.#workers) w.postMessage({ type: 'key', id, key });
+    const sealHere = (items) => items.map(({ nonce, plaintext }) => chacha20poly1305(own, nonce).encrypt(plaintext));
     let closed = false;
     return {
       sealBatch: (items) => {
         if (closed) return Promise.reject(new Error('the payload key is closed'));
+        if (this.#broken) {
+          try {
+            return Promise.resolve(sealHere(items));
+          } catch (e) {
+            return Promise.reject(e);
+          }
+        }
         const seq = ++this.#seq;
         const w = this.#workers[this.#next++ % this.#workers.length];
         return new Promise((resolve, reject) => {
-          this.#pending.set(seq, { resolve, reject });
-          // Each plaintext is its own copy, so moving its buffer leaves the input's untouched.
-          w.postMessage({ type: 'seal', id, seq, items }, items.map((it) => it.plaintext.buffer));
+          const here = () => {
+            try {
+              resolve(sealHere(items));
+            } catch (e) {
+              reject(e);
+            }
+          };
+          this.#pending.set(seq, { resolve, reject, here });
+          // Copied, not moved (no transfer list): these plaintexts are what the fallback seals.
+          w.postMessage({ type: 'seal', id, seq, items });
         });
       },
       close: () => {
         if (closed) return;
         closed = true;
+        own.fill(0);
         for (const w of this.#workers) w.postMessage({ type: 'forget', id });
       },
     };

@@ -6,7 +6,11 @@
  *       preview (PNG bytes | null), note} or {type: 'send:failed', id, reason, message}
  *   {type: 'send:upload', id, file, metadata, preview, recipients (SPKI DER list, the sender's
  *       own among them), signing (the sender's non-extractable signing key, as importIdentity
- *       made it), cipher, csrf, maxUpload, endpoint, regions (optional: [{x, y, w, h}] to hide)}
+ *       made it), cipher, csrf, maxUpload, endpoint, regions (optional: [{x, y, w, h}] to hide),
+ *       patient (the username the image is about: tus Upload-Metadata `patient`), names
+ *       ({username: display name}, for the refusal's sentence, src/send/refusal.js), deidentified
+ *       (a doctor's de-identified copy of a PNG or JPEG the sender confirmed: no patient; the claim
+ *       of src/send/claim.js joins the metadata and Upload-Metadata carries `deidentified` 1), kind}
  *       → {type: 'send:progress', id, phase, sent, total}… then {type: 'send:done', id, image}
  *         or {type: 'send:failed', id, reason, message}
  *   {type: 'send:cancel', id}
@@ -32,6 +36,9 @@ import { InspectError, inspectFile } from '../send/inspect.js';
 import { makePreview } from '../send/preview.js';
 import { formatSize } from '../app/format.js';
 import { redact } from '../redact/index.js';
+import { refusal } from '../send/refusal.js';
+import { jpegHasRegions, pictureClaim } from '../send/claim.js';
+import { hasRegions } from '../redact/detect.js';
 import { ChaChaPool } from './chacha-pool.js';
 
 /** The largest sealed file sent in one POST when the server has no tus endpoint. */
@@ -154,19 +161,6 @@ async function inspect({ id, file, preview }) {
   }
 }
 
-/** The server's words for a refused upload, as a sentence for the page. */
-function refusal(status, body) {
-  const code = body?.error;
-  if (status === 401) return ['session', 'Your session has ended: sign in again, then send.'];
-  if (status === 403 && code === 'csrf') return ['session', 'The page’s session token is stale: reload the page and sign in again.'];
-  if (status === 403) return ['forbidden', 'You may not send to one of these recipients (the server refused their role).'];
-  if (status === 413) return ['too-large', 'The sealed file is larger than the server accepts.'];
-  if (status === 429) return ['busy', 'You have too many unfinished uploads: wait for them or try again tomorrow.'];
-  if (code === 'unknown_recipient') return ['recipient', 'A recipient’s key is no longer current: reload the page to fetch the directory again.'];
-  if (code === 'bad_container') return ['refused', 'The server refused the sealed file (it did not check out).'];
-  return ['server', `The server answered ${status}${code ? ` (${code})` : ''}.`];
-}
-
 /**
  * The file to seal: the file itself, or with regions its redacted copy (a Blob) and a preview
  * made again from it (the one the page holds shows the regions, coarsely).
@@ -188,7 +182,12 @@ async function redacted(file, regions, { recipients, signing, cipher, preview, m
 }
 
 async function upload(msg) {
-  const { id, metadata, recipients, signing, cipher, csrf, maxUpload, endpoint, regions } = msg;
+  const { id, recipients, signing, cipher, csrf, maxUpload, endpoint, regions, patient = null, names = {}, deidentified = false, kind } = msg;
+  let { metadata } = msg;
+  // Who the image is about, or the de-identified mark: the only things Upload-Metadata carries
+  // (§15a: it is not encrypted; the server learns the patient's account, never a metadata value).
+  const about = deidentified ? { deidentified: '1' } : patient ? { patient } : {};
+  const refused = (status, body) => refusal(status, body, { patient, names });
   let { file, preview } = msg;
   let cancelled = false;
   let tus = null;
@@ -219,6 +218,16 @@ async function upload(msg) {
       }
       if (cancelled) return;
     }
+    if (deidentified) {
+      if (kind !== 'png' && kind !== 'jpeg') {
+        fail(id, 'deidentify', 'A DICOM file is marked de-identified only once it is checked against DICOM PS3.15 Table E.1-1, which this page does not do yet: de-identify it with `medcrypt deid` and send it with `medcrypt send --deidentified`. Nothing was sent.');
+        return;
+      }
+      const bytes = new Uint8Array(await file.arrayBuffer());
+      const withRegions = kind === 'png' ? hasRegions(bytes) : jpegHasRegions(bytes);
+      bytes.fill(0);
+      metadata = { ...metadata, deidentified: pictureClaim({ regions: withRegions }) };
+    }
     self.postMessage({ type: 'send:progress', id, phase: 'sealing', sent: 0, total: file.size });
     const stream = await seal(file.stream(), { recipients, signer: { signing }, cipher, metadata, preview: preview ?? null, offload: chachaPool() });
     source = stream.getReader();
@@ -245,7 +254,7 @@ async function upload(msg) {
       cancel: () => source.cancel(),
     };
     if (endpoint === null) {
-      await fallbackPost(id, reader, total, csrf);
+      await fallbackPost(id, reader, total, csrf, { about, refused });
       return;
     }
     const chunkSize = patchSize(total);
@@ -259,7 +268,7 @@ async function upload(msg) {
         chunkSize,
         retryDelays: [0, 1000, 3000, 5000],
         headers: { 'X-CSRF-Token': csrf },
-        metadata: {}, // Upload-Metadata is not encrypted (§15a): nothing about the file goes there
+        metadata: about, // not encrypted (§15a): the patient's username, nothing about the file
         storeFingerprintForResuming: false,
         removeFingerprintOnSuccess: true,
         onShouldRetry: (err) => {
@@ -288,16 +297,19 @@ async function upload(msg) {
     self.postMessage({ type: 'send:done', id, image });
   } catch (e) {
     if (cancelled) return;
-    await cleanup();
+    // The server's answer is read before cleanup(): aborting the upload aborts its last request
+    // too, and an aborted XMLHttpRequest forgets its status and body (status 0).
     const res = e?.originalResponse;
-    if (res) {
-      let body = null;
-      try {
-        body = JSON.parse(res.getBody());
-      } catch {
-        body = null;
-      }
-      const [reason, message] = refusal(res.getStatus(), body);
+    const status = res?.getStatus?.() ?? 0;
+    let body = null;
+    try {
+      body = res ? JSON.parse(res.getBody()) : null;
+    } catch {
+      body = null;
+    }
+    await cleanup();
+    if (res && status) {
+      const [reason, message] = refused(status, body);
       fail(id, reason, `${message} Nothing was stored.`);
     } else if (e?.kind) {
       fail(id, 'seal', `Sealing failed (${e.kind}): ${e.message}. Nothing was stored.`);
@@ -310,7 +322,7 @@ async function upload(msg) {
 }
 
 /** POST /api/v1/images with the whole sealed file, for a server without tus (§15). */
-async function fallbackPost(id, reader, total, csrf) {
+async function fallbackPost(id, reader, total, csrf, { about, refused }) {
   if (total > FALLBACK_MAX) {
     await reader.cancel();
     fail(id, 'too-large', 'The server does not offer resumable uploads, and the file is too large to send in one piece.');
@@ -323,7 +335,7 @@ async function fallbackPost(id, reader, total, csrf) {
     parts.push(value);
   }
   self.postMessage({ type: 'send:progress', id, phase: 'uploading', sent: 0, total });
-  const res = await fetch('/api/v1/images', {
+  const res = await fetch(Object.keys(about).length ? `/api/v1/images?${new URLSearchParams(about)}` : '/api/v1/images', {
     method: 'POST',
     headers: { 'Content-Type': 'application/octet-stream', 'X-CSRF-Token': csrf, Accept: 'application/json' },
     body: new Blob(parts),
@@ -338,7 +350,7 @@ async function fallbackPost(id, reader, total, csrf) {
     body = null;
   }
   if (res.status !== 201 || !body?.id) {
-    const [reason, message] = refusal(res.status, body);
+    const [reason, message] = refused(res.status, body);
     fail(id, reason, `${message} Nothing was stored.`);
     return;
   }

@@ -6,8 +6,9 @@
  *   1. an account registered from JavaScript logs in with `medcrypt login` on a new machine,
  *      which restores the key file from the bundle JavaScript wrapped, and opens an image with it;
  *   2. an account registered with `medcrypt register` logs in from JavaScript, whose unwrapped
- *      non-extractable keys open an image the CLI `send`s to it (header, wrap and blob fetched
- *      as §15 says, opened by src/container);
+ *      non-extractable keys open an image the CLI `send`s to it (about a patient who appointed
+ *      both doctors, as issue 12's rules want; header, wrap and blob fetched as §15 says, opened
+ *      by src/container);
  *   3. a wrong password is 'bad credentials' (exit 3 in the CLI); after three, the login needs a
  *      proof of work, which JavaScript solves; the fifth failure locks ('locked', retryAfter);
  *   4. a server that lowers the KDF parameters it gave before is refused before /login;
@@ -152,7 +153,7 @@ test('JavaScript registers the admin with the first-start invitation and makes i
   assert.equal((await me(admin.conn)).user.username, 'admin');
   await assert.rejects(admin.conn.request('POST', '/api/v1/invitations', { json: { role: 'doctor' }, expect: [201], csrf: false }),
     (e) => e.kind === AccountKind.CSRF && e.status === 403);
-  for (const [name, role] of [['jsdoc', 'doctor'], ['clidoc', 'doctor'], ['tech', 'technician']]) {
+  for (const [name, role] of [['jsdoc', 'doctor'], ['clidoc', 'doctor'], ['tech', 'technician'], ['pat', 'patient']]) {
     const { body } = await admin.conn.request('POST', '/api/v1/invitations', { json: { role }, expect: [201] });
     assert.match(body.code, /^[A-Z2-7]{32}$/);
     invitations[name] = body.code;
@@ -181,9 +182,10 @@ test('(1) an account registered from JavaScript logs in with `medcrypt login`, w
 });
 
 test('(2) an account registered with `medcrypt register` logs in from JavaScript and opens what the CLI sends it', async () => {
-  for (const user of ['clidoc', 'tech']) {
+  for (const user of ['clidoc', 'tech', 'pat']) {
     await medcryptOk(user, ['register', invitations[user], '--user', user, '--url', url, '--fingerprint', fingerprint]);
   }
+  for (const doctor of ['clidoc', 'jsdoc']) await medcryptOk('pat', ['appoint', doctor]);
   const conn = client();
   const events = [];
   const r = await login(conn, { username: 'clidoc', password: pw('clidoc'), memory, onProgress: (e) => events.push(`${e.phase}:${e.state}`) });
@@ -197,7 +199,7 @@ test('(2) an account registered with `medcrypt register` logs in from JavaScript
   // the technician sends an image to both doctors with the CLI
   plain = pattern('account-interop', 200_000);
   await writeFile(join(dir, 'scan.bin'), plain);
-  imageId = (await medcryptOk('tech', ['send', 'scan.bin', '--to', 'clidoc', '--to', 'jsdoc'])).stdout.trim();
+  imageId = (await medcryptOk('tech', ['send', 'scan.bin', '--to', 'clidoc', '--to', 'jsdoc', '--patient', 'pat'])).stdout.trim();
   assert.match(imageId, /^[0-9a-f]{32}$/);
 
   // JavaScript fetches it as §15 says and opens it with the unwrapped keys

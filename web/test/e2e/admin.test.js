@@ -15,17 +15,24 @@
  *      everywhere;
  *   4. the admin cancels a pending invitation through a confirm dialog (Cancel keeps it), and its
  *      link then creates no account;
- *   5. the admin changes a role, disables the patient (whose session ends), sees them marked
+ *   5. the admin sets the patient's address for notice mails (API.md §16, §18) in a dialog, sees
+ *      it after a reload and on the server (GET /api/v1/users/patient), is refused bad addresses
+ *      on the page with what is wrong (nothing sent; the server's own 400 checked too), changes
+ *      it (not in the listing, not shown to another user) and removes it; the page's check of
+ *      an address and the server's agree on a list of good and bad ones;
+ *      the admin changes a role, disables the patient (whose session ends), sees them marked
  *      disabled after a reload (the server lists disabled accounts to the admin) and enables them
  *      again, each through a confirm dialog (Cancel leaves the role as it was);
- *   6. the audit log shows these events under "Verified chain", in pages;
+ *   6. the audit log shows these events under "Verified chain", in pages (an e-mail change as
+ *      "set" or "cleared", never the address);
  *   7. signing in shows its progress (the admin lands on /admin, the others on /inbox); a wrong
  *      password gives a clear error; after failures the proof of work is shown, then the lockout
  *      with its countdown;
  *   8. a request recorder saw no request body carrying a password or a recovery code, and no
  *      URL carrying an invitation code.
  * axe-core finds no serious or critical violation on any page (login, register, recovery code,
- * account, not allowed, users, invitations with pending ones, the cancel dialog, audit). Screenshots (1280x800) go to MEDCRYPT_SHOTS.
+ * account, not allowed, users, the e-mail dialog with and without an error, invitations with
+ * pending ones, the cancel dialog, audit). Screenshots (1280x800) go to MEDCRYPT_SHOTS.
  *
  * MEDCRYPTD_BIN must name the server binary (tests/run-all sets it, with MEDCRYPT_BIN); without
  * it every test here fails. Chromium is /usr/bin/chromium (scripts/bootstrap installs it).
@@ -40,6 +47,7 @@ import { after, before, test } from 'node:test';
 import AxeBuilder from '@axe-core/playwright';
 import { chromium } from 'playwright-core';
 import { buildClient } from '../../build.mjs';
+import { emailProblem } from '../../src/pages/admin.js';
 import { startServer as startHarnessServer } from './harness.js';
 import { REPO } from '../helpers.js';
 
@@ -346,6 +354,143 @@ test('signing out everywhere ends every session of the account', { timeout: SLOW
   assert.equal(await page.evaluate(() => fetch('/api/v1/me').then((r) => r.status)), 401);
 });
 
+test('the admin sets, changes and removes a notice e-mail address; a bad one is refused, saying why', { timeout: SLOW }, async () => {
+  const { page } = contexts.admin;
+  await page.getByRole('link', { name: 'Users' }).click();
+  await page.waitForURL(`${url}/admin/users`);
+  const cell = (u) => page.locator(`tr[data-user="${u}"] td[data-testid=email]`);
+  await cell('patient').filter({ hasText: 'none' }).waitFor();
+  const patches = () => requests.filter((r) => r.method === 'PATCH' && r.url.endsWith('/api/v1/users/patient')).length;
+  // What the server holds, asked directly (the admin's session; the address is in GET /users/{u} only).
+  const held = (u) => page.evaluate((name) => fetch(`/api/v1/users/${name}`).then((r) => r.json()), u);
+  assert.equal((await held('patient')).email, null);
+
+  // Set: the dialog, its label, then the address in the row and on the server.
+  await page.getByRole('button', { name: 'Set the notice e-mail of patient' }).click();
+  const dialog = page.getByRole('dialog', { name: 'Notice e-mail of patient' });
+  await dialog.waitFor();
+  const field = dialog.getByLabel('E-mail address');
+  assert.equal(await field.inputValue(), '');
+  assert.equal(await dialog.getByRole('button', { name: 'Remove address' }).count(), 0, 'nothing to remove yet');
+  await axe(page, 'notice e-mail dialog');
+  await field.fill('pat.one@clinic.example');
+  await dialog.getByRole('button', { name: 'Save address' }).click();
+  await page.locator('[data-testid=admin-status]').filter({ hasText: 'Notice mails for patient go to pat.one@clinic.example.' }).waitFor();
+  assert.equal(await dialog.count(), 0, 'the dialog closed');
+  assert.equal(await cell('patient').locator('.mc-email').innerText(), 'pat.one@clinic.example');
+  assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('aria-label')), 'Change the notice e-mail of patient', 'the focus is back on the row');
+  assert.equal((await held('patient')).email, 'pat.one@clinic.example');
+
+  // The doctor's address stays (for the screenshot of the list).
+  await page.getByRole('button', { name: 'Set the notice e-mail of doctor' }).click();
+  await page.getByRole('dialog', { name: 'Notice e-mail of doctor' }).getByLabel('E-mail address').fill('  dr.who@hospital-north.example ');
+  await page.getByRole('dialog', { name: 'Notice e-mail of doctor' }).getByRole('button', { name: 'Save address' }).click();
+  await cell('doctor').filter({ hasText: 'dr.who@hospital-north.example' }).waitFor();
+  assert.equal((await held('doctor')).email, 'dr.who@hospital-north.example', 'spaces around it are dropped');
+
+  // After a reload the page reads it from the server again.
+  await page.reload();
+  await cell('patient').locator('.mc-email').filter({ hasText: 'pat.one@clinic.example' }).waitFor();
+  await cell('admin').filter({ hasText: 'none' }).waitFor();
+
+  // Bad addresses are refused in the dialog, each saying what is wrong; nothing is sent.
+  const before = patches();
+  await page.getByRole('button', { name: 'Change the notice e-mail of patient' }).click();
+  await dialog.waitFor();
+  assert.equal(await field.inputValue(), 'pat.one@clinic.example', 'the dialog starts from the current address');
+  const error = dialog.locator('[data-testid=email-error]');
+  for (const [bad, says] of [
+    ['pat.one.clinic.example', /has no @/],
+    ['pat@@clinic.example', /more than one @/],
+    ['Pat One <pat@clinic.example>', /name, quotes or angle brackets/],
+    ['pat one@clinic.example', /space/],
+    ['pat..one@clinic.example', /two dots in a row before the @/],
+    ['pät@clinic.example', /"ä" \(U\+00E4\) before the @/],
+    ['pat@clinic_example.org', /"_" in the domain/],
+    ['pat@-clinic.example', /starts or ends with a hyphen \("-clinic"\)/],
+    ['pat@clinic.example.', /dot at the start or end of the domain/],
+    ['', /is empty/],
+  ]) {
+    await field.fill(bad);
+    await dialog.getByRole('button', { name: 'Save address' }).click();
+    await error.filter({ hasText: says }).waitFor();
+    assert.match(await error.innerText(), /^This address cannot be used: it /);
+    assert.equal(await field.getAttribute('aria-invalid'), 'true');
+    assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('type')), 'email', `the focus goes back to the field (${bad})`);
+  }
+  await field.fill('pat@@clinic.example');
+  await dialog.getByRole('button', { name: 'Save address' }).click();
+  await error.filter({ hasText: 'more than one @' }).waitFor();
+  await axe(page, 'notice e-mail dialog with an error');
+  await shot(page, 'admin-email');
+  assert.equal(patches(), before, 'a bad address is not sent');
+  // Typing again clears the error.
+  await field.fill('pat@clinic.example');
+  assert.equal(await error.innerText(), '');
+  assert.equal(await field.getAttribute('aria-invalid'), null);
+  // The server refuses the same bad address with 400 (API.md §16), and keeps the old one.
+  const refused = await page.evaluate(async () => {
+    const { csrf_token: csrf } = await fetch('/api/v1/me').then((r) => r.json());
+    const r = await fetch('/api/v1/users/patient', { method: 'PATCH', headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf }, body: JSON.stringify({ email: 'pat@@clinic.example' }) });
+    return { status: r.status, error: (await r.json()).error };
+  });
+  assert.deepEqual(refused, { status: 400, error: 'bad_request' });
+  assert.equal((await held('patient')).email, 'pat.one@clinic.example');
+
+  // Change it.
+  await field.fill('pat.two@clinic.example');
+  await dialog.getByRole('button', { name: 'Save address' }).click();
+  await page.locator('[data-testid=admin-status]').filter({ hasText: 'Notice mails for patient go to pat.two@clinic.example.' }).waitFor();
+  assert.equal((await held('patient')).email, 'pat.two@clinic.example');
+
+  // Only the admin sees it, and only about one user: not in the listing, not to the user.
+  const listing = await page.evaluate(() => fetch('/api/v1/users').then((r) => r.json()));
+  assert.ok(listing.users.every((u) => !('email' in u)), 'no address in the listing');
+  const asPatient = await contexts.patient.page.evaluate(() => fetch('/api/v1/users/doctor').then((r) => r.json()));
+  assert.equal(asPatient.username, 'doctor');
+  assert.ok(!('email' in asPatient), 'another user does not see the address');
+
+  // The page's check and the server's agree, address by address (on tech, cleared after).
+  const long = (n, c = 'b') => c.repeat(n);
+  const cases = ['a@b', "x!#$%&'*+/=?^_`{|}~-y@a-b.c", `${long(64, 'a')}@b`, `a@${long(63)}.c`, `${long(64, 'a')}@${long(63)}.${long(63)}.${long(61)}`,
+    `${long(65, 'a')}@b`, `a@${long(64)}.c`, `${long(64, 'a')}@${long(63)}.${long(63)}.${long(62)}`, '.a@b', 'a.@b', 'a..b@c', 'a@b-', 'a@-b',
+    'a@b..c', 'a@b.', 'pät@x', 'a@x_y', 'a b@c', '<a@b>', 'a@b,c@d', 'ab', 'a@b@c', '@b', 'a@', 'a@b\r\nBcc: c@d'];
+  const answers = await page.evaluate(async (addresses) => {
+    const { csrf_token: csrf } = await fetch('/api/v1/me').then((r) => r.json());
+    const out = [];
+    for (const email of [...addresses, null]) {
+      const r = await fetch('/api/v1/users/tech', { method: 'PATCH', headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf }, body: JSON.stringify({ email }) });
+      out.push(r.status);
+    }
+    return out;
+  }, cases);
+  assert.equal(answers.pop(), 200, 'tech\'s address cleared');
+  assert.deepEqual(cases.map((a, i) => `${a}: ${answers[i]}`), cases.map((a) => `${a}: ${emailProblem(a) === null ? 200 : 400}`));
+  assert.equal(answers.filter((x) => x === 200).length, 5, 'five good addresses among them');
+
+  // Remove it: no address, here, after a reload and on the server.
+  await page.getByRole('button', { name: 'Change the notice e-mail of patient' }).click();
+  await dialog.getByRole('button', { name: 'Remove address' }).click();
+  await page.locator('[data-testid=admin-status]').filter({ hasText: 'patient gets no notice mails now: the address is removed.' }).waitFor();
+  await cell('patient').filter({ hasText: 'none' }).waitFor();
+  assert.equal((await held('patient')).email, null);
+  await page.reload();
+  await cell('patient').filter({ hasText: 'none' }).waitFor();
+  assert.equal(await page.getByRole('button', { name: 'Set the notice e-mail of patient' }).count(), 1);
+
+  // Cancel changes nothing; the admin's own address may be set (the one change of their own row).
+  await page.getByRole('button', { name: 'Change the notice e-mail of doctor' }).click();
+  await page.getByRole('dialog', { name: 'Notice e-mail of doctor' }).getByLabel('E-mail address').fill('other@clinic.example');
+  await page.getByRole('dialog', { name: 'Notice e-mail of doctor' }).getByRole('button', { name: 'Cancel' }).click();
+  assert.equal(await cell('doctor').locator('.mc-email').innerText(), 'dr.who@hospital-north.example');
+  assert.equal((await held('doctor')).email, 'dr.who@hospital-north.example');
+  await page.getByRole('button', { name: 'Set the notice e-mail of admin' }).click();
+  await page.getByRole('dialog', { name: 'Notice e-mail of admin' }).getByLabel('E-mail address').fill('it@clinic.example');
+  await page.getByRole('dialog', { name: 'Notice e-mail of admin' }).getByRole('button', { name: 'Save address' }).click();
+  await cell('admin').filter({ hasText: 'it@clinic.example' }).waitFor();
+  assert.equal(patches(), before + 3, 'the refused PATCH of the check above, one change and one removal');
+});
+
 test('the admin changes a role, disables and re-enables a user', { timeout: SLOW }, async () => {
   const { page } = contexts.admin;
   await page.getByRole('link', { name: 'Users' }).click();
@@ -356,7 +501,8 @@ test('the admin changes a role, disables and re-enables a user', { timeout: SLOW
 
   // Cancel leaves the role as it was; nothing is sent.
   const role = page.getByLabel('Role of tech');
-  const patches = () => requests.filter((r) => r.method === 'PATCH').length;
+  const patchesBefore = requests.filter((r) => r.method === 'PATCH').length;
+  const patches = () => requests.filter((r) => r.method === 'PATCH').length - patchesBefore;
   await role.selectOption('researcher');
   await page.getByRole('dialog', { name: 'Change the role of tech?' }).getByRole('button', { name: 'Cancel' }).click();
   assert.equal(await role.inputValue(), 'technician');
@@ -410,6 +556,12 @@ test('the audit log shows these events under a verified chain, in pages', { time
   const roleRow = await page.locator('tr[data-action=role_change]').innerText();
   assert.match(roleRow, /admin\s+role_change\s+tech/);
   assert.match(roleRow, /from: technician, to: researcher/);
+  // e-mail changes: whether an address was set or cleared, never the address
+  const emailRows = (await page.locator('tr[data-action=email_change]').allInnerTexts()).filter((t) => !/email_change\s+tech/.test(t));
+  assert.equal(emailRows.length, 5);
+  assert.equal(emailRows.filter((t) => /email: set/.test(t)).length, 4);
+  assert.equal(emailRows.filter((t) => /admin\s+email_change\s+patient/.test(t) && /email: cleared/.test(t)).length, 1);
+  assert.ok(!/@/.test(await page.locator('main').innerText()), 'no address in the audit log');
 
   // Paging: 10 a page, newest first; Older and Newer.
   await page.selectOption('#audit-size', '10');

@@ -7,9 +7,11 @@
  *   1. the admin registers from the link medcryptd printed at first start (under "Create the
  *      account in a browser:"), invites a technician, a doctor, a second doctor, a patient and
  *      one more doctor on the admin page; the first four register through the page, each in its
- *      own context; the last one with `medcrypt register`;
+ *      own context; the last one with `medcrypt register`; the patient appoints the three doctors
+ *      (`medcrypt login` then `medcrypt appoint`: issue 12's rules let a technician send a
+ *      patient's image only to doctors the patient appointed, and a doctor share it likewise);
  *   2. the technician drops a PNG, a JPEG and a 12-frame DICOM on the send page and sends them
- *      to the patient and the doctor;
+ *      about the patient (the send page's patient picker) to the patient and the doctor;
  *   3. the doctor's inbox lists three rows with decrypted metadata; each image shows (the
  *      element is not blank); on the DICOM ArrowDown changes the frame and a drag the window;
  *      the doctor re-shares the DICOM with the second doctor (re-authentication asked), who
@@ -123,6 +125,11 @@ test('the admin registers from the first-start link and invites four people on t
   const rc = /recovery code: (([A-Z2-7]{4}-){7}[A-Z2-7]{4})/.exec(r.stdout + r.stderr);
   assert.ok(rc, `medcrypt register printed the recovery code: ${r.stdout}`);
   recoveryCodes.push(rc[1]);
+
+  // The patient (registered in the browser) appoints their doctors from a terminal.
+  const patient = cli('patient', 'home-patient-cli');
+  await medcryptOk(patient, ['login', srv.url, '--user', 'patient', '--fingerprint', srv.fingerprint]);
+  for (const doctor of ['doctor', 'doctor2', 'clidoc']) await medcryptOk(patient, ['appoint', doctor]);
 });
 
 test('the technician drops a PNG, a JPEG and a multi-frame DICOM on the send page and sends them to the doctor and the patient', { timeout: SLOW }, async () => {
@@ -151,8 +158,9 @@ test('the technician drops a PNG, a JPEG and a multi-frame DICOM on the send pag
   await page.waitForFunction(() => document.querySelectorAll('#send-queue [data-status="ready"]').length === 3, null, { timeout: 60000 });
   const queue = await page.textContent('#send-queue');
   for (const shown of ['PAT-0042', '320 × 240', '200 × 150', '128 × 128']) assert.ok(queue.includes(shown), `the queue shows ${shown}`);
+  await page.selectOption('#send-patient', 'patient');
+  assert.ok(await page.isChecked('#send-to-patient') && await page.isDisabled('#send-to-patient'), 'the patient is a recipient, locked');
   await page.check('#send-to-doctor');
-  await page.check('#send-to-patient');
   await page.click('#send-submit');
   await page.waitForFunction(() => document.querySelectorAll('#send-queue [data-status="sent"]').length === 3, null, { timeout: 120000 });
   assert.match(await page.textContent('#send-summary'), /3 sent/);
@@ -285,6 +293,7 @@ test('a ~200 MB DICOM upload from the page survives a dropped PATCH, resumes and
   await page.waitForFunction(() => document.querySelectorAll('#send-queue [data-status="ready"]').length === 1, null, { timeout: 120000 });
   assert.match(await page.textContent('#send-queue'), /PAT-0777/);
   await page.check('#send-cipher-aes');
+  await page.selectOption('#send-patient', 'patient');
   await page.check('#send-to-doctor');
   await page.check('#send-to-clidoc');
   t = Date.now();

@@ -2,7 +2,8 @@
  * inbox.test.js: the inbox, the image view, sharing and the user directory in Chromium, against a
  * real medcryptd serving a web build this test makes (docs/API.md §15, §16, §20):
  *
- *   1. users are set up with the CLI (`medcrypt register`); a technician `medcrypt send`s a PNG,
+ *   1. users are set up with the CLI (`medcrypt register`); the patient appoints doctors A and B
+ *      (`medcrypt appoint`: issue 12's rules); a technician `medcrypt send --patient pat`s a PNG,
  *      a JPEG (both with patient details given by --meta) and a 10-frame 16-bit DICOM (pydicom,
  *      test/viewer/make_dicom.py) to doctor A and the patient; from JavaScript (src/container
  *      seal, the technician's keys from src/account login) one more PNG with a sealed preview,
@@ -16,6 +17,9 @@
  *   4. doctor A shares the DICOM with doctor B: the server asks for a re-authentication, the page
  *      asks for the password, and the wrap made in the browser opens the image for doctor B
  *      (checked from node); then revokes it and doctor B gets 404;
+ *   4a. doctor A's de-identified items (sealed and signed in JavaScript, POST ?deidentified=1): the
+ *      inbox and the view page show the claim of the metadata and who signed it (verified on the
+ *      view page); one marked de-identified without a claim gets the loud warning;
  *   5. the patient downloads the original JPEG from the view page: the bytes are the sent file;
  *      the directory page lists users with both fingerprints and filters by search;
  *   6. a request recorder saw no request body carrying a password, a private key (the CLI's key
@@ -185,6 +189,7 @@ test('setup: CLI users; the technician sends a PNG, a JPEG and a multi-frame DIC
     const { body } = await admin.request('POST', '/api/v1/invitations', { json: { role }, expect: [201] });
     await medcrypt(user, ['register', body.code, '--user', user, '--display-name', DISPLAY[user], '--url', url, '--fingerprint', serverFp]);
   }
+  for (const doctor of ['doca', 'docb']) await medcrypt('pat', ['appoint', doctor]);
   // fixtures: fake patient data only
   const fx = join(dir, 'fx');
   await mkdir(fx);
@@ -201,7 +206,7 @@ test('setup: CLI users; the technician sends a PNG, a JPEG and a multi-frame DIC
   for (const [name, meta] of Object.entries(metas)) await writeFile(join(fx, `${name}.json`), JSON.stringify(meta));
   for (const name of ['hand.png', 'chest.jpg', 'mf16.dcm']) {
     const path = join(fx, name);
-    const args = ['send', path, '--to', 'doca', '--to', 'pat'];
+    const args = ['send', path, '--to', 'doca', '--to', 'pat', '--patient', 'pat'];
     if (metas[name]) args.push('--meta', join(fx, `${name}.json`));
     const id = (await medcrypt('tech', args)).trim();
     assert.match(id, /^[0-9a-f]{32}$/);
@@ -220,10 +225,10 @@ test('setup: CLI users; the technician sends a PNG, a JPEG and a multi-frame DIC
     metadata: { file: 'knee.png', format: 'png', PatientName: 'Smith^Anna', PatientID: 'FAKE-0004', StudyDate: '20240402', Modality: 'XC' },
     preview: await readFile(join(fx, 'preview.png')),
   }));
-  const up = async (bytes) => (await techConn.request('POST', '/api/v1/images', { body: bytes, expect: [201] })).body.id;
+  const up = async (bytes) => (await techConn.request('POST', '/api/v1/images?patient=pat', { body: bytes, expect: [201] })).body.id;
   files.previewed = { id: await up(previewed) };
   const broken = await readAll(await seal(files['hand.png'].bytes, {
-    recipients: [recipients[0]], signer: identity,
+    recipients: [recipients[0], recipients[1]], signer: identity, // doctor A's wrap first, then the patient's
     metadata: { file: 'broken.png', PatientName: 'Broken^Wrap', PatientID: 'FAKE-0005' },
   }));
   const body = (await readHeader(broken)).wraps[0].body; // the RSA-OAEP wrap for doctor A
@@ -238,7 +243,7 @@ test('doctor A: the inbox decrypts metadata and previews in the browser; filters
   const png = rows[files['hand.png'].id];
   const jpg = rows[files['chest.jpg'].id];
   const dcm = rows[files['mf16.dcm'].id];
-  assert.match(png, /Doe, Jane.*ID FAKE-0002.*2024-03-11.*XC.*Tom Lab/);
+  assert.match(png, /Doe, Jane.*ID FAKE-0002.*Patient account: Pat Patient \(pat\).*2024-03-11.*XC.*Tom Lab/);
   assert.match(jpg, /Roe, Richard.*ID FAKE-0003.*2024-02-15.*DX.*Tom Lab/);
   assert.match(dcm, /Test, Viewer.*ID FAKE-0001.*mf16\.dcm.*2024-01-02.*OT.*Tom Lab/);
   assert.match(rows[files.previewed.id], /Smith, Anna/);
@@ -279,7 +284,7 @@ test('doctor A: a CLI send shows up in the open inbox without a reload (GET /api
   await page.evaluate(() => { window.mcNotReloaded = true; });
   const meta = join(dir, 'live.json');
   await writeFile(meta, JSON.stringify({ PatientName: 'Live^Lena', PatientID: 'FAKE-0009', StudyDate: '20240505', Modality: 'XC' }));
-  const id = (await medcrypt('tech', ['send', files['hand.png'].path, '--to', 'doca', '--meta', meta])).trim();
+  const id = (await medcrypt('tech', ['send', files['hand.png'].path, '--to', 'doca', '--patient', 'pat', '--meta', meta])).trim();
   assert.match(id, /^[0-9a-f]{32}$/);
   const row = page.locator(`#inbox-list tr[data-id="${id}"]`);
   await row.waitFor({ timeout: 15000 });
@@ -300,6 +305,8 @@ test('doctor A views the PNG: visible, signature verified with the signer and fi
   const img = page.locator('#viewer img');
   assert.ok(await img.evaluate((i) => !i.hidden && i.complete && i.naturalWidth === 512), 'the PNG is shown');
   assert.match(await page.locator('#attributes').innerText(), /Doe, Jane/);
+  assert.match(await page.locator('#attributes').innerText(), /Patient account\s+Pat Patient \(pat\)/, 'the patient account the server recorded');
+  assert.ok(await page.locator('#deidentification').isHidden(), 'an identified image has no de-identification panel');
   assert.equal(await page.locator('#download').isEnabled(), true);
   await axe(page, 'view (PNG)');
   await shot(page, 'view-png');
@@ -365,6 +372,54 @@ test('doctor A shares the DICOM with doctor B after re-authenticating, then revo
   await page.click('#share-list [data-user="docb"] button');
   await page.locator('#share-status').filter({ hasText: 'Revoked docb' }).waitFor();
   await assert.rejects(b.request('GET', `/api/v1/images/${id}`), (e) => e.status === 404);
+});
+
+test('doctor A: a de-identified item shows its signed claim and signer; one marked without a claim is flagged loudly', { timeout: 180_000 }, async () => {
+  const page = globalThis.docaPage;
+  const conn = client();
+  const { identity } = await login(conn, { username: 'doca', password: pw('doca'), memory });
+  const { body: dir_ } = await conn.request('GET', '/api/v1/users/doca');
+  const me = await importRecipient(pemBlocks(dir_.enc_public_key)[0].der);
+  const claim = {
+    profile: 'DICOM PS3.15 E.1-1 Basic Application Level Confidentiality Profile',
+    checked: ['PatientName', 'PatientID', 'PatientBirthDate'],
+    pixels: 'burned-in annotation NO',
+    tool: 'medcrypt test',
+    time: '2026-12-07T10:00:00Z',
+  };
+  const upload = async (metadata) => {
+    const sealed = await readAll(await seal(files['hand.png'].bytes, { recipients: [me], signer: identity, metadata }));
+    return (await conn.request('POST', '/api/v1/images?deidentified=1', { body: sealed, expect: [201] })).body.id;
+  };
+  const claimed = await upload({ file: 'research-copy.png', format: 'png', Modality: 'OT', deidentified: claim });
+  const unclaimed = await upload({ file: 'no-claim.png', format: 'png', Modality: 'OT' });
+  const { body: rec } = await conn.request('GET', `/api/v1/images/${claimed}`);
+  assert.equal(rec.deidentified, true);
+  assert.equal(rec.patient, null);
+
+  await page.click('nav a[href="/inbox"]');
+  await page.locator(`#inbox-list tr[data-id="${unclaimed}"] .mc-deid-warning`).waitFor({ timeout: 30000 });
+  const rows = await inboxRows(page, 7);
+  assert.match(rows[claimed], /De-identified DICOM PS3\.15 E\.1-1 Basic Application Level Confidentiality Profile · claimed by Dr\. Alice Archer \(doca\)/);
+  assert.match(rows[unclaimed], /Warning: the server marks this image de-identified, but its signed metadata carries no de-identification claim/);
+
+  await openImage(page, claimed);
+  const panel = page.locator('#deidentification');
+  assert.equal(await panel.getAttribute('data-state'), 'deidentified');
+  const text = await panel.innerText();
+  assert.match(text, /De-identified copy/);
+  assert.match(text, /Profile\s+DICOM PS3\.15 E\.1-1/);
+  assert.match(text, /Pixels\s+burned-in annotation NO/);
+  assert.match(text, /Checked\s+PatientName, PatientID, PatientBirthDate/);
+  assert.match(text, /Claimed by Dr\. Alice Archer \(doca, doctor\), signature verified/);
+  assert.match(await page.locator('#attributes').innerText(), /Patient account\s+none \(de-identified\)/);
+  await axe(page, 'view (de-identified)');
+
+  await openImage(page, unclaimed);
+  assert.equal(await panel.getAttribute('data-state'), 'missing-claim');
+  assert.equal(await panel.getAttribute('role'), 'alert');
+  assert.match(await panel.innerText(), /No de-identification claim[\s\S]*Treat it as identified patient data/);
+  await shot(page, 'view-no-claim');
 });
 
 test('the patient downloads the original JPEG (the bytes sent) and reads the directory', { timeout: 180_000 }, async () => {

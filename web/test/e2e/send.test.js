@@ -5,9 +5,12 @@
  * JavaScript registers the admin with the first-start invitation and invites a technician, a
  * doctor, a patient and a researcher, who register with the CLI. Then, in the browser:
  *
+ *   0. the patient appoints the doctor (`medcrypt appoint doc`): under the rules of issue 12 a
+ *      technician sends a patient's image to that patient and the doctors they appointed only;
  *   1. the technician signs in through the login page, adds a PNG and a multi-frame DICOM with
  *      the file input and drops a JPEG (a drop event carrying a DataTransfer), checks the
- *      metadata on the page, picks the doctor and the patient and sends; the doctor's CLI
+ *      metadata on the page, picks the patient (the required picker: the patient's row is then
+ *      ticked and locked) and the doctor and sends; the doctor's CLI
  *      (`medcrypt ls --json`) sees exactly the metadata `medcrypt meta --json` reads from the same
  *      files, and `medcrypt get` (which verifies the technician's signature) gives byte-identical
  *      originals; the patient's does too; the main thread has no task over 200 ms meanwhile;
@@ -21,6 +24,9 @@
  *      CLI gets the image with those pixels black and everything else as it was, and `medcrypt
  *      restore` gives back the original samples; in the doctor's browser, the view page's "Show
  *      hidden regions" restores them too (docs/FORMAT.md §13);
+ *   4a. a send naming a doctor the patient did not appoint (doc2) is refused by the server
+ *      (403 not_appointed): the item says which doctor and what to do, nothing is stored (the
+ *      technician's list and doc2's are unchanged); unticked, "Ready to send again" sends it;
  *   5. no request body of the whole session holds the password, a private key, a window of any
  *      image's bytes or a metadata value;
  *   6. axe finds no serious or critical violation on the page.
@@ -266,6 +272,7 @@ before(async () => {
     const { body } = await admin.request('POST', '/api/v1/invitations', { json: { role }, expect: [201] });
     await medcryptOk(user, ['register', body.code, '--user', user, '--display-name', name, '--url', url, '--fingerprint', fingerprint]);
   }
+  await medcryptOk('pat', ['appoint', 'doc']); // doc2 stays unappointed
 
   await fixture('chest.png', makePng(320, 240));
   await fixture('scan-series.dcm', makeDicom(16, 128));
@@ -311,6 +318,7 @@ test('the technician sends a PNG, a multi-frame DICOM and a dropped JPEG; the do
   await page.click('nav a[href="/send"]');
   await page.waitForURL(/\/send$/);
   await page.locator('#send-to-doc').waitFor();
+  await page.locator('#send-patient option[value="pat"]').waitFor({ state: 'attached' });
   // Main-thread tasks from here on (Long Tasks API: every task over 50 ms).
   await page.evaluate(() => {
     globalThis.longTasks = [];
@@ -320,6 +328,8 @@ test('the technician sends a PNG, a multi-frame DICOM and a dropped JPEG; the do
   // The technician may send to doctors and patients, not to researchers.
   assert.equal(await page.locator('#send-to-res').count(), 0, 'a researcher is not offered to a technician');
   assert.equal(await page.locator('#send-to-tech').count(), 0, 'the sender is not a listed recipient (always added)');
+  assert.deepEqual(await page.locator('#send-patient option').evaluateAll((os) => os.map((o) => o.value)), ['', 'pat'], 'the patients of the directory are offered');
+  assert.ok(await page.locator('#send-to-pat').isHidden(), 'no patient is a recipient before one is chosen');
   const docFp = JSON.parse((await medcryptOk('doc', ['whoami', '--json'])).stdout).user.enc_fingerprint;
   assert.equal((await page.textContent('#send-to-doc-fp')).replace(/\s|Key fingerprint/g, ''), docFp, 'the doctor\'s fingerprint is shown');
 
@@ -338,10 +348,15 @@ test('the technician sends a PNG, a multi-frame DICOM and a dropped JPEG; the do
   }
   assert.equal(await page.locator('#send-queue img.mc-preview').count(), 2, 'pixelated previews of the PNG and the JPEG');
   assert.match(queueText, /No preview for DICOM/);
-  assert.ok(await page.isDisabled('#send-submit'), 'no recipient yet: nothing to send');
+  assert.ok(await page.isDisabled('#send-submit'), 'no patient yet: nothing to send');
+  assert.match(await page.textContent('#send-summary'), /Choose the patient/);
 
+  await page.selectOption('#send-patient', 'pat');
+  assert.ok(await page.isChecked('#send-to-pat'), 'the patient is a recipient');
+  assert.ok(await page.isDisabled('#send-to-pat'), 'and cannot be unticked');
+  assert.ok(await page.isEnabled('#send-submit'), 'a patient and files: ready to send (the patient alone may receive)');
   await page.check('#send-to-doc');
-  await page.check('#send-to-pat');
+  assert.match(await page.textContent('#send-summary'), /3 files ready about Jane Doe, for Jane Doe, Dr\. Grace Hopper/);
   await page.click('#send-submit');
   await page.waitForFunction(() => document.querySelectorAll('#send-queue [data-status="sent"]').length === 3, null, { timeout: 60000 })
     .catch(async (e) => {
@@ -371,6 +386,12 @@ test('the technician sends a PNG, a multi-frame DICOM and a dropped JPEG; the do
     const out = join(dir, `doc-${name}`);
     await medcryptOk('doc', ['get', image.id, '-o', out]); // verifies the signature, or fails
     assert.equal(sha256hex(await readFile(out)), sha256hex(fixtures[name].bytes), `${name}: byte-identical`);
+  }
+  // The server recorded whom each image is about (IMAGE.patient), from the upload's `patient`.
+  const recorded = await page.evaluate(async () => (await (await fetch('/api/v1/images', { headers: { Accept: 'application/json' } })).json()).images
+    .map((i) => [i.id, i.patient, i.deidentified]));
+  for (const name of ['chest.png', 'scan-series.dcm', 'wound-photo.jpg']) {
+    assert.deepEqual(recorded.find(([id]) => id === sent[name])?.slice(1), ['pat', false], `${name}: about pat, not de-identified`);
   }
   const patOut = join(dir, 'pat-scan.dcm');
   await medcryptOk('pat', ['get', sent['scan-series.dcm'], '-o', patOut]);
@@ -556,6 +577,45 @@ test('regions drawn on a PNG are hidden in what is sent; the doctor restores the
   } finally {
     await docContext.close();
   }
+});
+
+test('a doctor the patient did not appoint: the item says so (not_appointed), nothing is stored; unticked, it sends', { timeout: 120000 }, async () => {
+  await fixture('knee.png', makePng(160, 120));
+  await page.click('button:has-text("Clear sent and refused files")');
+  const before = await serverImages();
+  const doc2Before = JSON.parse((await medcryptOk('doc2', ['ls', '--json'])).stdout);
+  assert.equal((doc2Before.images ?? doc2Before).length, 0);
+  await page.setInputFiles('#send-files', fixtures['knee.png'].path);
+  await page.waitForFunction(() => document.querySelectorAll('#send-queue [data-status="ready"]').length === 1, null, { timeout: 30000 });
+  assert.equal(await page.inputValue('#send-patient'), 'pat');
+  await page.uncheck('#send-to-doc');
+  await page.check('#send-to-doc2');
+  const mark = requests.length;
+  await page.click('#send-submit');
+  await page.waitForFunction(() => document.querySelectorAll('#send-queue [data-status="failed"]').length === 1, null, { timeout: 60000 });
+  const item = page.locator('#send-queue .mc-send-item', { hasText: 'knee.png' });
+  const error = item.locator('.mc-item-error');
+  assert.equal(await error.getAttribute('data-reason'), 'appointment', await error.textContent());
+  assert.match(await error.textContent(),
+    /Dr\. Alan Turing \(doc2\) is not one of the doctors Jane Doe \(pat\) appointed: untick Dr\. Alan Turing \(doc2\) and send again, or ask Jane Doe \(pat\) to appoint them first.*Nothing was stored\./);
+  assert.equal(await error.getAttribute('role'), 'alert', 'announced');
+  // Nothing stored: neither in the technician's list nor in doc2's.
+  assert.deepEqual(await serverImages(), before, 'the server\'s image list is unchanged');
+  const doc2After = JSON.parse((await medcryptOk('doc2', ['ls', '--json'])).stdout);
+  assert.equal((doc2After.images ?? doc2After).length, 0, 'doc2 holds nothing');
+  const created = requests.slice(mark).filter((r) => r.method === 'POST' && r.url.endsWith('/api/v1/uploads'));
+  assert.equal(created.length, 1, 'one upload was started');
+  await mkdir(SHOTS, { recursive: true });
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path: join(SHOTS, 'send-not-appointed.png') });
+
+  // As the sentence says: untick doc2, tick the appointed doctor, send again.
+  await page.uncheck('#send-to-doc2');
+  await page.check('#send-to-doc');
+  await item.getByRole('button', { name: 'Ready to send again knee.png' }).click();
+  await page.click('#send-submit');
+  await page.waitForFunction(() => document.querySelectorAll('#send-queue [data-status="sent"]').length === 1, null, { timeout: 60000 });
+  assert.equal((await serverImages()).length, before.length + 1);
 });
 
 test('no request body carries the password, a private key, image bytes or metadata values', async () => {
