@@ -77,6 +77,12 @@ mc_status usage_error(mc_err *err, const char *command, const char *fmt, ...) __
 mc_status cli_fail(mc_err *err, mc_status st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* A user name of API.md §12: 1 to 64 of [a-z0-9._-], starting with a letter or digit. */
 bool cli_valid_username(const char *u);
+/* An id as the server makes them (images, messages, consents): 32 lowercase hex digits. */
+bool cli_valid_id(const char *id);
+/* "WHAT: malformed answer from the server" as CLI_ERR_NETWORK. */
+mc_status cli_bad_answer(mc_err *err, const char *what);
+/* A time of the server's JSON (seconds since the epoch) as local "YYYY-MM-DD HH:MM" ("-" if none). */
+void cli_local_time(json_t *t, char *out, size_t size);
 
 /* Passphrase sources, in order: --passphrase-fd N, $MEDCRYPT_PASSPHRASE, a prompt on the
  * terminal (twice when confirm). The result is wiped by passphrase_free. */

@@ -20,8 +20,6 @@
 #include "client.h"
 #include "printable.h"
 
-static mc_status bad_answer(mc_err *err, const char *what);
-
 /* ---- helpers shared with cmd_images.c ---- */
 
 mc_status session_connect(session *s, client **c, mc_err *err)
@@ -52,14 +50,14 @@ mc_status fetch_user(client *c, const char *username, json_t **user, mc_err *err
 		snprintf(err->msg, sizeof err->msg, "there is no user %.64s on the server (or the account is disabled)",
 		         username);
 	if (st == MC_OK && !*user)
-		st = bad_answer(err, what);
+		st = cli_bad_answer(err, what);
 	/* keys a user had when first used must not change behind our back */
 	const char *e = json_string_value(json_object_get(*user, "enc_fingerprint"));
 	const char *g = json_string_value(json_object_get(*user, "sign_fingerprint"));
 	const char *n = json_string_value(json_object_get(*user, "username"));
 	if (st == MC_OK &&
 	    (!e || !g || !n || strcmp(n, username) != 0 || strlen(e) != MC_FP_HEX_LEN || strlen(g) != MC_FP_HEX_LEN))
-		st = bad_answer(err, what);
+		st = cli_bad_answer(err, what);
 	if (st == MC_OK)
 		st = known_user_check(client_hostport(c), username, e, g, err);
 	if (st != MC_OK) {
@@ -103,13 +101,6 @@ struct prelogin {
 	json_t *pow; /* {"challenge", "bits"} or NULL */
 };
 
-static mc_status bad_answer(mc_err *err, const char *what)
-{
-	err->status = CLI_ERR_NETWORK;
-	snprintf(err->msg, sizeof err->msg, "%.200s: malformed answer from the server", what);
-	return CLI_ERR_NETWORK;
-}
-
 static mc_status parse_kdf(const json_t *j, account_kdf *kdf, mc_err *err)
 {
 	const char *alg = json_string_value(json_object_get(j, "alg"));
@@ -117,7 +108,7 @@ static mc_status parse_kdf(const json_t *j, account_kdf *kdf, mc_err *err)
 	if (!alg || strcmp(alg, "argon2id") != 0 || !json_is_integer(t) || !json_is_integer(m) || !json_is_integer(p) ||
 	    json_integer_value(t) < 0 || json_integer_value(t) > 1 << 30 || json_integer_value(m) < 0 ||
 	    json_integer_value(m) > 1 << 30 || json_integer_value(p) < 0 || json_integer_value(p) > 1 << 30)
-		return bad_answer(err, "pre-login");
+		return cli_bad_answer(err, "pre-login");
 	kdf->t = (uint32_t)json_integer_value(t);
 	kdf->m = (uint32_t)json_integer_value(m);
 	kdf->p = (uint32_t)json_integer_value(p);
@@ -149,7 +140,7 @@ static mc_status do_prelogin(client *c, const char *username, struct prelogin *p
 	const char *salt_b64 = json_string_value(json_object_get(resp, "salt"));
 	uint8_t *salt = salt_b64 ? b64_decode(salt_b64, &salt_len) : NULL;
 	if (!salt || salt_len != ACCOUNT_SALT_LEN)
-		st = bad_answer(err, "pre-login");
+		st = cli_bad_answer(err, "pre-login");
 	else
 		memcpy(pl->salt, salt, ACCOUNT_SALT_LEN);
 	free(salt);
@@ -191,7 +182,7 @@ static mc_status add_pow(json_t *body, const json_t *pow, mc_err *err)
 	uint8_t *ch = ch_b64 ? b64_decode(ch_b64, &ch_len) : NULL;
 	if (!ch || !json_is_integer(bits) || json_integer_value(bits) < 0) {
 		free(ch);
-		return bad_answer(err, "proof of work");
+		return cli_bad_answer(err, "proof of work");
 	}
 	uint8_t nonce[8];
 	fprintf(stderr, "medcrypt: the server asks for a proof of work (%d bits) after failed logins: solving it\n",
@@ -388,7 +379,7 @@ static mc_status start_session(client *c, const char *username, const char *key_
 	const char *csrf = json_string_value(json_object_get(resp, "csrf_token"));
 	const char *token = client_new_token(c);
 	if (!csrf || !token)
-		return bad_answer(err, "login");
+		return cli_bad_answer(err, "login");
 	session s = {0};
 	s.url = strdup(client_url(c));
 	s.username = strdup(username);
@@ -499,7 +490,7 @@ mc_status cmd_login(int argc, char **argv, mc_err *err)
 		snprintf(base, sizeof base, "%.*s", (int)(kl - 4), key);
 		if (!w || !ef || !sf || mc_fp_parse(ef, enc_fp) != 0 || mc_fp_parse(sf, sign_fp) != 0 ||
 		    !(wrapped = b64_decode(w, &wrapped_len))) {
-			st = bad_answer(err, "login");
+			st = cli_bad_answer(err, "login");
 			goto cleanup;
 		}
 		if ((st = account_unwrap(wrap, wrapped, wrapped_len, &bundle, &bundle_len, err)) != MC_OK ||
@@ -845,7 +836,7 @@ mc_status cmd_invite(int argc, char **argv, mc_err *err)
 	json_decref(body);
 	const char *code = json_string_value(json_object_get(resp, "code"));
 	if (st == MC_OK && !code)
-		st = bad_answer(err, "invitation");
+		st = cli_bad_answer(err, "invitation");
 	if (st == MC_OK) {
 		if (json) {
 			json_print(json_incref(resp));
@@ -895,7 +886,7 @@ mc_status cmd_users(int argc, char **argv, mc_err *err)
 	st = client_call(cl, "GET", path, NULL, 200, &resp, "users", err);
 	json_t *users = json_object_get(resp, "users");
 	if (st == MC_OK && !json_is_array(users))
-		st = bad_answer(err, "users");
+		st = cli_bad_answer(err, "users");
 	if (st == MC_OK) {
 		if (json) {
 			json_print(json_pack("{s:O}", "users", users));

@@ -24,11 +24,6 @@
 /* The largest audit page accepted: 10000 records (the server's cap) of a few KiB each. */
 #define AUDIT_PAGE_MAX_BYTES (64u * 1024 * 1024)
 
-static mc_status bad_answer(mc_err *err, const char *what)
-{
-	return cli_fail(err, CLI_ERR_NETWORK, "%s: malformed answer from the server", what);
-}
-
 static bool valid_role(const char *r)
 {
 	static const char *const roles[] = {"admin", "technician", "doctor", "patient", "researcher"};
@@ -138,11 +133,11 @@ static mc_status admin_users(int argc, char **argv, mc_err *err)
 	admin_close(&a);
 	json_t *users = json_object_get(resp, "users");
 	if (st == MC_OK && !json_is_array(users))
-		st = bad_answer(err, "users");
+		st = cli_bad_answer(err, "users");
 	json_array_foreach(users, i, u)
 	{
 		if (st == MC_OK && (!json_is_object(u) || !json_is_string(json_object_get(u, "username"))))
-			st = bad_answer(err, "users");
+			st = cli_bad_answer(err, "users");
 		/* the field only the admin's answer has (API.md §16): without it, this is not an admin's view */
 		if (st == MC_OK && !json_is_boolean(json_object_get(u, "disabled")))
 			st = cli_fail(err, CLI_ERR_DENIED, "only an administrator may list every account");
@@ -242,7 +237,7 @@ static mc_status admin_patch(const char *sub, int argc, char **argv, mc_err *err
 		    "slip); another administrator can",
 		    what);
 	if (st == MC_OK && (!json_is_object(resp) || !json_is_string(json_object_get(resp, "username"))))
-		st = bad_answer(err, what);
+		st = cli_bad_answer(err, what);
 	if (st == MC_OK) {
 		if (json) {
 			json_print(json_incref(resp));
@@ -289,8 +284,9 @@ static mc_status admin_invitations(int argc, char **argv, mc_err *err)
 	admin_close(&a);
 	json_t *list = json_object_get(resp, "invitations");
 	if (st == MC_OK && !json_is_array(list))
-		st = bad_answer(err, "invitations");
-	json_array_foreach(list, i, inv) if (st == MC_OK && !json_is_object(inv)) st = bad_answer(err, "invitations");
+		st = cli_bad_answer(err, "invitations");
+	json_array_foreach(list, i, inv) if (st == MC_OK && !json_is_object(inv)) st =
+	    cli_bad_answer(err, "invitations");
 	if (st == MC_OK && json) {
 		json_print(json_pack("{s:O}", "invitations", list));
 	} else if (st == MC_OK) {
@@ -398,7 +394,7 @@ static mc_status audit_verify(client *cl, bool json, mc_err *err)
 	    admin_call(cl, "GET", "/api/v1/audit/verify", NULL, 200, &v, "audit verify", "verify the audit log", err);
 	json_t *ok = json_object_get(v, "ok");
 	if (st == MC_OK && !json_is_boolean(ok))
-		st = bad_answer(err, "audit verify");
+		st = cli_bad_answer(err, "audit verify");
 	if (st != MC_OK) {
 		json_decref(v);
 		return st;
@@ -445,7 +441,7 @@ static mc_status audit_page(client *cl, long long after, long long limit, json_t
 			/* in order, after the page's start, and no more than asked: else the server lies */
 			if (!json_is_object(rec) || !json_is_integer(seq) || json_integer_value(seq) <= last ||
 			    *got >= (size_t)limit)
-				st = bad_answer(err, "audit");
+				st = cli_bad_answer(err, "audit");
 			else {
 				last = json_integer_value(seq);
 				json_array_append(records, rec);

@@ -21,11 +21,6 @@
 #include "cmd_appoint.h"
 #include "printable.h"
 
-static mc_status bad_answer(mc_err *err, const char *what)
-{
-	return cli_fail(err, CLI_ERR_NETWORK, "%s: malformed answer from the server", what);
-}
-
 static mc_status bad_doctor_name(mc_err *err, const char *command, const char *name)
 {
 	char safe[80];
@@ -118,7 +113,7 @@ mc_status cmd_appoint(int argc, char **argv, mc_err *err)
 			st = http_error(&r, what, err);
 	}
 	if (st == MC_OK && !appointment_ok(r.json))
-		st = bad_answer(err, what);
+		st = cli_bad_answer(err, what);
 	if (st == MC_OK) {
 		bool is_new = r.status == 201;
 		if (json) {
@@ -195,7 +190,7 @@ mc_status cmd_dismiss(int argc, char **argv, mc_err *err)
 	client_free(cl);
 	json_t *deleted = json_object_get(resp, "wraps_deleted");
 	if (st == MC_OK && (!json_is_integer(deleted) || json_integer_value(deleted) < 0))
-		st = bad_answer(err, what);
+		st = cli_bad_answer(err, what);
 	if (st == MC_OK) {
 		long long n = (long long)json_integer_value(deleted);
 		if (json)
@@ -233,8 +228,8 @@ mc_status cmd_appointments(int argc, char **argv, mc_err *err)
 	json_t *list = json_object_get(resp, "appointments"), *a;
 	size_t i;
 	if (st == MC_OK && (!as || (strcmp(as, "patient") && strcmp(as, "doctor")) || !json_is_array(list)))
-		st = bad_answer(err, "appointments");
-	json_array_foreach(list, i, a) if (st == MC_OK && !appointment_ok(a)) st = bad_answer(err, "appointments");
+		st = cli_bad_answer(err, "appointments");
+	json_array_foreach(list, i, a) if (st == MC_OK && !appointment_ok(a)) st = cli_bad_answer(err, "appointments");
 	if (st == MC_OK && json) {
 		json_print(json_incref(resp));
 	} else if (st == MC_OK) {

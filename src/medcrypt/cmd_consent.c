@@ -39,29 +39,6 @@
 #define MAX_WRAP       4096
 #define MAX_THREADS    64
 
-static bool valid_hex_id(const char *id)
-{
-	if (strlen(id) != CONSENT_ID_HEX)
-		return false;
-	for (size_t i = 0; i < CONSENT_ID_HEX; i++)
-		if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
-			return false;
-	return true;
-}
-
-static mc_status bad_answer(mc_err *err, const char *what)
-{
-	return cli_fail(err, CLI_ERR_NETWORK, "%s: malformed answer from the server", what);
-}
-
-static void format_time(json_t *t, char *out, size_t size)
-{
-	time_t v = json_is_integer(t) ? (time_t)json_integer_value(t) : 0;
-	struct tm tm;
-	if (v <= 0 || !localtime_r(&v, &tm) || strftime(out, size, "%Y-%m-%d %H:%M", &tm) == 0)
-		snprintf(out, size, "-");
-}
-
 /* A date of the request: YYYYMMDD with a plausible month and day. */
 static bool valid_date(const char *d)
 {
@@ -80,7 +57,7 @@ static bool consent_ok(const json_t *c)
 	const char *id = json_string_value(json_object_get(c, "id"));
 	const char *p = json_string_value(json_object_get(c, "patient"));
 	const char *d = json_string_value(json_object_get(c, "doctor"));
-	return json_is_object(c) && id && valid_hex_id(id) && p && cli_valid_username(p) && d &&
+	return json_is_object(c) && id && cli_valid_id(id) && p && cli_valid_username(p) && d &&
 	       cli_valid_username(d) && json_is_string(json_object_get(c, "status")) &&
 	       json_is_string(json_object_get(c, "sealed"));
 }
@@ -97,7 +74,7 @@ static mc_status fetch_consent(client *cl, const char *cid, json_t **consent, mc
 	if (st == MC_OK && !consent_ok(*consent)) {
 		json_decref(*consent);
 		*consent = NULL;
-		st = bad_answer(err, what);
+		st = cli_bad_answer(err, what);
 	}
 	return st;
 }
@@ -164,7 +141,7 @@ static mc_status open_request(client *cl, const json_t *consent, const mc_identi
 	*request = NULL;
 	if (!sealed || sealed_len > SEALED_MAX) {
 		free(sealed);
-		return bad_answer(err, "consent");
+		return cli_bad_answer(err, "consent");
 	}
 	mc_status st;
 	if ((st = fetch_user(cl, doctor, &user, err)) == MC_OK &&
@@ -216,7 +193,7 @@ static mc_status decision_error(const http_response *r, const char *what, const 
 	const char *code = json_string_value(json_object_get(r->json, "error"));
 	if (r->status == 409 && code && !strcmp(code, "expired")) {
 		char when[40];
-		format_time(json_object_get(consent, "expires"), when, sizeof when);
+		cli_local_time(json_object_get(consent, "expires"), when, sizeof when);
 		return cli_fail(err, CLI_ERR_REFUSED,
 		                "%s: the request expired (%s): it can no longer be approved or denied; the doctor can "
 		                "ask again with 'medcrypt consent request'",
@@ -417,11 +394,11 @@ static mc_status consent_request(int argc, char **argv, mc_err *err)
 			st = http_error(&r, "consent request", err);
 	}
 	if (st == MC_OK && !consent_ok(r.json))
-		st = bad_answer(err, "consent request");
+		st = cli_bad_answer(err, "consent request");
 	if (st == MC_OK) {
 		const char *cid = json_string_value(json_object_get(r.json, "id"));
 		char when[40];
-		format_time(json_object_get(r.json, "expires"), when, sizeof when);
+		cli_local_time(json_object_get(r.json, "expires"), when, sizeof when);
 		if (json) {
 			json_t *out = consent_printable(r.json);
 			json_object_set(out, "request", request);
@@ -500,12 +477,12 @@ static mc_status consent_list(int argc, char **argv, mc_err *err)
 	json_t *list = json_object_get(resp, "consents"), *cons;
 	size_t i;
 	if (!json_is_array(list)) {
-		st = bad_answer(err, "consent list");
+		st = cli_bad_answer(err, "consent list");
 		goto cleanup;
 	}
 	json_array_foreach(list, i, cons) if (!consent_ok(cons))
 	{
-		st = bad_answer(err, "consent list");
+		st = cli_bad_answer(err, "consent list");
 		goto cleanup;
 	}
 	if (json_array_size(list) > 0) {
@@ -542,8 +519,8 @@ static mc_status consent_list(int argc, char **argv, mc_err *err)
 		if (!json) {
 			char st_s[16], created[40], expires[40], scope[300], reason[200];
 			cli_printable(json_string_value(json_object_get(cons, "status")), st_s, sizeof st_s);
-			format_time(json_object_get(cons, "created"), created, sizeof created);
-			format_time(json_object_get(cons, "expires"), expires, sizeof expires);
+			cli_local_time(json_object_get(cons, "created"), created, sizeof created);
+			cli_local_time(json_object_get(cons, "expires"), expires, sizeof expires);
 			if (request) {
 				describe_scope(request, scope, sizeof scope);
 				reason_line(request, reason, sizeof reason);
@@ -693,7 +670,7 @@ static mc_status my_images(client *cl, const char *me, json_t **all, mc_err *err
 		json_t *images = json_object_get(resp, "images"), *image;
 		size_t i;
 		if (st == MC_OK && !json_is_array(images))
-			st = bad_answer(err, "listing your images");
+			st = cli_bad_answer(err, "listing your images");
 		if (st != MC_OK) {
 			json_decref(resp);
 			json_decref(*all);
@@ -703,7 +680,7 @@ static mc_status my_images(client *cl, const char *me, json_t **all, mc_err *err
 		json_array_foreach(images, i, image) json_array_append(*all, image);
 		size_t n = json_array_size(images);
 		const char *last = n ? json_string_value(json_object_get(json_array_get(images, n - 1), "id")) : NULL;
-		bool more = n == IMAGES_PAGE && last && valid_hex_id(last);
+		bool more = n == IMAGES_PAGE && last && cli_valid_id(last);
 		if (more)
 			snprintf(before, sizeof before, "%s", last);
 		json_decref(resp);
@@ -784,7 +761,7 @@ static mc_status consent_approve(const char *cid, int pfd, bool json, mc_err *er
 		const char *about = json_string_value(json_object_get(image, "patient"));
 		const char *h64 = json_string_value(json_object_get(image, "header"));
 		const char *w64 = json_string_value(json_object_get(image, "wrap"));
-		if (!iid || !valid_hex_id(iid) || !about || strcmp(about, s.username) != 0)
+		if (!iid || !cli_valid_id(iid) || !about || strcmp(about, s.username) != 0)
 			continue; /* not about me: never wrapped for a doctor under my consent */
 		struct item *it = &items[n_items];
 		snprintf(it->id, sizeof it->id, "%s", iid);
@@ -883,7 +860,7 @@ static mc_status consent_approve(const char *cid, int pfd, bool json, mc_err *er
 			st = decision_error(&r, what, consent, err);
 	}
 	if (st == MC_OK && !consent_ok(r.json))
-		st = bad_answer(err, what);
+		st = cli_bad_answer(err, what);
 	if (st == MC_OK) {
 		json_int_t added = json_integer_value(json_object_get(r.json, "added"));
 		if (json) {
@@ -955,7 +932,7 @@ static mc_status consent_decide(const char *action, const char *cid, bool json, 
 			st = decision_error(&r, what, consent, err);
 	}
 	if (st == MC_OK && !consent_ok(r.json))
-		st = bad_answer(err, what);
+		st = cli_bad_answer(err, what);
 	if (st == MC_OK) {
 		if (json) {
 			json_print(consent_printable(r.json));
@@ -995,7 +972,7 @@ mc_status cmd_consent(int argc, char **argv, mc_err *err)
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1)
 		if (common_option("consent", c, optarg, !strcmp(sub, "approve") ? &pfd : NULL, &json, err) != MC_OK)
 			return err->status;
-	if (argc - optind != 1 || !valid_hex_id(argv[optind]))
+	if (argc - optind != 1 || !cli_valid_id(argv[optind]))
 		return usage_error(err, "consent", "give one consent ID (32 lowercase hex digits)");
 	if (!strcmp(sub, "approve"))
 		return consent_approve(argv[optind], pfd, json, err);

@@ -25,26 +25,14 @@
 #include "cmd_patients.h"
 #include "deidclaim.h"
 
-#define MAX_TO       64
-#define IMAGE_ID_HEX 32
-#define MAX_WRAP     4096
+#define MAX_TO   64
+#define MAX_WRAP 4096
 
 static mc_status fail_st(mc_err *err, mc_status st, const char *msg)
 {
 	err->status = st;
 	snprintf(err->msg, sizeof err->msg, "%s", msg);
 	return st;
-}
-
-static bool valid_id(const char *id)
-{
-	size_t n = strlen(id);
-	if (n != IMAGE_ID_HEX)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
-			return false;
-	return true;
 }
 
 /* An mc_input over a buffer. */
@@ -701,7 +689,7 @@ mc_status cmd_get(int argc, char **argv, mc_err *err)
 		                   "-o - is refused: the plaintext is released only after the signature verified, "
 		                   "so it needs a file");
 	const char *id_arg = argv[optind];
-	if (!valid_id(id_arg))
+	if (!cli_valid_id(id_arg))
 		return usage_error(err, "get", "an image ID is 32 lowercase hex digits");
 	struct stat sb;
 	if (!force && lstat(out_path, &sb) == 0)
@@ -923,7 +911,7 @@ static mc_status cmd_server_share(int argc, char **argv, mc_err *err)
 	if (optind + 1 != argc || !to)
 		return usage_error(err, "share", "give the image ID and --to USER");
 	const char *id_arg = argv[optind];
-	if (!valid_id(id_arg))
+	if (!cli_valid_id(id_arg))
 		return usage_error(err, "share", "an image ID is 32 lowercase hex digits");
 
 	session s;
@@ -1023,7 +1011,7 @@ mc_status cmd_revoke(int argc, char **argv, mc_err *err)
 		return usage_error(err, "revoke", "give the image ID and --from USER");
 	const char *id_arg = argv[optind];
 	char seg[300];
-	if (!valid_id(id_arg))
+	if (!cli_valid_id(id_arg))
 		return usage_error(err, "revoke", "an image ID is 32 lowercase hex digits");
 	if (!url_segment(from, seg, sizeof seg))
 		return fail_usage_name(err, from);
@@ -1064,7 +1052,7 @@ mc_status cmd_rm(int argc, char **argv, mc_err *err)
 	mc_status st = parse_json_and_file("rm", argc, argv, &json, &id_arg, err);
 	if (st != MC_OK)
 		return st;
-	if (!valid_id(id_arg))
+	if (!cli_valid_id(id_arg))
 		return usage_error(err, "rm", "an image ID is 32 lowercase hex digits");
 	session s;
 	client *cl = NULL;

@@ -35,34 +35,11 @@
 #define MESSAGE_META  "{\"type\":\"message\"}"
 #define INBOX_DEFAULT 50
 
-static bool valid_msg_id(const char *id)
-{
-	if (strlen(id) != MSG_ID_HEX)
-		return false;
-	for (size_t i = 0; i < MSG_ID_HEX; i++)
-		if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
-			return false;
-	return true;
-}
-
-static mc_status bad_answer(mc_err *err, const char *what)
-{
-	return cli_fail(err, CLI_ERR_NETWORK, "%s: malformed answer from the server", what);
-}
-
 static const char *key_path(const session *s, mc_err *err)
 {
 	if (!s->key_path)
 		cli_fail(err, MC_ERR_KEY, "the session names no key file: run 'medcrypt login --key NAME.key' again");
 	return s->key_path;
-}
-
-static void format_time(json_t *t, char *out, size_t size)
-{
-	time_t v = json_is_integer(t) ? (time_t)json_integer_value(t) : 0;
-	struct tm tm;
-	if (v <= 0 || !localtime_r(&v, &tm) || strftime(out, size, "%Y-%m-%d %H:%M", &tm) == 0)
-		snprintf(out, size, "-");
 }
 
 /* ---- msg ---- */
@@ -119,9 +96,9 @@ mc_status cmd_msg(int argc, char **argv, mc_err *err)
 	const char *to = argv[optind];
 	if (!cli_valid_username(to))
 		return fail_usage_name(err, to);
-	if (reply && !valid_msg_id(reply))
+	if (reply && !cli_valid_id(reply))
 		return usage_error(err, "msg", "--reply takes a message ID (32 lowercase hex digits)");
-	if (image && !valid_msg_id(image))
+	if (image && !cli_valid_id(image))
 		return usage_error(err, "msg", "--image takes an image ID (32 lowercase hex digits)");
 
 	session s = {0};
@@ -218,7 +195,7 @@ mc_status cmd_msg(int argc, char **argv, mc_err *err)
 	json_decref(req);
 	const char *msg_id = json_string_value(json_object_get(resp, "id"));
 	if (st == MC_OK && !msg_id)
-		st = bad_answer(err, "msg");
+		st = cli_bad_answer(err, "msg");
 	if (st == MC_OK) {
 		if (json)
 			json_print(json_incref(resp));
@@ -261,11 +238,11 @@ static mc_status open_message(client *cl, const mc_identity *id, const json_t *m
 	size_t sealed_len = 0, plain_len = 0;
 	*envelope = NULL;
 	if (!from || !b64 || !cli_valid_username(from))
-		return bad_answer(err, "message");
+		return cli_bad_answer(err, "message");
 	sealed = b64_decode(b64, &sealed_len);
 	if (!sealed || sealed_len > MAX_SEALED) {
 		mc_buf_free(sealed, sealed_len);
-		return bad_answer(err, "message");
+		return cli_bad_answer(err, "message");
 	}
 	mc_status st;
 	if ((st = fetch_user(cl, from, &sender, err)) != MC_OK ||
@@ -296,7 +273,7 @@ static mc_status fetch_message(client *cl, const char *msg_id, json_t **msg, mc_
 	if (st == CLI_ERR_DENIED)
 		cli_fail(err, st, "message %s: no such message, or it is not yours", msg_id);
 	if (st == MC_OK && !*msg)
-		st = bad_answer(err, "message");
+		st = cli_bad_answer(err, "message");
 	return st;
 }
 
@@ -465,7 +442,7 @@ static mc_status show_message(follower *f, const char *mid, json_t *at)
 		emit_json(o);
 	} else {
 		char when[32], who[80], first[100];
-		format_time(created ? created : at, when, sizeof when);
+		cli_local_time(created ? created : at, when, sizeof when);
 		cli_printable(from ? from : "?", who, sizeof who);
 		first_line(text, st, first, sizeof first);
 		printf("message  %s  %s  from %-16s  %s\n", mid, when, who, first);
@@ -497,7 +474,7 @@ static mc_status show_image(follower *f, const char *iid, json_t *at)
 		                    sender ? json_string(sender) : json_null(), "created",
 		                    img ? json_object_get(img, "created") : json_null()));
 	} else {
-		format_time(at, when, sizeof when);
+		cli_local_time(at, when, sizeof when);
 		cli_printable(sender ? sender : "?", who, sizeof who);
 		if (sender)
 			printf("image    %s  %s  from %-16s  medcrypt get %s -o FILE\n", iid, when, who, iid);
@@ -520,12 +497,12 @@ static bool dispatch_event(void *ctx, const char *type, const char *data, const 
 	json_t *d = json_loads(data, JSON_REJECT_DUPLICATES, NULL);
 	const char *oid = json_string_value(json_object_get(d, "id"));
 	json_t *at = json_object_get(d, "at");
-	if (!oid || !valid_msg_id(oid) || !json_is_integer(at)) {
+	if (!oid || !cli_valid_id(oid) || !json_is_integer(at)) {
 		json_decref(d);
 		return true; /* not a notice of §17a: ignored, as an unknown type is */
 	}
 	char when[32];
-	format_time(at, when, sizeof when);
+	cli_local_time(at, when, sizeof when);
 	mc_status st = MC_OK;
 	if (!strcmp(type, "message")) {
 		if (seen_add(f, oid)) /* a replay or a catch-up may have shown it */
@@ -563,14 +540,14 @@ static mc_status list_received(follower *f, const char *path, const char *key, j
 	mc_status st = client_call(f->api, "GET", path, NULL, 200, &list, "catching up", err);
 	json_t *items = json_object_get(list, key);
 	if (st == MC_OK && !json_is_array(items))
-		st = bad_answer(err, "catching up");
+		st = cli_bad_answer(err, "catching up");
 	for (size_t i = json_array_size(items); st == MC_OK && i-- > 0;) {
 		json_t *it = json_array_get(items, i);
 		const char *oid = json_string_value(json_object_get(it, "id"));
 		const char *dir = json_string_value(json_object_get(it, "direction"));
 		const char *sender = json_string_value(json_object_get(it, "sender"));
 		bool received = dir ? !strcmp(dir, "received") : sender && f->me && strcmp(sender, f->me) != 0;
-		if (oid && valid_msg_id(oid) && received)
+		if (oid && cli_valid_id(oid) && received)
 			json_array_append_new(out,
 			                      json_pack("{s:s, s:O}", "id", oid, "at", json_object_get(it, "created")));
 	}
@@ -784,7 +761,7 @@ mc_status cmd_inbox(int argc, char **argv, mc_err *err)
 	}
 	if (optind != argc)
 		return usage_error(err, "inbox", "takes no arguments besides its options");
-	if (thread && !valid_msg_id(thread))
+	if (thread && !cli_valid_id(thread))
 		return usage_error(err, "inbox", "--thread takes a thread ID (32 lowercase hex digits)");
 	session s;
 	client *cl = NULL;
@@ -800,7 +777,7 @@ mc_status cmd_inbox(int argc, char **argv, mc_err *err)
 		goto cleanup;
 	json_t *messages = json_object_get(list, "messages");
 	if (!json_is_array(messages)) {
-		st = bad_answer(err, "inbox");
+		st = cli_bad_answer(err, "inbox");
 		goto cleanup;
 	}
 	/* --follow opens the messages to come: the key is loaded (and its passphrase asked) now */
@@ -815,8 +792,8 @@ mc_status cmd_inbox(int argc, char **argv, mc_err *err)
 		const char *from = json_string_value(json_object_get(m, "from"));
 		const char *to = json_string_value(json_object_get(m, "to"));
 		const char *dir = json_string_value(json_object_get(m, "direction"));
-		if (!mid || !valid_msg_id(mid) || !from || !to || !dir) {
-			st = bad_answer(err, "inbox");
+		if (!mid || !cli_valid_id(mid) || !from || !to || !dir) {
+			st = cli_bad_answer(err, "inbox");
 			goto cleanup;
 		}
 		bool sent = !strcmp(dir, "sent"), is_read = !json_is_null(json_object_get(m, "read_at"));
@@ -847,7 +824,7 @@ mc_status cmd_inbox(int argc, char **argv, mc_err *err)
 		}
 		if (!json) {
 			char when[32], who[80], first[100];
-			format_time(json_object_get(m, "created"), when, sizeof when);
+			cli_local_time(json_object_get(m, "created"), when, sizeof when);
 			cli_printable(sent ? to : from, who, sizeof who);
 			first_line(text, ost, first, sizeof first);
 			printf("%s  %s  %-4s %-16s %-6s  %s\n", mid, when, sent ? "to" : "from", who,
@@ -894,7 +871,7 @@ mc_status cmd_read(int argc, char **argv, mc_err *err)
 		} else
 			return usage_error(err, "read", "unknown option");
 	}
-	if (argc - optind != 1 || !valid_msg_id(argv[optind]))
+	if (argc - optind != 1 || !cli_valid_id(argv[optind]))
 		return usage_error(err, "read", "give one message ID (32 lowercase hex digits)");
 	const char *mid = argv[optind];
 	session s;
@@ -928,7 +905,7 @@ mc_status cmd_read(int argc, char **argv, mc_err *err)
 		json_print(o);
 	} else {
 		char when[32], safe_from[80], safe_to[80];
-		format_time(json_object_get(msg, "created"), when, sizeof when);
+		cli_local_time(json_object_get(msg, "created"), when, sizeof when);
 		printf("from:   %s\nto:     %s\ndate:   %s\nthread: %s\n",
 		       cli_printable(from, safe_from, sizeof safe_from), cli_printable(to, safe_to, sizeof safe_to),
 		       when, json_string_value(json_object_get(msg, "thread")) ?: "-");
@@ -939,7 +916,7 @@ mc_status cmd_read(int argc, char **argv, mc_err *err)
 			printf("reply:  %s\n", cli_printable(reply, safe, sizeof safe));
 		if (image)
 			printf("image:  %s (medcrypt get %s -o FILE)\n", cli_printable(image, safe, sizeof safe),
-			       valid_msg_id(image) ? image : "ID");
+			       cli_valid_id(image) ? image : "ID");
 		printf("\n");
 		print_text(text, "", 0);
 	}

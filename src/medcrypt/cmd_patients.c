@@ -228,14 +228,6 @@ static mc_status patient_id_of_file(const char *file, char *out, size_t size, mc
 	return MC_OK;
 }
 
-static void format_time(json_t *t, char *out, size_t size)
-{
-	time_t v = json_is_integer(t) ? (time_t)json_integer_value(t) : 0;
-	struct tm tm;
-	if (v <= 0 || !localtime_r(&v, &tm) || strftime(out, size, "%Y-%m-%d %H:%M", &tm) == 0)
-		snprintf(out, size, "-");
-}
-
 mc_status cmd_patients(int argc, char **argv, mc_err *err)
 {
 	static const struct option opts[] = {{"from", required_argument, NULL, 'F'}, COMMON_OPTIONS};
@@ -338,7 +330,7 @@ mc_status cmd_patients(int argc, char **argv, mc_err *err)
 				              sizeof safe_pid);
 				cli_printable(json_string_value(json_object_get(e, "user")), safe_user,
 				              sizeof safe_user);
-				format_time(json_object_get(e, "added"), when, sizeof when);
+				cli_local_time(json_object_get(e, "added"), when, sizeof when);
 				printf("%-24s %-20s %s\n", safe_pid, safe_user, when);
 				mc_wipe(safe_pid, sizeof safe_pid);
 			}

@@ -486,3 +486,26 @@ mc_status parse_json_and_file(const char *command, int argc, char **argv, bool *
 	*path = argv[optind];
 	return MC_OK;
 }
+
+bool cli_valid_id(const char *id)
+{
+	if (strlen(id) != 32)
+		return false;
+	for (size_t i = 0; i < 32; i++)
+		if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
+			return false;
+	return true;
+}
+
+mc_status cli_bad_answer(mc_err *err, const char *what)
+{
+	return cli_fail(err, CLI_ERR_NETWORK, "%.200s: malformed answer from the server", what);
+}
+
+void cli_local_time(json_t *t, char *out, size_t size)
+{
+	time_t v = json_is_integer(t) ? (time_t)json_integer_value(t) : 0;
+	struct tm tm;
+	if (v <= 0 || !localtime_r(&v, &tm) || strftime(out, size, "%Y-%m-%d %H:%M", &tm) == 0)
+		snprintf(out, size, "-");
+}

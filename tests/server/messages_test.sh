@@ -112,8 +112,34 @@ raw admin GET "/api/v1/messages"
 check "eve's inbox is empty" as eve inbox --json
 py 'import json,sys; assert json.load(open(sys.argv[1]))["messages"]==[]' .out && ok || bad "eve sees: $(cat .out)"
 
+# ---- a message signed with another user's key is refused before it is stored ----
+# eve may write drhouse (technician and doctor); she seals a message for the two of them but signs
+# it with tech's key, as if tech had written it: the server wants the sender's own signature.
+printf '{"text":"forged by eve"}' >forged.json
+for signer in tech eve; do
+	MEDCRYPT_PASSPHRASE=$(pw $signer) "$MEDCRYPT" seal -r "$T/home-eve/keys/eve.pub" -r "$T/home-drhouse/keys/drhouse.pub" \
+		--sign "$T/home-$signer/keys/$signer.key" --force -o "signed-by-$signer.mc" forged.json >/dev/null 2>.err ||
+		bad "seal signed by $signer: $(cat .err)"
+	py 'import base64,json,sys; print(json.dumps({"to": "drhouse", "reply_to": None, "sealed": base64.b64encode(open(sys.argv[1], "rb").read()).decode()}))' \
+		"signed-by-$signer.mc" >"post-$signer.json"
+done
+post_as_eve() { # post_as_eve BODY_FILE: POST /api/v1/messages as eve; $STATUS and .body
+	local csrf token
+	csrf=$(py 'import json,sys; print(json.load(open(sys.argv[1]))["csrf"])' "$T/home-eve/session")
+	token=$(py 'import json,sys; print(json.load(open(sys.argv[1]))["token"])' "$T/home-eve/session")
+	STATUS=$(curl -sk --tlsv1.3 -o .body -w '%{http_code}' -X POST -H "Cookie: __Host-medcrypt=$token" \
+		-H "X-CSRF-Token: $csrf" -H 'Content-Type: application/json' --data-binary "@$1" "$URL/api/v1/messages")
+}
+before=$(db "SELECT count(*) FROM messages")
+post_as_eve post-tech.json
+[ "$STATUS" = 400 ] && grep -q bad_container .body && grep -q "signed with its sender" .body && ok ||
+	bad "a message signed by tech, posted by eve: $STATUS $(cat .body)"
+[ "$(db "SELECT count(*) FROM messages")" = "$before" ] && ok || bad "the forged message was stored"
+post_as_eve post-eve.json
+[ "$STATUS" = 201 ] && ok || bad "the same message signed by eve herself: $STATUS $(cat .body)"
+
 # ---- what the server holds ----
-[ "$(db "SELECT count(*) FROM audit WHERE action = 'message'")" = 5 ] && ok || bad "audit message records: $(db "SELECT count(*) FROM audit WHERE action = 'message'")"
+[ "$(db "SELECT count(*) FROM audit WHERE action = 'message'")" = 6 ] && ok || bad "audit message records: $(db "SELECT count(*) FROM audit WHERE action = 'message'")"
 [ "$(db "SELECT read_at IS NOT NULL FROM messages WHERE id = '$M1'")" = 1 ] && ok || bad "read_at of M1"
 [ "$(db "SELECT thread_id FROM messages WHERE id = '$M2'")" = "$M1" ] && ok || bad "thread of M2"
 for text in quokka wombat platypus "Come in tomorrow" "colleague note"; do

@@ -167,9 +167,11 @@ void mcd_h_message_send(mcd_request *r)
 		memcpy(m.thread_id, m.id, sizeof m.thread_id);
 	}
 	const char *why = NULL;
-	if (!mcd_sealed_for_pair(r->user, to, sealed, sealed_len, false, &why)) {
+	if (!mcd_sealed_for_pair(r->user, to, sealed, sealed_len, true, &why)) {
 		if (!strcmp(why, "wrong_recipients"))
 			mcd_reply_message(r, 400, why, "a message is wrapped for exactly its sender and its recipient");
+		else if (!strcmp(why, "wrong_signer"))
+			mcd_reply_message(r, 400, "bad_container", "a message is signed with its sender's current signing key");
 		else
 			mcd_reply_error(r, strcmp(why, "internal") ? 400 : 500, why);
 		goto cleanup;
